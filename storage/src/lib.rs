@@ -1,0 +1,7 @@
+//! # ferry-storage
+//!
+//! The offline block store (DESIGN.md, "Storage"): per-task data files and
+//! checksummed, versioned manifests with breakpoint resume. The format and
+//! recovery logic will be runtime-free; the relay does the I/O.
+//!
+//! Nothing is implemented yet: the offline block store issue fills this crate.
