@@ -7,7 +7,10 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 use crate::pb::im::{buddy, file, group, login, message, other, server, switch_service};
+use crate::error::DecodeError;
 use crate::schema::{Message, MessageSchema};
 
 pub const SID_LOGIN: u16 = 0x0001;
@@ -57,6 +60,9 @@ pub struct CommandInfo {
     pub name: &'static str,
     /// The message its body carries.
     pub schema: &'static MessageSchema,
+    /// Validates and decodes a body as this command's message and renders it
+    /// with `Debug`: for logs, operator tools and the fuzz target.
+    pub decode_debug: fn(Bytes) -> Result<String, DecodeError>,
 }
 
 /// A message that travels as the body of exactly one command.
@@ -86,7 +92,12 @@ macro_rules! commands {
         )*
         /// Every stock command, in command-id order.
         pub static COMMANDS: &[CommandInfo] = &[
-            $(CommandInfo { id: $name, name: stringify!($name), schema: <$ty as Message>::SCHEMA },)*
+            $(CommandInfo {
+                id: $name,
+                name: stringify!($name),
+                schema: <$ty as Message>::SCHEMA,
+                decode_debug: |body| crate::schema::decode::<$ty>(body).map(|m| format!("{m:?}")),
+            },)*
         ];
     };
 }
