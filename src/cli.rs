@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use ferry::config;
 
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "TeamTalk-compatible IM server with a thread-per-core io_uring file relay")]
+#[command(
+    name = "ferry",
+    version,
+    about = "TeamTalk-compatible IM server with a thread-per-core io_uring file relay"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,11 @@ fn config_check(path: Option<PathBuf>) -> Result<()> {
     print!("{}", loaded.file.to_toml());
     let source = path.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
     let cores = loaded.config.relay.cores;
-    let cores = if cores == 0 { "all available".to_string() } else { cores.to_string() };
+    let cores = if cores == 0 {
+        "all available".to_string()
+    } else {
+        cores.to_string()
+    };
     eprintln!("config OK: {source}; relay cores: {cores}");
     if !loaded.overrides.is_empty() {
         eprintln!("environment overrides: {}", loaded.overrides.join(", "));

@@ -18,9 +18,17 @@ pub enum FrameError {
 #[derive(Debug, Error)]
 pub enum DecodeError {
     #[error("{message}: required field `{field}` (#{number}) is missing")]
-    MissingRequired { message: &'static str, field: &'static str, number: u32 },
+    MissingRequired {
+        message: &'static str,
+        field: &'static str,
+        number: u32,
+    },
     #[error("{message}: required enum field `{field}` holds undeclared value {value}")]
-    InvalidEnum { message: &'static str, field: &'static str, value: i64 },
+    InvalidEnum {
+        message: &'static str,
+        field: &'static str,
+        value: i64,
+    },
     #[error("{message}: malformed protobuf body: {source}")]
     Malformed {
         message: &'static str,

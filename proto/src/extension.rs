@@ -27,9 +27,20 @@ mod tests {
 
     #[test]
     fn no_stock_command_or_field_lies_in_the_reserved_space() {
-        assert!(COMMANDS.iter().all(|c| !is_extension_command(c.id.command_id)));
+        assert!(
+            COMMANDS
+                .iter()
+                .all(|c| !is_extension_command(c.id.command_id))
+        );
         for schema in ALL_SCHEMAS {
-            assert!(schema.fields.iter().all(|f| f.number < FIRST_EXTENSION_FIELD), "{}", schema.name);
+            assert!(
+                schema
+                    .fields
+                    .iter()
+                    .all(|f| f.number < FIRST_EXTENSION_FIELD),
+                "{}",
+                schema.name
+            );
         }
     }
 }

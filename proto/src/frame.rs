@@ -57,9 +57,16 @@ pub fn check(buf: &[u8], max_frame: u32) -> Check {
         return Check::Invalid(FrameError::TooShort { length });
     }
     if length > max_frame {
-        return Check::Invalid(FrameError::TooLong { length, max: max_frame });
+        return Check::Invalid(FrameError::TooLong {
+            length,
+            max: max_frame,
+        });
     }
-    if buf.len() < length as usize { Check::Incomplete } else { Check::Complete(length as usize) }
+    if buf.len() < length as usize {
+        Check::Incomplete
+    } else {
+        Check::Complete(length as usize)
+    }
 }
 
 /// The decoded 16-byte header.
@@ -76,7 +83,14 @@ pub struct Header {
 impl Header {
     /// A header as TeamTalk writes one: version 1, flag and reserved 0.
     pub fn new(command: CommandId, seq_num: u16, body_len: u32) -> Header {
-        Header { length: HEADER_LEN as u32 + body_len, version: VERSION, flag: 0, command, seq_num, reserved: 0 }
+        Header {
+            length: HEADER_LEN as u32 + body_len,
+            version: VERSION,
+            flag: 0,
+            command,
+            seq_num,
+            reserved: 0,
+        }
     }
 
     pub fn parse(bytes: &[u8; HEADER_LEN]) -> Header {
@@ -129,7 +143,8 @@ impl Frame {
             Check::Invalid(e) => Err(e),
             Check::Complete(len) => {
                 let pdu = buf.split_to(len).freeze();
-                let header = Header::parse(pdu.first_chunk().expect("a complete frame holds a header"));
+                let header =
+                    Header::parse(pdu.first_chunk().expect("a complete frame holds a header"));
                 Ok(Some(Frame { header, pdu }))
             }
         }
@@ -144,18 +159,29 @@ impl Frame {
     /// and the body carries every required field.
     pub fn decode<T: Pdu>(&self) -> Result<T, DecodeError> {
         if self.header.command != T::COMMAND {
-            return Err(DecodeError::UnexpectedCommand { expected: T::COMMAND, got: self.header.command });
+            return Err(DecodeError::UnexpectedCommand {
+                expected: T::COMMAND,
+                got: self.header.command,
+            });
         }
         schema::decode(self.body())
     }
 }
 
 /// Appends `msg` as one PDU (header + body) to `dst`.
-pub fn encode<T: Pdu>(msg: &T, seq_num: u16, max_frame: u32, dst: &mut BytesMut) -> Result<(), EncodeError> {
+pub fn encode<T: Pdu>(
+    msg: &T,
+    seq_num: u16,
+    max_frame: u32,
+    dst: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let body_len = msg.encoded_len();
     let length = (HEADER_LEN + body_len) as u64;
     if length > u64::from(max_frame) {
-        return Err(EncodeError::TooLong { length, max: max_frame });
+        return Err(EncodeError::TooLong {
+            length,
+            max: max_frame,
+        });
     }
     dst.reserve(length as usize);
     Header::new(T::COMMAND, seq_num, body_len as u32).write(dst);
@@ -164,7 +190,11 @@ pub fn encode<T: Pdu>(msg: &T, seq_num: u16, max_frame: u32, dst: &mut BytesMut)
 }
 
 /// `msg` as one PDU in a buffer of its own.
-pub fn encode_to_bytes<T: Pdu>(msg: &T, seq_num: u16, max_frame: u32) -> Result<Bytes, EncodeError> {
+pub fn encode_to_bytes<T: Pdu>(
+    msg: &T,
+    seq_num: u16,
+    max_frame: u32,
+) -> Result<Bytes, EncodeError> {
     let mut dst = BytesMut::new();
     encode(msg, seq_num, max_frame, &mut dst)?;
     Ok(dst.freeze())
@@ -181,7 +211,10 @@ mod tests {
         assert_eq!(check(&[], MAX), Check::Incomplete);
         assert_eq!(check(&[0, 0, 0], MAX), Check::Incomplete);
         assert_eq!(check(&[0, 0, 0, 20], MAX), Check::Incomplete);
-        assert_eq!(check(&[0, 0, 0, 16, 0, 1, 0, 0, 0, 7, 7, 1, 0, 0, 0, 0], MAX), Check::Complete(16));
+        assert_eq!(
+            check(&[0, 0, 0, 16, 0, 1, 0, 0, 0, 7, 7, 1, 0, 0, 0, 0], MAX),
+            Check::Complete(16)
+        );
         let mut buf = vec![0u8; 40];
         buf[3] = 20;
         assert_eq!(check(&buf[..19], MAX), Check::Incomplete);
@@ -191,11 +224,26 @@ mod tests {
     #[test]
     fn short_and_long_lengths_are_invalid_from_the_first_four_bytes() {
         for length in [0u32, 1, 5, 15] {
-            assert_eq!(check(&length.to_be_bytes(), MAX), Check::Invalid(FrameError::TooShort { length }));
+            assert_eq!(
+                check(&length.to_be_bytes(), MAX),
+                Check::Invalid(FrameError::TooShort { length })
+            );
         }
         let huge = 0xFFFF_FFF0u32;
-        assert_eq!(check(&huge.to_be_bytes(), MAX), Check::Invalid(FrameError::TooLong { length: huge, max: MAX }));
-        assert_eq!(check(&(MAX + 1).to_be_bytes(), MAX), Check::Invalid(FrameError::TooLong { length: MAX + 1, max: MAX }));
+        assert_eq!(
+            check(&huge.to_be_bytes(), MAX),
+            Check::Invalid(FrameError::TooLong {
+                length: huge,
+                max: MAX
+            })
+        );
+        assert_eq!(
+            check(&(MAX + 1).to_be_bytes(), MAX),
+            Check::Invalid(FrameError::TooLong {
+                length: MAX + 1,
+                max: MAX
+            })
+        );
         assert_eq!(check(&MAX.to_be_bytes(), MAX), Check::Incomplete);
     }
 
@@ -219,6 +267,9 @@ mod tests {
         Header::new(CommandId::new(5, 0x0505), 1, 0).write(&mut &mut pdu[..]);
         set_seq(&mut pdu, 0xBEEF);
         let h = Header::parse(&pdu);
-        assert_eq!((h.seq_num, h.command, h.length), (0xBEEF, CommandId::new(5, 0x0505), 16));
+        assert_eq!(
+            (h.seq_num, h.command, h.length),
+            (0xBEEF, CommandId::new(5, 0x0505), 16)
+        );
     }
 }

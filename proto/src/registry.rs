@@ -9,8 +9,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::pb::im::{buddy, file, group, login, message, other, server, switch_service};
 use crate::error::DecodeError;
+use crate::pb::im::{buddy, file, group, login, message, other, server, switch_service};
 use crate::schema::{Message, MessageSchema};
 
 pub const SID_LOGIN: u16 = 0x0001;
@@ -32,7 +32,10 @@ pub struct CommandId {
 
 impl CommandId {
     pub const fn new(service_id: u16, command_id: u16) -> CommandId {
-        CommandId { service_id, command_id }
+        CommandId {
+            service_id,
+            command_id,
+        }
     }
 
     /// The registered command, if any.
@@ -204,7 +207,8 @@ commands! {
 mod tests {
     use super::*;
     use crate::pb::im::base_define::{
-        BuddyListCmdId, FileCmdId, GroupCmdId, LoginCmdId, MessageCmdId, OtherCmdId, ServiceId, SwitchServiceCmdId,
+        BuddyListCmdId, FileCmdId, GroupCmdId, LoginCmdId, MessageCmdId, OtherCmdId, ServiceId,
+        SwitchServiceCmdId,
     };
 
     /// The name the generated enum gives a command id, if it declares it.
@@ -216,7 +220,9 @@ mod tests {
             SID_MSG => MessageCmdId::try_from(cid).ok().map(|c| c.as_str_name()),
             SID_GROUP => GroupCmdId::try_from(cid).ok().map(|c| c.as_str_name()),
             SID_FILE => FileCmdId::try_from(cid).ok().map(|c| c.as_str_name()),
-            SID_SWITCH_SERVICE => SwitchServiceCmdId::try_from(cid).ok().map(|c| c.as_str_name()),
+            SID_SWITCH_SERVICE => SwitchServiceCmdId::try_from(cid)
+                .ok()
+                .map(|c| c.as_str_name()),
             SID_OTHER => OtherCmdId::try_from(cid).ok().map(|c| c.as_str_name()),
             _ => None,
         }
@@ -225,8 +231,17 @@ mod tests {
     #[test]
     fn table_matches_the_proto_enums_both_ways() {
         for c in COMMANDS {
-            assert_eq!(declared(c.id.service_id, c.id.command_id), Some(c.name), "{c:?}");
-            assert_eq!(c.id.command_id >> 8, c.id.service_id, "{}: high byte is the service", c.name);
+            assert_eq!(
+                declared(c.id.service_id, c.id.command_id),
+                Some(c.name),
+                "{c:?}"
+            );
+            assert_eq!(
+                c.id.command_id >> 8,
+                c.id.service_id,
+                "{}: high byte is the service",
+                c.name
+            );
         }
         let mut declared_count = 0;
         for sid in SID_LOGIN..=SID_OTHER {
@@ -239,8 +254,15 @@ mod tests {
         }
         assert_eq!(declared_count, COMMANDS.len());
         assert_eq!(COMMANDS.len(), 95);
-        for (sid, name) in [(SID_LOGIN, "SID_LOGIN"), (SID_FILE, "SID_FILE"), (SID_OTHER, "SID_OTHER")] {
-            assert_eq!(ServiceId::try_from(i32::from(sid)).unwrap().as_str_name(), name);
+        for (sid, name) in [
+            (SID_LOGIN, "SID_LOGIN"),
+            (SID_FILE, "SID_FILE"),
+            (SID_OTHER, "SID_OTHER"),
+        ] {
+            assert_eq!(
+                ServiceId::try_from(i32::from(sid)).unwrap().as_str_name(),
+                name
+            );
         }
     }
 
@@ -255,8 +277,14 @@ mod tests {
 
     #[test]
     fn display_names_known_commands_and_numbers_unknown_ones() {
-        assert_eq!(CID_FILE_LOGIN_REQ.to_string(), "CID_FILE_LOGIN_REQ (0x0005/0x0501)");
+        assert_eq!(
+            CID_FILE_LOGIN_REQ.to_string(),
+            "CID_FILE_LOGIN_REQ (0x0005/0x0501)"
+        );
         assert_eq!(CommandId::new(5, 0x05ff).to_string(), "(0x0005/0x05ff)");
-        assert_eq!(lookup_command(0x0505).map(|c| c.name), Some("CID_FILE_PULL_DATA_RSP"));
+        assert_eq!(
+            lookup_command(0x0505).map(|c| c.name),
+            Some("CID_FILE_PULL_DATA_RSP")
+        );
     }
 }

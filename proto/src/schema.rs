@@ -52,7 +52,10 @@ pub trait Message: prost::Message + Default {
 /// `Bytes` makes every `bytes` field a slice of `body`: no payload copy.
 pub fn decode<T: Message>(body: Bytes) -> Result<T, DecodeError> {
     T::SCHEMA.validate(&body)?;
-    T::decode(body).map_err(|source| DecodeError::Malformed { message: T::SCHEMA.name, source })
+    T::decode(body).map_err(|source| DecodeError::Malformed {
+        message: T::SCHEMA.name,
+        source,
+    })
 }
 
 impl MessageSchema {
@@ -60,13 +63,17 @@ impl MessageSchema {
     /// is present (with a declared value if it is an enum) and that every
     /// nested message does the same.
     pub fn validate(&'static self, body: &[u8]) -> Result<(), DecodeError> {
-        let malformed = |source| DecodeError::Malformed { message: self.name, source };
+        let malformed = |source| DecodeError::Malformed {
+            message: self.name,
+            source,
+        };
         let mut buf = body;
         let mut seen: u64 = 0;
         while !buf.is_empty() {
             let (number, wire_type) = decode_key(&mut buf).map_err(malformed)?;
             let Some(index) = self.fields.iter().position(|f| f.number == number) else {
-                skip_field(wire_type, number, &mut buf, DecodeContext::default()).map_err(malformed)?;
+                skip_field(wire_type, number, &mut buf, DecodeContext::default())
+                    .map_err(malformed)?;
                 continue;
             };
             let field = &self.fields[index];
@@ -76,7 +83,11 @@ impl MessageSchema {
                     // Enums are int32 on the wire: negative values arrive sign-extended to 64 bits.
                     if !values.contains(&(raw as i64 as i32)) {
                         if field.required {
-                            return Err(DecodeError::InvalidEnum { message: self.name, field: field.name, value: raw as i64 });
+                            return Err(DecodeError::InvalidEnum {
+                                message: self.name,
+                                field: field.name,
+                                value: raw as i64,
+                            });
                         }
                         continue;
                     }
@@ -85,18 +96,24 @@ impl MessageSchema {
                     // skip_field checks the length against what is left; the
                     // bytes it skipped are the length prefix and the message.
                     let start = buf;
-                    skip_field(wire_type, number, &mut buf, DecodeContext::default()).map_err(malformed)?;
+                    skip_field(wire_type, number, &mut buf, DecodeContext::default())
+                        .map_err(malformed)?;
                     let mut inner = &start[..start.len() - buf.len()];
                     decode_varint(&mut inner).map_err(malformed)?;
                     nested.validate(inner)?;
                 }
-                _ => skip_field(wire_type, number, &mut buf, DecodeContext::default()).map_err(malformed)?,
+                _ => skip_field(wire_type, number, &mut buf, DecodeContext::default())
+                    .map_err(malformed)?,
             }
             seen |= 1 << index;
         }
         for (index, field) in self.fields.iter().enumerate() {
             if field.required && seen & (1 << index) == 0 {
-                return Err(DecodeError::MissingRequired { message: self.name, field: field.name, number: field.number });
+                return Err(DecodeError::MissingRequired {
+                    message: self.name,
+                    field: field.name,
+                    number: field.number,
+                });
             }
         }
         Ok(())
@@ -115,7 +132,10 @@ mod tests {
     fn every_message_has_a_schema_and_an_empty_body_names_its_first_required_field() {
         assert!(ALL_SCHEMAS.len() > 90, "only {} schemas", ALL_SCHEMAS.len());
         for schema in ALL_SCHEMAS {
-            match (schema.validate(&[]), schema.fields.iter().find(|f| f.required)) {
+            match (
+                schema.validate(&[]),
+                schema.fields.iter().find(|f| f.required),
+            ) {
                 (Ok(()), None) => {}
                 (Err(DecodeError::MissingRequired { message, field, .. }), Some(first)) => {
                     assert_eq!((message, field), (schema.name, first.name));
@@ -128,34 +148,73 @@ mod tests {
     #[test]
     fn missing_required_field_is_named() {
         // user_id = 7, file_role = 1; task_id (#2) is missing.
-        let err = decode::<ImFileLoginReq>(Bytes::from_static(&[0x08, 0x07, 0x18, 0x01])).unwrap_err();
-        assert_eq!(err.to_string(), "IM.File.IMFileLoginReq: required field `task_id` (#2) is missing");
+        let err =
+            decode::<ImFileLoginReq>(Bytes::from_static(&[0x08, 0x07, 0x18, 0x01])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "IM.File.IMFileLoginReq: required field `task_id` (#2) is missing"
+        );
     }
 
     #[test]
     fn undeclared_value_of_required_enum_is_refused() {
         // file_role = 9: ClientFileRole stops at 4.
-        let err = decode::<ImFileLoginReq>(Bytes::from_static(&[0x08, 0x07, 0x12, 0x00, 0x18, 0x09])).unwrap_err();
-        assert!(matches!(err, DecodeError::InvalidEnum { field: "file_role", value: 9, .. }), "{err}");
+        let err =
+            decode::<ImFileLoginReq>(Bytes::from_static(&[0x08, 0x07, 0x12, 0x00, 0x18, 0x09]))
+                .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DecodeError::InvalidEnum {
+                    field: "file_role",
+                    value: 9,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn nested_required_fields_are_checked() {
         use crate::pb::im::base_define::IpAddr;
         use crate::pb::im::server::ImFileServerIpRsp;
-        let ok = ImFileServerIpRsp { ip_addr_list: vec![IpAddr { ip: "10.0.0.1".into(), port: 8610 }] };
+        let ok = ImFileServerIpRsp {
+            ip_addr_list: vec![IpAddr {
+                ip: "10.0.0.1".into(),
+                port: 8610,
+            }],
+        };
         assert!(decode::<ImFileServerIpRsp>(ok.encode_to_vec().into()).is_ok());
         // One IpAddr holding only ip: port (#2) is missing inside the list.
         let body = [0x0a, 0x03, 0x0a, 0x01, b'x'];
         let err = decode::<ImFileServerIpRsp>(Bytes::copy_from_slice(&body)).unwrap_err();
-        assert!(matches!(err, DecodeError::MissingRequired { message: "IM.BaseDefine.IpAddr", field: "port", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DecodeError::MissingRequired {
+                    message: "IM.BaseDefine.IpAddr",
+                    field: "port",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn truncated_and_garbage_bodies_are_malformed() {
-        for body in [&[0x2a, 0xff, 0xff, 0xff, 0x0f][..], &[0x0a][..], &[0xff; 11][..], &[0x00][..]] {
+        for body in [
+            &[0x2a, 0xff, 0xff, 0xff, 0x0f][..],
+            &[0x0a][..],
+            &[0xff; 11][..],
+            &[0x00][..],
+        ] {
             let err = ImFilePullDataRsp::SCHEMA.validate(body).unwrap_err();
-            assert!(matches!(err, DecodeError::Malformed { .. }), "{body:02x?}: {err}");
+            assert!(
+                matches!(err, DecodeError::Malformed { .. }),
+                "{body:02x?}: {err}"
+            );
         }
     }
 }

@@ -43,7 +43,11 @@ pub fn validate_task_id(task_id: &str) -> Result<(), InvalidTaskId> {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
         });
-    if well_formed { Ok(()) } else { Err(InvalidTaskId { len: bytes.len() }) }
+    if well_formed {
+        Ok(())
+    } else {
+        Err(InvalidTaskId { len: bytes.len() })
+    }
 }
 
 /// FNV-1a, 64 bits, over `bytes`.
@@ -83,12 +87,36 @@ pub fn core_for_task(task_id: &str, cores: usize) -> usize {
 pub const PLACEMENT_VECTORS: &[(&str, u64, [usize; 7])] = &[
     ("", 0xefd01f60ba992926, [0, 1, 2, 3, 7, 14, 59]),
     ("a", 0x82a2a958a9bece5b, [0, 1, 1, 2, 4, 8, 32]),
-    ("00000000-0000-0000-0000-000000000000", 0x1e2dfea2dc3b4b04, [0, 0, 0, 0, 0, 1, 7]),
-    ("6f9619ff-8b86-4d11-b42d-00c04fc964ff", 0x22110f8e97c48186, [0, 0, 0, 0, 1, 2, 8]),
-    ("3f2504e0-4f89-41d3-9a0c-0305e82c3301", 0x6fbb8c99bae16aa6, [0, 0, 1, 1, 3, 6, 27]),
-    ("ffffffff-ffff-ffff-ffff-ffffffffffff", 0x56e94ed209feb386, [0, 0, 1, 1, 2, 5, 21]),
-    ("c9bf9e57-1685-4c89-bafb-ff5af830be8a", 0x3a80fcf439f93ea3, [0, 0, 0, 0, 1, 3, 14]),
-    ("7d444840-9dc0-11d1-b245-5ffdce74fad2", 0x36d2e709c6e97e03, [0, 0, 0, 0, 1, 3, 13]),
+    (
+        "00000000-0000-0000-0000-000000000000",
+        0x1e2dfea2dc3b4b04,
+        [0, 0, 0, 0, 0, 1, 7],
+    ),
+    (
+        "6f9619ff-8b86-4d11-b42d-00c04fc964ff",
+        0x22110f8e97c48186,
+        [0, 0, 0, 0, 1, 2, 8],
+    ),
+    (
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+        0x6fbb8c99bae16aa6,
+        [0, 0, 1, 1, 3, 6, 27],
+    ),
+    (
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        0x56e94ed209feb386,
+        [0, 0, 1, 1, 2, 5, 21],
+    ),
+    (
+        "c9bf9e57-1685-4c89-bafb-ff5af830be8a",
+        0x3a80fcf439f93ea3,
+        [0, 0, 0, 0, 1, 3, 14],
+    ),
+    (
+        "7d444840-9dc0-11d1-b245-5ffdce74fad2",
+        0x36d2e709c6e97e03,
+        [0, 0, 0, 0, 1, 3, 13],
+    ),
 ];
 
 /// The core counts the vectors' columns are for.
@@ -103,7 +131,11 @@ mod tests {
         for (task_id, hash, cores) in PLACEMENT_VECTORS {
             assert_eq!(task_hash(task_id), *hash, "{task_id:?}");
             for (n, want) in PLACEMENT_VECTOR_CORES.iter().zip(cores) {
-                assert_eq!(core_for_task(task_id, *n), *want, "{task_id:?} over {n} cores");
+                assert_eq!(
+                    core_for_task(task_id, *n),
+                    *want,
+                    "{task_id:?} over {n} cores"
+                );
             }
         }
         assert_eq!(core_for_task("a", 0), 0);
@@ -116,10 +148,14 @@ mod tests {
         for cores in [2usize, 3, 8, 16] {
             let mut counts = vec![0u32; cores];
             for i in 0..16_000u32 {
-                counts[core_for_task(&format!("7d444840-9dc0-11d1-b245-5ffdce{i:06x}"), cores)] += 1;
+                counts[core_for_task(&format!("7d444840-9dc0-11d1-b245-5ffdce{i:06x}"), cores)] +=
+                    1;
             }
             let share = 16_000 / cores as u32;
-            assert!(counts.iter().all(|&c| c.abs_diff(share) < share / 10), "{cores} cores: {counts:?}");
+            assert!(
+                counts.iter().all(|&c| c.abs_diff(share) < share / 10),
+                "{cores} cores: {counts:?}"
+            );
         }
     }
 

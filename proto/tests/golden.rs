@@ -32,9 +32,16 @@ fn header(length: u32, sid: u16, cid: u16, seq: u16) -> Vec<u8> {
 /// frame layer (header check, required fields) and compares the message.
 fn golden<T: Pdu + PartialEq + std::fmt::Debug>(msg: T, seq: u16, expected: Vec<u8>) {
     let pdu = encode_to_bytes(&msg, seq, DEFAULT_MAX_FRAME).unwrap();
-    assert_eq!(pdu.as_ref(), expected.as_slice(), "{} encodes differently", T::SCHEMA.name);
+    assert_eq!(
+        pdu.as_ref(),
+        expected.as_slice(),
+        "{} encodes differently",
+        T::SCHEMA.name
+    );
     let mut buf = BytesMut::from(&expected[..]);
-    let frame = Frame::take(&mut buf, DEFAULT_MAX_FRAME).unwrap().expect("whole frame");
+    let frame = Frame::take(&mut buf, DEFAULT_MAX_FRAME)
+        .unwrap()
+        .expect("whole frame");
     assert!(buf.is_empty());
     assert_eq!(frame.header.seq_num, seq);
     assert_eq!(frame.decode::<T>().unwrap(), msg);
@@ -42,19 +49,36 @@ fn golden<T: Pdu + PartialEq + std::fmt::Debug>(msg: T, seq: u16, expected: Vec<
 
 #[test]
 fn file_login_req() {
-    let msg = ImFileLoginReq { user_id: 1001, task_id: TASK.into(), file_role: 1 };
-    let body = [&[0x08, 0xe9, 0x07, 0x12, 36][..], TASK.as_bytes(), &[0x18, 0x01]].concat();
+    let msg = ImFileLoginReq {
+        user_id: 1001,
+        task_id: TASK.into(),
+        file_role: 1,
+    };
+    let body = [
+        &[0x08, 0xe9, 0x07, 0x12, 36][..],
+        TASK.as_bytes(),
+        &[0x18, 0x01],
+    ]
+    .concat();
     assert_eq!(body.len(), 43);
     golden(msg, 3, [header(59, 0x0005, 0x0501, 3), body].concat());
 }
 
 #[test]
 fn file_pull_data_req() {
-    let msg = ImFilePullDataReq { task_id: TASK.into(), user_id: 1002, trans_mode: 1, offset: 34816, data_size: 34816 };
+    let msg = ImFilePullDataReq {
+        task_id: TASK.into(),
+        user_id: 1002,
+        trans_mode: 1,
+        offset: 34816,
+        data_size: 34816,
+    };
     let body = [
         &[0x0a, 36][..],
         TASK.as_bytes(),
-        &[0x10, 0xea, 0x07, 0x18, 0x01, 0x20, 0x80, 0x90, 0x02, 0x28, 0x80, 0x90, 0x02],
+        &[
+            0x10, 0xea, 0x07, 0x18, 0x01, 0x20, 0x80, 0x90, 0x02, 0x28, 0x80, 0x90, 0x02,
+        ],
     ]
     .concat();
     assert_eq!(body.len(), 51);
@@ -107,8 +131,13 @@ fn file_transfer_req_with_attach_data() {
 
 #[test]
 fn file_server_ip_rsp() {
-    let addr = |port| IpAddr { ip: "10.0.0.5".into(), port };
-    let msg = ImFileServerIpRsp { ip_addr_list: vec![addr(8610), addr(8600)] };
+    let addr = |port| IpAddr {
+        ip: "10.0.0.5".into(),
+        port,
+    };
+    let msg = ImFileServerIpRsp {
+        ip_addr_list: vec![addr(8610), addr(8600)],
+    };
     let body = [
         &[0x0a, 0x0d, 0x0a, 0x08][..],
         b"10.0.0.5",
@@ -159,8 +188,13 @@ fn msg_data_with_zero_ids_and_utf8_text() {
         msg_data: Bytes::copy_from_slice(text),
         attach_data: None,
     };
-    let body =
-        [&[0x08, 0xe9, 0x07, 0x10, 0xea, 0x07, 0x18, 0x00, 0x20, 0x00, 0x28, 0x01, 0x32, 0x09][..], text].concat();
+    let body = [
+        &[
+            0x08, 0xe9, 0x07, 0x10, 0xea, 0x07, 0x18, 0x00, 0x20, 0x00, 0x28, 0x01, 0x32, 0x09,
+        ][..],
+        text,
+    ]
+    .concat();
     assert_eq!(body.len(), 23);
     golden(msg, 5, [header(39, 0x0003, 0x0301, 5), body].concat());
 }
@@ -168,21 +202,48 @@ fn msg_data_with_zero_ids_and_utf8_text() {
 #[test]
 fn pull_data_rsp_payload_points_into_the_receive_buffer() {
     let payload = vec![0xa5u8; 1 << 20];
-    let msg = ImFilePullDataRsp { result_code: 0, task_id: TASK.into(), user_id: 1001, offset: 0, file_data: payload.into() };
-    let mut recv = BytesMut::from(encode_to_bytes(&msg, 1, DEFAULT_MAX_FRAME).unwrap().as_ref());
+    let msg = ImFilePullDataRsp {
+        result_code: 0,
+        task_id: TASK.into(),
+        user_id: 1001,
+        offset: 0,
+        file_data: payload.into(),
+    };
+    let mut recv = BytesMut::from(
+        encode_to_bytes(&msg, 1, DEFAULT_MAX_FRAME)
+            .unwrap()
+            .as_ref(),
+    );
     let range = recv.as_ptr() as usize..recv.as_ptr() as usize + recv.len();
     let frame = Frame::take(&mut recv, DEFAULT_MAX_FRAME).unwrap().unwrap();
     let decoded = frame.decode::<ImFilePullDataRsp>().unwrap();
     assert_eq!(decoded.file_data.len(), 1 << 20);
     let start = decoded.file_data.as_ptr() as usize;
-    assert!(range.contains(&start) && range.contains(&(start + (1 << 20) - 1)), "file_data was copied");
+    assert!(
+        range.contains(&start) && range.contains(&(start + (1 << 20) - 1)),
+        "file_data was copied"
+    );
     assert_eq!(decoded, msg);
 }
 
 #[test]
 fn a_frame_decoded_as_the_wrong_command_is_refused() {
-    let pdu = encode_to_bytes(&ImFileLoginReq { user_id: 1, task_id: TASK.into(), file_role: 1 }, 1, 1024).unwrap();
-    let frame = Frame::take(&mut BytesMut::from(pdu.as_ref()), 1024).unwrap().unwrap();
+    let pdu = encode_to_bytes(
+        &ImFileLoginReq {
+            user_id: 1,
+            task_id: TASK.into(),
+            file_role: 1,
+        },
+        1,
+        1024,
+    )
+    .unwrap();
+    let frame = Frame::take(&mut BytesMut::from(pdu.as_ref()), 1024)
+        .unwrap()
+        .unwrap();
     let err = frame.decode::<ImFilePullDataReq>().unwrap_err();
-    assert_eq!(err.to_string(), "expected CID_FILE_PULL_DATA_REQ (0x0005/0x0504), got CID_FILE_LOGIN_REQ (0x0005/0x0501)");
+    assert_eq!(
+        err.to_string(),
+        "expected CID_FILE_PULL_DATA_REQ (0x0005/0x0504), got CID_FILE_LOGIN_REQ (0x0005/0x0501)"
+    );
 }

@@ -22,33 +22,48 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn user_info() -> impl Strategy<Value = UserInfo> {
-    (any::<u32>(), 0u32..3, text(), text(), any::<u32>(), text(), prop::option::of(text())).prop_map(
-        |(user_id, user_gender, nick, avatar, department_id, email, sign_info)| UserInfo {
-            user_id,
-            user_gender,
-            user_nick_name: nick.clone(),
-            avatar_url: avatar,
-            department_id,
-            email,
-            user_real_name: nick.clone(),
-            user_tel: "1".into(),
-            user_domain: nick,
-            status: 0,
-            sign_info,
-        },
+    (
+        any::<u32>(),
+        0u32..3,
+        text(),
+        text(),
+        any::<u32>(),
+        text(),
+        prop::option::of(text()),
     )
+        .prop_map(
+            |(user_id, user_gender, nick, avatar, department_id, email, sign_info)| UserInfo {
+                user_id,
+                user_gender,
+                user_nick_name: nick.clone(),
+                avatar_url: avatar,
+                department_id,
+                email,
+                user_real_name: nick.clone(),
+                user_tel: "1".into(),
+                user_domain: nick,
+                status: 0,
+                sign_info,
+            },
+        )
 }
 
 /// Encodes, feeds the PDU to a receive buffer in two pieces cut at `cut`,
 /// and checks the frame layer waits, then yields exactly `msg`.
-fn round_trip<T: Pdu + PartialEq + std::fmt::Debug>(msg: &T, seq: u16, cut: usize) -> Result<(), TestCaseError> {
+fn round_trip<T: Pdu + PartialEq + std::fmt::Debug>(
+    msg: &T,
+    seq: u16,
+    cut: usize,
+) -> Result<(), TestCaseError> {
     let pdu = encode_to_bytes(msg, seq, DEFAULT_MAX_FRAME).unwrap();
     let cut = cut % pdu.len();
     let mut buf = BytesMut::from(&pdu[..cut]);
     prop_assert!(Frame::take(&mut buf, DEFAULT_MAX_FRAME).unwrap().is_none());
     buf.extend_from_slice(&pdu[cut..]);
     buf.extend_from_slice(&[0, 0]); // the start of the next frame
-    let frame = Frame::take(&mut buf, DEFAULT_MAX_FRAME).unwrap().expect("whole frame");
+    let frame = Frame::take(&mut buf, DEFAULT_MAX_FRAME)
+        .unwrap()
+        .expect("whole frame");
     prop_assert_eq!(buf.len(), 2);
     prop_assert_eq!(frame.header.command, T::COMMAND);
     prop_assert_eq!(frame.header.seq_num, seq);

@@ -26,19 +26,36 @@ pub(crate) fn apply(
 ) -> Result<Origins, Problem> {
     let mut origins = Origins::new();
     for (name, raw) in vars {
-        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
-        let Some((section, key)) = rest.split_once("__") else { continue };
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let path = format!("{section}.{key}");
-        let problem = |what: String| Problem { key: path.clone(), problem: what, origin: Some(name.clone()) };
+        let problem = |what: String| Problem {
+            key: path.clone(),
+            problem: what,
+            origin: Some(name.clone()),
+        };
         if key.contains("__") || section.is_empty() || key.is_empty() {
-            return Err(problem(format!("{name} is not of the form FERRY_<SECTION>__<KEY>")));
+            return Err(problem(format!(
+                "{name} is not of the form FERRY_<SECTION>__<KEY>"
+            )));
         }
-        let default = defaults.get(&section).and_then(Value::as_table).and_then(|t| t.get(&key));
+        let default = defaults
+            .get(&section)
+            .and_then(Value::as_table)
+            .and_then(|t| t.get(&key));
         let value = typed(default, &raw).map_err(problem)?;
-        let entry = table.entry(section).or_insert_with(|| Value::Table(Table::new()));
+        let entry = table
+            .entry(section)
+            .or_insert_with(|| Value::Table(Table::new()));
         let Value::Table(section_table) = entry else {
-            return Err(problem("the section is not a table in the config file".into()));
+            return Err(problem(
+                "the section is not a table in the config file".into(),
+            ));
         };
         section_table.insert(key, value);
         origins.insert(path, name);
@@ -48,14 +65,22 @@ pub(crate) fn apply(
 
 fn typed(default: Option<&Value>, raw: &str) -> Result<Value, String> {
     Ok(match default {
-        Some(Value::Integer(_)) => {
-            Value::Integer(raw.trim().parse().map_err(|_| format!("expected a whole number, got {raw:?}"))?)
-        }
-        Some(Value::Boolean(_)) => {
-            Value::Boolean(raw.trim().parse().map_err(|_| format!("expected true or false, got {raw:?}"))?)
-        }
+        Some(Value::Integer(_)) => Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("expected a whole number, got {raw:?}"))?,
+        ),
+        Some(Value::Boolean(_)) => Value::Boolean(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("expected true or false, got {raw:?}"))?,
+        ),
         Some(Value::Array(_)) => Value::Array(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.into())).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect(),
         ),
         _ => Value::String(raw.to_string()),
     })
@@ -70,7 +95,9 @@ mod tests {
     }
 
     fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -96,7 +123,15 @@ mod tests {
 
     #[test]
     fn a_bad_number_names_the_variable() {
-        let err = apply(&mut Table::new(), &defaults(), vars(&[("FERRY_RELAY__CORES", "four")])).unwrap_err();
-        assert_eq!(err.to_string(), "relay.cores: expected a whole number, got \"four\" (from FERRY_RELAY__CORES)");
+        let err = apply(
+            &mut Table::new(),
+            &defaults(),
+            vars(&[("FERRY_RELAY__CORES", "four")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "relay.cores: expected a whole number, got \"four\" (from FERRY_RELAY__CORES)"
+        );
     }
 }

@@ -17,10 +17,12 @@ use thiserror::Error;
 use toml::Table;
 
 pub use resolve::{
-    Config, DbProxyConfig, LoginServerConfig, MsgServerConfig, RelayConfig, RouteServerConfig, StorageConfig, resolve,
+    Config, DbProxyConfig, LoginServerConfig, MsgServerConfig, RelayConfig, RouteServerConfig,
+    StorageConfig, resolve,
 };
 pub use schema::{
-    DbProxyFile, FileConfig, LoginServerFile, MsgServerFile, RelayFile, RouteServerFile, StorageFile,
+    DbProxyFile, FileConfig, LoginServerFile, MsgServerFile, RelayFile, RouteServerFile,
+    StorageFile,
 };
 
 /// One thing wrong with one key.
@@ -46,7 +48,10 @@ impl fmt::Display for Problem {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {} is not valid TOML: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("{}", list(.0))]
@@ -71,7 +76,10 @@ pub struct Loaded {
 /// Reads `path` (if any), applies the process environment, validates.
 pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
     let text = match path {
-        Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?,
+        Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+            path: p.into(),
+            source,
+        })?,
         None => String::new(),
     };
     let path = path.unwrap_or(Path::new("(none)"));
@@ -83,19 +91,35 @@ pub fn load_from(
     path: &Path,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Loaded, ConfigError> {
-    let mut table: Table =
-        text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.into(), message: e.to_string() })?;
+    let mut table: Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
     let defaults = Table::try_from(FileConfig::default()).expect("defaults serialize");
-    let origins = env::apply(&mut table, &defaults, vars).map_err(|p| ConfigError::Invalid(vec![p]))?;
+    let origins =
+        env::apply(&mut table, &defaults, vars).map_err(|p| ConfigError::Invalid(vec![p]))?;
     let file: FileConfig = serde_path_to_error::deserialize(table).map_err(|e| {
         let key = e.path().to_string();
         let origin = origins.get(&key).cloned();
         // toml's message alone, without its "in `section`" context line.
-        let problem = e.into_inner().message().replacen("unknown field", "unknown key", 1);
-        ConfigError::Invalid(vec![Problem { key, problem, origin }])
+        let problem = e
+            .into_inner()
+            .message()
+            .replacen("unknown field", "unknown key", 1);
+        ConfigError::Invalid(vec![Problem {
+            key,
+            problem,
+            origin,
+        }])
     })?;
     let config = resolve(&file, &origins)?;
-    Ok(Loaded { file, config, overrides: origins.into_values().collect() })
+    Ok(Loaded {
+        file,
+        config,
+        overrides: origins.into_values().collect(),
+    })
 }
 
 impl FileConfig {
@@ -135,19 +159,41 @@ mod tests {
             c.login_server.msg_server_listen.port(),
         ];
         assert_eq!(ports, [8600, 8601, 8000, 8200, 10600, 8080, 8008, 8100]);
-        assert!(c.relay.msg_listen.ip().is_loopback(), "the msg-server link is not open to the world by default");
-        assert_eq!((c.relay.max_frame, c.relay.window, c.relay.task_buffer), (4 << 20, 16, 8 << 20));
+        assert!(
+            c.relay.msg_listen.ip().is_loopback(),
+            "the msg-server link is not open to the world by default"
+        );
+        assert_eq!(
+            (c.relay.max_frame, c.relay.window, c.relay.task_buffer),
+            (4 << 20, 16, 8 << 20)
+        );
         assert_eq!(c.relay.task_timeout, std::time::Duration::from_secs(60));
     }
 
     #[test]
     fn environment_overrides_the_file() {
         let text = "[relay]\ncores = 2\nwindow = 8\n[db_proxy]\npool_size = 4\n";
-        let loaded = load(text, &[("FERRY_RELAY__CORES", "3"), ("FERRY_DB_PROXY__REDIS", "redis://127.0.0.1:6379")]).unwrap();
-        assert_eq!((loaded.config.relay.cores, loaded.config.relay.window), (3, 8));
+        let loaded = load(
+            text,
+            &[
+                ("FERRY_RELAY__CORES", "3"),
+                ("FERRY_DB_PROXY__REDIS", "redis://127.0.0.1:6379"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (loaded.config.relay.cores, loaded.config.relay.window),
+            (3, 8)
+        );
         assert_eq!(loaded.config.db_proxy.pool_size, 4);
-        assert_eq!(loaded.config.db_proxy.redis.as_deref(), Some("redis://127.0.0.1:6379"));
-        assert_eq!(loaded.overrides, ["FERRY_DB_PROXY__REDIS", "FERRY_RELAY__CORES"]);
+        assert_eq!(
+            loaded.config.db_proxy.redis.as_deref(),
+            Some("redis://127.0.0.1:6379")
+        );
+        assert_eq!(
+            loaded.overrides,
+            ["FERRY_DB_PROXY__REDIS", "FERRY_RELAY__CORES"]
+        );
     }
 
     #[test]
@@ -161,7 +207,10 @@ mod tests {
     #[test]
     fn unknown_keys_and_sections_are_named() {
         let err = problems(load("[relay]\nwindw = 4\n", &[]).unwrap_err());
-        assert!(err[0].starts_with("relay.windw: unknown key `windw`"), "{err:?}");
+        assert!(
+            err[0].starts_with("relay.windw: unknown key `windw`"),
+            "{err:?}"
+        );
         let err = problems(load("[relya]\nwindow = 4\n", &[]).unwrap_err());
         assert!(err[0].starts_with("relya: unknown key `relya`"), "{err:?}");
         let err = problems(load("[relay]\nwindow = \"many\"\n", &[]).unwrap_err());
@@ -176,30 +225,55 @@ mod tests {
         let keys: Vec<&str> = err.iter().map(|p| p.split(':').next().unwrap()).collect();
         assert_eq!(
             keys,
-            ["db_proxy.db", "msg_server.file_server", "relay.advertise", "relay.client_listen", "relay.max_frame", "relay.window"]
+            [
+                "db_proxy.db",
+                "msg_server.file_server",
+                "relay.advertise",
+                "relay.client_listen",
+                "relay.max_frame",
+                "relay.window"
+            ]
         );
-        assert!(err.contains(&"relay.client_listen: port 70000 is out of range (0-65535)".to_string()));
+        assert!(
+            err.contains(&"relay.client_listen: port 70000 is out of range (0-65535)".to_string())
+        );
     }
 
     #[test]
     fn cross_key_rules_are_checked() {
         let err = problems(load("[relay]\nmax_chunk = \"4MiB\"\n", &[]).unwrap_err());
-        assert!(err[0].starts_with("relay.max_chunk: 4194304 bytes plus"), "{err:?}");
+        assert!(
+            err[0].starts_with("relay.max_chunk: 4194304 bytes plus"),
+            "{err:?}"
+        );
         let err = problems(load("[relay]\ncores = 8\ncore_port_base = 65530\n", &[]).unwrap_err());
-        assert!(err[0].starts_with("relay.core_port_base: 65530 + 8 cores"), "{err:?}");
+        assert!(
+            err[0].starts_with("relay.core_port_base: 65530 + 8 cores"),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn unreadable_and_malformed_files_say_so() {
         let err = super::load(Some(Path::new("/nonexistent/ferry.toml"))).unwrap_err();
-        assert_eq!(err.to_string(), "cannot read config file /nonexistent/ferry.toml");
+        assert_eq!(
+            err.to_string(),
+            "cannot read config file /nonexistent/ferry.toml"
+        );
         let err = load("[relay\n", &[]).unwrap_err();
-        assert!(err.to_string().starts_with("config file test.toml is not valid TOML"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("config file test.toml is not valid TOML"),
+            "{err}"
+        );
     }
 
     #[test]
     fn printed_config_loads_back_to_itself() {
-        let first = load("[relay]\ncores = 2\nmsg_allow = [\"10.1.1.1\"]\n", &[]).unwrap().file.to_toml();
+        let first = load("[relay]\ncores = 2\nmsg_allow = [\"10.1.1.1\"]\n", &[])
+            .unwrap()
+            .file
+            .to_toml();
         let second = load(&first, &[]).unwrap().file.to_toml();
         assert_eq!(first, second);
         assert!(first.contains("msg_allow = [\"10.1.1.1\"]"));

@@ -94,7 +94,11 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn fail(&mut self, key: &str, problem: impl Into<String>) {
         let origin = self.origins.get(key).cloned();
-        self.problems.push(Problem { key: key.into(), problem: problem.into(), origin });
+        self.problems.push(Problem {
+            key: key.into(),
+            problem: problem.into(),
+            origin,
+        });
     }
 
     fn addr(&mut self, key: &str, text: &str) -> SocketAddr {
@@ -118,7 +122,12 @@ impl Reader<'_> {
         }
         match text.parse::<IpAddr>() {
             Ok(ip) if ip.is_unspecified() => {
-                self.fail(key, format!("{ip} cannot be advertised: give the address clients reach this host at"));
+                self.fail(
+                    key,
+                    format!(
+                        "{ip} cannot be advertised: give the address clients reach this host at"
+                    ),
+                );
                 None
             }
             Ok(ip) => Some(ip),
@@ -133,7 +142,14 @@ impl Reader<'_> {
         if range.contains(&value) {
             value
         } else {
-            self.fail(key, format!("{value} is out of range ({}-{})", range.start(), range.end()));
+            self.fail(
+                key,
+                format!(
+                    "{value} is out of range ({}-{})",
+                    range.start(),
+                    range.end()
+                ),
+            );
             *range.start()
         }
     }
@@ -142,7 +158,10 @@ impl Reader<'_> {
         match text.parse::<bytesize::ByteSize>() {
             Ok(size) => self.int(key, size.as_u64(), range),
             Err(_) => {
-                self.fail(key, format!("{text:?} is not a size (e.g. \"64KiB\", \"4MiB\")"));
+                self.fail(
+                    key,
+                    format!("{text:?} is not a size (e.g. \"64KiB\", \"4MiB\")"),
+                );
                 *range.start()
             }
         }
@@ -156,7 +175,10 @@ impl Reader<'_> {
                 Duration::from_secs(1)
             }
             Err(e) => {
-                self.fail(key, format!("{text:?} is not a duration (e.g. \"10s\", \"2m\"): {e}"));
+                self.fail(
+                    key,
+                    format!("{text:?} is not a duration (e.g. \"10s\", \"2m\"): {e}"),
+                );
                 Duration::from_secs(1)
             }
         }
@@ -167,7 +189,10 @@ impl Reader<'_> {
             return None;
         }
         if !schemes.iter().any(|s| text.starts_with(s)) {
-            self.fail(key, format!("{text:?} must start with one of {}", schemes.join(", ")));
+            self.fail(
+                key,
+                format!("{text:?} must start with one of {}", schemes.join(", ")),
+            );
         }
         Some(text.to_string())
     }
@@ -179,7 +204,9 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     let Some((host, port)) = text.rsplit_once(':') else {
         return Err(format!("{text:?} is not an IP:PORT address"));
     };
-    let port: u64 = port.parse().map_err(|_| format!("{text:?}: port {port:?} is not a number"))?;
+    let port: u64 = port
+        .parse()
+        .map_err(|_| format!("{text:?}: port {port:?} is not a number"))?;
     if port > u64::from(u16::MAX) {
         return Err(format!("port {port} is out of range (0-65535)"));
     }
@@ -193,13 +220,23 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// Validates `file` into the runtime [`Config`], or lists every problem.
 pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigError> {
-    let mut r = Reader { origins, problems: Vec::new() };
+    let mut r = Reader {
+        origins,
+        problems: Vec::new(),
+    };
     let f = &file.relay;
     let cores = r.int("relay.cores", f.cores, 0..=1024) as usize;
     let core_port_base = r.int("relay.core_port_base", f.core_port_base, 0..=65535) as u16;
-    let effective_cores = if cores == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cores };
+    let effective_cores = if cores == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cores
+    };
     if core_port_base != 0 && u64::from(core_port_base) + effective_cores as u64 - 1 > 65535 {
-        r.fail("relay.core_port_base", format!("{core_port_base} + {effective_cores} cores runs past port 65535"));
+        r.fail(
+            "relay.core_port_base",
+            format!("{core_port_base} + {effective_cores} cores runs past port 65535"),
+        );
     }
     let before = r.problems.len();
     let max_frame = r.size("relay.max_frame", &f.max_frame, 1024..=(256 << 20));
@@ -208,11 +245,15 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
     // Cross-key rules only when each key read well, so one typo is one problem.
     if r.problems.len() == before {
         if max_chunk + PULL_RSP_OVERHEAD > max_frame {
-            let msg = format!("{max_chunk} bytes plus the pull response's fields do not fit relay.max_frame ({max_frame})");
+            let msg = format!(
+                "{max_chunk} bytes plus the pull response's fields do not fit relay.max_frame ({max_frame})"
+            );
             r.fail("relay.max_chunk", msg);
         }
         if task_buffer < max_frame {
-            let msg = format!("{task_buffer} bytes cannot hold one frame of relay.max_frame ({max_frame})");
+            let msg = format!(
+                "{task_buffer} bytes cannot hold one frame of relay.max_frame ({max_frame})"
+            );
             r.fail("relay.task_buffer", msg);
         }
     }
@@ -222,7 +263,11 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
         msg_allow: f
             .msg_allow
             .iter()
-            .filter_map(|ip| ip.parse().map_err(|_| r.fail("relay.msg_allow", format!("{ip:?} is not an IP address"))).ok())
+            .filter_map(|ip| {
+                ip.parse()
+                    .map_err(|_| r.fail("relay.msg_allow", format!("{ip:?} is not an IP address")))
+                    .ok()
+            })
             .collect(),
         cores,
         core_port_base: (core_port_base != 0).then_some(core_port_base),
@@ -241,13 +286,19 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
     let msg_server = MsgServerConfig {
         listen: r.addr("msg_server.listen", &m.listen),
         advertise: r.ip("msg_server.advertise", &m.advertise),
-        max_connections: r.int("msg_server.max_connections", m.max_connections, 1..=10_000_000) as u32,
+        max_connections: r.int(
+            "msg_server.max_connections",
+            m.max_connections,
+            1..=10_000_000,
+        ) as u32,
         db_proxy: r.addrs("msg_server.db_proxy", &m.db_proxy),
         route_server: r.addrs("msg_server.route_server", &m.route_server),
         login_server: r.addrs("msg_server.login_server", &m.login_server),
         file_server: r.addrs("msg_server.file_server", &m.file_server),
     };
-    let route_server = RouteServerConfig { listen: r.addr("route_server.listen", &file.route_server.listen) };
+    let route_server = RouteServerConfig {
+        listen: r.addr("route_server.listen", &file.route_server.listen),
+    };
 
     let d = &file.db_proxy;
     const DB_SCHEMES: &[&str] = &["sqlite:", "mysql://", "mariadb://"];
@@ -273,11 +324,20 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
     if file.storage.data_dir.is_empty() {
         r.fail("storage.data_dir", "must not be empty");
     }
-    let storage = StorageConfig { data_dir: PathBuf::from(&file.storage.data_dir) };
+    let storage = StorageConfig {
+        data_dir: PathBuf::from(&file.storage.data_dir),
+    };
 
     r.problems.sort_by(|a, b| a.key.cmp(&b.key));
     if r.problems.is_empty() {
-        Ok(Config { relay, msg_server, route_server, db_proxy, login_server, storage })
+        Ok(Config {
+            relay,
+            msg_server,
+            route_server,
+            db_proxy,
+            login_server,
+            storage,
+        })
     } else {
         Err(ConfigError::Invalid(r.problems))
     }
@@ -289,10 +349,20 @@ mod tests {
 
     #[test]
     fn addresses_name_their_problem() {
-        assert_eq!(parse_addr("0.0.0.0:8600").unwrap(), SocketAddr::from(([0, 0, 0, 0], 8600)));
+        assert_eq!(
+            parse_addr("0.0.0.0:8600").unwrap(),
+            SocketAddr::from(([0, 0, 0, 0], 8600))
+        );
         assert_eq!(parse_addr("[::1]:9").unwrap(), "[::1]:9".parse().unwrap());
-        assert_eq!(parse_addr("0.0.0.0:70000").unwrap_err(), "port 70000 is out of range (0-65535)");
-        assert!(parse_addr("localhost:80").unwrap_err().contains("is not an IP address"));
+        assert_eq!(
+            parse_addr("0.0.0.0:70000").unwrap_err(),
+            "port 70000 is out of range (0-65535)"
+        );
+        assert!(
+            parse_addr("localhost:80")
+                .unwrap_err()
+                .contains("is not an IP address")
+        );
         assert!(parse_addr("8600").unwrap_err().contains("not an IP:PORT"));
     }
 }

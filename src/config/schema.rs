@@ -108,7 +108,9 @@ pub struct RouteServerFile {
 
 impl Default for RouteServerFile {
     fn default() -> Self {
-        RouteServerFile { listen: "0.0.0.0:8200".into() }
+        RouteServerFile {
+            listen: "0.0.0.0:8200".into(),
+        }
     }
 }
 
@@ -176,6 +178,8 @@ pub struct StorageFile {
 
 impl Default for StorageFile {
     fn default() -> Self {
-        StorageFile { data_dir: "ferry-data".into() }
+        StorageFile {
+            data_dir: "ferry-data".into(),
+        }
     }
 }
