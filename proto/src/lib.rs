@@ -14,6 +14,8 @@
 //!   and [`schema::decode`], the one way a received body becomes a message.
 //! - [`registry`]: (service id, command id) -> name and message; `CID_*` and
 //!   `SID_*` constants; the [`registry::Pdu`] trait.
+//! - [`pull`]: [`pull::PullDataRspHead`], a pull response checked without
+//!   touching (or copying) its payload, for relays.
 //! - [`task`]: task id validation and [`task::core_for_task`] placement.
 //! - [`extension`]: command and field ids reserved for ferry's extensions.
 //! - [`error`]: [`FrameError`], [`DecodeError`], [`EncodeError`].
@@ -25,6 +27,7 @@ pub mod error;
 pub mod extension;
 pub mod frame;
 pub mod pb;
+pub mod pull;
 pub mod registry;
 pub mod schema;
 pub mod task;

@@ -1,7 +1,51 @@
 //! # ferry-relay
 //!
-//! The file server (DESIGN.md, "Relay"): one monoio runtime per core on
-//! io_uring, per-core task tables, online relay and offline upload/download.
-//! Never depends on tokio.
+//! The file server (DESIGN.md, "Relay"), a drop-in for TeamTalk's
+//! file_server: one monoio runtime per core on io_uring (epoll where the
+//! kernel lacks it), per-core task tables, no locks on the data path. Tasks
+//! live on `ferry_proto::core_for_task(task_id, cores)`; a client that lands
+//! on another core is handed over after its login. Online transfers are
+//! relayed pull by pull, each response forwarded as the bytes received.
+//! Offline storage is not served yet (its own issue). Never depends on tokio.
 //!
-//! Nothing is implemented yet: the relay issue fills this crate.
+//! # Layout
+//!
+//! - [`config`]: what a relay runs with.
+//! - [`server`]: [`Relay::start`] binds and starts the workers; addresses,
+//!   counters, shutdown.
+//! - `worker`: one pinned thread + runtime per core; its inbox loop, drain.
+//! - `listener`: binding (SO_REUSEPORT for the shared port) and accepting.
+//! - `core_state`: a core's task table and the cross-core [`CoreMsg`]s.
+//! - `task`: a transfer task, its participants and pulls in flight.
+//! - `session`: a client connection: login, hand-off, end of task.
+//! - `handler`: the relay loop's commands (pulls, responses, states).
+//! - `conn`: frame reader and the outbox/writer with back-pressure.
+//! - `msg_link`: the msg-server link (IP list, task creation, heartbeat).
+//! - `expiry`: freeing tasks nobody joined.
+//! - `handoff`: moving a socket between cores.
+//! - [`stats`]: per-core counters and their Prometheus text; `metrics`
+//!   serves it.
+//! - [`error`]: [`RelayError`] (start-up) and the per-connection error.
+//!
+//! [`CoreMsg`]: core_state
+
+pub mod config;
+mod conn;
+mod core_state;
+pub mod error;
+mod expiry;
+mod handler;
+mod handoff;
+mod listener;
+mod metrics;
+mod msg_link;
+pub mod server;
+mod session;
+pub mod stats;
+mod task;
+mod worker;
+
+pub use config::{Config, CorePorts, Driver};
+pub use error::RelayError;
+pub use server::{Addresses, Relay};
+pub use stats::Snapshot;

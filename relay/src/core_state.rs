@@ -1,0 +1,97 @@
+//! What one core owns: its task table, counters and the ways to reach the
+//! other cores. Shared by the core's connections through `Rc`; never leaves
+//! the core's thread. Cross-core traffic is only [`CoreMsg`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use crate::config::Config;
+use crate::stats::CoreStats;
+use crate::task::{Task, TaskSpec};
+
+/// A message from another thread to a core.
+pub(crate) enum CoreMsg {
+    /// Create a task on this core; answer on `ack` once it exists.
+    CreateTask { spec: TaskSpec, ack: flume::Sender<()> },
+    /// A connection that logged in on another core for a task of this one,
+    /// with the bytes read from it so far (its login included).
+    Handoff { stream: std::net::TcpStream, buffered: BytesMut },
+    /// Stop accepting, let transfers finish (bounded), then exit.
+    Shutdown,
+}
+
+/// What every core is given at start, the same for all.
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    /// Every core's inbox, indexed by core.
+    pub inboxes: Vec<flume::Sender<CoreMsg>>,
+    /// IP_RSP's list: each core's own address in core order, then the shared port.
+    pub advertised: Arc<Vec<SocketAddr>>,
+    /// Every core's counters, for the metrics endpoint.
+    pub stats: Arc<Vec<Arc<CoreStats>>>,
+}
+
+pub(crate) struct Core {
+    pub id: usize,
+    pub config: Arc<Config>,
+    /// This core's counters.
+    pub stats: Arc<CoreStats>,
+    pub all_stats: Arc<Vec<Arc<CoreStats>>>,
+    pub inboxes: Vec<flume::Sender<CoreMsg>>,
+    pub advertised: Arc<Vec<SocketAddr>>,
+    pub tasks: RefCell<HashMap<Rc<str>, Rc<RefCell<Task>>>>,
+    next_conn_id: Cell<u64>,
+    pub draining: Cell<bool>,
+}
+
+impl Core {
+    pub(crate) fn new(id: usize, shared: &Shared) -> Rc<Core> {
+        Rc::new(Core {
+            id,
+            config: shared.config.clone(),
+            stats: shared.stats[id].clone(),
+            all_stats: shared.stats.clone(),
+            inboxes: shared.inboxes.clone(),
+            advertised: shared.advertised.clone(),
+            tasks: RefCell::new(HashMap::new()),
+            next_conn_id: Cell::new(0),
+            draining: Cell::new(false),
+        })
+    }
+
+    pub(crate) fn cores(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    pub(crate) fn conn_id(&self) -> u64 {
+        let id = self.next_conn_id.get() + 1;
+        self.next_conn_id.set(id);
+        (id << 8) | self.id as u64
+    }
+
+    pub(crate) fn insert_task(&self, spec: TaskSpec) {
+        let task = Task::new(spec);
+        self.tasks.borrow_mut().insert(task.id.clone(), Rc::new(RefCell::new(task)));
+        CoreStats::add(&self.stats.tasks, 1);
+    }
+
+    pub(crate) fn task(&self, id: &str) -> Option<Rc<RefCell<Task>>> {
+        self.tasks.borrow().get(id).cloned()
+    }
+
+    /// Drops the task from the table (once); returns whether it was there.
+    pub(crate) fn remove_task(&self, id: &str) -> bool {
+        let removed = self.tasks.borrow_mut().remove(id);
+        if let Some(task) = &removed {
+            CoreStats::sub(&self.stats.tasks, 1);
+            let pulls = task.borrow_mut().pulls.drain(..).count();
+            CoreStats::sub(&self.stats.pulls_in_flight, pulls as u64);
+        }
+        removed.is_some()
+    }
+}

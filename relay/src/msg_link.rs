@@ -1,0 +1,118 @@
+//! The msg-server link (TeamTalk's port 8601): heartbeats echoed,
+//! IP_REQ -> IP_RSP, TRANSFER_REQ -> a task on its core -> TRANSFER_RSP.
+//! A bad request gets result_code 1 and the link stays up; a bad frame
+//! closes the link. Peers outside `msg_allow` are refused at accept.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
+use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
+use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
+use ferry_proto::registry::{CID_OTHER_FILE_SERVER_IP_REQ, CID_OTHER_FILE_TRANSFER_REQ, CID_OTHER_HEARTBEAT};
+use ferry_proto::core_for_task;
+use monoio::io::{AsyncWriteRentExt, CancelHandle, Canceller};
+use monoio::net::{TcpListener, TcpStream};
+use tracing::Instrument as _;
+
+use crate::conn::FrameReader;
+use crate::core_state::{Core, CoreMsg};
+use crate::error::ConnError;
+use crate::session::{error_chain, is_cancel};
+use crate::task::TaskSpec;
+
+/// A link with no inbound bytes for this long is closed (TeamTalk's
+/// msg_server heartbeats every 5 s; the original's timeout is 30 s).
+const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) async fn accept_links(core: Rc<Core>, listener: std::net::TcpListener, cancel: CancelHandle) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => return tracing::error!(error = %e, "cannot adopt msg-server listener"),
+    };
+    loop {
+        match listener.cancelable_accept(cancel.clone()).await {
+            Ok((stream, peer)) => {
+                let allow = &core.config.msg_allow;
+                if !allow.is_empty() && !allow.contains(&peer.ip()) {
+                    tracing::warn!(%peer, "msg-server link refused: peer not in msg_allow");
+                    continue;
+                }
+                let span = tracing::info_span!("msg_link", %peer);
+                monoio::spawn(serve(core.clone(), stream).instrument(span));
+            }
+            Err(e) if is_cancel(&e) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "msg-server accept failed");
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve(core: Rc<Core>, stream: TcpStream) {
+    tracing::info!("msg-server link up");
+    let canceller = Canceller::new();
+    let mut reader = FrameReader::new(stream, BytesMut::new(), core.config.max_frame, canceller.handle());
+    let result = link_loop(&core, &mut reader).await;
+    match result {
+        Ok(()) => tracing::info!("msg-server link closed"),
+        Err(e) => tracing::warn!(reason = %error_chain(&e), "msg-server link closed"),
+    }
+}
+
+async fn link_loop(core: &Core, reader: &mut FrameReader<TcpStream>) -> Result<(), ConnError> {
+    loop {
+        let next = monoio::time::timeout(LINK_TIMEOUT, reader.next()).await;
+        let Some(pdu) = next.map_err(|_| ConnError::Timeout(LINK_TIMEOUT))?? else { return Ok(()) };
+        let frame = Frame { header: Header::parse(pdu[..HEADER_LEN].try_into().expect("header")), pdu: pdu.freeze() };
+        let reply = match frame.header.command.command_id {
+            c if c == CID_OTHER_HEARTBEAT.command_id => frame.pdu.clone(),
+            c if c == CID_OTHER_FILE_SERVER_IP_REQ.command_id => ip_rsp(core, frame.header.seq_num),
+            c if c == CID_OTHER_FILE_TRANSFER_REQ.command_id => transfer(core, &frame).await?,
+            _ => {
+                tracing::info!(command = %frame.header.command, "ignored on the msg-server link");
+                continue;
+            }
+        };
+        let (res, _) = reader.io_mut().write_all(reply).await;
+        res?;
+    }
+}
+
+/// Every core's own address in core order, then the shared one.
+fn ip_rsp(core: &Core, seq: u16) -> Bytes {
+    let ip_addr_list = core.advertised.iter().map(|a| IpAddr { ip: a.ip().to_string(), port: u32::from(a.port()) }).collect();
+    encode_to_bytes(&ImFileServerIpRsp { ip_addr_list }, seq, u32::MAX).expect("IP list fits a frame")
+}
+
+async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
+    let req: ImFileTransferReq = frame.decode()?;
+    let mut rsp = ImFileTransferRsp {
+        result_code: 1,
+        from_user_id: req.from_user_id,
+        to_user_id: req.to_user_id,
+        file_name: Some(req.file_name.clone()),
+        file_size: Some(req.file_size),
+        task_id: None,
+        trans_mode: Some(req.trans_mode),
+        attach_data: req.attach_data.clone(),
+    };
+    if core.draining.get() {
+        tracing::info!("transfer refused: draining");
+    } else if req.trans_mode != TransferFileType::FileTypeOnline as i32 {
+        tracing::warn!(mode = req.trans_mode, "transfer refused: offline transfers are not served yet");
+    } else {
+        let id = uuid::Uuid::new_v4().to_string();
+        let owner = core_for_task(&id, core.cores());
+        let spec = TaskSpec { id: id.clone(), from_user: req.from_user_id, to_user: req.to_user_id, file_name: req.file_name, file_size: req.file_size };
+        let (ack, done) = flume::bounded(1);
+        if core.inboxes[owner].send(CoreMsg::CreateTask { spec, ack }).is_ok() && done.recv_async().await.is_ok() {
+            tracing::info!(task = %id, owner, from = req.from_user_id, to = req.to_user_id, size = req.file_size, "task created");
+            rsp.result_code = 0;
+            rsp.task_id = Some(id);
+        }
+    }
+    Ok(encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(|e| ConnError::protocol(e.to_string()))?)
+}

@@ -1,0 +1,130 @@
+//! Starting and stopping a relay: sockets bound, one worker per core,
+//! addresses and counters for the caller.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::{Config, CorePorts};
+use crate::core_state::{CoreMsg, Shared};
+use crate::error::RelayError;
+use crate::listener::bind;
+use crate::stats::{self, CoreStats, Snapshot};
+use crate::worker::{self, Listeners};
+
+/// The addresses a started relay serves.
+#[derive(Debug, Clone)]
+pub struct Addresses {
+    /// The shared client port (every core).
+    pub client: SocketAddr,
+    /// Each core's own client port, in core order (empty when off).
+    pub cores: Vec<SocketAddr>,
+    pub msg: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+    /// What IP_RSP lists: the cores' ports, then the shared one, at the
+    /// advertised IP.
+    pub advertised: Vec<SocketAddr>,
+}
+
+/// A running relay. Dropping it does not stop it: call [`Relay::shutdown`].
+pub struct Relay {
+    addresses: Addresses,
+    inboxes: Vec<flume::Sender<CoreMsg>>,
+    stats: Arc<Vec<Arc<CoreStats>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Binds every socket, then starts one worker per core.
+    pub fn start(config: Config) -> Result<Relay, RelayError> {
+        if config.cores == 0 {
+            return Err(RelayError::Config("cores must be at least 1".into()));
+        }
+        if config.advertise.is_unspecified() {
+            return Err(RelayError::Config(format!(
+                "{} cannot be advertised to clients: give the IP they reach this host at (--advertise)",
+                config.advertise
+            )));
+        }
+        let bind_err = |what, addr| move |source| RelayError::Bind { what, addr, source };
+        let mut shared_listeners = Vec::with_capacity(config.cores);
+        let mut client = config.client_listen;
+        for _ in 0..config.cores {
+            let l = bind(client, true).map_err(bind_err("the shared client port", client))?;
+            client = l.local_addr().map_err(bind_err("the shared client port", client))?;
+            shared_listeners.push(l);
+        }
+        let mut own_listeners = Vec::new();
+        for core in 0..config.cores {
+            let port = match config.core_ports {
+                CorePorts::Off => break,
+                CorePorts::Base(base) => base + core as u16,
+                CorePorts::Ephemeral => 0,
+            };
+            let addr = SocketAddr::new(config.client_listen.ip(), port);
+            own_listeners.push(bind(addr, false).map_err(bind_err("a core's client port", addr))?);
+        }
+        let msg = bind(config.msg_listen, false).map_err(bind_err("the msg-server link", config.msg_listen))?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(bind(addr, false).map_err(bind_err("the metrics endpoint", addr))?),
+            None => None,
+        };
+        let local = |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
+        let cores: Vec<SocketAddr> = own_listeners.iter().map(local).collect();
+        let mut advertised: Vec<SocketAddr> = cores.iter().map(|a| SocketAddr::new(config.advertise, a.port())).collect();
+        advertised.push(SocketAddr::new(config.advertise, client.port()));
+        let addresses = Addresses { client, cores, msg: local(&msg), metrics: metrics.as_ref().map(local), advertised };
+
+        let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..config.cores).map(|_| flume::unbounded()).unzip();
+        let stats: Arc<Vec<Arc<CoreStats>>> = Arc::new((0..config.cores).map(|_| Arc::default()).collect());
+        let shared = Arc::new(Shared {
+            config: Arc::new(config),
+            inboxes: inboxes.clone(),
+            advertised: Arc::new(addresses.advertised.clone()),
+            stats: stats.clone(),
+        });
+        let mut own_listeners = own_listeners.into_iter();
+        let (mut msg, mut metrics) = (Some(msg), metrics);
+        let mut threads = Vec::new();
+        for (core, (shared_listener, inbox)) in shared_listeners.into_iter().zip(receivers).enumerate() {
+            let listeners = Listeners { shared: shared_listener, own: own_listeners.next(), msg: msg.take(), metrics: metrics.take() };
+            let thread = worker::spawn(core, shared.clone(), inbox, listeners).map_err(|source| RelayError::Worker { core, source })?;
+            threads.push(thread);
+        }
+        tracing::info!(
+            client = %addresses.client,
+            cores = ?addresses.cores,
+            msg = %addresses.msg,
+            metrics = ?addresses.metrics,
+            advertised = ?addresses.advertised,
+            "relay started on {} cores",
+            threads.len()
+        );
+        Ok(Relay { addresses, inboxes, stats, threads })
+    }
+
+    pub fn addresses(&self) -> &Addresses {
+        &self.addresses
+    }
+
+    /// Every core's counters, summed.
+    pub fn stats(&self) -> Snapshot {
+        stats::snapshot(&self.stats)
+    }
+
+    /// The metrics endpoint's text.
+    pub fn metrics_text(&self) -> String {
+        stats::prometheus(&self.stats)
+    }
+
+    /// Stops accepting, lets connections finish (up to the drain timeout)
+    /// and joins every worker.
+    pub fn shutdown(self) {
+        for inbox in &self.inboxes {
+            let _ = inbox.send(CoreMsg::Shutdown);
+        }
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+        tracing::info!("relay stopped");
+    }
+}

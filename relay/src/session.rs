@@ -1,0 +1,232 @@
+//! A client connection to the file server: login, then the relay loop.
+//!
+//! ```text
+//! accept ─> FILE_LOGIN_REQ (within login_timeout; heartbeats echoed)
+//!   task id not a UUID / unknown task / wrong user / role taken ─> LOGIN_RES 1, close
+//!   task owned by another core ─> handed to it with the bytes read (it logs in again there)
+//!   ok ─> LOGIN_RES 0; when both sides are in, PEER_READY to the receiver
+//! relay loop (idle_timeout): see handler.rs
+//! end (any reason) ─> the other side is told CANCEL unless the task ended, task freed
+//! ```
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use ferry_proto::frame::{Frame, Header, encode_to_bytes};
+use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
+use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp, ImFileState};
+use ferry_proto::registry::{CID_FILE_LOGIN_REQ, CID_OTHER_HEARTBEAT};
+use ferry_proto::{core_for_task, validate_task_id};
+use monoio::io::{AsyncWriteRentExt, Canceller, Splitable};
+use monoio::net::TcpStream;
+use tracing::Instrument as _;
+
+use crate::conn::{FrameReader, outbox, write_loop};
+use crate::core_state::{Core, CoreMsg};
+use crate::error::ConnError;
+use crate::handler::{self, Flow, Joined};
+use crate::stats::CoreStats;
+use crate::task::{Peer, Role, Task};
+
+/// Serves one client connection to its end; never fails the core.
+pub(crate) async fn serve(core: Rc<Core>, stream: TcpStream, buffered: BytesMut) {
+    let peer = stream.peer_addr().ok();
+    let span = tracing::info_span!("client", core = core.id, ?peer);
+    CoreStats::add(&core.stats.connections, 1);
+    let result = run(&core, stream, buffered).instrument(span.clone()).await;
+    CoreStats::sub(&core.stats.connections, 1);
+    let _enter = span.enter();
+    match result {
+        Ok(()) => tracing::debug!("closed"),
+        Err(ConnError::Io(e)) if is_cancel(&e) => tracing::debug!("closed by its task"),
+        Err(ConnError::Io(e)) => tracing::info!(error = %e, "closed: io error"),
+        Err(e) => {
+            CoreStats::add(&core.stats.rejected, 1);
+            tracing::warn!(reason = %error_chain(&e), "closed");
+        }
+    }
+}
+
+/// ECANCELED: our reader was stopped on purpose (the task ended).
+pub(crate) fn is_cancel(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(125)
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(), ConnError> {
+    let cfg = core.config.clone();
+    let canceller = Canceller::new();
+    let mut reader = FrameReader::new(stream, buffered, cfg.max_frame, canceller.handle());
+    let login = monoio::time::timeout(cfg.login_timeout, read_login(&mut reader)).await;
+    let Some((pdu, req)) = login.map_err(|_| ConnError::Timeout(cfg.login_timeout))?? else {
+        return Ok(());
+    };
+    let seq = Header::parse(pdu[..16].try_into().expect("header")).seq_num;
+
+    if let Err(e) = validate_task_id(&req.task_id) {
+        refuse(&mut reader, &req, seq).await;
+        return Err(ConnError::protocol(format!("login for task {:?}: {e}", truncate(&req.task_id))));
+    }
+    let owner = core_for_task(&req.task_id, core.cores());
+    if owner != core.id {
+        return hand_off(core, owner, reader, pdu);
+    }
+    let role = match ClientFileRole::try_from(req.file_role) {
+        Ok(ClientFileRole::ClientRealtimeSender) => Role::Sender,
+        Ok(ClientFileRole::ClientRealtimeRecver) => Role::Receiver,
+        _ => {
+            refuse(&mut reader, &req, seq).await;
+            return Err(ConnError::protocol(format!("role {} is not served by this relay (offline storage)", req.file_role)));
+        }
+    };
+    let Some(task) = core.task(&req.task_id) else {
+        refuse(&mut reader, &req, seq).await;
+        return Err(ConnError::protocol(format!("login for unknown task {}", req.task_id)));
+    };
+    if let Err(reason) = may_join(&task.borrow(), role, req.user_id) {
+        refuse(&mut reader, &req, seq).await;
+        return Err(ConnError::protocol(format!("login of user {} to task {}: {reason}", req.user_id, req.task_id)));
+    }
+
+    // Joined: split the socket, start the writer, answer, maybe PEER_READY.
+    let (stream, rest) = reader.into_parts();
+    let (rd, wr) = stream.into_split();
+    let (outbox, inbox) = outbox(cfg.task_buffer, core.stats.clone());
+    monoio::spawn(write_loop(wr, inbox, core.stats.clone(), cfg.idle_timeout).in_current_span());
+    let _ = outbox.send(login_rsp(0, &req.task_id, seq));
+    let conn_id = core.conn_id();
+    let cancel = canceller.handle();
+    join(&task, role, Peer { conn_id, outbox: outbox.clone(), canceller: Some(canceller) });
+    tracing::info!(task = %req.task_id, user = req.user_id, ?role, file = %task.borrow().spec.file_name, "joined");
+
+    let joined = Joined { task: task.clone(), role, user_id: req.user_id, outbox: outbox.clone() };
+    let mut reader = FrameReader::new(rd, rest, cfg.max_frame, cancel);
+    let result = relay_loop(core, &joined, &mut reader).await;
+    leave(core, &task, role, conn_id, result.is_ok());
+    outbox.close();
+    result
+}
+
+async fn relay_loop<R>(core: &Rc<Core>, joined: &Joined, reader: &mut FrameReader<R>) -> Result<(), ConnError>
+where
+    R: monoio::io::CancelableAsyncReadRent,
+{
+    let idle = core.config.idle_timeout;
+    loop {
+        let frame = match monoio::time::timeout(idle, reader.next()).await {
+            Err(_) => return Err(ConnError::Timeout(idle)),
+            Ok(frame) => frame?,
+        };
+        let Some(pdu) = frame else { return Ok(()) };
+        if handler::handle(core, joined, pdu).await? == Flow::Close {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads until the login request, echoing heartbeats; `None` at EOF.
+async fn read_login(reader: &mut FrameReader<TcpStream>) -> Result<Option<(BytesMut, ImFileLoginReq)>, ConnError> {
+    loop {
+        let Some(pdu) = reader.next().await? else { return Ok(None) };
+        let frame = Frame { header: Header::parse(pdu[..16].try_into().expect("header")), pdu: pdu.clone().freeze() };
+        match frame.header.command {
+            c if c.command_id == CID_OTHER_HEARTBEAT.command_id => {
+                let (res, _) = reader.io_mut().write_all(frame.pdu).await;
+                res?;
+            }
+            c if c.command_id == CID_FILE_LOGIN_REQ.command_id => {
+                let req = ferry_proto::schema::decode::<ImFileLoginReq>(frame.body())?;
+                return Ok(Some((pdu, req)));
+            }
+            other => return Err(ConnError::protocol(format!("{other} before login"))),
+        }
+    }
+}
+
+/// Whether `user` may take `role` in `task` now.
+fn may_join(task: &Task, role: Role, user: u32) -> Result<(), &'static str> {
+    if task.user_for(role) != user {
+        return Err("user is not this role's participant");
+    }
+    let taken = match role {
+        Role::Sender => task.sender.is_some(),
+        Role::Receiver => task.receiver.is_some(),
+    };
+    if taken || task.started {
+        return Err("role already taken");
+    }
+    Ok(())
+}
+
+fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer) {
+    let mut t = task.borrow_mut();
+    *t.slot(role) = Some(peer);
+    if t.sender.is_some() && t.receiver.is_some() {
+        t.started = true;
+        let ready = ImFileState { state: ClientFileState::ClientFilePeerReady as i32, task_id: t.id.to_string(), user_id: t.spec.from_user };
+        let pdu = encode_to_bytes(&ready, 0, u32::MAX).expect("small PDU");
+        if let Some(receiver) = &t.receiver {
+            let _ = receiver.outbox.send(pdu);
+        }
+    }
+}
+
+/// This side is gone: unless the task already ended, tell the other side
+/// (CANCEL), close it, and free the task.
+fn leave(core: &Core, task: &Rc<RefCell<Task>>, role: Role, conn_id: u64, clean: bool) {
+    let mut t = task.borrow_mut();
+    if t.slot(role).as_ref().is_none_or(|p| p.conn_id != conn_id) {
+        return; // the task already let us go
+    }
+    *t.slot(role) = None;
+    let user = t.user_for(role);
+    let id = t.id.clone();
+    if let Some(mut other) = t.slot(role.other()).take() {
+        let cancel = ImFileState { state: ClientFileState::ClientFileCancel as i32, task_id: id.to_string(), user_id: user };
+        let _ = other.outbox.send(encode_to_bytes(&cancel, 0, u32::MAX).expect("small PDU"));
+        other.outbox.close();
+        other.close();
+        tracing::info!(task = %id, clean, "peer left; the other side was told CANCEL");
+    }
+    drop(t);
+    core.remove_task(&id);
+}
+
+/// Passes the connection, with every byte read from it, to `owner`.
+fn hand_off(core: &Core, owner: usize, reader: FrameReader<TcpStream>, login: BytesMut) -> Result<(), ConnError> {
+    let (stream, rest) = reader.into_parts();
+    let mut buffered = BytesMut::with_capacity(login.len() + rest.len());
+    buffered.extend_from_slice(&login);
+    buffered.extend_from_slice(&rest);
+    let stream = crate::handoff::into_std(stream);
+    core.inboxes[owner]
+        .send(CoreMsg::Handoff { stream, buffered })
+        .map_err(|_| ConnError::protocol(format!("core {owner} is gone")))?;
+    tracing::debug!(owner, "handed off to the task's core");
+    Ok(())
+}
+
+async fn refuse(reader: &mut FrameReader<TcpStream>, req: &ImFileLoginReq, seq: u16) {
+    let pdu = login_rsp(1, &req.task_id, seq);
+    let _ = reader.io_mut().write_all(pdu).await;
+}
+
+fn login_rsp(result_code: u32, task_id: &str, seq: u16) -> Bytes {
+    encode_to_bytes(&ImFileLoginRsp { result_code, task_id: task_id.into() }, seq, u32::MAX).expect("small PDU")
+}
+
+fn truncate(s: &str) -> &str {
+    s.get(..64).unwrap_or(s)
+}

@@ -1,0 +1,82 @@
+//! Per-core counters. Each core writes only its own (relaxed atomics on its
+//! own cache lines); readers sum them on demand for metrics and tests.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// One core's counters. Gauges go up and down; totals only up.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct CoreStats {
+    /// Client connections open now.
+    pub connections: AtomicU64,
+    /// Tasks in the core's table now.
+    pub tasks: AtomicU64,
+    /// Payload bytes forwarded sender -> receiver, ever.
+    pub bytes_relayed: AtomicU64,
+    /// Pulls forwarded and not yet answered, now.
+    pub pulls_in_flight: AtomicU64,
+    /// Bytes queued toward receivers (held by the relay), now.
+    pub bytes_buffered: AtomicU64,
+    /// Connections received from another core after their login, ever.
+    pub handoffs_in: AtomicU64,
+    /// Connections closed for a protocol violation or bad frame, ever.
+    pub rejected: AtomicU64,
+}
+
+impl CoreStats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Relaxed);
+    }
+}
+
+/// Sums over all cores.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub connections: u64,
+    pub tasks: u64,
+    pub bytes_relayed: u64,
+    pub pulls_in_flight: u64,
+    pub bytes_buffered: u64,
+    pub handoffs_in: u64,
+    pub rejected: u64,
+}
+
+pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
+    let mut s = Snapshot::default();
+    for c in cores {
+        s.connections += c.connections.load(Relaxed);
+        s.tasks += c.tasks.load(Relaxed);
+        s.bytes_relayed += c.bytes_relayed.load(Relaxed);
+        s.pulls_in_flight += c.pulls_in_flight.load(Relaxed);
+        s.bytes_buffered += c.bytes_buffered.load(Relaxed);
+        s.handoffs_in += c.handoffs_in.load(Relaxed);
+        s.rejected += c.rejected.load(Relaxed);
+    }
+    s
+}
+
+/// The Prometheus text exposition of every core's counters.
+pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
+    let metrics: [(&str, &str, &str, fn(&CoreStats) -> &AtomicU64); 7] = [
+        ("ferry_relay_connections", "gauge", "Client connections open", |c| &c.connections),
+        ("ferry_relay_tasks", "gauge", "Transfer tasks in the core's table", |c| &c.tasks),
+        ("ferry_relay_bytes_relayed_total", "counter", "Payload bytes forwarded to receivers", |c| &c.bytes_relayed),
+        ("ferry_relay_pulls_in_flight", "gauge", "Pulls forwarded and not yet answered", |c| &c.pulls_in_flight),
+        ("ferry_relay_bytes_buffered", "gauge", "Bytes queued toward receivers", |c| &c.bytes_buffered),
+        ("ferry_relay_handoffs_total", "counter", "Connections handed to their task's core", |c| &c.handoffs_in),
+        ("ferry_relay_rejected_total", "counter", "Connections closed for bad input", |c| &c.rejected),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, get) in metrics {
+        let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} {kind}");
+        for (core, c) in cores.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{core=\"{core}\"}} {}", get(c).load(Relaxed));
+        }
+    }
+    out
+}

@@ -1,0 +1,120 @@
+//! A transfer task: who may join it, who has, and the pulls in flight.
+//!
+//! Online task lifecycle (TeamTalk's states, kept implicit):
+//!
+//! ```text
+//! created by TRANSFER_REQ ──sender or receiver logs in──> waiting for the other
+//!    │ (task_timeout, nobody)          │ (task_timeout)       │ both in: PEER_READY to receiver
+//!    v                                 v                      v
+//!  freed                      CANCEL to the one in,     transferring: pulls forwarded to the
+//!                             freed                     sender, answers to the receiver
+//!                                                         │ DONE / CANCEL / REFUSE forwarded,
+//!                                                         │ or either side disconnects
+//!                                                         v
+//!                                                       freed (the other side is told and closed)
+//! ```
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::io::Canceller;
+
+use crate::conn::Outbox;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Sender,
+    Receiver,
+}
+
+impl Role {
+    pub(crate) fn other(self) -> Role {
+        match self {
+            Role::Sender => Role::Receiver,
+            Role::Receiver => Role::Sender,
+        }
+    }
+}
+
+/// What the msg-server link asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskSpec {
+    pub id: String,
+    pub from_user: u32,
+    pub to_user: u32,
+    pub file_name: String,
+    pub file_size: u32,
+}
+
+/// A connection that joined a task.
+pub(crate) struct Peer {
+    pub conn_id: u64,
+    pub outbox: Outbox,
+    /// Stops the peer's reader: how the task closes the other side.
+    pub canceller: Option<Canceller>,
+}
+
+impl Peer {
+    /// Ends the peer's connection after what is queued to it is written.
+    pub(crate) fn close(&mut self) {
+        if let Some(c) = self.canceller.take() {
+            c.cancel();
+        }
+    }
+}
+
+/// One pull the receiver asked for and the sender has not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pull {
+    pub offset: u32,
+    pub size: u32,
+    /// The request's seq: stock clients expect it on the answer.
+    pub seq: u16,
+}
+
+pub(crate) struct Task {
+    pub id: Rc<str>,
+    pub spec: TaskSpec,
+    pub created: Instant,
+    pub sender: Option<Peer>,
+    pub receiver: Option<Peer>,
+    /// Both sides have been in at once.
+    pub started: bool,
+    pub pulls: VecDeque<Pull>,
+}
+
+impl Task {
+    pub(crate) fn new(spec: TaskSpec) -> Task {
+        Task {
+            id: spec.id.as_str().into(),
+            spec,
+            created: Instant::now(),
+            sender: None,
+            receiver: None,
+            started: false,
+            pulls: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn slot(&mut self, role: Role) -> &mut Option<Peer> {
+        match role {
+            Role::Sender => &mut self.sender,
+            Role::Receiver => &mut self.receiver,
+        }
+    }
+
+    /// The user that may take `role`.
+    pub(crate) fn user_for(&self, role: Role) -> u32 {
+        match role {
+            Role::Sender => self.spec.from_user,
+            Role::Receiver => self.spec.to_user,
+        }
+    }
+
+    /// Removes the pull this answer is for: the oldest one at `offset`.
+    pub(crate) fn answer(&mut self, offset: u32) -> Option<Pull> {
+        let i = self.pulls.iter().position(|p| p.offset == offset)?;
+        self.pulls.remove(i)
+    }
+}

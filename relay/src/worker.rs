@@ -1,0 +1,105 @@
+//! Worker threads: one per core, pinned, each running its own monoio
+//! runtime (io_uring, or epoll where the kernel lacks io_uring) and serving
+//! its listeners, its task table and its inbox. Nothing is shared between
+//! workers but the inboxes and the counters.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::io::Canceller;
+use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
+use monoio::time::TimeDriver;
+
+use crate::config::Driver;
+use crate::core_state::{Core, CoreMsg, Shared};
+use crate::expiry;
+use crate::{listener, metrics, msg_link, session};
+
+/// The sockets one worker serves.
+pub(crate) struct Listeners {
+    pub shared: std::net::TcpListener,
+    pub own: Option<std::net::TcpListener>,
+    /// Core 0 only.
+    pub msg: Option<std::net::TcpListener>,
+    pub metrics: Option<std::net::TcpListener>,
+}
+
+type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
+
+pub(crate) fn spawn(
+    id: usize,
+    shared: Arc<Shared>,
+    inbox: flume::Receiver<CoreMsg>,
+    listeners: Listeners,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name(format!("ferry-relay-{id}")).spawn(move || {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Err(e) = monoio::utils::bind_to_cpu_set([id % cpus]) {
+            tracing::warn!(core = id, error = ?e, "cannot pin worker to a cpu");
+        }
+        let mut rt = match build_runtime(shared.config.driver) {
+            Ok(rt) => rt,
+            Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
+        };
+        let core = Core::new(id, &shared);
+        rt.block_on(run(core, inbox, listeners));
+    })
+}
+
+fn build_runtime(driver: Driver) -> std::io::Result<Runtime> {
+    const ENTRIES: u32 = 1024;
+    if driver == Driver::Legacy || !monoio::utils::detect_uring() {
+        if driver == Driver::Auto {
+            tracing::warn!("io_uring is unavailable here: falling back to epoll");
+        }
+        let rt = RuntimeBuilder::<LegacyDriver>::new().with_entries(ENTRIES).enable_timer().build()?;
+        return Ok(rt.into());
+    }
+    RuntimeBuilder::<FusionDriver>::new().with_entries(ENTRIES).enable_timer().build()
+}
+
+async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listeners) {
+    let accepting = Canceller::new();
+    monoio::spawn(listener::accept_clients(core.clone(), listeners.shared, accepting.handle()));
+    if let Some(own) = listeners.own {
+        monoio::spawn(listener::accept_clients(core.clone(), own, accepting.handle()));
+    }
+    if let Some(msg) = listeners.msg {
+        monoio::spawn(msg_link::accept_links(core.clone(), msg, accepting.handle()));
+    }
+    if let Some(m) = listeners.metrics {
+        monoio::spawn(metrics::serve(core.clone(), m, accepting.handle()));
+    }
+    monoio::spawn(expiry::sweep(core.clone()));
+
+    while let Ok(msg) = inbox.recv_async().await {
+        match msg {
+            CoreMsg::CreateTask { spec, ack } => {
+                core.insert_task(spec);
+                let _ = ack.send(());
+            }
+            CoreMsg::Handoff { stream, buffered } => match monoio::net::TcpStream::from_std(stream) {
+                Ok(stream) => {
+                    crate::stats::CoreStats::add(&core.stats.handoffs_in, 1);
+                    monoio::spawn(session::serve(core.clone(), stream, buffered));
+                }
+                Err(e) => tracing::warn!(core = core.id, error = %e, "cannot adopt a handed-off connection"),
+            },
+            CoreMsg::Shutdown => break,
+        }
+    }
+    drain(&core, accepting).await;
+}
+
+/// Stops accepting, then waits (bounded) for this core's connections to end.
+async fn drain(core: &Core, accepting: Canceller) {
+    core.draining.set(true);
+    accepting.cancel();
+    let deadline = Instant::now() + core.config.drain_timeout;
+    let connections = || core.stats.connections.load(std::sync::atomic::Ordering::Relaxed);
+    while connections() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(core = core.id, left = connections(), "core drained");
+}

@@ -1,0 +1,60 @@
+//! Online transfers through a real relay on real sockets, as TeamTalk's
+//! msg_server and Windows client drive them, and windowed.
+
+mod common;
+
+use std::thread;
+
+use common::*;
+use ferry_proto::pb::im::file::ImFileState;
+use ferry_relay::Config;
+
+/// TeamTalk's Windows client: 34 KiB pulls, one in flight, receiver DONE.
+#[test]
+fn stock_transfer_64mib() {
+    let relay = start(Config::local(2));
+    let mut link = MsgLink::connect(&relay);
+    let ips = link.ip_list();
+    assert_eq!(ips.len(), 3, "two core ports, then the shared one");
+    assert_eq!(ips[2], relay.addresses().advertised[2]);
+    let size = 64 << 20;
+    let task = link.create_task(1001, 1002, size);
+
+    let shared = relay.addresses().client;
+    let (sender, rsp) = login(shared, &task, 1001, SENDER);
+    assert_eq!((rsp.result_code, rsp.task_id.as_str()), (0, task.as_str()));
+    let sender_task = task.clone();
+    let sending = thread::spawn(move || serve_pulls(sender, &sender_task, 1001, 7));
+
+    let (mut receiver, rsp) = login(shared, &task, 1002, RECEIVER);
+    assert_eq!(rsp.result_code, 0);
+    let (ready, _) = receiver.recv_msg::<ImFileState>();
+    assert_eq!((ready.state, ready.user_id, ready.task_id.as_str()), (PEER_READY, 1001, task.as_str()));
+
+    pull_all(&mut receiver, &task, 1002, size, 34 << 10, 1, 7);
+    assert_eq!(sending.join().unwrap(), DONE, "the sender is told DONE");
+    assert!(receiver.until_closed().is_empty(), "the receiver is closed after DONE");
+    wait_for(&relay, "everything freed", all_free);
+    assert_eq!(relay.stats().bytes_relayed, u64::from(size));
+    relay.shutdown();
+}
+
+/// W = 16 pulls of 1 MiB in flight, 1 GiB.
+#[test]
+fn windowed_transfer_1gib() {
+    let relay = start(Config::local(2));
+    let mut link = MsgLink::connect(&relay);
+    let size = 1 << 30;
+    let task = link.create_task(7, 8, size);
+    let addr = relay.addresses().client;
+    let (sender, _) = login(addr, &task, 7, SENDER);
+    let t = task.clone();
+    let sending = thread::spawn(move || serve_pulls(sender, &t, 7, 3));
+    let (mut receiver, _) = login(addr, &task, 8, RECEIVER);
+    assert_eq!(receiver.recv_msg::<ImFileState>().0.state, PEER_READY);
+    pull_all(&mut receiver, &task, 8, size, 1 << 20, 16, 3);
+    assert_eq!(sending.join().unwrap(), DONE);
+    wait_for(&relay, "everything freed", all_free);
+    assert_eq!(relay.stats().bytes_relayed, u64::from(size));
+    relay.shutdown();
+}
