@@ -9,7 +9,7 @@
 //! field 5 straight from a `&[u8]`: nothing is copied but the task id.
 
 use prost::Message as _;
-use prost::encoding::{WireType, decode_key, decode_varint, skip_field, DecodeContext};
+use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
 
 use crate::error::DecodeError;
 use crate::pb::im::file::ImFilePullDataRsp;
@@ -46,7 +46,10 @@ impl PullDataRspHead {
     pub fn parse(body: &[u8]) -> Result<PullDataRspHead, DecodeError> {
         let schema = ImFilePullDataRsp::SCHEMA;
         schema.validate(body)?;
-        let malformed = |source| DecodeError::Malformed { message: schema.name, source };
+        let malformed = |source| DecodeError::Malformed {
+            message: schema.name,
+            source,
+        };
         let head = Head::decode(body).map_err(malformed)?;
         let mut data_len = 0;
         let mut buf = body;
@@ -57,7 +60,8 @@ impl PullDataRspHead {
                 buf = &buf[len..]; // validate() checked the length fits
                 data_len = len;
             } else {
-                skip_field(wire_type, number, &mut buf, DecodeContext::default()).map_err(malformed)?;
+                skip_field(wire_type, number, &mut buf, DecodeContext::default())
+                    .map_err(malformed)?;
             }
         }
         Ok(PullDataRspHead {
@@ -86,13 +90,35 @@ mod tests {
         };
         let body = msg.encode_to_vec();
         let head = PullDataRspHead::parse(&body).unwrap();
-        assert_eq!((head.user_id, head.offset, head.data_len, head.task_id.as_str()), (7, 1 << 20, 3000, msg.task_id.as_str()));
+        assert_eq!(
+            (
+                head.user_id,
+                head.offset,
+                head.data_len,
+                head.task_id.as_str()
+            ),
+            (7, 1 << 20, 3000, msg.task_id.as_str())
+        );
     }
 
     #[test]
     fn missing_payload_is_refused() {
-        let msg = Head { result_code: 0, task_id: "t".into(), user_id: 1, offset: 0 };
+        let msg = Head {
+            result_code: 0,
+            task_id: "t".into(),
+            user_id: 1,
+            offset: 0,
+        };
         let err = PullDataRspHead::parse(&msg.encode_to_vec()).unwrap_err();
-        assert!(matches!(err, DecodeError::MissingRequired { field: "file_data", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DecodeError::MissingRequired {
+                    field: "file_data",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -17,10 +17,16 @@ use crate::task::{Task, TaskSpec};
 /// A message from another thread to a core.
 pub(crate) enum CoreMsg {
     /// Create a task on this core; answer on `ack` once it exists.
-    CreateTask { spec: TaskSpec, ack: flume::Sender<()> },
+    CreateTask {
+        spec: TaskSpec,
+        ack: flume::Sender<()>,
+    },
     /// A connection that logged in on another core for a task of this one,
     /// with the bytes read from it so far (its login included).
-    Handoff { stream: std::net::TcpStream, buffered: BytesMut },
+    Handoff {
+        stream: std::net::TcpStream,
+        buffered: BytesMut,
+    },
     /// Stop accepting, let transfers finish (bounded), then exit.
     Shutdown,
 }
@@ -76,7 +82,9 @@ impl Core {
 
     pub(crate) fn insert_task(&self, spec: TaskSpec) {
         let task = Task::new(spec);
-        self.tasks.borrow_mut().insert(task.id.clone(), Rc::new(RefCell::new(task)));
+        self.tasks
+            .borrow_mut()
+            .insert(task.id.clone(), Rc::new(RefCell::new(task)));
         CoreStats::add(&self.stats.tasks, 1);
     }
 

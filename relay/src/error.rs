@@ -10,7 +10,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum RelayError {
     #[error("cannot listen on {what} {addr}")]
-    Bind { what: &'static str, addr: std::net::SocketAddr, source: io::Error },
+    Bind {
+        what: &'static str,
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
     #[error("cannot start worker thread for core {core}")]
     Worker { core: usize, source: io::Error },
     #[error("invalid relay configuration: {0}")]

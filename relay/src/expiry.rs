@@ -12,7 +12,8 @@ use ferry_proto::pb::im::file::ImFileState;
 use crate::core_state::Core;
 
 pub(crate) async fn sweep(core: Rc<Core>) {
-    let period = (core.config.task_timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let period =
+        (core.config.task_timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
     loop {
         monoio::time::sleep(period).await;
         if core.draining.get() {
@@ -31,11 +32,20 @@ pub(crate) async fn sweep(core: Rc<Core>) {
         for task in expired {
             let mut t = task.borrow_mut();
             // The waiting side is told CANCEL in the name of the absent one.
-            let waiting = [(t.sender.take(), t.spec.to_user), (t.receiver.take(), t.spec.from_user)];
+            let waiting = [
+                (t.sender.take(), t.spec.to_user),
+                (t.receiver.take(), t.spec.from_user),
+            ];
             for (peer, absent_user) in waiting {
                 let Some(mut peer) = peer else { continue };
-                let cancel = ImFileState { state: ClientFileState::ClientFileCancel as i32, task_id: t.id.to_string(), user_id: absent_user };
-                let _ = peer.outbox.send(encode_to_bytes(&cancel, 0, u32::MAX).expect("small PDU"));
+                let cancel = ImFileState {
+                    state: ClientFileState::ClientFileCancel as i32,
+                    task_id: t.id.to_string(),
+                    user_id: absent_user,
+                };
+                let _ = peer
+                    .outbox
+                    .send(encode_to_bytes(&cancel, 0, u32::MAX).expect("small PDU"));
                 peer.close();
             }
             let id = t.id.clone();

@@ -11,7 +11,9 @@ use ferry_proto::frame::{HEADER_LEN, Header, set_seq};
 use ferry_proto::pb::im::base_define::{ClientFileState, TransferFileType};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
 use ferry_proto::pull::PullDataRspHead;
-use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT};
+use ferry_proto::registry::{
+    CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT,
+};
 use ferry_proto::schema::decode;
 
 use crate::conn::Outbox;
@@ -42,10 +44,17 @@ pub(crate) async fn handle(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flo
             let _ = j.outbox.send(pdu.freeze());
             Ok(Flow::Continue)
         }
-        (c, Role::Receiver) if c == CID_FILE_PULL_DATA_REQ.command_id => pull_req(core, j, header, pdu),
-        (c, Role::Sender) if c == CID_FILE_PULL_DATA_RSP.command_id => pull_rsp(core, j, header, pdu).await,
+        (c, Role::Receiver) if c == CID_FILE_PULL_DATA_REQ.command_id => {
+            pull_req(core, j, header, pdu)
+        }
+        (c, Role::Sender) if c == CID_FILE_PULL_DATA_RSP.command_id => {
+            pull_rsp(core, j, header, pdu).await
+        }
         (c, _) if c == CID_FILE_STATE.command_id => state(core, j, pdu),
-        _ => Err(ConnError::protocol(format!("{} not expected from the {:?}", header.command, j.role))),
+        _ => Err(ConnError::protocol(format!(
+            "{} not expected from the {:?}",
+            header.command, j.role
+        ))),
     }
 }
 
@@ -56,11 +65,17 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
     let mut t = j.task.borrow_mut();
     check_ids(&t, j, req.user_id, &req.task_id)?;
     if req.trans_mode != TransferFileType::FileTypeOnline as i32 {
-        return Err(ConnError::protocol(format!("pull with trans_mode {} on an online task", req.trans_mode)));
+        return Err(ConnError::protocol(format!(
+            "pull with trans_mode {} on an online task",
+            req.trans_mode
+        )));
     }
     let max_chunk = core.config.max_chunk;
     if req.data_size == 0 || req.data_size > max_chunk {
-        return Err(ConnError::protocol(format!("pull of {} bytes (1..={max_chunk} allowed)", req.data_size)));
+        return Err(ConnError::protocol(format!(
+            "pull of {} bytes (1..={max_chunk} allowed)",
+            req.data_size
+        )));
     }
     if u64::from(req.offset) + u64::from(req.data_size) > u64::from(t.spec.file_size) {
         return Err(ConnError::protocol(format!(
@@ -69,7 +84,10 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         )));
     }
     if t.pulls.len() >= core.config.window as usize {
-        return Err(ConnError::protocol(format!("more than {} pulls in flight", core.config.window)));
+        return Err(ConnError::protocol(format!(
+            "more than {} pulls in flight",
+            core.config.window
+        )));
     }
     let Some(sender) = &t.sender else {
         return Err(ConnError::protocol("pull before the sender joined"));
@@ -77,20 +95,32 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
     if sender.outbox.send(pdu).is_err() {
         return Ok(Flow::Close);
     }
-    t.pulls.push_back(Pull { offset: req.offset, size: req.data_size, seq: header.seq_num });
+    t.pulls.push_back(Pull {
+        offset: req.offset,
+        size: req.data_size,
+        seq: header.seq_num,
+    });
     CoreStats::add(&core.stats.pulls_in_flight, 1);
     Ok(Flow::Continue)
 }
 
 /// Sender answers a pull: checked against it, stamped with the request's
 /// seq, forwarded as received (back-pressure waits here).
-async fn pull_rsp(core: &Core, j: &Joined, _header: Header, mut pdu: BytesMut) -> Result<Flow, ConnError> {
+async fn pull_rsp(
+    core: &Core,
+    j: &Joined,
+    _header: Header,
+    mut pdu: BytesMut,
+) -> Result<Flow, ConnError> {
     let head = PullDataRspHead::parse(&pdu[HEADER_LEN..])?;
     let receiver = {
         let mut t = j.task.borrow_mut();
         check_ids(&t, j, head.user_id, &head.task_id)?;
         let Some(pull) = t.answer(head.offset) else {
-            return Err(ConnError::protocol(format!("response at offset {} answers no outstanding pull", head.offset)));
+            return Err(ConnError::protocol(format!(
+                "response at offset {} answers no outstanding pull",
+                head.offset
+            )));
         };
         CoreStats::sub(&core.stats.pulls_in_flight, 1);
         if head.data_len > pull.size as usize {
@@ -119,9 +149,16 @@ fn state(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flow, ConnError> {
     let msg: ImFileState = decode(pdu.slice(HEADER_LEN..))?;
     let mut t = j.task.borrow_mut();
     check_ids(&t, j, msg.user_id, &msg.task_id)?;
-    let ending = [ClientFileState::ClientFileCancel, ClientFileState::ClientFileRefuse, ClientFileState::ClientFileDone];
+    let ending = [
+        ClientFileState::ClientFileCancel,
+        ClientFileState::ClientFileRefuse,
+        ClientFileState::ClientFileDone,
+    ];
     if !ending.iter().any(|s| *s as i32 == msg.state) {
-        return Err(ConnError::protocol(format!("file state {} from a client", msg.state)));
+        return Err(ConnError::protocol(format!(
+            "file state {} from a client",
+            msg.state
+        )));
     }
     let mine = t.slot(j.role).take();
     if let Some(mut other) = t.slot(j.role.other()).take() {
@@ -138,10 +175,16 @@ fn state(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flow, ConnError> {
 
 fn check_ids(t: &Task, j: &Joined, user_id: u32, task_id: &str) -> Result<(), ConnError> {
     if user_id != j.user_id {
-        return Err(ConnError::protocol(format!("user_id {user_id} on the connection of user {}", j.user_id)));
+        return Err(ConnError::protocol(format!(
+            "user_id {user_id} on the connection of user {}",
+            j.user_id
+        )));
     }
     if *task_id != *t.id {
-        return Err(ConnError::protocol(format!("task_id {task_id:?} on a connection of task {}", t.id)));
+        return Err(ConnError::protocol(format!(
+            "task_id {task_id:?} on a connection of task {}",
+            t.id
+        )));
     }
     Ok(())
 }

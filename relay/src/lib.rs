@@ -19,7 +19,8 @@
 //! - `task`: a transfer task, its participants and pulls in flight.
 //! - `session`: a client connection: login, hand-off, end of task.
 //! - `handler`: the relay loop's commands (pulls, responses, states).
-//! - `conn`: frame reader and the outbox/writer with back-pressure.
+//! - `conn`: frame reader and the outbox/writer with back-pressure;
+//!   `budget`: the byte budget behind it.
 //! - `msg_link`: the msg-server link (IP list, task creation, heartbeat).
 //! - `expiry`: freeing tasks nobody joined.
 //! - `handoff`: moving a socket between cores.
@@ -29,6 +30,7 @@
 //!
 //! [`CoreMsg`]: core_state
 
+mod budget;
 pub mod config;
 mod conn;
 mod core_state;

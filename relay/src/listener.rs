@@ -26,10 +26,16 @@ pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<std::n
 }
 
 /// Accepts client connections and serves each on this core.
-pub(crate) async fn accept_clients(core: Rc<Core>, listener: std::net::TcpListener, cancel: CancelHandle) {
+pub(crate) async fn accept_clients(
+    core: Rc<Core>,
+    listener: std::net::TcpListener,
+    cancel: CancelHandle,
+) {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
-        Err(e) => return tracing::error!(core = core.id, error = %e, "cannot adopt client listener"),
+        Err(e) => {
+            return tracing::error!(core = core.id, error = %e, "cannot adopt client listener");
+        }
     };
     loop {
         match listener.cancelable_accept(cancel.clone()).await {

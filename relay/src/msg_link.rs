@@ -7,11 +7,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use ferry_proto::core_for_task;
 use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
 use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
-use ferry_proto::registry::{CID_OTHER_FILE_SERVER_IP_REQ, CID_OTHER_FILE_TRANSFER_REQ, CID_OTHER_HEARTBEAT};
-use ferry_proto::core_for_task;
+use ferry_proto::registry::{
+    CID_OTHER_FILE_SERVER_IP_REQ, CID_OTHER_FILE_TRANSFER_REQ, CID_OTHER_HEARTBEAT,
+};
 use monoio::io::{AsyncWriteRentExt, CancelHandle, Canceller};
 use monoio::net::{TcpListener, TcpStream};
 use tracing::Instrument as _;
@@ -26,7 +28,11 @@ use crate::task::TaskSpec;
 /// msg_server heartbeats every 5 s; the original's timeout is 30 s).
 const LINK_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) async fn accept_links(core: Rc<Core>, listener: std::net::TcpListener, cancel: CancelHandle) {
+pub(crate) async fn accept_links(
+    core: Rc<Core>,
+    listener: std::net::TcpListener,
+    cancel: CancelHandle,
+) {
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => return tracing::error!(error = %e, "cannot adopt msg-server listener"),
@@ -54,7 +60,12 @@ pub(crate) async fn accept_links(core: Rc<Core>, listener: std::net::TcpListener
 async fn serve(core: Rc<Core>, stream: TcpStream) {
     tracing::info!("msg-server link up");
     let canceller = Canceller::new();
-    let mut reader = FrameReader::new(stream, BytesMut::new(), core.config.max_frame, canceller.handle());
+    let mut reader = FrameReader::new(
+        stream,
+        BytesMut::new(),
+        core.config.max_frame,
+        canceller.handle(),
+    );
     let result = link_loop(&core, &mut reader).await;
     match result {
         Ok(()) => tracing::info!("msg-server link closed"),
@@ -65,8 +76,13 @@ async fn serve(core: Rc<Core>, stream: TcpStream) {
 async fn link_loop(core: &Core, reader: &mut FrameReader<TcpStream>) -> Result<(), ConnError> {
     loop {
         let next = monoio::time::timeout(LINK_TIMEOUT, reader.next()).await;
-        let Some(pdu) = next.map_err(|_| ConnError::Timeout(LINK_TIMEOUT))?? else { return Ok(()) };
-        let frame = Frame { header: Header::parse(pdu[..HEADER_LEN].try_into().expect("header")), pdu: pdu.freeze() };
+        let Some(pdu) = next.map_err(|_| ConnError::Timeout(LINK_TIMEOUT))?? else {
+            return Ok(());
+        };
+        let frame = Frame {
+            header: Header::parse(pdu[..HEADER_LEN].try_into().expect("header")),
+            pdu: pdu.freeze(),
+        };
         let reply = match frame.header.command.command_id {
             c if c == CID_OTHER_HEARTBEAT.command_id => frame.pdu.clone(),
             c if c == CID_OTHER_FILE_SERVER_IP_REQ.command_id => ip_rsp(core, frame.header.seq_num),
@@ -83,8 +99,16 @@ async fn link_loop(core: &Core, reader: &mut FrameReader<TcpStream>) -> Result<(
 
 /// Every core's own address in core order, then the shared one.
 fn ip_rsp(core: &Core, seq: u16) -> Bytes {
-    let ip_addr_list = core.advertised.iter().map(|a| IpAddr { ip: a.ip().to_string(), port: u32::from(a.port()) }).collect();
-    encode_to_bytes(&ImFileServerIpRsp { ip_addr_list }, seq, u32::MAX).expect("IP list fits a frame")
+    let ip_addr_list = core
+        .advertised
+        .iter()
+        .map(|a| IpAddr {
+            ip: a.ip().to_string(),
+            port: u32::from(a.port()),
+        })
+        .collect();
+    encode_to_bytes(&ImFileServerIpRsp { ip_addr_list }, seq, u32::MAX)
+        .expect("IP list fits a frame")
 }
 
 async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
@@ -102,17 +126,31 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
     if core.draining.get() {
         tracing::info!("transfer refused: draining");
     } else if req.trans_mode != TransferFileType::FileTypeOnline as i32 {
-        tracing::warn!(mode = req.trans_mode, "transfer refused: offline transfers are not served yet");
+        tracing::warn!(
+            mode = req.trans_mode,
+            "transfer refused: offline transfers are not served yet"
+        );
     } else {
         let id = uuid::Uuid::new_v4().to_string();
         let owner = core_for_task(&id, core.cores());
-        let spec = TaskSpec { id: id.clone(), from_user: req.from_user_id, to_user: req.to_user_id, file_name: req.file_name, file_size: req.file_size };
+        let spec = TaskSpec {
+            id: id.clone(),
+            from_user: req.from_user_id,
+            to_user: req.to_user_id,
+            file_name: req.file_name,
+            file_size: req.file_size,
+        };
         let (ack, done) = flume::bounded(1);
-        if core.inboxes[owner].send(CoreMsg::CreateTask { spec, ack }).is_ok() && done.recv_async().await.is_ok() {
+        if core.inboxes[owner]
+            .send(CoreMsg::CreateTask { spec, ack })
+            .is_ok()
+            && done.recv_async().await.is_ok()
+        {
             tracing::info!(task = %id, owner, from = req.from_user_id, to = req.to_user_id, size = req.file_size, "task created");
             rsp.result_code = 0;
             rsp.task_id = Some(id);
         }
     }
-    Ok(encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(|e| ConnError::protocol(e.to_string()))?)
+    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
+        .map_err(|e| ConnError::protocol(e.to_string()))
 }

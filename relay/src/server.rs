@@ -50,7 +50,9 @@ impl Relay {
         let mut client = config.client_listen;
         for _ in 0..config.cores {
             let l = bind(client, true).map_err(bind_err("the shared client port", client))?;
-            client = l.local_addr().map_err(bind_err("the shared client port", client))?;
+            client = l
+                .local_addr()
+                .map_err(bind_err("the shared client port", client))?;
             shared_listeners.push(l);
         }
         let mut own_listeners = Vec::new();
@@ -63,19 +65,32 @@ impl Relay {
             let addr = SocketAddr::new(config.client_listen.ip(), port);
             own_listeners.push(bind(addr, false).map_err(bind_err("a core's client port", addr))?);
         }
-        let msg = bind(config.msg_listen, false).map_err(bind_err("the msg-server link", config.msg_listen))?;
+        let msg = bind(config.msg_listen, false)
+            .map_err(bind_err("the msg-server link", config.msg_listen))?;
         let metrics = match config.metrics_listen {
             Some(addr) => Some(bind(addr, false).map_err(bind_err("the metrics endpoint", addr))?),
             None => None,
         };
-        let local = |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
+        let local =
+            |l: &std::net::TcpListener| l.local_addr().expect("bound listener has an address");
         let cores: Vec<SocketAddr> = own_listeners.iter().map(local).collect();
-        let mut advertised: Vec<SocketAddr> = cores.iter().map(|a| SocketAddr::new(config.advertise, a.port())).collect();
+        let mut advertised: Vec<SocketAddr> = cores
+            .iter()
+            .map(|a| SocketAddr::new(config.advertise, a.port()))
+            .collect();
         advertised.push(SocketAddr::new(config.advertise, client.port()));
-        let addresses = Addresses { client, cores, msg: local(&msg), metrics: metrics.as_ref().map(local), advertised };
+        let addresses = Addresses {
+            client,
+            cores,
+            msg: local(&msg),
+            metrics: metrics.as_ref().map(local),
+            advertised,
+        };
 
-        let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..config.cores).map(|_| flume::unbounded()).unzip();
-        let stats: Arc<Vec<Arc<CoreStats>>> = Arc::new((0..config.cores).map(|_| Arc::default()).collect());
+        let (inboxes, receivers): (Vec<_>, Vec<_>) =
+            (0..config.cores).map(|_| flume::unbounded()).unzip();
+        let stats: Arc<Vec<Arc<CoreStats>>> =
+            Arc::new((0..config.cores).map(|_| Arc::default()).collect());
         let shared = Arc::new(Shared {
             config: Arc::new(config),
             inboxes: inboxes.clone(),
@@ -85,9 +100,17 @@ impl Relay {
         let mut own_listeners = own_listeners.into_iter();
         let (mut msg, mut metrics) = (Some(msg), metrics);
         let mut threads = Vec::new();
-        for (core, (shared_listener, inbox)) in shared_listeners.into_iter().zip(receivers).enumerate() {
-            let listeners = Listeners { shared: shared_listener, own: own_listeners.next(), msg: msg.take(), metrics: metrics.take() };
-            let thread = worker::spawn(core, shared.clone(), inbox, listeners).map_err(|source| RelayError::Worker { core, source })?;
+        for (core, (shared_listener, inbox)) in
+            shared_listeners.into_iter().zip(receivers).enumerate()
+        {
+            let listeners = Listeners {
+                shared: shared_listener,
+                own: own_listeners.next(),
+                msg: msg.take(),
+                metrics: metrics.take(),
+            };
+            let thread = worker::spawn(core, shared.clone(), inbox, listeners)
+                .map_err(|source| RelayError::Worker { core, source })?;
             threads.push(thread);
         }
         tracing::info!(
@@ -99,7 +122,12 @@ impl Relay {
             "relay started on {} cores",
             threads.len()
         );
-        Ok(Relay { addresses, inboxes, stats, threads })
+        Ok(Relay {
+            addresses,
+            inboxes,
+            stats,
+            threads,
+        })
     }
 
     pub fn addresses(&self) -> &Addresses {

@@ -77,7 +77,10 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
 
     if let Err(e) = validate_task_id(&req.task_id) {
         refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::protocol(format!("login for task {:?}: {e}", truncate(&req.task_id))));
+        return Err(ConnError::protocol(format!(
+            "login for task {:?}: {e}",
+            truncate(&req.task_id)
+        )));
     }
     let owner = core_for_task(&req.task_id, core.cores());
     if owner != core.id {
@@ -88,16 +91,26 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
         Ok(ClientFileRole::ClientRealtimeRecver) => Role::Receiver,
         _ => {
             refuse(&mut reader, &req, seq).await;
-            return Err(ConnError::protocol(format!("role {} is not served by this relay (offline storage)", req.file_role)));
+            return Err(ConnError::protocol(format!(
+                "role {} is not served by this relay (offline storage)",
+                req.file_role
+            )));
         }
     };
     let Some(task) = core.task(&req.task_id) else {
         refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::protocol(format!("login for unknown task {}", req.task_id)));
+        return Err(ConnError::protocol(format!(
+            "login for unknown task {}",
+            req.task_id
+        )));
     };
-    if let Err(reason) = may_join(&task.borrow(), role, req.user_id) {
+    let joinable = may_join(&task.borrow(), role, req.user_id);
+    if let Err(reason) = joinable {
         refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::protocol(format!("login of user {} to task {}: {reason}", req.user_id, req.task_id)));
+        return Err(ConnError::protocol(format!(
+            "login of user {} to task {}: {reason}",
+            req.user_id, req.task_id
+        )));
     }
 
     // Joined: split the socket, start the writer, answer, maybe PEER_READY.
@@ -108,18 +121,50 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let _ = outbox.send(login_rsp(0, &req.task_id, seq));
     let conn_id = core.conn_id();
     let cancel = canceller.handle();
-    join(&task, role, Peer { conn_id, outbox: outbox.clone(), canceller: Some(canceller) });
+    join(
+        &task,
+        role,
+        Peer {
+            conn_id,
+            outbox: outbox.clone(),
+            canceller: Some(canceller),
+        },
+    );
     tracing::info!(task = %req.task_id, user = req.user_id, ?role, file = %task.borrow().spec.file_name, "joined");
 
-    let joined = Joined { task: task.clone(), role, user_id: req.user_id, outbox: outbox.clone() };
+    let joined = Joined {
+        task: task.clone(),
+        role,
+        user_id: req.user_id,
+        outbox,
+    };
     let mut reader = FrameReader::new(rd, rest, cfg.max_frame, cancel);
     let result = relay_loop(core, &joined, &mut reader).await;
     leave(core, &task, role, conn_id, result.is_ok());
-    outbox.close();
+    joined.outbox.close();
+    drop(joined); // the writer flushes, then sends FIN
+    let ended_by_task = match &result {
+        Ok(()) => true,
+        Err(ConnError::Io(e)) => is_cancel(e),
+        Err(_) => false,
+    };
+    if ended_by_task {
+        // Read (and drop) what the peer still sends until it closes too, so
+        // the close is a FIN after our last PDU (CANCEL, DONE), not a reset
+        // that could destroy it in flight.
+        reader.linger(LINGER).await;
+    }
     result
 }
 
-async fn relay_loop<R>(core: &Rc<Core>, joined: &Joined, reader: &mut FrameReader<R>) -> Result<(), ConnError>
+/// How long a connection whose task ended waits for its peer to close.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn relay_loop<R>(
+    core: &Rc<Core>,
+    joined: &Joined,
+    reader: &mut FrameReader<R>,
+) -> Result<(), ConnError>
 where
     R: monoio::io::CancelableAsyncReadRent,
 {
@@ -137,10 +182,17 @@ where
 }
 
 /// Reads until the login request, echoing heartbeats; `None` at EOF.
-async fn read_login(reader: &mut FrameReader<TcpStream>) -> Result<Option<(BytesMut, ImFileLoginReq)>, ConnError> {
+async fn read_login(
+    reader: &mut FrameReader<TcpStream>,
+) -> Result<Option<(BytesMut, ImFileLoginReq)>, ConnError> {
     loop {
-        let Some(pdu) = reader.next().await? else { return Ok(None) };
-        let frame = Frame { header: Header::parse(pdu[..16].try_into().expect("header")), pdu: pdu.clone().freeze() };
+        let Some(pdu) = reader.next().await? else {
+            return Ok(None);
+        };
+        let frame = Frame {
+            header: Header::parse(pdu[..16].try_into().expect("header")),
+            pdu: pdu.clone().freeze(),
+        };
         match frame.header.command {
             c if c.command_id == CID_OTHER_HEARTBEAT.command_id => {
                 let (res, _) = reader.io_mut().write_all(frame.pdu).await;
@@ -175,7 +227,11 @@ fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer) {
     *t.slot(role) = Some(peer);
     if t.sender.is_some() && t.receiver.is_some() {
         t.started = true;
-        let ready = ImFileState { state: ClientFileState::ClientFilePeerReady as i32, task_id: t.id.to_string(), user_id: t.spec.from_user };
+        let ready = ImFileState {
+            state: ClientFileState::ClientFilePeerReady as i32,
+            task_id: t.id.to_string(),
+            user_id: t.spec.from_user,
+        };
         let pdu = encode_to_bytes(&ready, 0, u32::MAX).expect("small PDU");
         if let Some(receiver) = &t.receiver {
             let _ = receiver.outbox.send(pdu);
@@ -194,8 +250,14 @@ fn leave(core: &Core, task: &Rc<RefCell<Task>>, role: Role, conn_id: u64, clean:
     let user = t.user_for(role);
     let id = t.id.clone();
     if let Some(mut other) = t.slot(role.other()).take() {
-        let cancel = ImFileState { state: ClientFileState::ClientFileCancel as i32, task_id: id.to_string(), user_id: user };
-        let _ = other.outbox.send(encode_to_bytes(&cancel, 0, u32::MAX).expect("small PDU"));
+        let cancel = ImFileState {
+            state: ClientFileState::ClientFileCancel as i32,
+            task_id: id.to_string(),
+            user_id: user,
+        };
+        let _ = other
+            .outbox
+            .send(encode_to_bytes(&cancel, 0, u32::MAX).expect("small PDU"));
         other.outbox.close();
         other.close();
         tracing::info!(task = %id, clean, "peer left; the other side was told CANCEL");
@@ -205,7 +267,12 @@ fn leave(core: &Core, task: &Rc<RefCell<Task>>, role: Role, conn_id: u64, clean:
 }
 
 /// Passes the connection, with every byte read from it, to `owner`.
-fn hand_off(core: &Core, owner: usize, reader: FrameReader<TcpStream>, login: BytesMut) -> Result<(), ConnError> {
+fn hand_off(
+    core: &Core,
+    owner: usize,
+    reader: FrameReader<TcpStream>,
+    login: BytesMut,
+) -> Result<(), ConnError> {
     let (stream, rest) = reader.into_parts();
     let mut buffered = BytesMut::with_capacity(login.len() + rest.len());
     buffered.extend_from_slice(&login);
@@ -224,7 +291,15 @@ async fn refuse(reader: &mut FrameReader<TcpStream>, req: &ImFileLoginReq, seq: 
 }
 
 fn login_rsp(result_code: u32, task_id: &str, seq: u16) -> Bytes {
-    encode_to_bytes(&ImFileLoginRsp { result_code, task_id: task_id.into() }, seq, u32::MAX).expect("small PDU")
+    encode_to_bytes(
+        &ImFileLoginRsp {
+            result_code,
+            task_id: task_id.into(),
+        },
+        seq,
+        u32::MAX,
+    )
+    .expect("small PDU")
 }
 
 fn truncate(s: &str) -> &str {

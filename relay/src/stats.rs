@@ -62,14 +62,55 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
 
 /// The Prometheus text exposition of every core's counters.
 pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
-    let metrics: [(&str, &str, &str, fn(&CoreStats) -> &AtomicU64); 7] = [
-        ("ferry_relay_connections", "gauge", "Client connections open", |c| &c.connections),
-        ("ferry_relay_tasks", "gauge", "Transfer tasks in the core's table", |c| &c.tasks),
-        ("ferry_relay_bytes_relayed_total", "counter", "Payload bytes forwarded to receivers", |c| &c.bytes_relayed),
-        ("ferry_relay_pulls_in_flight", "gauge", "Pulls forwarded and not yet answered", |c| &c.pulls_in_flight),
-        ("ferry_relay_bytes_buffered", "gauge", "Bytes queued toward receivers", |c| &c.bytes_buffered),
-        ("ferry_relay_handoffs_total", "counter", "Connections handed to their task's core", |c| &c.handoffs_in),
-        ("ferry_relay_rejected_total", "counter", "Connections closed for bad input", |c| &c.rejected),
+    type Metric = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&CoreStats) -> &AtomicU64,
+    );
+    let metrics: [Metric; 7] = [
+        (
+            "ferry_relay_connections",
+            "gauge",
+            "Client connections open",
+            |c| &c.connections,
+        ),
+        (
+            "ferry_relay_tasks",
+            "gauge",
+            "Transfer tasks in the core's table",
+            |c| &c.tasks,
+        ),
+        (
+            "ferry_relay_bytes_relayed_total",
+            "counter",
+            "Payload bytes forwarded to receivers",
+            |c| &c.bytes_relayed,
+        ),
+        (
+            "ferry_relay_pulls_in_flight",
+            "gauge",
+            "Pulls forwarded and not yet answered",
+            |c| &c.pulls_in_flight,
+        ),
+        (
+            "ferry_relay_bytes_buffered",
+            "gauge",
+            "Bytes queued toward receivers",
+            |c| &c.bytes_buffered,
+        ),
+        (
+            "ferry_relay_handoffs_total",
+            "counter",
+            "Connections handed to their task's core",
+            |c| &c.handoffs_in,
+        ),
+        (
+            "ferry_relay_rejected_total",
+            "counter",
+            "Connections closed for bad input",
+            |c| &c.rejected,
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, get) in metrics {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::io::Canceller;
-use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 use monoio::time::TimeDriver;
+use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::config::Driver;
 use crate::core_state::{Core, CoreMsg, Shared};
@@ -33,18 +33,20 @@ pub(crate) fn spawn(
     inbox: flume::Receiver<CoreMsg>,
     listeners: Listeners,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("ferry-relay-{id}")).spawn(move || {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if let Err(e) = monoio::utils::bind_to_cpu_set([id % cpus]) {
-            tracing::warn!(core = id, error = ?e, "cannot pin worker to a cpu");
-        }
-        let mut rt = match build_runtime(shared.config.driver) {
-            Ok(rt) => rt,
-            Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
-        };
-        let core = Core::new(id, &shared);
-        rt.block_on(run(core, inbox, listeners));
-    })
+    std::thread::Builder::new()
+        .name(format!("ferry-relay-{id}"))
+        .spawn(move || {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if let Err(e) = monoio::utils::bind_to_cpu_set([id % cpus]) {
+                tracing::warn!(core = id, error = ?e, "cannot pin worker to a cpu");
+            }
+            let mut rt = match build_runtime(shared.config.driver) {
+                Ok(rt) => rt,
+                Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
+            };
+            let core = Core::new(id, &shared);
+            rt.block_on(run(core, inbox, listeners));
+        })
 }
 
 fn build_runtime(driver: Driver) -> std::io::Result<Runtime> {
@@ -53,20 +55,38 @@ fn build_runtime(driver: Driver) -> std::io::Result<Runtime> {
         if driver == Driver::Auto {
             tracing::warn!("io_uring is unavailable here: falling back to epoll");
         }
-        let rt = RuntimeBuilder::<LegacyDriver>::new().with_entries(ENTRIES).enable_timer().build()?;
+        let rt = RuntimeBuilder::<LegacyDriver>::new()
+            .with_entries(ENTRIES)
+            .enable_timer()
+            .build()?;
         return Ok(rt.into());
     }
-    RuntimeBuilder::<FusionDriver>::new().with_entries(ENTRIES).enable_timer().build()
+    RuntimeBuilder::<FusionDriver>::new()
+        .with_entries(ENTRIES)
+        .enable_timer()
+        .build()
 }
 
 async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listeners) {
     let accepting = Canceller::new();
-    monoio::spawn(listener::accept_clients(core.clone(), listeners.shared, accepting.handle()));
+    monoio::spawn(listener::accept_clients(
+        core.clone(),
+        listeners.shared,
+        accepting.handle(),
+    ));
     if let Some(own) = listeners.own {
-        monoio::spawn(listener::accept_clients(core.clone(), own, accepting.handle()));
+        monoio::spawn(listener::accept_clients(
+            core.clone(),
+            own,
+            accepting.handle(),
+        ));
     }
     if let Some(msg) = listeners.msg {
-        monoio::spawn(msg_link::accept_links(core.clone(), msg, accepting.handle()));
+        monoio::spawn(msg_link::accept_links(
+            core.clone(),
+            msg,
+            accepting.handle(),
+        ));
     }
     if let Some(m) = listeners.metrics {
         monoio::spawn(metrics::serve(core.clone(), m, accepting.handle()));
@@ -79,12 +99,15 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
                 core.insert_task(spec);
                 let _ = ack.send(());
             }
-            CoreMsg::Handoff { stream, buffered } => match monoio::net::TcpStream::from_std(stream) {
+            CoreMsg::Handoff { stream, buffered } => match monoio::net::TcpStream::from_std(stream)
+            {
                 Ok(stream) => {
                     crate::stats::CoreStats::add(&core.stats.handoffs_in, 1);
                     monoio::spawn(session::serve(core.clone(), stream, buffered));
                 }
-                Err(e) => tracing::warn!(core = core.id, error = %e, "cannot adopt a handed-off connection"),
+                Err(e) => {
+                    tracing::warn!(core = core.id, error = %e, "cannot adopt a handed-off connection")
+                }
             },
             CoreMsg::Shutdown => break,
         }
@@ -97,7 +120,11 @@ async fn drain(core: &Core, accepting: Canceller) {
     core.draining.set(true);
     accepting.cancel();
     let deadline = Instant::now() + core.config.drain_timeout;
-    let connections = || core.stats.connections.load(std::sync::atomic::Ordering::Relaxed);
+    let connections = || {
+        core.stats
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
     while connections() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(20)).await;
     }

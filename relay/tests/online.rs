@@ -29,11 +29,17 @@ fn stock_transfer_64mib() {
     let (mut receiver, rsp) = login(shared, &task, 1002, RECEIVER);
     assert_eq!(rsp.result_code, 0);
     let (ready, _) = receiver.recv_msg::<ImFileState>();
-    assert_eq!((ready.state, ready.user_id, ready.task_id.as_str()), (PEER_READY, 1001, task.as_str()));
+    assert_eq!(
+        (ready.state, ready.user_id, ready.task_id.as_str()),
+        (PEER_READY, 1001, task.as_str())
+    );
 
     pull_all(&mut receiver, &task, 1002, size, 34 << 10, 1, 7);
     assert_eq!(sending.join().unwrap(), DONE, "the sender is told DONE");
-    assert!(receiver.until_closed().is_empty(), "the receiver is closed after DONE");
+    assert!(
+        receiver.until_closed().is_empty(),
+        "the receiver is closed after DONE"
+    );
     wait_for(&relay, "everything freed", all_free);
     assert_eq!(relay.stats().bytes_relayed, u64::from(size));
     relay.shutdown();

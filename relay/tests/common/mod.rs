@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferry_proto::frame::{DEFAULT_MAX_FRAME, Frame, encode_to_bytes};
-use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
-use ferry_proto::pb::im::server::{ImFileServerIpReq, ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
+use ferry_proto::pb::im::file::{
+    ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFilePullDataRsp, ImFileState,
+};
+use ferry_proto::pb::im::server::{
+    ImFileServerIpReq, ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp,
+};
 use ferry_proto::registry::Pdu;
 use ferry_relay::{Config, Relay};
 
@@ -38,14 +42,23 @@ pub struct Conn {
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
-        Conn { stream, buf: BytesMut::new() }
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+        }
     }
 
     pub fn send<T: Pdu>(&mut self, msg: &T, seq: u16) {
+        self.try_send(msg, seq).expect("send");
+    }
+
+    pub fn try_send<T: Pdu>(&mut self, msg: &T, seq: u16) -> std::io::Result<()> {
         let pdu = encode_to_bytes(msg, seq, DEFAULT_MAX_FRAME).unwrap();
-        self.stream.write_all(&pdu).expect("send");
+        self.stream.write_all(&pdu)
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
@@ -60,7 +73,9 @@ impl Conn {
     /// The next PDU, or `None` at end of stream (or a reset).
     pub fn try_recv(&mut self) -> Option<Frame> {
         loop {
-            if let Some(frame) = Frame::take(&mut self.buf, DEFAULT_MAX_FRAME).expect("valid frame from the relay") {
+            if let Some(frame) =
+                Frame::take(&mut self.buf, DEFAULT_MAX_FRAME).expect("valid frame from the relay")
+            {
                 return Some(frame);
             }
             let mut chunk = [0u8; 64 << 10];
@@ -75,7 +90,10 @@ impl Conn {
 
     pub fn recv_msg<T: Pdu>(&mut self) -> (T, u16) {
         let frame = self.recv();
-        (frame.decode::<T>().unwrap_or_else(|e| panic!("{e}")), frame.header.seq_num)
+        (
+            frame.decode::<T>().unwrap_or_else(|e| panic!("{e}")),
+            frame.header.seq_num,
+        )
     }
 
     /// Reads until the relay closes the connection; returns what came first.
@@ -99,7 +117,10 @@ impl MsgLink {
     pub fn ip_list(&mut self) -> Vec<SocketAddr> {
         self.0.send(&ImFileServerIpReq {}, 1);
         let (rsp, _) = self.0.recv_msg::<ImFileServerIpRsp>();
-        rsp.ip_addr_list.iter().map(|a| SocketAddr::new(a.ip.parse().unwrap(), a.port as u16)).collect()
+        rsp.ip_addr_list
+            .iter()
+            .map(|a| SocketAddr::new(a.ip.parse().unwrap(), a.port as u16))
+            .collect()
     }
 
     /// A TRANSFER_REQ as msg_server sends it (attach_data = HANDLE 9).
@@ -116,7 +137,15 @@ impl MsgLink {
         self.0.send(&req, 77);
         let (rsp, seq) = self.0.recv_msg::<ImFileTransferRsp>();
         assert_eq!((rsp.result_code, seq), (0, 77));
-        assert_eq!((rsp.from_user_id, rsp.to_user_id, rsp.file_size, rsp.trans_mode), (from, to, Some(size), Some(1)));
+        assert_eq!(
+            (
+                rsp.from_user_id,
+                rsp.to_user_id,
+                rsp.file_size,
+                rsp.trans_mode
+            ),
+            (from, to, Some(size), Some(1))
+        );
         assert_eq!(rsp.file_name.as_deref(), Some("report.bin"));
         assert_eq!(rsp.attach_data, Some(attach));
         rsp.task_id.expect("task_id")
@@ -125,41 +154,93 @@ impl MsgLink {
 
 pub fn login(addr: SocketAddr, task: &str, user: u32, role: i32) -> (Conn, ImFileLoginRsp) {
     let mut c = Conn::connect(addr);
-    c.send(&ImFileLoginReq { user_id: user, task_id: task.into(), file_role: role }, 5);
+    c.send(
+        &ImFileLoginReq {
+            user_id: user,
+            task_id: task.into(),
+            file_role: role,
+        },
+        5,
+    );
     let (rsp, seq) = c.recv_msg::<ImFileLoginRsp>();
     assert_eq!(seq, 5, "LOGIN_RES echoes the request's seq");
     (c, rsp)
 }
 
-/// The byte at `offset` of a test file: cheap, position-dependent.
-pub fn byte_at(offset: u64, salt: u8) -> u8 {
-    (offset.wrapping_mul(2654435761) >> 13) as u8 ^ salt
+/// Test files repeat a pseudo-random pattern with a prime period, so any
+/// chunk is a slice of it (cheap even in debug builds) and no two chunks of
+/// a test file at different offsets (below 1 GiB apart by a multiple of the
+/// period, i.e. never here) look alike.
+const PERIOD: usize = 1_000_003;
+const MAX_CHUNK: usize = 4 << 20;
+
+fn pattern() -> &'static [u8] {
+    static PATTERN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        (0..PERIOD + MAX_CHUNK)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    })
+}
+
+/// `len` bytes at `offset` of test file number `salt`.
+pub fn file_slice(offset: u64, len: usize, salt: u8) -> &'static [u8] {
+    let start = (offset as usize + usize::from(salt) * 7919) % PERIOD;
+    &pattern()[start..start + len]
 }
 
 pub fn fill(offset: u64, len: usize, salt: u8) -> Vec<u8> {
-    (0..len as u64).map(|i| byte_at(offset + i, salt)).collect()
+    file_slice(offset, len, salt).to_vec()
 }
 
 /// The sender's side: answers every pull from the "file" until DONE or
 /// CANCEL arrives; returns the final state seen.
 pub fn serve_pulls(mut c: Conn, task: &str, user: u32, salt: u8) -> i32 {
     loop {
-        let frame = c.recv();
+        let Some(frame) = c.try_recv() else { return -1 };
         if let Ok(state) = frame.decode::<ImFileState>() {
             return state.state;
         }
         let req = frame.decode::<ImFilePullDataReq>().expect("pull request");
         assert_eq!(req.task_id, task);
         let data = fill(u64::from(req.offset), req.data_size as usize, salt);
-        let rsp = ImFilePullDataRsp { result_code: 0, task_id: task.into(), user_id: user, offset: req.offset, file_data: data.into() };
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: task.into(),
+            user_id: user,
+            offset: req.offset,
+            file_data: data.into(),
+        };
         // A stock sender answers with seq 0; the relay restamps it.
-        c.send(&rsp, 0);
+        if c.try_send(&rsp, 0).is_err() {
+            break;
+        }
     }
+    // The relay stopped reading us: the reason is the last state it sent.
+    c.until_closed()
+        .iter()
+        .rev()
+        .find_map(|f| f.decode::<ImFileState>().ok())
+        .map_or(-1, |s| s.state)
 }
 
 /// The receiver's side: pulls `size` bytes in `chunk`-sized pieces with up
 /// to `window` in flight, verifying every byte and every seq, then DONE.
-pub fn pull_all(c: &mut Conn, task: &str, user: u32, size: u32, chunk: u32, window: usize, salt: u8) {
+pub fn pull_all(
+    c: &mut Conn,
+    task: &str,
+    user: u32,
+    size: u32,
+    chunk: u32,
+    window: usize,
+    salt: u8,
+) {
     let mut next = 0u32;
     let mut in_flight = std::collections::VecDeque::new();
     let mut seq = 100u16;
@@ -167,18 +248,36 @@ pub fn pull_all(c: &mut Conn, task: &str, user: u32, size: u32, chunk: u32, wind
         while next < size && in_flight.len() < window {
             let len = chunk.min(size - next);
             seq = seq.wrapping_add(1);
-            let req = ImFilePullDataReq { task_id: task.into(), user_id: user, trans_mode: 1, offset: next, data_size: len };
+            let req = ImFilePullDataReq {
+                task_id: task.into(),
+                user_id: user,
+                trans_mode: 1,
+                offset: next,
+                data_size: len,
+            };
             c.send(&req, seq);
             in_flight.push_back((next, len, seq));
             next += len;
         }
         let (offset, len, want_seq) = in_flight.pop_front().unwrap();
         let (rsp, got_seq) = c.recv_msg::<ImFilePullDataRsp>();
-        assert_eq!((rsp.offset, rsp.file_data.len() as u32, got_seq), (offset, len, want_seq));
-        let expected = fill(u64::from(offset), len as usize, salt);
-        assert!(rsp.file_data == expected, "bytes differ in the chunk at {offset}");
+        assert_eq!(
+            (rsp.offset, rsp.file_data.len() as u32, got_seq),
+            (offset, len, want_seq)
+        );
+        assert!(
+            rsp.file_data == file_slice(u64::from(offset), len as usize, salt),
+            "bytes differ in the chunk at {offset}"
+        );
     }
-    c.send(&ImFileState { state: DONE, task_id: task.into(), user_id: user }, 0);
+    c.send(
+        &ImFileState {
+            state: DONE,
+            task_id: task.into(),
+            user_id: user,
+        },
+        0,
+    );
 }
 
 /// Waits (bounded) until the relay's counters satisfy `cond`.
@@ -194,4 +293,46 @@ pub fn wait_for(relay: &Relay, what: &str, cond: impl Fn(&ferry_relay::Snapshot)
 
 pub fn all_free(s: &ferry_relay::Snapshot) -> bool {
     s.connections == 0 && s.tasks == 0 && s.pulls_in_flight == 0 && s.bytes_buffered == 0
+}
+
+/// A small complete transfer (4 pulls of 16 KiB): proof the relay still
+/// serves others after whatever a test did.
+pub fn small_transfer(relay: &Relay, addr: SocketAddr) {
+    let mut link = MsgLink::connect(relay);
+    let size = 64 << 10;
+    let task = link.create_task(501, 502, size);
+    let (sender, rsp) = login(addr, &task, 501, SENDER);
+    assert_eq!(rsp.result_code, 0);
+    let t = task.clone();
+    let sending = std::thread::spawn(move || serve_pulls(sender, &t, 501, 9));
+    let (mut receiver, _) = login(addr, &task, 502, RECEIVER);
+    assert_eq!(receiver.recv_msg::<ImFileState>().0.state, PEER_READY);
+    pull_all(&mut receiver, &task, 502, size, 16 << 10, 2, 9);
+    assert_eq!(sending.join().unwrap(), DONE);
+}
+
+/// Sender and receiver logged in to a fresh task of `size` bytes; the
+/// receiver has seen PEER_READY.
+pub fn pair(relay: &Relay, from: u32, to: u32, size: u32) -> (String, Conn, Conn) {
+    let mut link = MsgLink::connect(relay);
+    let task = link.create_task(from, to, size);
+    let addr = relay.addresses().client;
+    let (sender, rsp) = login(addr, &task, from, SENDER);
+    assert_eq!(rsp.result_code, 0);
+    let (mut receiver, rsp) = login(addr, &task, to, RECEIVER);
+    assert_eq!(rsp.result_code, 0);
+    assert_eq!(receiver.recv_msg::<ImFileState>().0.state, PEER_READY);
+    (task, sender, receiver)
+}
+
+/// Resident memory of this process, in bytes.
+pub fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
 }
