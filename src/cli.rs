@@ -24,6 +24,16 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the file server (TeamTalk's file_server): online relay.
+    Relay(crate::relay_cmd::RelayArgs),
+    /// Run db_proxy (TeamTalk's db_proxy_server): SQL and Redis behind a PDU port.
+    DbProxy(crate::db_cmd::DbProxyArgs),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(crate::db_cmd::DbCommand),
+    /// Users a deployment logs in with.
+    #[command(subcommand)]
+    User(crate::db_cmd::UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +50,10 @@ enum ConfigCommand {
 pub(crate) fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Config(ConfigCommand::Check { config }) => config_check(config),
+        Command::Relay(args) => crate::relay_cmd::run(args),
+        Command::DbProxy(args) => crate::db_cmd::db_proxy(args),
+        Command::Db(command) => crate::db_cmd::db(command),
+        Command::User(command) => crate::db_cmd::user(command),
     }
 }
 

@@ -2,6 +2,8 @@
 //! config and runs one subcommand. Everything else lives in the crates.
 
 mod cli;
+mod db_cmd;
+mod relay_cmd;
 
 use std::process::ExitCode;
 

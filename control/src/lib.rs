@@ -1,7 +1,23 @@
 //! # ferry-control
 //!
-//! The control plane on tokio (DESIGN.md, "Control plane"): msg_server,
-//! route_server, db_proxy and login_server. Never depends on monoio.
+//! The control plane on tokio (DESIGN.md, "Control plane"): today db_proxy,
+//! later msg_server, route_server and login_server. Never depends on monoio.
 //!
-//! Nothing is implemented yet: the db_proxy and msg/route/login issues fill
-//! this crate.
+//! # Layout
+//!
+//! - [`store`]: the database behind db_proxy: sqlx pools for SQLite (the
+//!   embedded default) or MySQL/MariaDB with TeamTalk's schema, embedded
+//!   migrations, optional Redis with TeamTalk's keys, and one file per domain
+//!   noun (`user`, `message`, `history`, `session`, `unread`, `offline_file`,
+//!   `counter`, `password`, `lockout`, `content`).
+//! - [`db_proxy`]: the PDU server in front of the store: `listener` (accept,
+//!   connection limit, drain), `connection` (frames in, responses out),
+//!   `dispatch` (bounded concurrency, command table) and `cmd/`, one file
+//!   per group of TeamTalk commands.
+//! - [`error`]: [`Error`], the one error type of the crate.
+
+pub mod db_proxy;
+pub mod error;
+pub mod store;
+
+pub use error::Error;

@@ -7,13 +7,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferry_proto::core_for_task;
 use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
 use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
 use ferry_proto::registry::{
     CID_OTHER_FILE_SERVER_IP_REQ, CID_OTHER_FILE_TRANSFER_REQ, CID_OTHER_HEARTBEAT,
 };
+use ferry_proto::{DecodeError, core_for_task};
 use monoio::io::{AsyncWriteRentExt, CancelHandle, Canceller};
 use monoio::net::{TcpListener, TcpStream};
 use tracing::Instrument as _;
@@ -112,7 +112,18 @@ fn ip_rsp(core: &Core, seq: u16) -> Bytes {
 }
 
 async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
-    let req: ImFileTransferReq = frame.decode()?;
+    let req: ImFileTransferReq = match frame.decode() {
+        Ok(req) => req,
+        // An undeclared trans_mode is an invalid request, not a broken
+        // frame: answer result 1 (echoing what was sent) and keep the link.
+        Err(DecodeError::InvalidEnum { .. }) => {
+            prost::Message::decode(frame.body()).map_err(|source| DecodeError::Malformed {
+                message: "IM.Server.IMFileTransferReq",
+                source,
+            })?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut rsp = ImFileTransferRsp {
         result_code: 1,
         from_user_id: req.from_user_id,

@@ -117,7 +117,7 @@ impl Relay {
             client = %addresses.client,
             cores = ?addresses.cores,
             msg = %addresses.msg,
-            metrics = ?addresses.metrics,
+            metrics = %addresses.metrics.map_or_else(|| "off".to_string(), |a| a.to_string()),
             advertised = ?addresses.advertised,
             "relay started on {} cores",
             threads.len()

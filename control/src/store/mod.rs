@@ -1,0 +1,129 @@
+//! The database behind db_proxy: a write pool, a read pool (TeamTalk's
+//! master and slave; the same server unless `db_read` says otherwise),
+//! optional Redis, and the login lockout. One file per domain noun holds its
+//! queries; every query is a constant string with `?` placeholders.
+
+mod content;
+mod counter;
+mod history;
+mod lockout;
+mod message;
+mod migrate;
+mod offline_file;
+mod password;
+mod pool;
+mod redis_conn;
+mod session;
+mod unread;
+mod user;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use content::{MARKER as CONTENT_MARKER, MAX_CHARS as CONTENT_MAX_CHARS};
+pub use history::{Conversation, Latest};
+pub use lockout::{Lockout, MAX_FAILURES, WINDOW_SECS};
+pub use message::Outgoing;
+pub use password::{ARGON2_MARKER, md5_hex};
+pub use pool::{Pool, RowExt};
+pub use redis_conn::RedisConn;
+pub use user::{NewUser, UserRow, Validation};
+
+use crate::Error;
+
+/// What the store connects to.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite:PATH` or `mysql://…` / `mariadb://…`: writes (and reads, unless
+    /// `db_read` is set).
+    pub db: String,
+    /// A read replica (TeamTalk's `teamtalk_slave`).
+    pub db_read: Option<String>,
+    /// `redis://…`: TeamTalk's counters and unread hashes; `None` keeps them
+    /// in SQL.
+    pub redis: Option<String>,
+    /// Connections per pool (SQLite's write pool always has one).
+    pub pool_size: u32,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    write: Pool,
+    read: Pool,
+    redis: Option<RedisConn>,
+    lockout: Lockout,
+}
+
+impl Store {
+    /// Connects, applies the migrations on the write pool, connects Redis
+    /// (lazily: an unreachable Redis is logged, and each request that needs
+    /// it gets an error result until it is back).
+    pub async fn open(options: &StoreOptions) -> Result<Store, Error> {
+        let write = Pool::open(&options.db, options.pool_size, true).await?;
+        let applied = migrate::run(&write).await?;
+        tracing::info!(db = %redact(&options.db), scripts = applied, "database ready");
+        let read = match (&options.db_read, &write) {
+            (Some(url), _) => Pool::open(url, options.pool_size, false).await?,
+            (None, Pool::Sqlite(_)) => Pool::open(&options.db, options.pool_size, false).await?,
+            (None, Pool::MySql(_)) => write.clone(),
+        };
+        let redis = match &options.redis {
+            Some(url) => Some(RedisConn::connect(url).await?),
+            None => None,
+        };
+        Ok(Store {
+            write,
+            read,
+            redis,
+            lockout: Lockout::default(),
+        })
+    }
+
+    /// Opens and migrates only (`ferry db migrate`).
+    pub async fn migrate(db: &str) -> Result<usize, Error> {
+        let pool = Pool::open(db, 1, true).await?;
+        let n = migrate::run(&pool).await?;
+        pool.close().await;
+        Ok(n)
+    }
+
+    pub fn write_pool(&self) -> &Pool {
+        &self.write
+    }
+
+    pub fn redis(&self) -> Option<&RedisConn> {
+        self.redis.as_ref()
+    }
+
+    pub fn lockout(&self) -> &Lockout {
+        &self.lockout
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Unix seconds, as TeamTalk's u32 time columns hold them.
+pub fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// A URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The shard of a relation's or group's messages (TeamTalk: id % 8).
+fn shard(id: u32) -> u32 {
+    id % 8
+}

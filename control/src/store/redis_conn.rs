@@ -1,0 +1,85 @@
+//! Redis with TeamTalk's keys (PROTOCOL.md §e), through one multiplexed
+//! connection that reconnects by itself (redis' `ConnectionManager`). Every
+//! call is bounded by a response timeout, so an outage becomes an error
+//! result for the caller, never a hang.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::Error;
+
+/// How long one Redis command may take before the request fails.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct RedisConn {
+    manager: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisConn")
+    }
+}
+
+impl RedisConn {
+    pub async fn connect(url: &str) -> Result<RedisConn, Error> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let manager = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = RedisConn { manager };
+        if let Err(e) = conn.ping().await {
+            tracing::warn!(error = %e, "redis is not answering yet; requests needing it fail until it does");
+        }
+        Ok(conn)
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        let mut conn = self.manager.clone();
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.query::<String>(&redis::cmd("PING")).await.map(drop)
+    }
+
+    pub async fn incr(&self, key: &str) -> Result<i64, Error> {
+        self.query(redis::cmd("INCR").arg(key)).await
+    }
+
+    pub async fn set(&self, key: &str, value: u32) -> Result<(), Error> {
+        self.query::<()>(redis::cmd("SET").arg(key).arg(value))
+            .await
+    }
+
+    pub async fn hincrby(&self, key: &str, field: &str, by: i64) -> Result<i64, Error> {
+        self.query(redis::cmd("HINCRBY").arg(key).arg(field).arg(by))
+            .await
+    }
+
+    pub async fn hset(&self, key: &str, field: &str, value: i64) -> Result<(), Error> {
+        self.query::<i64>(redis::cmd("HSET").arg(key).arg(field).arg(value))
+            .await
+            .map(drop)
+    }
+
+    pub async fn hget(&self, key: &str, field: &str) -> Result<Option<i64>, Error> {
+        self.query(redis::cmd("HGET").arg(key).arg(field)).await
+    }
+
+    pub async fn hdel(&self, key: &str, field: &str) -> Result<(), Error> {
+        self.query::<i64>(redis::cmd("HDEL").arg(key).arg(field))
+            .await
+            .map(drop)
+    }
+
+    pub async fn hgetall(&self, key: &str) -> Result<Vec<(String, i64)>, Error> {
+        self.query(redis::cmd("HGETALL").arg(key)).await
+    }
+}

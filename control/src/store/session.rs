@@ -1,0 +1,61 @@
+//! Recent sessions (CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST): the
+//! user's IMRecentSession rows with status 0 updated after a time, newest
+//! first, at most 100 (TeamTalk's query), each filled with the latest
+//! message of its conversation. Sessions with no readable message are left
+//! out, and for single chats `latest_msg_from_user_id` is the peer, both as
+//! TeamTalk answers.
+
+use ferry_proto::pb::im::base_define::ContactSessionInfo;
+
+use super::Store;
+use super::pool::{RowExt, with_pool};
+use crate::Error;
+
+/// Sessions per answer at most (TeamTalk: LIMIT 100).
+pub(super) const MAX_SESSIONS: u32 = 100;
+
+impl Store {
+    pub async fn recent_sessions(
+        &self,
+        user: u32,
+        updated_after: u32,
+    ) -> Result<Vec<ContactSessionInfo>, Error> {
+        let rows: Vec<(u32, u32, u32, u32)> = with_pool!(&self.read, p => {
+            let rows = sqlx::query(
+                "SELECT peerId, type, status, updated FROM IMRecentSession \
+                 WHERE userId = ? AND status = 0 AND updated > ? ORDER BY updated DESC, id DESC LIMIT ?",
+            )
+            .bind(user)
+            .bind(updated_after)
+            .bind(MAX_SESSIONS)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.u32("peerId")?, r.u32("type")?, r.u32("status")?, r.u32("updated")?)))
+                .collect::<Result<_, Error>>()?
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for (peer, kind, status, updated) in rows {
+            let (latest, from) = match kind {
+                1 => match self.relation_id(user, peer).await? {
+                    Some(relate) => (self.latest_in(false, relate).await?, Some(peer)),
+                    None => (None, None),
+                },
+                2 => (self.latest_in(true, peer).await?, None),
+                _ => (None, None),
+            };
+            let Some(latest) = latest else { continue };
+            out.push(ContactSessionInfo {
+                session_id: peer,
+                session_type: kind as i32,
+                session_status: status as i32,
+                updated_time: updated,
+                latest_msg_id: latest.msg_id,
+                latest_msg_data: latest.data.into(),
+                latest_msg_type: latest.msg_type,
+                latest_msg_from_user_id: from.unwrap_or(latest.from),
+            });
+        }
+        Ok(out)
+    }
+}

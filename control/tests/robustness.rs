@@ -1,0 +1,306 @@
+//! db_proxy under pressure and abuse: concurrent first messages of a new
+//! pair, 100 concurrent callers, offline-file deletes by the wrong user or
+//! with SQL in the task id, a malformed frame, requests over the bound.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Backend, bytes, count};
+use ferry_proto::pb::im::base_define::MsgType;
+use ferry_proto::pb::im::file::{
+    ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp,
+};
+use ferry_proto::pb::im::message::ImMsgData;
+use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
+use tokio::task::JoinSet;
+
+fn msg(from: u32, to: u32, n: u32) -> ImMsgData {
+    ImMsgData {
+        from_user_id: from,
+        to_session_id: to,
+        msg_id: 0,
+        create_time: 1_700_000_000 + n,
+        msg_type: MsgType::SingleText as i32,
+        msg_data: bytes(format!("message {n}").as_bytes()),
+        attach_data: Some(bytes(&n.to_be_bytes())),
+    }
+}
+
+/// 25 first messages of a pair that never talked, on 25 connections at once.
+async fn concurrent_first_messages_of_a_new_pair(b: Backend) {
+    let server = b.start().await;
+    let mut tasks = JoinSet::new();
+    for n in 0..25u32 {
+        let mut c = server.connect().await;
+        let m = if n % 2 == 0 {
+            msg(10, 11, n)
+        } else {
+            msg(11, 10, n)
+        };
+        tasks.spawn(async move {
+            let rsp: ImMsgData = c.call(&m).await;
+            assert_eq!(
+                rsp.attach_data, m.attach_data,
+                "answer on the asking connection"
+            );
+            rsp.msg_id
+        });
+    }
+    let mut ids = tasks.join_all().await;
+    ids.sort();
+    assert!(
+        ids.iter().all(|&id| id > 0),
+        "{}: every message stored: {ids:?}",
+        b.name
+    );
+    ids.dedup();
+    assert_eq!(ids.len(), 25, "{}: no duplicate msg_id", b.name);
+    if b.options.redis.is_none() {
+        assert_eq!(ids, (1..=25).collect::<Vec<_>>());
+    }
+    let pool = b.pool().await;
+    let rel = "SELECT COUNT(*) FROM IMRelationShip WHERE smallId = ? AND bigId = ?";
+    assert_eq!(
+        count(&pool, rel, &[10, 11]).await,
+        1,
+        "{}: one relation",
+        b.name
+    );
+    let ses = "SELECT COUNT(*) FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = 1";
+    assert_eq!(
+        count(&pool, ses, &[10, 11]).await,
+        1,
+        "{}: one session for 10",
+        b.name
+    );
+    assert_eq!(
+        count(&pool, ses, &[11, 10]).await,
+        1,
+        "{}: one session for 11",
+        b.name
+    );
+    let relate = 1u32;
+    let stored = format!(
+        "SELECT COUNT(*) FROM IMMessage_{} WHERE relateId = ?",
+        relate % 8
+    );
+    assert_eq!(count(&pool, &stored, &[relate]).await, 25);
+    server.stop().await;
+}
+on_backends!(concurrent_first_messages_of_a_new_pair, redis);
+
+/// 100 callers at once, each on its own connection: 50 talk in one pair,
+/// 50 in pairs of their own.
+async fn hundred_concurrent_callers(b: Backend) {
+    let server = b.start().await;
+    let mut tasks = JoinSet::new();
+    for caller in 0..100u32 {
+        let mut c = server.connect().await;
+        let (from, to) = if caller < 50 {
+            (1000, 1001)
+        } else {
+            (2000 + caller, 3000 + caller)
+        };
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for n in 0..3 {
+                let rsp: ImMsgData = c.call(&msg(from, to, n)).await;
+                got.push(((from, to), rsp.msg_id));
+            }
+            got
+        });
+    }
+    let mut per_pair: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+    for (pair, id) in tasks.join_all().await.into_iter().flatten() {
+        assert!(id > 0, "{}: a caller got an error result", b.name);
+        per_pair.entry(pair).or_default().push(id);
+    }
+    assert_eq!(per_pair.len(), 51);
+    for (pair, mut ids) in per_pair {
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "{}: duplicate msg_id in {pair:?}", b.name);
+        if b.options.redis.is_none() {
+            assert_eq!(ids, (1..=n as u32).collect::<Vec<_>>(), "{pair:?}");
+        }
+    }
+    server.stop().await;
+}
+on_backends!(hundred_concurrent_callers, redis);
+
+async fn offline_files_and_injection(b: Backend) {
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    let evil = "x' or '1'='1";
+    for (task, name) in [
+        ("6f1c3b0e-0000-4000-8000-000000000001", "report.pdf"),
+        (evil, "'; DROP TABLE IMTransmitFile; --"),
+    ] {
+        c.send(&ImFileAddOfflineReq {
+            from_user_id: 1,
+            to_user_id: 2,
+            task_id: task.into(),
+            file_name: name.into(),
+            file_size: 1234,
+        })
+        .await;
+    }
+    let list = |user| ImFileHasOfflineReq {
+        user_id: user,
+        attach_data: Some(bytes(b"ad")),
+    };
+    // ADD has no answer and runs as its own task: wait until both are in.
+    let has = until(&mut c, &list(2), |h| h.offline_file_list.len() == 2).await;
+    assert_eq!(has.attach_data.as_deref(), Some(&b"ad"[..]));
+    // ADDs run concurrently, so their rows may land in either order.
+    let mut tasks: Vec<(&str, &str, u32)> = has
+        .offline_file_list
+        .iter()
+        .map(|f| (f.task_id.as_str(), f.file_name.as_str(), f.from_user_id))
+        .collect();
+    tasks.sort();
+    assert_eq!(
+        tasks,
+        [
+            ("6f1c3b0e-0000-4000-8000-000000000001", "report.pdf", 1),
+            (evil, "'; DROP TABLE IMTransmitFile; --", 1)
+        ],
+        "{}: stored literally",
+        b.name
+    );
+    // An unrelated user (3) cannot delete, by id pair or by injection.
+    for (from, to, task) in [
+        (3, 2, "6f1c3b0e-0000-4000-8000-000000000001"),
+        (3, 3, "6f1c3b0e-0000-4000-8000-000000000001"),
+        (3, 2, evil),
+        (1, 3, evil),
+        (1, 2, "x"),
+    ] {
+        c.send(&ImFileDelOfflineReq {
+            from_user_id: from,
+            to_user_id: to,
+            task_id: task.into(),
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let has: ImFileHasOfflineRsp = c.call(&list(2)).await;
+    assert_eq!(
+        has.offline_file_list.len(),
+        2,
+        "{}: nothing deleted",
+        b.name
+    );
+    // Its sender and receiver (as the ids of the row) delete exactly that row.
+    c.send(&ImFileDelOfflineReq {
+        from_user_id: 1,
+        to_user_id: 2,
+        task_id: evil.into(),
+    })
+    .await;
+    let has = until(&mut c, &list(2), |h| h.offline_file_list.len() < 2).await;
+    assert_eq!(has.offline_file_list.len(), 1);
+    assert_eq!(has.offline_file_list[0].file_name, "report.pdf");
+    let none: ImFileHasOfflineRsp = c.call(&list(1)).await;
+    assert!(none.offline_file_list.is_empty());
+    server.stop().await;
+}
+on_backends!(offline_files_and_injection);
+
+/// Asks `req` until the answer satisfies `done` (requests without an answer
+/// run concurrently with later ones), for 10 s at most.
+async fn until(
+    c: &mut common::Client,
+    req: &ImFileHasOfflineReq,
+    done: impl Fn(&ImFileHasOfflineRsp) -> bool,
+) -> ImFileHasOfflineRsp {
+    for _ in 0..200 {
+        let rsp: ImFileHasOfflineRsp = c.call(req).await;
+        if done(&rsp) {
+            return rsp;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in 10 s")
+}
+
+/// A header declaring length 5 closes that connection only (TeamTalk's
+/// db_proxy segfaults on it).
+async fn malformed_frame_closes_only_that_connection(b: Backend) {
+    let server = b.start().await;
+    let mut good = server.connect().await;
+    let mut bad = server.connect().await;
+    let mut header = [0u8; 16];
+    header[..4].copy_from_slice(&5u32.to_be_bytes());
+    header[4..6].copy_from_slice(&1u16.to_be_bytes());
+    header[8..10].copy_from_slice(&7u16.to_be_bytes());
+    header[10..12].copy_from_slice(&0x0703u16.to_be_bytes());
+    bad.send_raw(&header).await;
+    assert!(
+        bad.recv_frame().await.is_none(),
+        "the bad connection is closed"
+    );
+    let rsp: ImMsgData = good.call(&msg(20, 21, 1)).await;
+    assert_eq!(rsp.msg_id, 1);
+    // A body that is not the command's message is dropped; the connection lives.
+    let mut junk = Vec::new();
+    ferry_proto::frame::Header::new(ferry_proto::registry::CID_MSG_DATA, 9, 2).write(&mut junk);
+    junk.extend_from_slice(&[0xff, 0xff]);
+    good.send_raw(&junk).await;
+    let rsp: ImMsgData = good.call(&msg(21, 20, 2)).await;
+    assert_eq!(rsp.msg_id, 2);
+    // A new connection is served as before.
+    let mut again = server.connect().await;
+    assert_eq!(again.call::<_, ImMsgData>(&msg(20, 21, 3)).await.msg_id, 3);
+    server.stop().await;
+}
+on_backends!(malformed_frame_closes_only_that_connection);
+
+/// Over pool_size + queue_limit requests in flight: the excess gets its
+/// command's error result at once (msg_id 0, result_code 2), nobody hangs.
+async fn over_the_bound_is_refused_with_an_error_result(b: Backend) {
+    let mut b = b;
+    b.options.pool_size = 1;
+    let server = b.start_with(|o| o.queue_limit = 1).await;
+    let mut c = server.connect().await;
+    // Argon2-free but slow enough: 40 requests written in one go.
+    let mut burst = Vec::new();
+    for n in 0..40u32 {
+        let m = msg(30, 31, n);
+        let pdu = ferry_proto::frame::encode_to_bytes(&m, n as u16, 1 << 20).unwrap();
+        burst.extend_from_slice(&pdu);
+    }
+    let v = ImValidateReq {
+        user_name: "nobody".into(),
+        password: "x".into(),
+        attach_data: None,
+    };
+    burst.extend_from_slice(&ferry_proto::frame::encode_to_bytes(&v, 99, 1 << 20).unwrap());
+    c.send_raw(&burst).await;
+    let (mut stored, mut refused, mut validate) = (Vec::new(), 0, None);
+    for _ in 0..41 {
+        let f = c.recv_frame().await.unwrap();
+        if f.header.seq_num == 99 {
+            validate = Some(f.decode::<ImValidateRsp>().unwrap().result_code);
+            continue;
+        }
+        match f.decode::<ImMsgData>().unwrap().msg_id {
+            0 => refused += 1,
+            id => stored.push(id),
+        }
+    }
+    assert!(refused > 0, "{}: some requests refused", b.name);
+    assert!(matches!(validate, Some(1 | 2)));
+    stored.sort();
+    assert_eq!(
+        stored,
+        (1..=stored.len() as u32).collect::<Vec<_>>(),
+        "refused ones took no msg_id"
+    );
+    assert!(c.silent_for(Duration::from_millis(200)).await);
+    server.stop().await;
+}
+on_backends!(over_the_bound_is_refused_with_an_error_result);
