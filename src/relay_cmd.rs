@@ -81,6 +81,7 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
         task_timeout: file.task_timeout,
         drain_timeout: Duration::from_secs(10),
         driver: Driver::Auto,
+        zero_copy: file.zero_copy,
     };
     tracing::info!(data_dir = %data_dir.display(), "offline storage is not served yet; data_dir is unused");
 

@@ -1,26 +1,15 @@
-//! CPU time of this process's threads by name, from /proc (clock ticks,
-//! usually 10 ms: coarse, so measured over seconds of work).
+//! CPU time of this whole process (every thread, living or gone, kernel
+//! workers such as io_uring's included), from getrusage(2).
 
-/// User + system CPU seconds of the threads whose name starts with `prefix`.
-pub(crate) fn thread_cpu_seconds(prefix: &str) -> f64 {
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let mut ticks = 0u64;
-    for entry in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let dir = entry.path();
-        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
-            continue;
-        };
-        if !comm.trim_end().starts_with(prefix) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-            continue;
-        };
-        // Fields after the ")" that closes the name: state is field 3,
-        // utime 14 and stime 15 (1-based), i.e. 11 and 12 after state.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = rest.split(' ').collect();
-        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    }
-    ticks as f64 / ticks_per_second
+/// User + system CPU seconds used by this process so far.
+#[allow(unsafe_code)]
+pub(crate) fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; nothing else.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }

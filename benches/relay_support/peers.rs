@@ -46,6 +46,7 @@ impl Peer {
                 return Some(f);
             }
             match self.stream.read(&mut self.scratch) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.buf.extend_from_slice(&self.scratch[..n]),
             }

@@ -1,11 +1,15 @@
-//! A plain splice(2) relay: the cheapest a user-space relay can be. It pairs
-//! connections in accept order (sender, then receiver) and moves bytes in
-//! both directions through a pipe, never into user space and without
-//! looking at them (no framing, no checks): the baseline ferry's relay,
-//! which parses and checks every PDU, is compared against.
+//! A plain splice(2) relay: the cheapest a user-space relay can be. Each
+//! connection first sends an 8-byte pairing id (the only thing the relay
+//! reads); two connections with the same id are joined, and bytes move in
+//! both directions through pipes, never into user space and without being
+//! looked at (no framing, no checks): the baseline ferry's relay, which
+//! parses and checks every PDU, is compared against.
 
+use std::collections::HashMap;
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 
 pub(crate) struct SpliceRelay {
     pub(crate) addr: SocketAddr,
@@ -15,17 +19,34 @@ impl SpliceRelay {
     pub(crate) fn start() -> SpliceRelay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let waiting: Arc<Mutex<HashMap<u64, TcpStream>>> = Arc::default();
         std::thread::Builder::new()
             .name("splice-accept".into())
             .spawn(move || {
-                loop {
-                    let (a, _) = listener.accept().unwrap();
-                    let (b, _) = listener.accept().unwrap();
-                    for (from, to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)] {
-                        std::thread::Builder::new()
-                            .name("splice-relay".into())
-                            .spawn(move || pump(from, to))
-                            .unwrap();
+                for stream in listener.incoming() {
+                    let mut stream = stream.unwrap();
+                    stream.set_nodelay(true).unwrap(); // small PDUs (pulls) leave at once
+                    let mut id = [0u8; 8];
+                    stream.read_exact(&mut id).unwrap();
+                    let other = waiting.lock().unwrap().remove(&u64::from_be_bytes(id));
+                    match other {
+                        None => {
+                            waiting
+                                .lock()
+                                .unwrap()
+                                .insert(u64::from_be_bytes(id), stream);
+                        }
+                        Some(other) => {
+                            for (from, to) in [
+                                (other.try_clone().unwrap(), stream.try_clone().unwrap()),
+                                (stream, other),
+                            ] {
+                                std::thread::Builder::new()
+                                    .name("splice-relay".into())
+                                    .spawn(move || pump(from, to))
+                                    .unwrap();
+                            }
+                        }
                     }
                 }
             })

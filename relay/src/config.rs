@@ -51,6 +51,10 @@ pub struct Config {
     /// How long a draining relay waits for transfers in progress.
     pub drain_timeout: Duration,
     pub driver: Driver,
+    /// Forward large pull responses' payloads socket -> pipe -> socket with
+    /// splice(2) on io_uring, never reading them into user space. Off, or
+    /// on the epoll driver, payloads are read and written from memory.
+    pub zero_copy: bool,
 }
 
 impl Config {
@@ -75,6 +79,7 @@ impl Config {
             task_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(10),
             driver: Driver::Auto,
+            zero_copy: true,
         }
     }
 }

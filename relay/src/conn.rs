@@ -13,10 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferry_proto::frame::{Check, HEADER_LEN, check};
+use ferry_proto::frame::{Check, HEADER_LEN, Header, check};
+use ferry_proto::pull::{Prefix, PullDataRspHead};
 use local_sync::mpsc::unbounded;
+use local_sync::oneshot;
 use monoio::buf::IoBufMut;
+use monoio::io::splice::SpliceDestination;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent};
+use monoio::net::Pipe;
 
 use crate::budget::{Budget, Permit};
 use crate::error::ConnError;
@@ -36,6 +40,33 @@ pub(crate) struct FrameReader<R> {
     cancel: CancelHandle,
     /// Room offered per read: the last frame's size, within the bounds.
     hint: usize,
+    /// Frames that may be forwarded without reading their payload.
+    splice: Option<SpliceRule>,
+}
+
+/// Which frames [`FrameReader::next_incoming`] stops at the payload of:
+/// pull responses of at least `min_len` bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpliceRule {
+    pub command_id: u16,
+    pub min_len: usize,
+}
+
+/// What [`FrameReader::next_incoming`] found.
+pub(crate) enum Incoming {
+    /// A whole frame, header included.
+    Frame(BytesMut),
+    /// A pull response whose payload is still (mostly) on the socket.
+    Payload(PayloadStart),
+}
+
+pub(crate) struct PayloadStart {
+    /// Header and body up to the payload, followed by the payload bytes
+    /// already read (one contiguous view).
+    pub head: BytesMut,
+    /// Payload bytes still to come from the socket.
+    pub remaining: usize,
+    pub info: PullDataRspHead,
 }
 
 impl<R: CancelableAsyncReadRent> FrameReader<R> {
@@ -47,33 +78,100 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
             max_frame,
             cancel,
             hint: MIN_READ,
+            splice: None,
         }
+    }
+
+    /// Lets [`Self::next_incoming`] stop at the payload of frames `rule`
+    /// matches; reads stay small so payloads are left on the socket.
+    pub(crate) fn with_splice(mut self, rule: SpliceRule) -> Self {
+        self.splice = Some(rule);
+        self
+    }
+
+    /// Like [`Self::next`], but a large pull response laid out the usual
+    /// way comes back as soon as its payload starts, the rest unread.
+    pub(crate) async fn next_incoming(&mut self) -> Result<Option<Incoming>, ConnError> {
+        let Some(rule) = self.splice else {
+            return Ok(self.next().await?.map(Incoming::Frame));
+        };
+        loop {
+            if let Some(frame) = self.take_whole()? {
+                return Ok(Some(Incoming::Frame(frame)));
+            }
+            // Room for the next read: just the head of a frame that may be
+            // spliced, the whole of any other frame whose length is known.
+            let mut room = MIN_READ;
+            if self.buf.len() >= HEADER_LEN {
+                let header = Header::parse(self.buf[..HEADER_LEN].try_into().expect("header"));
+                let length = header.length as usize;
+                if header.command.command_id == rule.command_id && length >= rule.min_len {
+                    let body_len = length - HEADER_LEN;
+                    let prefix = PullDataRspHead::scan_prefix(&self.buf[HEADER_LEN..], body_len);
+                    match prefix {
+                        Prefix::Payload {
+                            head,
+                            payload_start,
+                        } => {
+                            let buffered = self.buf.len() - HEADER_LEN - payload_start;
+                            return Ok(Some(Incoming::Payload(PayloadStart {
+                                head: self.buf.split(),
+                                remaining: head.data_len - buffered,
+                                info: head,
+                            })));
+                        }
+                        Prefix::NeedMore => {}
+                        Prefix::Other => room = length - self.buf.len(),
+                    }
+                } else {
+                    room = length - self.buf.len();
+                }
+            }
+            if !self.fill(room).await? {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ConnError::Truncated)
+                };
+            }
+        }
+    }
+
+    /// One whole frame off the front of the buffer, if one is there.
+    fn take_whole(&mut self) -> Result<Option<BytesMut>, ConnError> {
+        match check(&self.buf, self.max_frame) {
+            Check::Complete(n) => Ok(Some(self.buf.split_to(n))),
+            Check::Invalid(e) => Err(e.into()),
+            Check::Incomplete => Ok(None),
+        }
+    }
+
+    /// One read of up to `room` more bytes; false at end of stream.
+    async fn fill(&mut self, room: usize) -> Result<bool, ConnError> {
+        self.buf.reserve(room);
+        let buf = std::mem::take(&mut self.buf);
+        let filled = buf.len();
+        let (res, slice) = self
+            .io
+            .cancelable_read(buf.slice_mut(filled..), self.cancel.clone())
+            .await;
+        self.buf = slice.into_inner();
+        Ok(res? > 0)
     }
 
     /// The next whole PDU, header included; `None` at a clean end of stream.
     /// A frame is never buffered beyond `max_frame` bytes.
     pub(crate) async fn next(&mut self) -> Result<Option<BytesMut>, ConnError> {
         loop {
-            let want = match check(&self.buf, self.max_frame) {
-                Check::Complete(n) => {
-                    self.hint = n.clamp(MIN_READ, MAX_READ);
-                    return Ok(Some(self.buf.split_to(n)));
-                }
-                Check::Invalid(e) => return Err(e.into()),
-                Check::Incomplete if self.buf.len() >= 4 => {
-                    u32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes")) as usize
-                }
-                Check::Incomplete => HEADER_LEN,
+            if let Some(frame) = self.take_whole()? {
+                self.hint = frame.len().clamp(MIN_READ, MAX_READ);
+                return Ok(Some(frame));
+            }
+            let want = match self.buf.first_chunk::<4>() {
+                Some(len) => u32::from_be_bytes(*len) as usize,
+                None => HEADER_LEN,
             };
-            self.buf.reserve((want - self.buf.len()).max(self.hint));
-            let buf = std::mem::take(&mut self.buf);
-            let filled = buf.len();
-            let (res, slice) = self
-                .io
-                .cancelable_read(buf.slice_mut(filled..), self.cancel.clone())
-                .await;
-            self.buf = slice.into_inner();
-            if res? == 0 {
+            if !self.fill((want - self.buf.len()).max(self.hint)).await? {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -115,8 +213,20 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
 
 /// One PDU queued for a writer; a budgeted one holds its bytes' permit.
 struct Outgoing {
-    pdu: Bytes,
+    what: Queued,
     permit: Option<Permit>,
+}
+
+enum Queued {
+    Pdu(Bytes),
+    /// `head`, then `len` bytes that arrive in `pipe` (spliced there from
+    /// the sender's socket); the pipe goes back on `done`.
+    Spliced {
+        head: Bytes,
+        pipe: Pipe,
+        len: usize,
+        done: oneshot::Sender<Pipe>,
+    },
 }
 
 /// The sending side of a connection, cloned by whoever may write to it.
@@ -135,7 +245,10 @@ impl Outbox {
     /// Queues a small control PDU (responses, states, pulls): never waits.
     pub(crate) fn send(&self, pdu: Bytes) -> Result<(), Closed> {
         self.tx
-            .send(Outgoing { pdu, permit: None })
+            .send(Outgoing {
+                what: Queued::Pdu(pdu),
+                permit: None,
+            })
             .map_err(|_| Closed)
     }
 
@@ -147,10 +260,41 @@ impl Outbox {
         CoreStats::add(&self.stats.bytes_buffered, len);
         self.tx
             .send(Outgoing {
-                pdu,
+                what: Queued::Pdu(pdu),
                 permit: Some(permit),
             })
             .map_err(|_| Closed)
+    }
+
+    /// Queues `head` followed by `len` bytes the caller will splice into
+    /// `pipe`; the pipe comes back on the receiver once they are written.
+    /// Only `head` counts against the budget: the pipe bounds the rest.
+    pub(crate) async fn send_spliced(
+        &self,
+        head: Bytes,
+        pipe: Pipe,
+        len: usize,
+    ) -> Result<oneshot::Receiver<Pipe>, Closed> {
+        let permit = self
+            .budget
+            .acquire(head.len() as u64)
+            .await
+            .map_err(|_| Closed)?;
+        CoreStats::add(&self.stats.bytes_buffered, head.len() as u64);
+        let (done, back) = oneshot::channel();
+        let what = Queued::Spliced {
+            head,
+            pipe,
+            len,
+            done,
+        };
+        self.tx
+            .send(Outgoing {
+                what,
+                permit: Some(permit),
+            })
+            .map_err(|_| Closed)?;
+        Ok(back)
     }
 
     /// Wakes any sender waiting for budget: the connection is going away.
@@ -182,23 +326,51 @@ pub(crate) fn outbox(budget: u64, stats: Arc<CoreStats>) -> (Outbox, Inbox) {
 /// Writes queued PDUs in order until every [`Outbox`] is dropped, then
 /// shuts the write side down. A write that makes no progress for
 /// `stall_timeout` ends the connection (a peer that stopped reading).
-pub(crate) async fn write_loop<W: AsyncWriteRent>(
+pub(crate) async fn write_loop<W>(
     mut io: W,
     mut inbox: Inbox,
     stats: Arc<CoreStats>,
     stall_timeout: Duration,
-) {
+) where
+    W: AsyncWriteRent + SpliceDestination,
+{
     while let Some(out) = inbox.rx.recv().await {
-        let budgeted = out.permit.is_some();
-        let len = out.pdu.len() as u64;
-        let result = monoio::time::timeout(stall_timeout, io.write_all(out.pdu)).await;
+        let counted = out.permit.is_some();
+        let result = match out.what {
+            Queued::Pdu(pdu) => {
+                let len = pdu.len() as u64;
+                let r = monoio::time::timeout(stall_timeout, io.write_all(pdu))
+                    .await
+                    .map(|(r, _)| r.map(drop));
+                (len, r)
+            }
+            Queued::Spliced {
+                head,
+                mut pipe,
+                len,
+                done,
+            } => {
+                let head_len = head.len() as u64;
+                let r = monoio::time::timeout(
+                    stall_timeout,
+                    write_spliced(&mut io, head, &mut pipe, len),
+                )
+                .await;
+                // Only an emptied pipe goes back; on failure it is dropped,
+                // which fails the sender's splice into it (EPIPE) at once.
+                if matches!(r, Ok(Ok(()))) {
+                    let _ = done.send(pipe);
+                }
+                (head_len, r)
+            }
+        };
         drop(out.permit);
-        if budgeted {
-            CoreStats::sub(&stats.bytes_buffered, len);
+        if counted {
+            CoreStats::sub(&stats.bytes_buffered, result.0);
         }
-        match result {
-            Ok((Ok(_), _)) => {}
-            Ok((Err(e), _)) => {
+        match result.1 {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "write failed");
                 break;
             }
@@ -213,8 +385,37 @@ pub(crate) async fn write_loop<W: AsyncWriteRent>(
     inbox.rx.close();
     while let Ok(out) = inbox.rx.try_recv() {
         if out.permit.is_some() {
-            CoreStats::sub(&stats.bytes_buffered, out.pdu.len() as u64);
+            let len = match &out.what {
+                Queued::Pdu(pdu) => pdu.len(),
+                Queued::Spliced { head, .. } => head.len(),
+            };
+            CoreStats::sub(&stats.bytes_buffered, len as u64);
         }
     }
     let _ = io.shutdown().await;
+}
+
+/// `head`, then `len` bytes out of `pipe`, as one PDU on the wire.
+async fn write_spliced<W>(
+    io: &mut W,
+    head: Bytes,
+    pipe: &mut Pipe,
+    len: usize,
+) -> std::io::Result<()>
+where
+    W: AsyncWriteRent + SpliceDestination,
+{
+    let (res, _) = io.write_all(head).await;
+    res?;
+    let mut left = len;
+    while left > 0 {
+        let n = io
+            .splice_from_pipe(pipe, left.min(u32::MAX as usize) as u32)
+            .await? as usize;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        left -= n;
+    }
+    Ok(())
 }

@@ -53,10 +53,12 @@ pub(crate) struct Core {
     pub tasks: RefCell<HashMap<Rc<str>, Rc<RefCell<Task>>>>,
     next_conn_id: Cell<u64>,
     pub draining: Cell<bool>,
+    /// Payloads are spliced (io_uring driver and `zero_copy` on).
+    pub splice: bool,
 }
 
 impl Core {
-    pub(crate) fn new(id: usize, shared: &Shared) -> Rc<Core> {
+    pub(crate) fn new(id: usize, shared: &Shared, splice: bool) -> Rc<Core> {
         Rc::new(Core {
             id,
             config: shared.config.clone(),
@@ -67,6 +69,7 @@ impl Core {
             tasks: RefCell::new(HashMap::new()),
             next_conn_id: Cell::new(0),
             draining: Cell::new(false),
+            splice,
         })
     }
 

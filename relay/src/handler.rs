@@ -15,8 +15,10 @@ use ferry_proto::registry::{
     CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT,
 };
 use ferry_proto::schema::decode;
+use monoio::io::splice::SpliceSource;
+use monoio::net::Pipe;
 
-use crate::conn::Outbox;
+use crate::conn::{Outbox, PayloadStart};
 use crate::core_state::Core;
 use crate::error::ConnError;
 use crate::stats::CoreStats;
@@ -47,9 +49,7 @@ pub(crate) async fn handle(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flo
         (c, Role::Receiver) if c == CID_FILE_PULL_DATA_REQ.command_id => {
             pull_req(core, j, header, pdu)
         }
-        (c, Role::Sender) if c == CID_FILE_PULL_DATA_RSP.command_id => {
-            pull_rsp(core, j, header, pdu).await
-        }
+        (c, Role::Sender) if c == CID_FILE_PULL_DATA_RSP.command_id => pull_rsp(core, j, pdu).await,
         (c, _) if c == CID_FILE_STATE.command_id => state(core, j, pdu),
         _ => Err(ConnError::protocol(format!(
             "{} not expected from the {:?}",
@@ -106,29 +106,11 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
 
 /// Sender answers a pull: checked against it, stamped with the request's
 /// seq, forwarded as received (back-pressure waits here).
-async fn pull_rsp(
-    core: &Core,
-    j: &Joined,
-    _header: Header,
-    mut pdu: BytesMut,
-) -> Result<Flow, ConnError> {
+async fn pull_rsp(core: &Core, j: &Joined, mut pdu: BytesMut) -> Result<Flow, ConnError> {
     let head = PullDataRspHead::parse(&pdu[HEADER_LEN..])?;
     let receiver = {
         let mut t = j.task.borrow_mut();
-        check_ids(&t, j, head.user_id, &head.task_id)?;
-        let Some(pull) = t.answer(head.offset) else {
-            return Err(ConnError::protocol(format!(
-                "response at offset {} answers no outstanding pull",
-                head.offset
-            )));
-        };
-        CoreStats::sub(&core.stats.pulls_in_flight, 1);
-        if head.data_len > pull.size as usize {
-            return Err(ConnError::protocol(format!(
-                "response of {} bytes to a pull of {} at offset {}",
-                head.data_len, pull.size, pull.offset
-            )));
-        }
+        let pull = answer(core, &mut t, j, &head)?;
         set_seq(&mut pdu, pull.seq);
         match &t.receiver {
             Some(r) => r.outbox.clone(),
@@ -140,6 +122,99 @@ async fn pull_rsp(
     }
     CoreStats::add(&core.stats.bytes_relayed, head.data_len as u64);
     Ok(Flow::Continue)
+}
+
+/// The pipe a sender's payloads travel through, and whether its read end is
+/// home (between payloads) or with the receiver's writer.
+pub(crate) struct Pipes {
+    read: Option<Pipe>,
+    write: Pipe,
+}
+
+/// A large pull response whose payload is still on the sender's socket:
+/// checked like [`pull_rsp`], then its head is queued to the receiver and
+/// the payload moved socket -> pipe here while the receiver's writer moves
+/// it pipe -> socket. The payload never enters user space; the pipe is the
+/// only buffer (back-pressure as for any write).
+pub(crate) async fn pull_rsp_spliced<R: SpliceSource>(
+    core: &Core,
+    j: &Joined,
+    mut start: PayloadStart,
+    socket: &mut R,
+    pipes: &mut Option<Pipes>,
+) -> Result<Flow, ConnError> {
+    let info = &start.info;
+    let receiver = {
+        let mut t = j.task.borrow_mut();
+        let pull = answer(core, &mut t, j, info)?;
+        set_seq(&mut start.head, pull.seq);
+        match &t.receiver {
+            Some(r) => r.outbox.clone(),
+            None => return Ok(Flow::Close),
+        }
+    };
+    let pipes = match pipes {
+        Some(p) => p,
+        None => {
+            let (read, write) = monoio::net::unix::new_pipe()?;
+            pipes.insert(Pipes {
+                read: Some(read),
+                write,
+            })
+        }
+    };
+    let read_end = pipes
+        .read
+        .take()
+        .expect("the pipe's read end is home between payloads");
+    let Ok(back) = receiver
+        .send_spliced(start.head.freeze(), read_end, start.remaining)
+        .await
+    else {
+        return Ok(Flow::Close);
+    };
+    let idle = core.config.idle_timeout;
+    let mut left = start.remaining;
+    while left > 0 {
+        let moved =
+            monoio::time::timeout(idle, socket.splice_to_pipe(&mut pipes.write, left as u32)).await;
+        let moved = moved.map_err(|_| ConnError::Timeout(idle))?? as usize;
+        if moved == 0 {
+            return Err(ConnError::Truncated);
+        }
+        left -= moved;
+    }
+    match back.await {
+        Ok(pipe) => pipes.read = Some(pipe),
+        Err(_) => return Ok(Flow::Close), // the receiver's writer failed
+    }
+    CoreStats::add(&core.stats.bytes_relayed, info.data_len as u64);
+    CoreStats::add(&core.stats.bytes_spliced, start.remaining as u64);
+    Ok(Flow::Continue)
+}
+
+/// Checks a response's head against the task and takes the pull it answers.
+fn answer(
+    core: &Core,
+    t: &mut Task,
+    j: &Joined,
+    head: &PullDataRspHead,
+) -> Result<Pull, ConnError> {
+    check_ids(t, j, head.user_id, &head.task_id)?;
+    let Some(pull) = t.answer(head.offset) else {
+        return Err(ConnError::protocol(format!(
+            "response at offset {} answers no outstanding pull",
+            head.offset
+        )));
+    };
+    CoreStats::sub(&core.stats.pulls_in_flight, 1);
+    if head.data_len > pull.size as usize {
+        return Err(ConnError::protocol(format!(
+            "response of {} bytes to a pull of {} at offset {}",
+            head.data_len, pull.size, pull.offset
+        )));
+    }
+    Ok(pull)
 }
 
 /// CANCEL / REFUSE / DONE: forwarded to the other side; the task ends and

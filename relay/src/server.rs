@@ -31,6 +31,7 @@ pub struct Relay {
     inboxes: Vec<flume::Sender<CoreMsg>>,
     stats: Arc<Vec<Arc<CoreStats>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    zero_copy: bool,
 }
 
 impl Relay {
@@ -87,6 +88,9 @@ impl Relay {
             advertised,
         };
 
+        let zero_copy = config.zero_copy
+            && config.driver == crate::Driver::Auto
+            && monoio::utils::detect_uring();
         let (inboxes, receivers): (Vec<_>, Vec<_>) =
             (0..config.cores).map(|_| flume::unbounded()).unzip();
         let stats: Arc<Vec<Arc<CoreStats>>> =
@@ -127,11 +131,17 @@ impl Relay {
             inboxes,
             stats,
             threads,
+            zero_copy,
         })
     }
 
     pub fn addresses(&self) -> &Addresses {
         &self.addresses
+    }
+
+    /// Whether payloads are spliced (io_uring available and `zero_copy`).
+    pub fn zero_copy(&self) -> bool {
+        self.zero_copy
     }
 
     /// Every core's counters, summed.

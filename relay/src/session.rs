@@ -17,13 +17,13 @@ use bytes::{Bytes, BytesMut};
 use ferry_proto::frame::{Frame, Header, encode_to_bytes};
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp, ImFileState};
-use ferry_proto::registry::{CID_FILE_LOGIN_REQ, CID_OTHER_HEARTBEAT};
+use ferry_proto::registry::{CID_FILE_LOGIN_REQ, CID_FILE_PULL_DATA_RSP, CID_OTHER_HEARTBEAT};
 use ferry_proto::{core_for_task, validate_task_id};
 use monoio::io::{AsyncWriteRentExt, Canceller, Splitable};
 use monoio::net::TcpStream;
 use tracing::Instrument as _;
 
-use crate::conn::{FrameReader, outbox, write_loop};
+use crate::conn::{FrameReader, Incoming, SpliceRule, outbox, write_loop};
 use crate::core_state::{Core, CoreMsg};
 use crate::error::ConnError;
 use crate::handler::{self, Flow, Joined};
@@ -139,6 +139,12 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
         outbox,
     };
     let mut reader = FrameReader::new(rd, rest, cfg.max_frame, cancel);
+    if role == Role::Sender && core.splice {
+        reader = reader.with_splice(SpliceRule {
+            command_id: CID_FILE_PULL_DATA_RSP.command_id,
+            min_len: SPLICE_MIN,
+        });
+    }
     let result = relay_loop(core, &joined, &mut reader).await;
     leave(core, &task, role, conn_id, result.is_ok());
     joined.outbox.close();
@@ -166,20 +172,31 @@ async fn relay_loop<R>(
     reader: &mut FrameReader<R>,
 ) -> Result<(), ConnError>
 where
-    R: monoio::io::CancelableAsyncReadRent,
+    R: monoio::io::CancelableAsyncReadRent + monoio::io::splice::SpliceSource,
 {
     let idle = core.config.idle_timeout;
+    let mut pipes = None;
     loop {
-        let frame = match monoio::time::timeout(idle, reader.next()).await {
+        let incoming = match monoio::time::timeout(idle, reader.next_incoming()).await {
             Err(_) => return Err(ConnError::Timeout(idle)),
-            Ok(frame) => frame?,
+            Ok(incoming) => incoming?,
         };
-        let Some(pdu) = frame else { return Ok(()) };
-        if handler::handle(core, joined, pdu).await? == Flow::Close {
+        let flow = match incoming {
+            None => return Ok(()),
+            Some(Incoming::Frame(pdu)) => handler::handle(core, joined, pdu).await?,
+            Some(Incoming::Payload(start)) => {
+                handler::pull_rsp_spliced(core, joined, start, reader.io_mut(), &mut pipes).await?
+            }
+        };
+        if flow == Flow::Close {
             return Ok(());
         }
     }
 }
+
+/// Pull responses from this size up are spliced (when splicing is on):
+/// below it, one read and one write cost less than the extra operations.
+const SPLICE_MIN: usize = 16 << 10;
 
 /// Reads until the login request, echoing heartbeats; `None` at EOF.
 async fn read_login(

@@ -14,6 +14,8 @@ pub struct CoreStats {
     pub tasks: AtomicU64,
     /// Payload bytes forwarded sender -> receiver, ever.
     pub bytes_relayed: AtomicU64,
+    /// Of those, bytes moved socket -> pipe -> socket, never in user space.
+    pub bytes_spliced: AtomicU64,
     /// Pulls forwarded and not yet answered, now.
     pub pulls_in_flight: AtomicU64,
     /// Bytes queued toward receivers (held by the relay), now.
@@ -40,6 +42,7 @@ pub struct Snapshot {
     pub connections: u64,
     pub tasks: u64,
     pub bytes_relayed: u64,
+    pub bytes_spliced: u64,
     pub pulls_in_flight: u64,
     pub bytes_buffered: u64,
     pub handoffs_in: u64,
@@ -52,6 +55,7 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.connections += c.connections.load(Relaxed);
         s.tasks += c.tasks.load(Relaxed);
         s.bytes_relayed += c.bytes_relayed.load(Relaxed);
+        s.bytes_spliced += c.bytes_spliced.load(Relaxed);
         s.pulls_in_flight += c.pulls_in_flight.load(Relaxed);
         s.bytes_buffered += c.bytes_buffered.load(Relaxed);
         s.handoffs_in += c.handoffs_in.load(Relaxed);
@@ -68,7 +72,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 7] = [
+    let metrics: [Metric; 8] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -86,6 +90,12 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "Payload bytes forwarded to receivers",
             |c| &c.bytes_relayed,
+        ),
+        (
+            "ferry_relay_bytes_spliced_total",
+            "counter",
+            "Payload bytes moved with splice, never read into user space",
+            |c| &c.bytes_spliced,
         ),
         (
             "ferry_relay_pulls_in_flight",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use monoio::io::Canceller;
 use monoio::time::TimeDriver;
-use monoio::{FusionDriver, FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
+use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::config::Driver;
 use crate::core_state::{Core, CoreMsg, Shared};
@@ -40,31 +40,38 @@ pub(crate) fn spawn(
             if let Err(e) = monoio::utils::bind_to_cpu_set([id % cpus]) {
                 tracing::warn!(core = id, error = ?e, "cannot pin worker to a cpu");
             }
-            let mut rt = match build_runtime(shared.config.driver) {
+            let want_uring = shared.config.driver == Driver::Auto;
+            let uring = want_uring && monoio::utils::detect_uring();
+            if want_uring && !uring {
+                tracing::warn!(
+                    core = id,
+                    "io_uring is unavailable here: falling back to epoll"
+                );
+            }
+            let mut rt = match build_runtime(uring) {
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
             };
-            let core = Core::new(id, &shared);
+            let core = Core::new(id, &shared, uring && shared.config.zero_copy);
             rt.block_on(run(core, inbox, listeners));
         })
 }
 
-fn build_runtime(driver: Driver) -> std::io::Result<Runtime> {
+/// io_uring when `uring`, else epoll.
+fn build_runtime(uring: bool) -> std::io::Result<Runtime> {
     const ENTRIES: u32 = 1024;
-    if driver == Driver::Legacy || !monoio::utils::detect_uring() {
-        if driver == Driver::Auto {
-            tracing::warn!("io_uring is unavailable here: falling back to epoll");
-        }
-        let rt = RuntimeBuilder::<LegacyDriver>::new()
+    if uring {
+        let rt = RuntimeBuilder::<IoUringDriver>::new()
             .with_entries(ENTRIES)
             .enable_timer()
             .build()?;
         return Ok(rt.into());
     }
-    RuntimeBuilder::<FusionDriver>::new()
+    let rt = RuntimeBuilder::<LegacyDriver>::new()
         .with_entries(ENTRIES)
         .enable_timer()
-        .build()
+        .build()?;
+    Ok(rt.into())
 }
 
 async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listeners) {

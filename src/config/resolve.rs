@@ -42,6 +42,7 @@ pub struct RelayConfig {
     pub login_timeout: Duration,
     pub idle_timeout: Duration,
     pub task_timeout: Duration,
+    pub zero_copy: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +281,7 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
         login_timeout: r.duration("relay.login_timeout", &f.login_timeout),
         idle_timeout: r.duration("relay.idle_timeout", &f.idle_timeout),
         task_timeout: r.duration("relay.task_timeout", &f.task_timeout),
+        zero_copy: f.zero_copy,
     };
 
     let m = &file.msg_server;

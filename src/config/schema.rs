@@ -48,6 +48,11 @@ pub struct RelayFile {
     pub idle_timeout: String,
     /// A task nobody joins is freed after this long.
     pub task_timeout: String,
+    /// Move large pull responses' payloads with splice(2) on io_uring
+    /// instead of reading them into memory: less CPU and more aggregate
+    /// throughput under load, a little slower for one lone transfer
+    /// (benches/relay.rs).
+    pub zero_copy: bool,
 }
 
 impl Default for RelayFile {
@@ -67,6 +72,7 @@ impl Default for RelayFile {
             login_timeout: "10s".into(),
             idle_timeout: "120s".into(),
             task_timeout: "60s".into(),
+            zero_copy: true,
         }
     }
 }

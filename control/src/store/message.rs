@@ -31,6 +31,45 @@ pub struct Outgoing<'a> {
     pub create_time: u32,
 }
 
+/// Makes `user`'s recent session with `peer` current: its one
+/// IMRecentSession row revived and stamped, or created. Runs inside the
+/// pair's (or group's) locked transaction, so it never creates a duplicate.
+/// A macro because the transaction's type differs per backend.
+macro_rules! touch_session {
+    ($tx:ident, $user:expr, $peer:expr, $kind:expr, $now:expr) => {{
+        let found = sqlx::query(
+            "SELECT id FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = ? ORDER BY id LIMIT 1",
+        )
+        .bind($user)
+        .bind($peer)
+        .bind($kind)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        match found {
+            Some(r) => {
+                sqlx::query("UPDATE IMRecentSession SET status = 0, updated = ? WHERE id = ?")
+                    .bind($now)
+                    .bind(r.u32("id")?)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) \
+                     VALUES (?, ?, ?, 0, ?, ?)",
+                )
+                .bind($user)
+                .bind($peer)
+                .bind($kind)
+                .bind($now)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
+    }};
+}
+
 const SESSION_SINGLE: u32 = 1;
 const SESSION_GROUP: u32 = 2;
 
@@ -124,37 +163,7 @@ impl Store {
                     .await?;
             }
             for (user, peer) in [(msg.from, msg.to), (msg.to, msg.from)] {
-                let found = sqlx::query(
-                    "SELECT id FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = ? \
-                     ORDER BY id LIMIT 1",
-                )
-                .bind(user)
-                .bind(peer)
-                .bind(SESSION_SINGLE)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match found {
-                    Some(r) => {
-                        sqlx::query("UPDATE IMRecentSession SET status = 0, updated = ? WHERE id = ?")
-                            .bind(now)
-                            .bind(r.u32("id")?)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    None => {
-                        sqlx::query(
-                            "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) \
-                             VALUES (?, ?, ?, 0, ?, ?)",
-                        )
-                        .bind(user)
-                        .bind(peer)
-                        .bind(SESSION_SINGLE)
-                        .bind(now)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
+                touch_session!(tx, user, peer, SESSION_SINGLE, now);
             }
             let msg_id = counter::next(redis, &counter::pair_key(relate_id), high).await?;
             sqlx::query(INSERT_MESSAGE[shard(relate_id) as usize])
@@ -237,37 +246,7 @@ impl Store {
                     .await?;
                 high = max.opt_u32("m")?.unwrap_or(0);
             }
-            let found = sqlx::query(
-                "SELECT id FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = ? \
-                 ORDER BY id LIMIT 1",
-            )
-            .bind(msg.from)
-            .bind(group)
-            .bind(SESSION_GROUP)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match found {
-                Some(r) => {
-                    sqlx::query("UPDATE IMRecentSession SET status = 0, updated = ? WHERE id = ?")
-                        .bind(now)
-                        .bind(r.u32("id")?)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) \
-                         VALUES (?, ?, ?, 0, ?, ?)",
-                    )
-                    .bind(msg.from)
-                    .bind(group)
-                    .bind(SESSION_GROUP)
-                    .bind(now)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            touch_session!(tx, msg.from, group, SESSION_GROUP, now);
             let msg_id = counter::next(redis, &counter::group_key(group), high).await?;
             sqlx::query(INSERT_GROUP_MESSAGE[shard(group) as usize])
                 .bind(group)

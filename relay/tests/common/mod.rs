@@ -83,6 +83,8 @@ impl Conn {
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                // io_uring work in this process's relay threads can interrupt a read here.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => panic!("recv: {e}"),
             }
         }
