@@ -52,8 +52,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub driver: Driver,
     /// Forward large pull responses' payloads socket -> pipe -> socket with
-    /// splice(2) on io_uring, never reading them into user space. Off, or
-    /// on the epoll driver, payloads are read and written from memory.
+    /// splice(2), never reading them into user space. Off, payloads are
+    /// read into memory and written from it.
     pub zero_copy: bool,
 }
 

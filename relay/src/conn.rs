@@ -8,6 +8,7 @@
 //! that the writer refills only after the bytes reached the socket, so a
 //! receiver that does not read stops the relay reading its sender.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +17,12 @@ use bytes::{Bytes, BytesMut};
 use ferry_proto::frame::{Check, HEADER_LEN, Header, check};
 use ferry_proto::pull::{Prefix, PullDataRspHead};
 use local_sync::mpsc::unbounded;
-use local_sync::oneshot;
 use monoio::buf::IoBufMut;
-use monoio::io::splice::SpliceDestination;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, CancelHandle, CancelableAsyncReadRent};
-use monoio::net::Pipe;
+use monoio::net::tcp::TcpOwnedWriteHalf;
 
 use crate::budget::{Budget, Permit};
+use crate::conduit::Conduit;
 use crate::error::ConnError;
 use crate::stats::CoreStats;
 
@@ -219,13 +219,12 @@ struct Outgoing {
 
 enum Queued {
     Pdu(Bytes),
-    /// `head`, then `len` bytes that arrive in `pipe` (spliced there from
-    /// the sender's socket); the pipe goes back on `done`.
+    /// `head`, then `len` bytes that arrive through `conduit` from the
+    /// sender's socket.
     Spliced {
         head: Bytes,
-        pipe: Pipe,
+        conduit: Rc<Conduit>,
         len: usize,
-        done: oneshot::Sender<Pipe>,
     },
 }
 
@@ -266,35 +265,28 @@ impl Outbox {
             .map_err(|_| Closed)
     }
 
-    /// Queues `head` followed by `len` bytes the caller will splice into
-    /// `pipe`; the pipe comes back on the receiver once they are written.
-    /// Only `head` counts against the budget: the pipe bounds the rest.
+    /// Queues `head` followed by `len` bytes the caller will move into
+    /// `conduit`. Only `head` counts against the budget: the pipe bounds
+    /// the rest.
     pub(crate) async fn send_spliced(
         &self,
         head: Bytes,
-        pipe: Pipe,
+        conduit: Rc<Conduit>,
         len: usize,
-    ) -> Result<oneshot::Receiver<Pipe>, Closed> {
+    ) -> Result<(), Closed> {
         let permit = self
             .budget
             .acquire(head.len() as u64)
             .await
             .map_err(|_| Closed)?;
         CoreStats::add(&self.stats.bytes_buffered, head.len() as u64);
-        let (done, back) = oneshot::channel();
-        let what = Queued::Spliced {
-            head,
-            pipe,
-            len,
-            done,
-        };
+        let what = Queued::Spliced { head, conduit, len };
         self.tx
             .send(Outgoing {
                 what,
                 permit: Some(permit),
             })
-            .map_err(|_| Closed)?;
-        Ok(back)
+            .map_err(|_| Closed)
     }
 
     /// Wakes any sender waiting for budget: the connection is going away.
@@ -326,17 +318,15 @@ pub(crate) fn outbox(budget: u64, stats: Arc<CoreStats>) -> (Outbox, Inbox) {
 /// Writes queued PDUs in order until every [`Outbox`] is dropped, then
 /// shuts the write side down. A write that makes no progress for
 /// `stall_timeout` ends the connection (a peer that stopped reading).
-pub(crate) async fn write_loop<W>(
-    mut io: W,
+pub(crate) async fn write_loop(
+    mut io: TcpOwnedWriteHalf,
     mut inbox: Inbox,
     stats: Arc<CoreStats>,
     stall_timeout: Duration,
-) where
-    W: AsyncWriteRent + SpliceDestination,
-{
+) {
     while let Some(out) = inbox.rx.recv().await {
         let counted = out.permit.is_some();
-        let result = match out.what {
+        let (len, result) = match out.what {
             Queued::Pdu(pdu) => {
                 let len = pdu.len() as u64;
                 let r = monoio::time::timeout(stall_timeout, io.write_all(pdu))
@@ -344,31 +334,24 @@ pub(crate) async fn write_loop<W>(
                     .map(|(r, _)| r.map(drop));
                 (len, r)
             }
-            Queued::Spliced {
-                head,
-                mut pipe,
-                len,
-                done,
-            } => {
+            Queued::Spliced { head, conduit, len } => {
                 let head_len = head.len() as u64;
                 let r = monoio::time::timeout(
                     stall_timeout,
-                    write_spliced(&mut io, head, &mut pipe, len),
+                    write_spliced(&mut io, head, &conduit, len),
                 )
                 .await;
-                // Only an emptied pipe goes back; on failure it is dropped,
-                // which fails the sender's splice into it (EPIPE) at once.
-                if matches!(r, Ok(Ok(()))) {
-                    let _ = done.send(pipe);
+                if !matches!(r, Ok(Ok(()))) {
+                    conduit.break_off(); // the sender's side stops filling at once
                 }
                 (head_len, r)
             }
         };
         drop(out.permit);
         if counted {
-            CoreStats::sub(&stats.bytes_buffered, result.0);
+            CoreStats::sub(&stats.bytes_buffered, len);
         }
-        match result.1 {
+        match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "write failed");
@@ -384,38 +367,44 @@ pub(crate) async fn write_loop<W>(
     inbox.budget.close();
     inbox.rx.close();
     while let Ok(out) = inbox.rx.try_recv() {
+        let len = match out.what {
+            Queued::Pdu(pdu) => pdu.len(),
+            Queued::Spliced { head, conduit, .. } => {
+                conduit.break_off();
+                head.len()
+            }
+        };
         if out.permit.is_some() {
-            let len = match &out.what {
-                Queued::Pdu(pdu) => pdu.len(),
-                Queued::Spliced { head, .. } => head.len(),
-            };
             CoreStats::sub(&stats.bytes_buffered, len as u64);
         }
     }
     let _ = io.shutdown().await;
 }
 
-/// `head`, then `len` bytes out of `pipe`, as one PDU on the wire.
-async fn write_spliced<W>(
-    io: &mut W,
+/// `head`, then `len` bytes out of `conduit`, as one PDU on the wire.
+async fn write_spliced(
+    io: &mut TcpOwnedWriteHalf,
     head: Bytes,
-    pipe: &mut Pipe,
+    conduit: &Conduit,
     len: usize,
-) -> std::io::Result<()>
-where
-    W: AsyncWriteRent + SpliceDestination,
-{
+) -> std::io::Result<()> {
     let (res, _) = io.write_all(head).await;
     res?;
-    let mut left = len;
-    while left > 0 {
-        let n = io
-            .splice_from_pipe(pipe, left.min(u32::MAX as usize) as u32)
-            .await? as usize;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        left -= n;
-    }
-    Ok(())
+    let stream = shared_stream(&io.0);
+    conduit
+        .drain(stream.as_raw_fd(), len, || stream.writable(false))
+        .await
+}
+
+/// The stream behind one of monoio's owned halves, for calls that take
+/// `&self` (readiness, the raw fd).
+#[allow(unsafe_code)]
+pub(crate) fn shared_stream(
+    half: &Rc<std::cell::UnsafeCell<monoio::net::TcpStream>>,
+) -> &monoio::net::TcpStream {
+    // SAFETY: monoio's owned halves share the stream through
+    // `Rc<UnsafeCell<_>>` on this thread and themselves reach it through a
+    // shared reference for `&self` calls (peer_addr). We do the same, for
+    // `&self` methods only, while this half has no operation in flight.
+    unsafe { &*half.get() }
 }

@@ -53,7 +53,7 @@ pub(crate) struct Core {
     pub tasks: RefCell<HashMap<Rc<str>, Rc<RefCell<Task>>>>,
     next_conn_id: Cell<u64>,
     pub draining: Cell<bool>,
-    /// Payloads are spliced (io_uring driver and `zero_copy` on).
+    /// Large payloads are spliced socket to socket (`zero_copy`).
     pub splice: bool,
 }
 

@@ -4,6 +4,7 @@
 //! pulls in flight) closes the offending connection with its reason.
 
 use std::cell::RefCell;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::BytesMut;
@@ -15,10 +16,10 @@ use ferry_proto::registry::{
     CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT,
 };
 use ferry_proto::schema::decode;
-use monoio::io::splice::SpliceSource;
-use monoio::net::Pipe;
+use monoio::net::tcp::TcpOwnedReadHalf;
 
-use crate::conn::{Outbox, PayloadStart};
+use crate::conduit::Conduit;
+use crate::conn::{Outbox, PayloadStart, shared_stream};
 use crate::core_state::Core;
 use crate::error::ConnError;
 use crate::stats::CoreStats;
@@ -124,24 +125,17 @@ async fn pull_rsp(core: &Core, j: &Joined, mut pdu: BytesMut) -> Result<Flow, Co
     Ok(Flow::Continue)
 }
 
-/// The pipe a sender's payloads travel through, and whether its read end is
-/// home (between payloads) or with the receiver's writer.
-pub(crate) struct Pipes {
-    read: Option<Pipe>,
-    write: Pipe,
-}
-
 /// A large pull response whose payload is still on the sender's socket:
 /// checked like [`pull_rsp`], then its head is queued to the receiver and
-/// the payload moved socket -> pipe here while the receiver's writer moves
-/// it pipe -> socket. The payload never enters user space; the pipe is the
-/// only buffer (back-pressure as for any write).
-pub(crate) async fn pull_rsp_spliced<R: SpliceSource>(
+/// the payload moved into the conduit here while the receiver's writer
+/// drains it into the receiver's socket. The payload never enters user
+/// space; the pipe is the only buffer (back-pressure as for any write).
+pub(crate) async fn pull_rsp_spliced(
     core: &Core,
     j: &Joined,
     mut start: PayloadStart,
-    socket: &mut R,
-    pipes: &mut Option<Pipes>,
+    socket: &TcpOwnedReadHalf,
+    conduit: &mut Option<Rc<Conduit>>,
 ) -> Result<Flow, ConnError> {
     let info = &start.info;
     let receiver = {
@@ -153,40 +147,33 @@ pub(crate) async fn pull_rsp_spliced<R: SpliceSource>(
             None => return Ok(Flow::Close),
         }
     };
-    let pipes = match pipes {
-        Some(p) => p,
-        None => {
-            let (read, write) = monoio::net::unix::new_pipe()?;
-            pipes.insert(Pipes {
-                read: Some(read),
-                write,
-            })
-        }
+    let conduit = match conduit {
+        Some(c) => c.clone(),
+        None => conduit.insert(Conduit::new()?).clone(),
     };
-    let read_end = pipes
-        .read
-        .take()
-        .expect("the pipe's read end is home between payloads");
-    let Ok(back) = receiver
-        .send_spliced(start.head.freeze(), read_end, start.remaining)
+    if receiver
+        .send_spliced(start.head.freeze(), conduit.clone(), start.remaining)
         .await
-    else {
+        .is_err()
+    {
         return Ok(Flow::Close);
-    };
-    let idle = core.config.idle_timeout;
-    let mut left = start.remaining;
-    while left > 0 {
-        let moved =
-            monoio::time::timeout(idle, socket.splice_to_pipe(&mut pipes.write, left as u32)).await;
-        let moved = moved.map_err(|_| ConnError::Timeout(idle))?? as usize;
-        if moved == 0 {
-            return Err(ConnError::Truncated);
-        }
-        left -= moved;
     }
-    match back.await {
-        Ok(pipe) => pipes.read = Some(pipe),
-        Err(_) => return Ok(Flow::Close), // the receiver's writer failed
+    let stream = shared_stream(&socket.0);
+    let idle = core.config.idle_timeout;
+    let fill = conduit.fill(stream.as_raw_fd(), start.remaining, || {
+        stream.readable(false)
+    });
+    match monoio::time::timeout(idle, fill).await {
+        Err(_) => {
+            conduit.break_off();
+            return Err(ConnError::Timeout(idle));
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(Flow::Close), // receiver gone
+        Ok(Err(e)) => {
+            conduit.break_off();
+            return Err(e.into());
+        }
+        Ok(Ok(())) => {}
     }
     CoreStats::add(&core.stats.bytes_relayed, info.data_len as u64);
     CoreStats::add(&core.stats.bytes_spliced, start.remaining as u64);

@@ -20,7 +20,8 @@
 //! - `session`: a client connection: login, hand-off, end of task.
 //! - `handler`: the relay loop's commands (pulls, responses, states).
 //! - `conn`: frame reader and the outbox/writer with back-pressure;
-//!   `budget`: the byte budget behind it.
+//!   `budget`: the byte budget behind it; `conduit`: the pipe that
+//!   splices payloads socket to socket.
 //! - `msg_link`: the msg-server link (IP list, task creation, heartbeat).
 //! - `expiry`: freeing tasks nobody joined.
 //! - `handoff`: moving a socket between cores.
@@ -31,6 +32,7 @@
 //! [`CoreMsg`]: core_state
 
 mod budget;
+mod conduit;
 pub mod config;
 mod conn;
 mod core_state;

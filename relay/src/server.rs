@@ -139,7 +139,7 @@ impl Relay {
         &self.addresses
     }
 
-    /// Whether payloads are spliced (io_uring available and `zero_copy`).
+    /// Whether large payloads are spliced (`zero_copy`).
     pub fn zero_copy(&self) -> bool {
         self.zero_copy
     }

@@ -21,6 +21,7 @@ use ferry_proto::registry::{CID_FILE_LOGIN_REQ, CID_FILE_PULL_DATA_RSP, CID_OTHE
 use ferry_proto::{core_for_task, validate_task_id};
 use monoio::io::{AsyncWriteRentExt, Canceller, Splitable};
 use monoio::net::TcpStream;
+use monoio::net::tcp::TcpOwnedReadHalf;
 use tracing::Instrument as _;
 
 use crate::conn::{FrameReader, Incoming, SpliceRule, outbox, write_loop};
@@ -166,16 +167,13 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
 /// How long a connection whose task ended waits for its peer to close.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn relay_loop<R>(
+async fn relay_loop(
     core: &Rc<Core>,
     joined: &Joined,
-    reader: &mut FrameReader<R>,
-) -> Result<(), ConnError>
-where
-    R: monoio::io::CancelableAsyncReadRent + monoio::io::splice::SpliceSource,
-{
+    reader: &mut FrameReader<TcpOwnedReadHalf>,
+) -> Result<(), ConnError> {
     let idle = core.config.idle_timeout;
-    let mut pipes = None;
+    let mut conduit = None;
     loop {
         let incoming = match monoio::time::timeout(idle, reader.next_incoming()).await {
             Err(_) => return Err(ConnError::Timeout(idle)),
@@ -185,7 +183,8 @@ where
             None => return Ok(()),
             Some(Incoming::Frame(pdu)) => handler::handle(core, joined, pdu).await?,
             Some(Incoming::Payload(start)) => {
-                handler::pull_rsp_spliced(core, joined, start, reader.io_mut(), &mut pipes).await?
+                handler::pull_rsp_spliced(core, joined, start, reader.io_mut(), &mut conduit)
+                    .await?
             }
         };
         if flow == Flow::Close {

@@ -52,7 +52,7 @@ pub(crate) fn spawn(
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
             };
-            let core = Core::new(id, &shared, uring && shared.config.zero_copy);
+            let core = Core::new(id, &shared, shared.config.zero_copy);
             rt.block_on(run(core, inbox, listeners));
         })
 }

@@ -22,6 +22,10 @@ fn windowed_transfer_on_epoll() {
     let sending = std::thread::spawn(move || serve_pulls(sender, &t, 1, 4));
     pull_all(&mut receiver, &task, 2, 64 << 20, 1 << 20, 8, 4);
     assert_eq!(sending.join().unwrap(), DONE);
+    assert!(
+        relay.stats().bytes_spliced > 60 << 20,
+        "payloads are spliced on epoll too"
+    );
     wait_for(&relay, "everything freed", all_free);
     relay.shutdown();
 }

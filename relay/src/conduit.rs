@@ -1,0 +1,196 @@
+//! A conduit moves a payload from the sender's socket to the receiver's
+//! through a kernel pipe with splice(2): the bytes never enter user space.
+//!
+//! ```text
+//! sender socket ──splice──> pipe (1 MiB) ──splice──> receiver socket
+//!        ^ sender's reader task         ^ receiver's writer task
+//! ```
+//!
+//! Both ends run on the same core. The splices are non-blocking syscalls
+//! made by the core's thread itself, waiting on socket readiness (the
+//! runtime's poll) when the kernel says EAGAIN. io_uring's own splice op is
+//! not used: it runs every splice on an io-wq worker thread, and monoio's
+//! pipe is fixed at 64 KiB; measured, that path was slower than copying
+//! (benches/relay.rs, first zero-copy attempt).
+//!
+//! The pipe's fill level is counted here, so each side knows whether an
+//! EAGAIN means "the socket has nothing / no room" or "the pipe is full /
+//! empty", and wakes the other side when it moves bytes.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+/// Bytes the pipe is asked to hold (the kernel may grant less).
+const PIPE_SIZE: i32 = 1 << 20;
+
+pub(crate) struct Conduit {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// Bytes in the pipe now.
+    held: Cell<usize>,
+    /// One side gave up: the other must stop waiting.
+    broken: Cell<bool>,
+    /// The filling side, waiting for the pipe to drain.
+    filler: RefCell<Option<Waker>>,
+    /// The draining side, waiting for bytes.
+    drainer: RefCell<Option<Waker>>,
+}
+
+impl Conduit {
+    #[allow(unsafe_code)]
+    pub(crate) fn new() -> io::Result<Rc<Conduit>> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two new fds into the array on success; each is
+        // then owned by exactly one OwnedFd.
+        let (read, write) = unsafe {
+            if libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+        };
+        // SAFETY: fcntl on a pipe fd we own; failure (a low pipe-max-size)
+        // only leaves the default size.
+        unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
+        let (held, broken) = (Cell::new(0), Cell::new(false));
+        Ok(Rc::new(Conduit {
+            read,
+            write,
+            held,
+            broken,
+            filler: RefCell::default(),
+            drainer: RefCell::default(),
+        }))
+    }
+
+    /// Marks the conduit unusable and wakes both sides.
+    pub(crate) fn break_off(&self) {
+        self.broken.set(true);
+        wake(&self.filler);
+        wake(&self.drainer);
+    }
+
+    /// Waits, as `who`, until `ready()` holds; fails once the conduit breaks.
+    async fn wait_for(
+        &self,
+        who: &RefCell<Option<Waker>>,
+        ready: impl Fn(&Conduit) -> bool,
+    ) -> io::Result<()> {
+        poll_fn(|cx| {
+            if self.broken.get() {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            if ready(self) {
+                return Poll::Ready(Ok(()));
+            }
+            *who.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Moves `len` bytes from `socket` into the pipe, as the receiver's
+    /// writer drains it. `readable` waits for the socket to have data.
+    pub(crate) async fn fill<F, Fut>(
+        &self,
+        socket: RawFd,
+        mut len: usize,
+        readable: F,
+    ) -> io::Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = io::Result<()>>,
+    {
+        while len > 0 {
+            if self.broken.get() {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            match splice(socket, self.write.as_raw_fd(), len) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    len -= n;
+                    self.held.set(self.held.get() + n);
+                    wake(&self.drainer);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.held.get() > 0 {
+                        // Maybe the pipe is full: wait for the writer to drain some.
+                        let before = self.held.get();
+                        self.wait_for(&self.filler, |c| c.held.get() < before)
+                            .await?;
+                    } else {
+                        // The socket is empty: wait for data, or for the
+                        // other side to give up.
+                        monoio::select! {
+                            r = readable() => r?,
+                            r = self.wait_for(&self.filler, |_| false) => r?,
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves `len` bytes out of the pipe into `socket` as they arrive.
+    /// `writable` waits for the socket to take more.
+    pub(crate) async fn drain<F, Fut>(
+        &self,
+        socket: RawFd,
+        mut len: usize,
+        writable: F,
+    ) -> io::Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = io::Result<()>>,
+    {
+        while len > 0 {
+            self.wait_for(&self.drainer, |c| c.held.get() > 0).await?;
+            match splice(self.read.as_raw_fd(), socket, len.min(self.held.get())) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    len -= n;
+                    self.held.set(self.held.get() - n);
+                    wake(&self.filler);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn wake(who: &RefCell<Option<Waker>>) {
+    let waker = who.borrow_mut().take();
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// One non-blocking splice(2) of up to `len` bytes.
+#[allow(unsafe_code)]
+fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
+    // SAFETY: a plain syscall on fds the caller keeps open for its duration;
+    // null offsets mean "current position" for sockets and pipes.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            flags,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
