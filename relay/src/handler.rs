@@ -19,9 +19,10 @@ use ferry_proto::schema::decode;
 use monoio::net::tcp::TcpOwnedReadHalf;
 
 use crate::conduit::Conduit;
-use crate::conn::{Outbox, PayloadStart, shared_stream};
 use crate::core_state::Core;
 use crate::error::ConnError;
+use crate::outbox::{Outbox, shared_stream};
+use crate::reader::PayloadStart;
 use crate::stats::CoreStats;
 use crate::task::{Pull, Role, Task};
 

@@ -19,9 +19,9 @@
 //! - `task`: a transfer task, its participants and pulls in flight.
 //! - `session`: a client connection: login, hand-off, end of task.
 //! - `handler`: the relay loop's commands (pulls, responses, states).
-//! - `conn`: frame reader and the outbox/writer with back-pressure;
-//!   `budget`: the byte budget behind it; `conduit`: the pipe that
-//!   splices payloads socket to socket.
+//! - `reader`: PDUs (or a payload's start) off a connection; `outbox`: the
+//!   ordered writer with back-pressure, `budget` its byte budget;
+//!   `conduit`: the pipe that splices payloads socket to socket.
 //! - `msg_link`: the msg-server link (IP list, task creation, heartbeat).
 //! - `expiry`: freeing tasks nobody joined.
 //! - `handoff`: moving a socket between cores.
@@ -34,7 +34,6 @@
 mod budget;
 mod conduit;
 pub mod config;
-mod conn;
 mod core_state;
 pub mod error;
 mod expiry;
@@ -43,6 +42,8 @@ mod handoff;
 mod listener;
 mod metrics;
 mod msg_link;
+mod outbox;
+mod reader;
 pub mod server;
 mod session;
 pub mod stats;

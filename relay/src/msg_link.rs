@@ -18,9 +18,9 @@ use monoio::io::{AsyncWriteRentExt, CancelHandle, Canceller};
 use monoio::net::{TcpListener, TcpStream};
 use tracing::Instrument as _;
 
-use crate::conn::FrameReader;
 use crate::core_state::{Core, CoreMsg};
 use crate::error::ConnError;
+use crate::reader::FrameReader;
 use crate::session::{error_chain, is_cancel};
 use crate::task::TaskSpec;
 

@@ -24,10 +24,11 @@ use monoio::net::TcpStream;
 use monoio::net::tcp::TcpOwnedReadHalf;
 use tracing::Instrument as _;
 
-use crate::conn::{FrameReader, Incoming, SpliceRule, outbox, write_loop};
 use crate::core_state::{Core, CoreMsg};
 use crate::error::ConnError;
 use crate::handler::{self, Flow, Joined};
+use crate::outbox::{outbox, write_loop};
+use crate::reader::{FrameReader, Incoming, SpliceRule};
 use crate::stats::CoreStats;
 use crate::task::{Peer, Role, Task};
 

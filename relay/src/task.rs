@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use monoio::io::Canceller;
 
-use crate::conn::Outbox;
+use crate::outbox::Outbox;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
