@@ -192,19 +192,21 @@ criterion::criterion_group!(benches, bench);
 criterion::criterion_main!(benches);
 
 // Machine: 2 vCPU AMD EPYC, 24 GiB, Linux 6.18, io_uring; a shared VM.
-// 2026-11-22, `cargo bench --bench relay`, all paths in one run (medians):
+// 2026-11-22, `cargo bench --bench relay`, all paths in one run (medians),
+// ferry = payloads spliced through the conduit (the default), ferry_copy =
+// relay.zero_copy off:
 //
-// | group                                  | ferry      | ferry_copy | splice relay | direct     |
-// |----------------------------------------|------------|------------|--------------|------------|
-// | 1 GiB, 1 MiB pulls, W = 8, 1 relay core | 1.83 GiB/s | 2.37 GiB/s | 2.83 GiB/s   | 4.18 GiB/s |
-// | stock: 64 MiB, 34 KiB pulls, W = 1     | 599 MiB/s  | 639 MiB/s  | 921 MiB/s    | 1.17 GiB/s |
-// | 64 x 16 MiB at once, 2 relay cores     | 1.75 GiB/s | 1.49 GiB/s | 2.39 GiB/s   | 2.78 GiB/s |
+// | group                                   | ferry      | ferry_copy | splice relay | direct     |
+// |-----------------------------------------|------------|------------|--------------|------------|
+// | 1 GiB, 1 MiB pulls, W = 8, 1 relay core | 2.21 GiB/s | 1.97 GiB/s | 2.59 GiB/s   | 3.83 GiB/s |
+// | stock: 64 MiB, 34 KiB pulls, W = 1      | 437 MiB/s  | 416 MiB/s  | 856 MiB/s    | 818 MiB/s  |
+// | 64 x 16 MiB at once, 2 relay cores      | 2.14 GiB/s | 1.53 GiB/s | 2.26 GiB/s   | 3.01 GiB/s |
 //
-// Ratios to the splice relay: single 0.64 (ferry) / 0.84 (ferry_copy);
-// stock 0.65 / 0.69 (about 18,000-18,800 round trips/s); 64 at once
-// 0.73 / 0.62. Relay CPU-seconds per GiB (process CPU minus the direct
-// path's 0.375): ferry 0.353 (2.09x splice), ferry_copy 0.393 (2.32x),
-// splice relay 0.169. The goals (>= 1.0x throughput, <= 1.2x CPU, >= 0.9x
-// aggregate) are not met yet; see the relay issue's note for why and what
-// is next (bigger pipes than monoio's fixed 64 KiB, splice without io-wq,
-// fewer task hops per PDU).
+// Relay CPU-seconds per GiB (process CPU minus the direct path's 0.337):
+// ferry 0.189 (1.05x the splice relay), ferry_copy 0.372 (2.08x), splice
+// relay 0.179. Ratios to the splice relay: one transfer 0.85, 64 at once
+// 0.95, stock 0.51 (about 13,000 round trips/s). Goals: CPU <= 1.2x and
+// aggregate >= 0.9x are met; one transfer >= 1.0x and the stock pattern
+// are not yet (per-PDU hops between the reader and writer tasks, readiness
+// polls per splice). An earlier run, with a build running alongside, gave
+// 0.96 (one transfer) and 0.95 (64 at once).

@@ -8,8 +8,9 @@
 //! - [`store`]: the database behind db_proxy: sqlx pools for SQLite (the
 //!   embedded default) or MySQL/MariaDB with TeamTalk's schema, embedded
 //!   migrations, optional Redis with TeamTalk's keys, and one file per domain
-//!   noun (`user`, `message`, `history`, `session`, `unread`, `offline_file`,
-//!   `counter`, `password`, `lockout`, `content`).
+//!   noun (`user`, `profile`, `department`, `message`, `history`, `session`,
+//!   `unread`, `group`, `group_member`, `group_shield`, `device_token`,
+//!   `offline_file`, `counter`, `password`, `lockout`, `content`).
 //! - [`db_proxy`]: the PDU server in front of the store: `listener` (accept,
 //!   connection limit, drain), `connection` (frames in, responses out),
 //!   `dispatch` (bounded concurrency, command table) and `cmd/`, one file

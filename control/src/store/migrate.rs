@@ -28,6 +28,11 @@ const SQLITE: &[Script] = &[
         "ferry",
         include_str!("../../migrations/sqlite/0002_ferry.sql"),
     ),
+    (
+        3,
+        "push",
+        include_str!("../../migrations/sqlite/0003_push.sql"),
+    ),
 ];
 
 const MYSQL: &[Script] = &[
@@ -40,6 +45,11 @@ const MYSQL: &[Script] = &[
         2,
         "ferry",
         include_str!("../../migrations/mysql/0002_ferry.sql"),
+    ),
+    (
+        3,
+        "push",
+        include_str!("../../migrations/mysql/0003_push.sql"),
     ),
 ];
 

@@ -5,6 +5,11 @@
 
 mod content;
 mod counter;
+mod department;
+mod device_token;
+mod group;
+mod group_member;
+mod group_shield;
 mod history;
 mod lockout;
 mod message;
@@ -12,6 +17,7 @@ mod migrate;
 mod offline_file;
 mod password;
 mod pool;
+mod profile;
 mod redis_conn;
 mod session;
 mod unread;
@@ -20,11 +26,15 @@ mod user;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use content::{MARKER as CONTENT_MARKER, MAX_CHARS as CONTENT_MAX_CHARS};
+pub use device_token::{TOKEN_MAX_CHARS, quiet_hours};
+pub use group::{GROUP_TEXT_MAX_CHARS, NewGroup};
+pub use group_member::MemberChange;
 pub use history::{Conversation, Latest};
 pub use lockout::{Lockout, MAX_FAILURES, WINDOW_SECS};
 pub use message::Outgoing;
 pub use password::{ARGON2_MARKER, md5_hex};
 pub use pool::{Pool, RowExt};
+pub use profile::SIGN_INFO_MAX_CHARS;
 pub use redis_conn::RedisConn;
 pub use user::{NewUser, UserRow, Validation};
 

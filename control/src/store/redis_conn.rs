@@ -82,4 +82,50 @@ impl RedisConn {
     pub async fn hgetall(&self, key: &str) -> Result<Vec<(String, i64)>, Error> {
         self.query(redis::cmd("HGETALL").arg(key)).await
     }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        self.query(redis::cmd("GET").arg(key)).await
+    }
+
+    pub async fn set_str(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.query::<()>(redis::cmd("SET").arg(key).arg(value))
+            .await
+    }
+
+    pub async fn del(&self, key: &str) -> Result<(), Error> {
+        self.query::<i64>(redis::cmd("DEL").arg(key))
+            .await
+            .map(drop)
+    }
+
+    /// The values of `keys`, in order; `None` where a key is missing.
+    pub async fn mget(&self, keys: &[String]) -> Result<Vec<Option<String>>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.query(redis::cmd("MGET").arg(keys)).await
+    }
+
+    /// HSET with several fields in one command.
+    pub async fn hset_many(&self, key: &str, fields: &[(String, i64)]) -> Result<(), Error> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(key);
+        for (field, value) in fields {
+            cmd.arg(field).arg(*value);
+        }
+        self.query::<i64>(&cmd).await.map(drop)
+    }
+
+    /// HDEL with several fields in one command.
+    pub async fn hdel_many(&self, key: &str, fields: &[String]) -> Result<(), Error> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        self.query::<i64>(redis::cmd("HDEL").arg(key).arg(fields))
+            .await
+            .map(drop)
+    }
 }

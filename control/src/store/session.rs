@@ -4,11 +4,16 @@
 //! message of its conversation. Sessions with no readable message are left
 //! out, and for single chats `latest_msg_from_user_id` is the peer, both as
 //! TeamTalk answers.
+//!
+//! Removing a session (CID_BUDDY_LIST_REMOVE_SESSION_REQ) marks the user's
+//! live rows for that peer deleted (status 1, updated now) and clears the
+//! unread count of the conversation, as TeamTalk does; the next message
+//! revives the row.
 
 use ferry_proto::pb::im::base_define::ContactSessionInfo;
 
-use super::Store;
 use super::pool::{RowExt, with_pool};
+use super::{Store, now};
 use crate::Error;
 
 /// Sessions per answer at most (TeamTalk: LIMIT 100).
@@ -57,5 +62,43 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Marks `user`'s session with `peer` (`kind` 1 user, 2 group) deleted
+    /// and clears its unread count; `false` when no live session matched.
+    /// The count is cleared first: when Redis is down the request fails
+    /// with the session untouched, never half done.
+    pub async fn remove_session(&self, user: u32, peer: u32, kind: u32) -> Result<bool, Error> {
+        let live = with_pool!(&self.write, p => {
+            sqlx::query(
+                "SELECT id FROM IMRecentSession \
+                 WHERE userId = ? AND peerId = ? AND type = ? AND status = 0 LIMIT 1",
+            )
+            .bind(user)
+            .bind(peer)
+            .bind(kind)
+            .fetch_optional(p)
+            .await?
+            .is_some()
+        });
+        if !live {
+            return Ok(false);
+        }
+        self.mark_read(user, peer, kind == 2).await?;
+        let t = now();
+        let removed = with_pool!(&self.write, p => {
+            sqlx::query(
+                "UPDATE IMRecentSession SET status = 1, updated = ? \
+                 WHERE userId = ? AND peerId = ? AND type = ? AND status = 0",
+            )
+            .bind(t)
+            .bind(user)
+            .bind(peer)
+            .bind(kind)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(removed > 0)
     }
 }

@@ -9,7 +9,7 @@ use super::{Store, now};
 use crate::Error;
 
 /// Ids per IN (…) list at most; longer lists are queried in chunks.
-const ID_CHUNK: usize = 500;
+pub(super) const ID_CHUNK: usize = 500;
 
 /// The columns of IMUser that UserInfo carries.
 const USER_COLUMNS: &str = "u.id, u.sex, u.name, u.domain, u.nick, u.phone, u.email, u.avatar, \
