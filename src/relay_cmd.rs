@@ -58,11 +58,6 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
         Some(0) | None => CorePorts::Off,
         Some(base) => CorePorts::Base(base),
     };
-    if let CorePorts::Base(base) = core_ports
-        && usize::from(base) + cores > 65536
-    {
-        bail!("--core-port-base {base} with {cores} cores runs past port 65535");
-    }
     let data_dir = args.data_dir.unwrap_or(loaded.config.storage.data_dir);
     let config = Config {
         client_listen,

@@ -40,6 +40,14 @@ impl Relay {
         if config.cores == 0 {
             return Err(RelayError::Config("cores must be at least 1".into()));
         }
+        if let CorePorts::Base(base) = config.core_ports
+            && usize::from(base) + config.cores > 65536
+        {
+            return Err(RelayError::Config(format!(
+                "core port base {base} with {} cores runs past port 65535",
+                config.cores
+            )));
+        }
         if config.advertise.is_unspecified() {
             return Err(RelayError::Config(format!(
                 "{} cannot be advertised to clients: give the IP they reach this host at (--advertise)",

@@ -80,3 +80,11 @@ fn through_the_wrong_cores_port_and_the_right_one() {
     wait_for(&relay, "everything freed", all_free);
     relay.shutdown();
 }
+
+#[test]
+fn core_ports_past_65535_are_refused_at_start() {
+    let mut config = ferry_relay::Config::local(4);
+    config.core_ports = ferry_relay::CorePorts::Base(65534);
+    let err = ferry_relay::Relay::start(config).err().expect("refused");
+    assert!(err.to_string().contains("runs past port 65535"), "{err}");
+}
