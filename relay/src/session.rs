@@ -72,10 +72,10 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let canceller = Canceller::new();
     let mut reader = FrameReader::new(stream, buffered, cfg.max_frame, canceller.handle());
     let login = monoio::time::timeout(cfg.login_timeout, read_login(&mut reader)).await;
-    let Some((pdu, req)) = login.map_err(|_| ConnError::Timeout(cfg.login_timeout))?? else {
+    let Some((login, req)) = login.map_err(|_| ConnError::Timeout(cfg.login_timeout))?? else {
         return Ok(());
     };
-    let seq = Header::parse(pdu[..16].try_into().expect("header")).seq_num;
+    let seq = login.header.seq_num;
 
     if let Err(e) = validate_task_id(&req.task_id) {
         refuse(&mut reader, &req, seq).await;
@@ -86,7 +86,7 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     }
     let owner = core_for_task(&req.task_id, core.cores());
     if owner != core.id {
-        return hand_off(core, owner, reader, pdu);
+        return hand_off(core, owner, reader, &login.pdu);
     }
     let role = match ClientFileRole::try_from(req.file_role) {
         Ok(ClientFileRole::ClientRealtimeSender) => Role::Sender,
@@ -201,14 +201,14 @@ const SPLICE_MIN: usize = 16 << 10;
 /// Reads until the login request, echoing heartbeats; `None` at EOF.
 async fn read_login(
     reader: &mut FrameReader<TcpStream>,
-) -> Result<Option<(BytesMut, ImFileLoginReq)>, ConnError> {
+) -> Result<Option<(Frame, ImFileLoginReq)>, ConnError> {
     loop {
         let Some(pdu) = reader.next().await? else {
             return Ok(None);
         };
         let frame = Frame {
             header: Header::parse(pdu[..16].try_into().expect("header")),
-            pdu: pdu.clone().freeze(),
+            pdu: pdu.freeze(),
         };
         match frame.header.command {
             c if c.command_id == CID_OTHER_HEARTBEAT.command_id => {
@@ -217,7 +217,7 @@ async fn read_login(
             }
             c if c.command_id == CID_FILE_LOGIN_REQ.command_id => {
                 let req = ferry_proto::schema::decode::<ImFileLoginReq>(frame.body())?;
-                return Ok(Some((pdu, req)));
+                return Ok(Some((frame, req)));
             }
             other => return Err(ConnError::protocol(format!("{other} before login"))),
         }
@@ -288,11 +288,11 @@ fn hand_off(
     core: &Core,
     owner: usize,
     reader: FrameReader<TcpStream>,
-    login: BytesMut,
+    login: &[u8],
 ) -> Result<(), ConnError> {
     let (stream, rest) = reader.into_parts();
     let mut buffered = BytesMut::with_capacity(login.len() + rest.len());
-    buffered.extend_from_slice(&login);
+    buffered.extend_from_slice(login);
     buffered.extend_from_slice(&rest);
     let stream = crate::handoff::into_std(stream);
     core.inboxes[owner]
