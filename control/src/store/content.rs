@@ -17,10 +17,25 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::Store;
+use super::message::Outgoing;
+use crate::Error;
+
 /// Prefix of the marked form: U+0001 cannot start a TeamTalk client's text.
 pub const MARKER: &str = "\u{1}ferry-b64:";
 /// TeamTalk's `content varchar(4096)`: characters, not bytes.
 pub const MAX_CHARS: usize = 4096;
+
+impl Store {
+    /// The `content` text `msg` is stored with.
+    pub(super) async fn stored_content(&self, msg: &Outgoing<'_>) -> Result<String, Error> {
+        encode(msg.data).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "msg_data does not fit TeamTalk's content column ({MAX_CHARS} characters)"
+            ))
+        })
+    }
+}
 
 /// The column text for `data`, or `None` if it does not fit the column.
 pub(super) fn encode(data: &[u8]) -> Option<String> {

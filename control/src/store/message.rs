@@ -16,7 +16,7 @@
 //! stored by then, so a Redis failure there is logged, not reported.
 
 use super::pool::{InsertId, RowExt, with_pool};
-use super::{Store, content, counter, now, shard};
+use super::{Store, counter, now, shard};
 use crate::Error;
 
 /// A message as db_proxy is asked to store it.
@@ -91,7 +91,7 @@ impl Store {
                 msg.from, msg.to
             )));
         }
-        let text = content::encode(msg.data).ok_or_else(too_long)?;
+        let text = self.stored_content(msg).await?;
         let (small, big) = (msg.from.min(msg.to), msg.from.max(msg.to));
         let mysql = self.write.is_mysql();
         let lock = if mysql {
@@ -199,7 +199,7 @@ impl Store {
     }
 
     async fn try_send_group(&self, msg: &Outgoing<'_>) -> Result<u32, Error> {
-        let text = content::encode(msg.data).ok_or_else(too_long)?;
+        let text = self.stored_content(msg).await?;
         let group = msg.to;
         let mysql = self.write.is_mysql();
         let lock = if mysql {
@@ -319,13 +319,6 @@ where
             other => return other,
         }
     }
-}
-
-fn too_long() -> Error {
-    Error::InvalidArgument(format!(
-        "msg_data does not fit TeamTalk's content column ({} characters)",
-        content::MAX_CHARS
-    ))
 }
 
 /// One constant statement per shard: `$head` + shard digit + `$tail`. Table
