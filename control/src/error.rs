@@ -24,6 +24,10 @@ pub enum Error {
     Password(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// The failure of a batch this request was stored in (shared by all its
+    /// requests).
+    #[error("{0}")]
+    Batch(std::sync::Arc<Error>),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -8,11 +8,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{Backend, bytes, count};
-use ferry_proto::pb::im::base_define::MsgType;
+use ferry_proto::pb::im::base_define::{MsgType, SessionType};
+use ferry_proto::pb::im::buddy::{ImRemoveSessionReq, ImRemoveSessionRsp};
 use ferry_proto::pb::im::file::{
     ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp,
 };
-use ferry_proto::pb::im::message::ImMsgData;
+use ferry_proto::pb::im::message::{
+    ImGetMsgByIdReq, ImGetMsgByIdRsp, ImMsgData, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
+};
 use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
 use tokio::task::JoinSet;
 
@@ -130,6 +133,117 @@ async fn hundred_concurrent_callers(b: Backend) {
     server.stop().await;
 }
 on_backends!(hundred_concurrent_callers, redis);
+
+/// A burst from many callers is stored in shared batches: every answered
+/// msg_id reads back as the message it was answered for, each side keeps
+/// one session row (a removed one is revived), unread counts add up.
+async fn burst_reads_back_as_answered(b: Backend) {
+    const PAIRS: u32 = 8;
+    const CALLERS: u32 = 48;
+    const EACH: u32 = 4;
+    let pair = |k: u32| (100 + 2 * k, 101 + 2 * k);
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    // Pair 0 talked before; 101 removed that session (status 1).
+    let before: ImMsgData = c.call(&msg(100, 101, 0)).await;
+    assert!(before.msg_id > 0);
+    let _: ImRemoveSessionRsp = c
+        .call(&ImRemoveSessionReq {
+            user_id: 101,
+            session_type: SessionType::Single as i32,
+            session_id: 100,
+            attach_data: None,
+        })
+        .await;
+    let mut tasks = JoinSet::new();
+    for caller in 0..CALLERS {
+        let mut c = server.connect().await;
+        let (small, big) = pair(caller % PAIRS);
+        let (from, to) = if caller % 2 == 0 {
+            (small, big)
+        } else {
+            (big, small)
+        };
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for n in 0..EACH {
+                let mut m = msg(from, to, n);
+                m.msg_data = bytes(format!("caller {caller} message {n}").as_bytes());
+                let rsp: ImMsgData = c.call(&m).await;
+                got.push((from, to, rsp.msg_id, m.msg_data));
+            }
+            got
+        });
+    }
+    let sent: Vec<_> = tasks.join_all().await.into_iter().flatten().collect();
+    let mut received: HashMap<u32, u32> = HashMap::new();
+    for k in 0..PAIRS {
+        let (small, big) = pair(k);
+        let mine: Vec<_> = sent
+            .iter()
+            .filter(|(f, t, _, _)| (*f).min(*t) == small)
+            .collect();
+        assert_eq!(mine.len() as u32, CALLERS / PAIRS * EACH);
+        let got: ImGetMsgByIdRsp = c
+            .call(&ImGetMsgByIdReq {
+                user_id: small,
+                session_type: SessionType::Single as i32,
+                session_id: big,
+                msg_id_list: mine.iter().map(|m| m.2).collect(),
+                attach_data: None,
+            })
+            .await;
+        let stored: HashMap<u32, _> = got
+            .msg_list
+            .iter()
+            .map(|m| (m.msg_id, (m.from_session_id, m.msg_data.clone())))
+            .collect();
+        assert_eq!(
+            stored.len(),
+            mine.len(),
+            "{}: ids unique and stored",
+            b.name
+        );
+        for (from, to, id, data) in mine {
+            assert_eq!(
+                stored.get(id),
+                Some(&(*from, data.clone())),
+                "{}: msg {id}",
+                b.name
+            );
+            *received.entry(*to).or_default() += 1;
+        }
+        let pool = b.pool().await;
+        for (user, peer) in [(small, big), (big, small)] {
+            let all =
+                "SELECT COUNT(*) FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = 1";
+            let live = "SELECT COUNT(*) FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = 1 AND status = 0";
+            assert_eq!(
+                count(&pool, all, &[user, peer]).await,
+                1,
+                "{}: one row",
+                b.name
+            );
+            assert_eq!(
+                count(&pool, live, &[user, peer]).await,
+                1,
+                "{}: live",
+                b.name
+            );
+        }
+    }
+    for (user, n) in received {
+        let unread: ImUnreadMsgCntRsp = c
+            .call(&ImUnreadMsgCntReq {
+                user_id: user,
+                attach_data: None,
+            })
+            .await;
+        assert_eq!(unread.total_cnt, n, "{}: unread of {user}", b.name);
+    }
+    server.stop().await;
+}
+on_backends!(burst_reads_back_as_answered, redis);
 
 async fn offline_files_and_injection(b: Backend) {
     let server = b.start().await;

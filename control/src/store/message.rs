@@ -1,21 +1,21 @@
-//! Storing a message (CID_MSG_DATA): one transaction per message that
+//! Storing a message (CID_MSG_DATA). Pair messages go to the batching
+//! [`super::message_writer`]; a group message is one transaction that
 //!
-//! 1. takes the pair's lock: `FerryPair` (or the group's `FerryGroupCounter`)
-//!    row, created on first use (`INSERT … ON CONFLICT/ON DUPLICATE KEY`, then
-//!    a locking read), so concurrent first messages of a new pair serialise
-//!    here instead of racing as they do in TeamTalk;
-//! 2. on first use adopts TeamTalk's IMRelationShip row or creates it, and
-//!    seeds the counter from the stored maximum msgId;
-//! 3. makes sure each side has exactly one IMRecentSession row (status 0,
-//!    updated now);
-//! 4. allocates the msg_id ([`super::counter`]), inserts into
-//!    `IMMessage_<relateId % 8>` / `IMGroupMessage_<groupId % 8>`, raises the
-//!    high water and the SQL unread counter, commits.
+//! 1. takes the group's lock: its `FerryGroupCounter` row, created on first
+//!    use (`INSERT … ON CONFLICT/ON DUPLICATE KEY`, then a locking read), so
+//!    concurrent messages serialise here;
+//! 2. checks that the sender is a current member of a live group;
+//! 3. makes sure the sender has exactly one IMRecentSession row for the
+//!    group (status 0, updated now);
+//! 4. allocates the msg_id ([`super::counter`]), seeded from the stored
+//!    maximum on first use, inserts into `IMGroupMessage_<groupId % 8>`,
+//!    raises the counter and the group's lastChated, commits.
 //!
-//! With Redis the unread hashes are updated after the commit: the message is
-//! stored by then, so a Redis failure there is logged, not reported.
+//! With Redis the group counters are updated after the commit: the message
+//! is stored by then, so a Redis failure there is logged, not reported.
 
-use super::pool::{InsertId, RowExt, with_pool};
+use super::message_writer::PairMessage;
+use super::pool::{RowExt, with_pool};
 use super::{Store, counter, now, shard};
 use crate::Error;
 
@@ -70,21 +70,12 @@ macro_rules! touch_session {
     }};
 }
 
-const SESSION_SINGLE: u32 = 1;
 const SESSION_GROUP: u32 = 2;
 
 impl Store {
-    /// Stores a 1:1 message; returns its msg_id.
+    /// Stores a 1:1 message; returns its msg_id. Pair messages are stored in
+    /// batches by [`super::message_writer`].
     pub async fn send_single(&self, msg: &Outgoing<'_>) -> Result<u32, Error> {
-        retry(|| self.try_send_single(msg)).await
-    }
-
-    /// Stores a group message from a current member; returns its msg_id.
-    pub async fn send_group(&self, msg: &Outgoing<'_>) -> Result<u32, Error> {
-        retry(|| self.try_send_group(msg)).await
-    }
-
-    async fn try_send_single(&self, msg: &Outgoing<'_>) -> Result<u32, Error> {
         if msg.from == msg.to || msg.from == 0 || msg.to == 0 {
             return Err(Error::InvalidArgument(format!(
                 "message {} -> {}: not a pair of users",
@@ -92,110 +83,20 @@ impl Store {
             )));
         }
         let text = self.stored_content(msg).await?;
-        let (small, big) = (msg.from.min(msg.to), msg.from.max(msg.to));
-        let mysql = self.write.is_mysql();
-        let lock = if mysql {
-            "INSERT INTO FerryPair (smallId, bigId) VALUES (?, ?) ON DUPLICATE KEY UPDATE relateId = relateId"
-        } else {
-            "INSERT INTO FerryPair (smallId, bigId) VALUES (?, ?) ON CONFLICT (smallId, bigId) DO NOTHING"
-        };
-        let locked = if mysql {
-            "SELECT relateId, msgId FROM FerryPair WHERE smallId = ? AND bigId = ? FOR UPDATE"
-        } else {
-            "SELECT relateId, msgId FROM FerryPair WHERE smallId = ? AND bigId = ?"
-        };
-        let unread = if mysql {
-            "INSERT INTO FerryUnread (userId, peerId, cnt) VALUES (?, ?, 1) ON DUPLICATE KEY UPDATE cnt = cnt + 1"
-        } else {
-            "INSERT INTO FerryUnread (userId, peerId, cnt) VALUES (?, ?, 1) ON CONFLICT (userId, peerId) DO UPDATE SET cnt = cnt + 1"
-        };
-        let now = now();
-        let redis = self.redis.as_ref();
-        let msg_id = with_pool!(&self.write, p => {
-            let mut tx = p.begin().await?;
-            sqlx::query(lock).bind(small).bind(big).execute(&mut *tx).await?;
-            let row = sqlx::query(locked).bind(small).bind(big).fetch_one(&mut *tx).await?;
-            let mut relate_id = row.u32("relateId")?;
-            let mut high = row.u32("msgId")?;
-            if relate_id == 0 {
-                let found = sqlx::query(
-                    "SELECT id, status FROM IMRelationShip WHERE smallId = ? AND bigId = ? \
-                     ORDER BY status, id LIMIT 1",
-                )
-                .bind(small)
-                .bind(big)
-                .fetch_optional(&mut *tx)
-                .await?;
-                relate_id = match found {
-                    Some(r) => {
-                        let id = r.u32("id")?;
-                        if r.u32("status")? != 0 {
-                            sqlx::query("UPDATE IMRelationShip SET status = 0, updated = ? WHERE id = ?")
-                                .bind(now)
-                                .bind(id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        id
-                    }
-                    None => sqlx::query(
-                        "INSERT INTO IMRelationShip (smallId, bigId, status, created, updated) \
-                         VALUES (?, ?, 0, ?, ?)",
-                    )
-                    .bind(small)
-                    .bind(big)
-                    .bind(now)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .insert_id()?,
-                };
-                let max = sqlx::query(MAX_MSG_ID[shard(relate_id) as usize])
-                    .bind(relate_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                high = high.max(max.opt_u32("m")?.unwrap_or(0));
-                sqlx::query("UPDATE FerryPair SET relateId = ? WHERE smallId = ? AND bigId = ?")
-                    .bind(relate_id)
-                    .bind(small)
-                    .bind(big)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (user, peer) in [(msg.from, msg.to), (msg.to, msg.from)] {
-                touch_session!(tx, user, peer, SESSION_SINGLE, now);
-            }
-            let msg_id = counter::next(redis, &counter::pair_key(relate_id), high).await?;
-            sqlx::query(INSERT_MESSAGE[shard(relate_id) as usize])
-                .bind(relate_id)
-                .bind(msg.from)
-                .bind(msg.to)
-                .bind(msg_id)
-                .bind(&text)
-                .bind(msg.msg_type)
-                .bind(now)
-                .bind(msg.create_time)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE FerryPair SET msgId = ? WHERE smallId = ? AND bigId = ?")
-                .bind(msg_id)
-                .bind(small)
-                .bind(big)
-                .execute(&mut *tx)
-                .await?;
-            if redis.is_none() {
-                sqlx::query(unread).bind(msg.to).bind(msg.from).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            msg_id
-        });
-        if let Some(redis) = redis {
-            let key = format!("unread_{}", msg.to);
-            if let Err(e) = redis.hincrby(&key, &msg.from.to_string(), 1).await {
-                tracing::warn!(error = %e, key, "stored message not counted as unread");
-            }
-        }
-        Ok(msg_id)
+        self.messages
+            .store(PairMessage {
+                from: msg.from,
+                to: msg.to,
+                msg_type: msg.msg_type,
+                text,
+                create_time: msg.create_time,
+            })
+            .await
+    }
+
+    /// Stores a group message from a current member; returns its msg_id.
+    pub async fn send_group(&self, msg: &Outgoing<'_>) -> Result<u32, Error> {
+        retry(|| self.try_send_group(msg)).await
     }
 
     async fn try_send_group(&self, msg: &Outgoing<'_>) -> Result<u32, Error> {
@@ -302,10 +203,10 @@ impl Store {
 /// neighbouring FerryPair keys at once).
 const ATTEMPTS: u32 = 5;
 
-async fn retry<F, Fut>(mut attempt: F) -> Result<u32, Error>
+pub(super) async fn retry<T, F, Fut>(mut attempt: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<u32, Error>>,
+    Fut: std::future::Future<Output = Result<T, Error>>,
 {
     let mut n = 1;
     loop {
@@ -340,7 +241,7 @@ macro_rules! per_shard {
 }
 pub(crate) use per_shard;
 
-const INSERT_MESSAGE: [&str; 8] = per_shard!(
+pub(super) const INSERT_MESSAGE: [&str; 8] = per_shard!(
     "INSERT INTO IMMessage_",
     " (relateId, fromId, toId, msgId, content, type, status, updated, created) \
      VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)"
@@ -350,7 +251,7 @@ const INSERT_GROUP_MESSAGE: [&str; 8] = per_shard!(
     " (groupId, userId, msgId, content, type, status, updated, created) \
      VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
 );
-const MAX_MSG_ID: [&str; 8] = per_shard!(
+pub(super) const MAX_MSG_ID: [&str; 8] = per_shard!(
     "SELECT MAX(msgId) AS m FROM IMMessage_",
     " WHERE relateId = ?"
 );

@@ -13,6 +13,7 @@ mod group_shield;
 mod history;
 mod lockout;
 mod message;
+mod message_writer;
 mod migrate;
 mod offline_file;
 mod password;
@@ -32,6 +33,7 @@ pub use group_member::MemberChange;
 pub use history::{Conversation, Latest};
 pub use lockout::{Lockout, MAX_FAILURES, WINDOW_SECS};
 pub use message::Outgoing;
+use message_writer::MessageWriter;
 pub use password::{ARGON2_MARKER, md5_hex};
 pub use pool::{Pool, RowExt};
 pub use profile::SIGN_INFO_MAX_CHARS;
@@ -61,6 +63,7 @@ pub struct Store {
     read: Pool,
     redis: Option<RedisConn>,
     lockout: Lockout,
+    messages: MessageWriter,
 }
 
 impl Store {
@@ -80,11 +83,13 @@ impl Store {
             Some(url) => Some(RedisConn::connect(url).await?),
             None => None,
         };
+        let messages = MessageWriter::spawn(write.clone(), redis.clone());
         Ok(Store {
             write,
             read,
             redis,
             lockout: Lockout::default(),
+            messages,
         })
     }
 

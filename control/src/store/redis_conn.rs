@@ -128,4 +128,43 @@ impl RedisConn {
             .await
             .map(drop)
     }
+
+    /// INCRBY of each (key, by), pipelined; the new values in order.
+    pub async fn incr_by_many<'a>(
+        &self,
+        keys: impl IntoIterator<Item = (&'a str, u32)>,
+    ) -> Result<Vec<i64>, Error> {
+        let mut pipe = redis::pipe();
+        for (key, by) in keys {
+            pipe.cmd("INCRBY").arg(key).arg(by);
+        }
+        let mut conn = self.manager.clone();
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
+    /// MSET of (key, value) pairs; nothing when empty.
+    pub async fn set_many(&self, pairs: &[(&str, u32)]) -> Result<(), Error> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("MSET");
+        for (key, value) in pairs {
+            cmd.arg(*key).arg(*value);
+        }
+        self.query::<()>(&cmd).await
+    }
+
+    /// HINCRBY of each (key, field, by), pipelined.
+    pub async fn hincrby_many(&self, raises: &[(String, String, i64)]) -> Result<(), Error> {
+        if raises.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, field, by) in raises {
+            pipe.cmd("HINCRBY").arg(key).arg(field).arg(*by).ignore();
+        }
+        let mut conn = self.manager.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
 }
