@@ -10,7 +10,7 @@
 //!   migrations, optional Redis with TeamTalk's keys, and one file per domain
 //!   noun (`user`, `profile`, `department`, `message`, `history`, `session`,
 //!   `unread`, `group`, `group_member`, `group_shield`, `device_token`,
-//!   `offline_file`, `counter`, `password`, `lockout`, `content`).
+//!   `offline_file`, `counter`, `password`, `lockout`, `content`, `audio`).
 //! - [`db_proxy`]: the PDU server in front of the store: `listener` (accept,
 //!   connection limit, drain), `connection` (frames in, responses out),
 //!   `dispatch` (bounded concurrency, command table) and `cmd/`, one file

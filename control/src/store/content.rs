@@ -13,11 +13,15 @@
 //! acked non-UTF-8 messages it failed to store; ferry stores them all, and
 //! refuses (never acks) one whose stored form exceeds the column's 4096
 //! characters.
+//!
+//! Audio messages (MsgType 0x02, 0x12) are not kept in `content`: their
+//! bytes go to IMAudio and `content` holds the IMAudio id ([`super::audio`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::Store;
+use super::audio;
 use super::message::Outgoing;
 use crate::Error;
 
@@ -27,8 +31,12 @@ pub const MARKER: &str = "\u{1}ferry-b64:";
 pub const MAX_CHARS: usize = 4096;
 
 impl Store {
-    /// The `content` text `msg` is stored with.
+    /// The `content` text `msg` is stored with. For audio this stores the
+    /// audio first and the text is its IMAudio id.
     pub(super) async fn stored_content(&self, msg: &Outgoing<'_>) -> Result<String, Error> {
+        if audio::is_audio(msg.msg_type) {
+            return self.store_audio(msg).await;
+        }
         encode(msg.data).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "msg_data does not fit TeamTalk's content column ({MAX_CHARS} characters)"

@@ -3,11 +3,19 @@
 //! pair or group (CID_MSG_GET_LATEST_MSG_ID_REQ, recent sessions, unread).
 //! Orders and filters are TeamTalk's: `status = 0`, newest first by
 //! `created DESC, id DESC`; rows of an undeclared MsgType are skipped.
+//! Audio messages come back with their audio read ([`super::audio`]).
+//!
+//! An answer must fit one frame (db_proxy's default is 4 MiB) and one audio
+//! may hold 1 MiB, so answers are bounded in bytes of msg_data: a page (or a
+//! by-id answer) ends after [`PAGE_BYTES`], always holding its first message;
+//! the latest messages of a sessions or unread answer share
+//! [`PREVIEW_BYTES`], past which their audio is sent as the duration alone.
 
 use ferry_proto::pb::im::base_define::{MsgInfo, MsgType};
 
+use super::audio::{self, Overflow, Pending};
 use super::message::per_shard;
-use super::pool::{RowExt, with_pool};
+use super::pool::{Pool, RowExt, with_pool};
 use super::{Store, content, shard};
 use crate::Error;
 
@@ -15,6 +23,14 @@ use crate::Error;
 pub(super) const MAX_PAGE: u32 = 200;
 /// msg_ids per CID_MSG_GET_BY_MSG_ID_REQ at most (TeamTalk: LIMIT 100).
 pub(super) const MAX_BY_ID: usize = 100;
+/// msg_data bytes per page or by-id answer: the page ends before the message
+/// that would pass it (a text page of 200 messages of 4096 four-byte
+/// characters would be 3.2 MiB).
+pub const PAGE_BYTES: usize = 2 << 20;
+/// msg_data bytes of the latest messages in one sessions or unread answer
+/// (one audio at the bound fits). Text previews are never cut: with 100
+/// sessions of 16 KiB texts the worst answer stays under 4 MiB.
+pub const PREVIEW_BYTES: usize = 2 << 20;
 
 /// The newest message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,15 +67,7 @@ impl Store {
 
     /// True when `user` is a current member of an existing group.
     pub async fn is_member(&self, user: u32, group: u32) -> Result<bool, Error> {
-        Ok(with_pool!(&self.read, p => sqlx::query(
-            "SELECT m.id FROM IMGroupMember m JOIN IMGroup g ON g.id = m.groupId \
-             WHERE m.groupId = ? AND m.userId = ? AND m.status = 0 AND g.status = 0 LIMIT 1",
-        )
-        .bind(group)
-        .bind(user)
-        .fetch_optional(p)
-        .await?
-        .is_some()))
+        member_of(&self.read, user, group).await
     }
 
     /// Where a conversation's rows are: (shard, key column value), or `None`
@@ -89,10 +97,11 @@ impl Store {
         let begin = if begin == 0 { u32::MAX } else { begin };
         let count = count.min(MAX_PAGE);
         let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard(key) as usize];
-        with_pool!(&self.read, p => {
+        let rows = with_pool!(&self.read, p => {
             let rows = sqlx::query(sql).bind(key).bind(begin).bind(count).fetch_all(p).await?;
-            rows.iter().filter_map(|r| msg_info(r).transpose()).collect()
-        })
+            rows.iter().filter_map(|r| msg_info(r).transpose()).collect::<Result<Vec<_>, _>>()?
+        });
+        self.with_audio(rows, PAGE_BYTES, Overflow::Stop).await
     }
 
     /// The messages of `ids` that exist, newest first.
@@ -126,14 +135,15 @@ impl Store {
              ORDER BY created DESC, id DESC LIMIT {MAX_BY_ID}",
             shard(key)
         );
-        with_pool!(&self.read, p => {
+        let rows = with_pool!(&self.read, p => {
             let mut q = sqlx::query(&sql).bind(key);
             for id in ids {
                 q = q.bind(*id);
             }
             let rows = q.fetch_all(p).await?;
-            rows.iter().filter_map(|r| msg_info(r).transpose()).collect()
-        })
+            rows.iter().filter_map(|r| msg_info(r).transpose()).collect::<Result<Vec<_>, _>>()?
+        });
+        self.with_audio(rows, PAGE_BYTES, Overflow::Stop).await
     }
 
     /// The newest stored message of a conversation.
@@ -147,36 +157,83 @@ impl Store {
     /// The newest message of relation `relate_id` or group `group`, without
     /// access checks (callers have done them).
     pub(crate) async fn latest_in(&self, group: bool, key: u32) -> Result<Option<Latest>, Error> {
+        self.latest_within(group, key, usize::MAX).await
+    }
+
+    /// [`Store::latest_in`], with its audio cut to the duration unless its
+    /// msg_data fits `room` bytes (a preview in a list, see [`PREVIEW_BYTES`]).
+    pub(crate) async fn latest_within(
+        &self,
+        group: bool,
+        key: u32,
+        room: usize,
+    ) -> Result<Option<Latest>, Error> {
         let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard(key) as usize];
-        with_pool!(&self.read, p => {
+        let newest = with_pool!(&self.read, p => {
             let rows = sqlx::query(sql).bind(key).bind(u32::MAX).bind(8u32).fetch_all(p).await?;
+            let mut newest = None;
             for r in &rows {
                 if let Some(m) = msg_info(r)? {
-                    return Ok(Some(Latest {
-                        msg_id: m.msg_id,
-                        from: m.from_session_id,
-                        msg_type: m.msg_type,
-                        data: m.msg_data.to_vec(),
-                    }));
+                    newest = Some(m);
+                    break;
                 }
             }
-            Ok(None)
-        })
+            newest
+        });
+        let Some(newest) = newest else {
+            return Ok(None);
+        };
+        let m = self
+            .with_audio(vec![newest], room, Overflow::HeaderOnly)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Corrupt("latest message lost while reading its audio".into()))?;
+        Ok(Some(Latest {
+            msg_id: m.msg_id,
+            from: m.from_session_id,
+            msg_type: m.msg_type,
+            data: m.msg_data.to_vec(),
+        }))
     }
 }
 
-/// A row as TeamTalk's MsgInfo, `None` for an undeclared MsgType.
-fn msg_info(r: &impl RowExt) -> Result<Option<MsgInfo>, Error> {
+/// True when `user` is a current member of an existing group, on `pool`.
+pub(super) async fn member_of(pool: &Pool, user: u32, group: u32) -> Result<bool, Error> {
+    Ok(with_pool!(pool, p => sqlx::query(
+        "SELECT m.id FROM IMGroupMember m JOIN IMGroup g ON g.id = m.groupId \
+         WHERE m.groupId = ? AND m.userId = ? AND m.status = 0 AND g.status = 0 LIMIT 1",
+    )
+    .bind(group)
+    .bind(user)
+    .fetch_optional(p)
+    .await?
+    .is_some()))
+}
+
+/// A row as TeamTalk's MsgInfo, `None` for an undeclared MsgType. An audio
+/// row naming an IMAudio id is returned with that id and no msg_data yet.
+fn msg_info(r: &impl RowExt) -> Result<Option<Pending>, Error> {
     let msg_type = r.u32("type")? as i32;
     if MsgType::try_from(msg_type).is_err() {
         return Ok(None);
     }
-    Ok(Some(MsgInfo {
-        msg_id: r.u32("msgId")?,
-        from_session_id: r.u32("fromId")?,
-        create_time: r.u32("created")?,
-        msg_type,
-        msg_data: content::decode(r.text("content")?).into(),
+    let text = r.text("content")?;
+    let audio = audio::is_audio(msg_type)
+        .then(|| audio::audio_id(&text))
+        .flatten();
+    let msg_data = match audio {
+        Some(_) => Vec::new(),
+        None => content::decode(text),
+    };
+    Ok(Some(Pending {
+        info: MsgInfo {
+            msg_id: r.u32("msgId")?,
+            from_session_id: r.u32("fromId")?,
+            create_time: r.u32("created")?,
+            msg_type,
+            msg_data: msg_data.into(),
+        },
+        audio,
     }))
 }
 

@@ -33,6 +33,11 @@ const SQLITE: &[Script] = &[
         "push",
         include_str!("../../migrations/sqlite/0003_push.sql"),
     ),
+    (
+        4,
+        "audio",
+        include_str!("../../migrations/sqlite/0004_audio.sql"),
+    ),
 ];
 
 const MYSQL: &[Script] = &[
@@ -50,6 +55,11 @@ const MYSQL: &[Script] = &[
         3,
         "push",
         include_str!("../../migrations/mysql/0003_push.sql"),
+    ),
+    (
+        4,
+        "audio",
+        include_str!("../../migrations/mysql/0004_audio.sql"),
     ),
 ];
 

@@ -3,6 +3,7 @@
 //! optional Redis, and the login lockout. One file per domain noun holds its
 //! queries; every query is a constant string with `?` placeholders.
 
+mod audio;
 mod content;
 mod counter;
 mod department;
@@ -26,11 +27,12 @@ mod user;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use audio::{MAX_BYTES as AUDIO_MAX_BYTES, PATH_PREFIX as AUDIO_PATH_PREFIX};
 pub use content::{MARKER as CONTENT_MARKER, MAX_CHARS as CONTENT_MAX_CHARS};
 pub use device_token::{TOKEN_MAX_CHARS, quiet_hours};
 pub use group::{GROUP_TEXT_MAX_CHARS, NewGroup};
 pub use group_member::MemberChange;
-pub use history::{Conversation, Latest};
+pub use history::{Conversation, Latest, PAGE_BYTES, PREVIEW_BYTES};
 pub use lockout::{Lockout, MAX_FAILURES, WINDOW_SECS};
 pub use message::Outgoing;
 use message_writer::MessageWriter;

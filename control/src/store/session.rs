@@ -3,7 +3,8 @@
 //! first, at most 100 (TeamTalk's query), each filled with the latest
 //! message of its conversation. Sessions with no readable message are left
 //! out, and for single chats `latest_msg_from_user_id` is the peer, both as
-//! TeamTalk answers.
+//! TeamTalk answers. The latest messages share [`PREVIEW_BYTES`] of
+//! msg_data; audio past it is sent as its duration alone.
 //!
 //! Removing a session (CID_BUDDY_LIST_REMOVE_SESSION_REQ) marks the user's
 //! live rows for that peer deleted (status 1, updated now) and clears the
@@ -12,6 +13,7 @@
 
 use ferry_proto::pb::im::base_define::ContactSessionInfo;
 
+use super::history::PREVIEW_BYTES;
 use super::pool::{RowExt, with_pool};
 use super::{Store, now};
 use crate::Error;
@@ -40,16 +42,18 @@ impl Store {
                 .collect::<Result<_, Error>>()?
         });
         let mut out = Vec::with_capacity(rows.len());
+        let mut room = PREVIEW_BYTES;
         for (peer, kind, status, updated) in rows {
             let (latest, from) = match kind {
                 1 => match self.relation_id(user, peer).await? {
-                    Some(relate) => (self.latest_in(false, relate).await?, Some(peer)),
+                    Some(relate) => (self.latest_within(false, relate, room).await?, Some(peer)),
                     None => (None, None),
                 },
-                2 => (self.latest_in(true, peer).await?, None),
+                2 => (self.latest_within(true, peer, room).await?, None),
                 _ => (None, None),
             };
             let Some(latest) = latest else { continue };
+            room = room.saturating_sub(latest.data.len());
             out.push(ContactSessionInfo {
                 session_id: peer,
                 session_type: kind as i32,

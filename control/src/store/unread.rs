@@ -3,11 +3,14 @@
 //! (field: peer id, value: count) and, for groups, the group total
 //! `<group>_im_group_msg` minus the user's `<user>_<group>_im_user_group`.
 //! Without Redis the same numbers live in FerryUnread / FerryGroupCounter /
-//! FerryGroupRead.
+//! FerryGroupRead. Each count carries the conversation's latest message;
+//! they share [`PREVIEW_BYTES`] of msg_data, past which audio is sent as its
+//! duration alone.
 
 use ferry_proto::pb::im::base_define::UnreadInfo;
 
 use super::Store;
+use super::history::PREVIEW_BYTES;
 use super::pool::{RowExt, with_pool};
 use crate::Error;
 
@@ -63,6 +66,7 @@ impl Store {
         }
         let mut total = 0u32;
         let mut list = Vec::with_capacity(counts.len());
+        let mut room = PREVIEW_BYTES;
         for (group, id, cnt) in counts {
             let key = if group {
                 Some(id)
@@ -70,9 +74,10 @@ impl Store {
                 self.relation_id(user, id).await?
             };
             let Some(key) = key else { continue };
-            let Some(latest) = self.latest_in(group, key).await? else {
+            let Some(latest) = self.latest_within(group, key, room).await? else {
                 continue;
             };
+            room = room.saturating_sub(latest.data.len());
             total = total.saturating_add(cnt);
             list.push(UnreadInfo {
                 session_id: id,

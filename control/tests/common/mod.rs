@@ -7,6 +7,10 @@
 //! - Redis: `FERRY_TEST_REDIS_URL` (e.g. redis://127.0.0.1:6379); each test takes its own
 //!   db number (8 and up) and flushes it before and after.
 //!
+//! - A read server (TeamTalk's slave, `db_read`): `FERRY_TEST_MYSQL_READ_URL` (e.g.
+//!   mysql://root@127.0.0.1:3307/test, a second MariaDB); a database of the same name is
+//!   created there for the test and dropped afterwards.
+//!
 //! Unset variables skip the test with a printed reason, except under `CI`, where they fail it.
 
 #![allow(dead_code, unreachable_pub)]
@@ -46,6 +50,7 @@ pub struct Backend {
     pub options: StoreOptions,
     _tmp: Option<tempfile::TempDir>,
     mysql: Option<MysqlDb>,
+    mysql_read: Option<MysqlDb>,
     redis_db: Option<String>,
 }
 
@@ -133,6 +138,7 @@ impl Backend {
             options: store_options(format!("sqlite:{}", path.display()), None),
             _tmp: Some(tmp),
             mysql: None,
+            mysql_read: None,
             redis_db: None,
         })
     }
@@ -141,27 +147,28 @@ impl Backend {
         init_logs();
         let server = required_env("FERRY_TEST_MYSQL_URL")?;
         let db = unique("ferry_test");
-        let Pool::MySql(p) = Pool::open(&server, 1, true).await.unwrap() else {
-            panic!("FERRY_TEST_MYSQL_URL is not a mysql:// URL")
-        };
-        sqlx::query(&format!(
-            "CREATE DATABASE `{db}` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        ))
-        .execute(&p)
-        .await
-        .unwrap();
-        p.close().await;
-        let base = match server.rfind('/') {
-            Some(i) if i > "mysql://".len() => &server[..i],
-            _ => server.as_str(),
-        };
+        let url = create_database(&server, &db).await;
         Some(Backend {
             name: "mysql",
-            options: store_options(format!("{base}/{db}"), None),
+            options: store_options(url, None),
             _tmp: None,
             mysql: Some(MysqlDb { server, db }),
+            mysql_read: None,
             redis_db: None,
         })
+    }
+
+    /// This MySQL backend with its reads sent to a database of the same name
+    /// on the read server (`db_read`). The read database is left empty: the
+    /// test gives it the schema and the rows a replica would have.
+    pub async fn with_read_server(mut self) -> Option<Backend> {
+        let server = required_env("FERRY_TEST_MYSQL_READ_URL")?;
+        let db = self.mysql.as_ref().expect("a MySQL backend").db.clone();
+        let url = create_database(&server, &db).await;
+        self.options.db_read = Some(url);
+        self.mysql_read = Some(MysqlDb { server, db });
+        self.name = "mysql+read";
+        Some(self)
     }
 
     /// This backend with Redis in front of it (TeamTalk's counters).
@@ -186,6 +193,12 @@ impl Backend {
     /// A pool on the test database for checks behind db_proxy's back.
     pub async fn pool(&self) -> Pool {
         Pool::open(&self.options.db, 2, false).await.unwrap()
+    }
+
+    /// A pool on the read server's database (see [`Backend::with_read_server`]).
+    pub async fn read_pool(&self) -> Pool {
+        let url = self.options.db_read.as_ref().expect("a read server");
+        Pool::open(url, 2, false).await.unwrap()
     }
 
     pub async fn start(&self) -> Server {
@@ -213,6 +226,25 @@ impl Backend {
             task: Some(task),
         }
     }
+}
+
+/// Creates database `db` on `server` (a mysql:// URL); returns its URL.
+async fn create_database(server: &str, db: &str) -> String {
+    let Pool::MySql(p) = Pool::open(server, 1, true).await.unwrap() else {
+        panic!("{server} is not a mysql:// URL")
+    };
+    sqlx::query(&format!(
+        "CREATE DATABASE `{db}` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .execute(&p)
+    .await
+    .unwrap();
+    p.close().await;
+    let base = match server.rfind('/') {
+        Some(i) if i > "mysql://".len() => &server[..i],
+        _ => server,
+    };
+    format!("{base}/{db}")
 }
 
 fn store_options(db: String, redis: Option<String>) -> StoreOptions {
@@ -325,6 +357,31 @@ pub async fn count(pool: &Pool, sql: &str, args: &[u32]) -> i64 {
             }
             q.fetch_one(p).await.unwrap()
         }
+    }
+}
+
+/// The first column of the first row as text (`None`: no row or NULL).
+/// Read as bytes: MySQL reports TeamTalk's `_bin` text columns as binary.
+pub async fn text(pool: &Pool, sql: &str, args: &[u32]) -> Option<String> {
+    blob(pool, sql, args)
+        .await
+        .map(|b| String::from_utf8(b).unwrap())
+}
+
+/// The first column of the first row as bytes (`None`: no row or NULL).
+pub async fn blob(pool: &Pool, sql: &str, args: &[u32]) -> Option<Vec<u8>> {
+    macro_rules! run {
+        ($p:expr) => {{
+            let mut q = sqlx::query_scalar::<_, Option<Vec<u8>>>(sql);
+            for a in args {
+                q = q.bind(*a);
+            }
+            q.fetch_optional($p).await.unwrap().flatten()
+        }};
+    }
+    match pool {
+        Pool::Sqlite(p) => run!(p),
+        Pool::MySql(p) => run!(p),
     }
 }
 
