@@ -77,6 +77,7 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
         drain_timeout: Duration::from_secs(10),
         driver: Driver::Auto,
         zero_copy: file.zero_copy,
+        splice_above: file.splice_above,
     };
     tracing::info!(data_dir = %data_dir.display(), "offline storage is not served yet; data_dir is unused");
 

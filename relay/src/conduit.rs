@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! sender socket ──splice──> pipe (1 MiB) ──splice──> receiver socket
-//!        ^ sender's reader task         ^ receiver's writer task
+//!        ^ sender's reader task (fill)    ^ whoever gets there first (pump)
 //! ```
 //!
 //! Both ends run on the same core. The splices are non-blocking syscalls
@@ -12,6 +12,15 @@
 //! not used: it runs every splice on an io-wq worker thread, and monoio's
 //! pipe is fixed at 64 KiB; measured, that path was slower than copying
 //! (benches/relay.rs, first zero-copy attempt).
+//!
+//! The receiver's writer task opens the way out ([`Conduit::drain`]) once
+//! it has written the PDU's head, naming its socket and how many bytes
+//! belong to this PDU. From then on the filling task pumps the pipe into
+//! that socket right after each fill, with no task switch per splice; the
+//! writer only steps in when the receiver's socket is full (it waits for
+//! room and pumps) and to see the PDU through. A pump never moves more than
+//! the open PDU's bytes, so the next PDU's payload, already filling the
+//! pipe, waits for its own head.
 //!
 //! The pipe's fill level is counted here, so each side knows whether an
 //! EAGAIN means "the socket has nothing / no room" or "the pipe is full /
@@ -38,6 +47,10 @@ pub(crate) struct Conduit {
     filler: RefCell<Option<Waker>>,
     /// The draining side, waiting for bytes.
     drainer: RefCell<Option<Waker>>,
+    /// The receiver's socket while a PDU is being drained into it.
+    sink: Cell<Option<RawFd>>,
+    /// Bytes of that PDU not yet in the socket.
+    owed: Cell<usize>,
 }
 
 impl Conduit {
@@ -63,6 +76,8 @@ impl Conduit {
             broken,
             filler: RefCell::default(),
             drainer: RefCell::default(),
+            sink: Cell::new(None),
+            owed: Cell::new(0),
         }))
     }
 
@@ -113,7 +128,13 @@ impl Conduit {
                 Ok(n) => {
                     len -= n;
                     self.held.set(self.held.get() + n);
-                    wake(&self.drainer);
+                    match self.pump() {
+                        // Pumped all it could: only an end needs the writer.
+                        Ok(()) if self.owed.get() > 0 || self.sink.get().is_none() => {}
+                        // Done, the receiver is full, or it failed: the
+                        // writer takes over.
+                        Ok(()) | Err(_) => wake(&self.drainer),
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.held.get() > 0 {
@@ -136,29 +157,56 @@ impl Conduit {
         Ok(())
     }
 
-    /// Moves `len` bytes out of the pipe into `socket` as they arrive.
-    /// `writable` waits for the socket to take more.
+    /// Sees `len` bytes out of the pipe into `socket` as they arrive: the
+    /// filling side pumps them while it can; this waits for the receiver's
+    /// socket when it is full, and for the end.
     pub(crate) async fn drain<F, Fut>(
         &self,
         socket: RawFd,
-        mut len: usize,
+        len: usize,
         writable: F,
     ) -> io::Result<()>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = io::Result<()>>,
     {
-        while len > 0 {
-            self.wait_for(&self.drainer, |c| c.held.get() > 0).await?;
-            match splice(self.read.as_raw_fd(), socket, len.min(self.held.get())) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    len -= n;
+        self.sink.set(Some(socket));
+        self.owed.set(len);
+        let result = async {
+            loop {
+                match self.pump() {
+                    Ok(()) if self.owed.get() == 0 => return Ok(()),
+                    Ok(()) => {
+                        self.wait_for(&self.drainer, |c| c.held.get() > 0 || c.owed.get() == 0)
+                            .await?
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable().await?,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        .await;
+        self.sink.set(None);
+        self.owed.set(0);
+        result
+    }
+
+    /// Moves what the pipe holds of the open PDU into its socket until the
+    /// pipe is empty or the PDU is through; `WouldBlock` when the socket is
+    /// full. Nothing without an open PDU.
+    fn pump(&self) -> io::Result<()> {
+        let Some(sink) = self.sink.get() else {
+            return Ok(());
+        };
+        while self.held.get() > 0 && self.owed.get() > 0 {
+            let want = self.held.get().min(self.owed.get());
+            match splice(self.read.as_raw_fd(), sink, want)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => {
                     self.held.set(self.held.get() - n);
+                    self.owed.set(self.owed.get() - n);
                     wake(&self.filler);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable().await?,
-                Err(e) => return Err(e),
             }
         }
         Ok(())

@@ -55,6 +55,12 @@ pub struct Config {
     /// splice(2), never reading them into user space. Off, payloads are
     /// read into memory and written from it.
     pub zero_copy: bool,
+    /// With `zero_copy`, a core splices only while more than this many
+    /// senders stream through it: for a few transfers, reading payloads
+    /// into memory and writing them from the same buffer is faster (no
+    /// copy in user space either; benches/relay.rs, side by side). 0
+    /// splices always.
+    pub splice_above: usize,
 }
 
 impl Config {
@@ -80,6 +86,7 @@ impl Config {
             drain_timeout: Duration::from_secs(10),
             driver: Driver::Auto,
             zero_copy: true,
+            splice_above: 2,
         }
     }
 }

@@ -53,8 +53,19 @@ pub(crate) struct Core {
     pub tasks: RefCell<HashMap<Rc<str>, Rc<RefCell<Task>>>>,
     next_conn_id: Cell<u64>,
     pub draining: Cell<bool>,
-    /// Large payloads are spliced socket to socket (`zero_copy`).
+    /// Large payloads may be spliced socket to socket (`zero_copy`).
     pub splice: bool,
+    /// Senders in their relay loop on this core now.
+    streaming: Cell<usize>,
+}
+
+/// A sender counted in [`Core::streaming`] while it lives.
+pub(crate) struct Streaming(Rc<Core>);
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.streaming.set(self.0.streaming.get() - 1);
+    }
 }
 
 impl Core {
@@ -70,7 +81,20 @@ impl Core {
             next_conn_id: Cell::new(0),
             draining: Cell::new(false),
             splice,
+            streaming: Cell::new(0),
         })
+    }
+
+    /// Counts a sender as streaming until the guard drops.
+    pub(crate) fn streaming(self: &Rc<Core>) -> Streaming {
+        self.streaming.set(self.streaming.get() + 1);
+        Streaming(self.clone())
+    }
+
+    /// Whether a large payload arriving now is spliced: zero copy is on and
+    /// enough senders stream here that splicing's lower CPU cost wins.
+    pub(crate) fn splice_now(&self) -> bool {
+        self.splice && self.streaming.get() > self.config.splice_above
     }
 
     pub(crate) fn cores(&self) -> usize {

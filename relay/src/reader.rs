@@ -77,10 +77,14 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
         self
     }
 
-    /// Like [`Self::next`], but a large pull response laid out the usual
-    /// way comes back as soon as its payload starts, the rest unread.
-    pub(crate) async fn next_incoming(&mut self) -> Result<Option<Incoming>, ConnError> {
-        let Some(rule) = self.splice else {
+    /// Like [`Self::next`], but when `splice` holds a large pull response
+    /// laid out the usual way comes back as soon as its payload starts, the
+    /// rest unread.
+    pub(crate) async fn next_incoming(
+        &mut self,
+        splice: bool,
+    ) -> Result<Option<Incoming>, ConnError> {
+        let Some(rule) = self.splice.filter(|_| splice) else {
             return Ok(self.next().await?.map(Incoming::Frame));
         };
         loop {

@@ -96,9 +96,7 @@ impl Relay {
             advertised,
         };
 
-        let zero_copy = config.zero_copy
-            && config.driver == crate::Driver::Auto
-            && monoio::utils::detect_uring();
+        let zero_copy = config.zero_copy;
         let (inboxes, receivers): (Vec<_>, Vec<_>) =
             (0..config.cores).map(|_| flume::unbounded()).unzip();
         let stats: Arc<Vec<Arc<CoreStats>>> =

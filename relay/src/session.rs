@@ -147,7 +147,9 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
             min_len: SPLICE_MIN,
         });
     }
+    let streaming = (role == Role::Sender).then(|| core.streaming());
     let result = relay_loop(core, &joined, &mut reader).await;
+    drop(streaming);
     leave(core, &task, role, conn_id, result.is_ok());
     joined.outbox.close();
     drop(joined); // the writer flushes, then sends FIN
@@ -176,10 +178,11 @@ async fn relay_loop(
     let idle = core.config.idle_timeout;
     let mut conduit = None;
     loop {
-        let incoming = match monoio::time::timeout(idle, reader.next_incoming()).await {
-            Err(_) => return Err(ConnError::Timeout(idle)),
-            Ok(incoming) => incoming?,
-        };
+        let incoming =
+            match monoio::time::timeout(idle, reader.next_incoming(core.splice_now())).await {
+                Err(_) => return Err(ConnError::Timeout(idle)),
+                Ok(incoming) => incoming?,
+            };
         let flow = match incoming {
             None => return Ok(()),
             Some(Incoming::Frame(pdu)) => handler::handle(core, joined, pdu).await?,

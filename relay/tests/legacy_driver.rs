@@ -16,7 +16,9 @@ fn legacy(cores: usize) -> Config {
 
 #[test]
 fn windowed_transfer_on_epoll() {
-    let relay = start(legacy(2));
+    let mut config = legacy(2);
+    config.splice_above = 0;
+    let relay = start(config);
     let (task, sender, mut receiver) = pair(&relay, 1, 2, 64 << 20);
     let t = task.clone();
     let sending = std::thread::spawn(move || serve_pulls(sender, &t, 1, 4));

@@ -12,7 +12,9 @@ use ferry_relay::Config;
 /// TeamTalk's Windows client: 34 KiB pulls, one in flight, receiver DONE.
 #[test]
 fn stock_transfer_64mib() {
-    let relay = start(Config::local(2));
+    let mut config = Config::local(2);
+    config.splice_above = 0; // splice even this one transfer
+    let relay = start(config);
     let mut link = MsgLink::connect(&relay);
     let ips = link.ip_list();
     assert_eq!(ips.len(), 3, "two core ports, then the shared one");
@@ -73,8 +75,57 @@ fn windowed_transfer_1gib() {
     relay.shutdown();
 }
 
+/// A core splices only while more than `splice_above` senders stream
+/// through it: a lone transfer is read into memory and written from it, two
+/// at once are spliced.
+#[test]
+fn splicing_starts_above_the_threshold() {
+    let mut config = Config::local(1);
+    config.splice_above = 1;
+    let relay = start(config);
+    let size = 32 << 20;
+    let (task, sender, mut receiver) = pair(&relay, 21, 22, size);
+    let t = task.clone();
+    let sending = thread::spawn(move || serve_pulls(sender, &t, 21, 5));
+    pull_all(&mut receiver, &task, 22, size, 1 << 20, 8, 5);
+    assert_eq!(sending.join().unwrap(), DONE);
+    assert_eq!(
+        relay.stats().bytes_spliced,
+        0,
+        "a lone transfer is not spliced"
+    );
+
+    // Both senders are in before either receiver pulls.
+    let both: Vec<_> = (0..2u32)
+        .map(|k| pair(&relay, 30 + 2 * k, 31 + 2 * k, size))
+        .collect();
+    let runs: Vec<_> = both
+        .into_iter()
+        .enumerate()
+        .map(|(k, (task, sender, mut receiver))| {
+            let from = 30 + 2 * k as u32;
+            let t = task.clone();
+            let sending = thread::spawn(move || serve_pulls(sender, &t, from, 6));
+            thread::spawn(move || {
+                pull_all(&mut receiver, &task, from + 1, size, 1 << 20, 8, 6);
+                sending.join().unwrap()
+            })
+        })
+        .collect();
+    for run in runs {
+        assert_eq!(run.join().unwrap(), DONE);
+    }
+    let spliced = relay.stats().bytes_spliced;
+    assert!(
+        spliced > u64::from(size) * 2 * 9 / 10,
+        "two at once are spliced: {spliced} bytes"
+    );
+    wait_for(&relay, "everything freed", all_free);
+    relay.shutdown();
+}
+
 /// The same windowed transfer with splicing off: payloads read into memory
-/// and written from it (the path the epoll driver always takes).
+/// and written from it.
 #[test]
 fn windowed_transfer_without_zero_copy() {
     let mut config = Config::local(2);

@@ -43,6 +43,7 @@ pub struct RelayConfig {
     pub idle_timeout: Duration,
     pub task_timeout: Duration,
     pub zero_copy: bool,
+    pub splice_above: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +283,7 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
         idle_timeout: r.duration("relay.idle_timeout", &f.idle_timeout),
         task_timeout: r.duration("relay.task_timeout", &f.task_timeout),
         zero_copy: f.zero_copy,
+        splice_above: r.int("relay.splice_above", f.splice_above, 0..=1_000_000) as usize,
     };
 
     let m = &file.msg_server;

@@ -53,6 +53,11 @@ pub struct RelayFile {
     /// throughput under load, a little slower for one lone transfer
     /// (benches/relay.rs).
     pub zero_copy: bool,
+    /// With zero_copy, a core splices only while more than this many
+    /// senders stream through it; up to it, payloads are read into memory
+    /// and written from it (no copy in user space either), which is faster
+    /// for a few transfers. 0 splices always.
+    pub splice_above: u64,
 }
 
 impl Default for RelayFile {
@@ -73,6 +78,7 @@ impl Default for RelayFile {
             idle_timeout: "120s".into(),
             task_timeout: "60s".into(),
             zero_copy: true,
+            splice_above: 2,
         }
     }
 }
