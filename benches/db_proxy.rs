@@ -642,44 +642,44 @@ fn find_pid(names: &[&str]) -> Option<u32> {
     })
 }
 
-// Machine: 2 vCPU AMD EPYC, 24 GiB, Linux 6.18; a shared VM (load average
-// about 3 when the run started: builds alongside). MariaDB 10.11.19
-// (innodb_flush_log_at_trx_commit = 1, no binlog, 128 MiB buffer pool) and
-// Redis on the same machine, db_proxy and the load generator in this one
-// process on 2 tokio workers.
-// 2026-11-22, `cargo bench --bench db_proxy`, one run, all cases:
+// Machine: 2 vCPU AMD EPYC, 24 GiB, Linux 6.18; a shared VM. MariaDB
+// 10.11.19 (innodb_flush_log_at_trx_commit = 1, no binlog, 128 MiB buffer
+// pool) and Redis on the same machine, db_proxy and the load generator in
+// this one process on 2 tokio workers.
 //
-// | backend     | case                   | rate        | p50       | p99       | CPU-ms/msg: this process, mariadbd, redis |
-// |-------------|------------------------|-------------|-----------|-----------|-------------------------------------------|
-// | sqlite      | db_proxy, saturated    | 2,096 msg/s | 35.19 ms  | 69.32 ms  | 0.479                                     |
-// | sqlite      | sqlx INSERT, direct    | 5,054 msg/s | 6.37 ms   | 28.16 ms  | 0.142                                     |
-// | sqlite      | login md5              | 28,663 /s   | 0.53 ms   | 1.31 ms   |                                           |
-// | sqlite      | login argon2           | 68 /s       | 222.35 ms | 496.15 ms |                                           |
-// | mysql+redis | db_proxy, saturated    | 1,693 msg/s | 36.47 ms  | 67.67 ms  | 0.431, 0.870, 0.055                       |
-// | mysql+redis | db_proxy, 800/s paced  | 800 msg/s   | 2.17 ms   | 4.26 ms   | 0.517, 0.831, 0.057                       |
-// | mysql+redis | sqlx INSERT, direct    | 11,638 msg/s| 4.93 ms   | 14.04 ms  | 0.054, 0.117, 0                           |
-// | mysql+redis | login md5              | 10,258 /s   | 1.54 ms   | 3.16 ms   |                                           |
-// | mysql+redis | login argon2           | 78 /s       | 199.77 ms | 270.89 ms |                                           |
+// 2026-11-22 (session 2: pair messages stored in batches, see
+// control/src/store/message_writer.rs), `cargo bench --bench db_proxy`, one
+// run, nothing else running:
 //
-// Saturated latencies are queueing: 64 callers each waiting for its answer
-// (Little: 64 / 1,693 per s = 38 ms). No errors in any case.
+// | backend     | case                   | rate         | p50       | p99       | CPU-ms/msg: this process, mariadbd, redis |
+// |-------------|------------------------|--------------|-----------|-----------|-------------------------------------------|
+// | sqlite      | db_proxy, saturated    | 8,472 msg/s  | 6.19 ms   | 16.68 ms  | 0.133                                     |
+// | sqlite      | sqlx INSERT, direct    | 4,766 msg/s  | 12.36 ms  | 22.39 ms  | 0.207                                     |
+// | sqlite      | login md5              | 27,748 /s    | 0.53 ms   | 1.55 ms   |                                           |
+// | sqlite      | login argon2           | 110 /s       | 143.75 ms | 220.73 ms |                                           |
+// | mysql+redis | db_proxy, saturated    | 8,724 msg/s  | 7.10 ms   | 12.27 ms  | 0.066, 0.093, 0.005                       |
+// | mysql+redis | db_proxy, 800/s paced  | 800 msg/s    | 1.73 ms   | 3.41 ms   | 0.427, 0.451, 0.064                       |
+// | mysql+redis | sqlx INSERT, direct    | 10,429 msg/s | 5.95 ms   | 9.86 ms   | 0.070, 0.138, 0                           |
+// | mysql+redis | login md5              | 11,354 /s    | 1.28 ms   | 3.24 ms   |                                           |
+// | mysql+redis | login argon2           | 114 /s       | 138.59 ms | 199.00 ms |                                           |
 //
-// Goals (issue 5): p99 < 5 ms at 800 msg/s on MariaDB + Redis is met, with
-// little margin (4.26 ms). >= 4x TeamTalk's ~850 msg/s (3,400 msg/s) is NOT
-// met: 1,693 msg/s is 2.0x. The run is CPU-bound: about 1.36 CPU-ms per
-// message (0.43 here, load generator included, + 0.87 in mariadbd + 0.06 in
-// Redis) against TeamTalk's 1.75, while the bare INSERT costs 0.17. The
-// message transaction still runs about ten statements (BEGIN, the FerryPair
-// upsert and locking read, a SELECT plus UPDATE of IMRecentSession for each
-// side, the INSERT, the FerryPair high-water UPDATE, COMMIT) and two Redis
-// round trips (msg_id INCR, unread HINCRBY). 3,400 msg/s on two cores needs
-// under 0.6 CPU-ms per message: cache relate ids and recent-session ids
-// (skip the session SELECT/UPDATE when already current), drop the per-message
-// FerryPair UPDATE when Redis holds the counter, and batch the inserts of
-// many callers into one transaction.
+// Saturated latencies are queueing: 64 callers each waiting for its answer.
+// No errors in any case. The direct case is one single-row INSERT per
+// message in autocommit, the floor for storing messages one at a time;
+// db_proxy beats it on SQLite and comes within 0.84x of it on MariaDB while
+// also locking the pair, touching both sessions, taking msg_ids from Redis
+// and counting unread, because under load one transaction stores what is
+// queued: about 0.16 CPU-ms per message over db_proxy, mariadbd and Redis
+// (the load generator included), against TeamTalk's 1.75.
+//
+// Goals (issue 5): >= 4x TeamTalk's ~850 msg/s on MariaDB + Redis: 8,724
+// msg/s is 10.3x (the previous, one-transaction-per-message design measured
+// 1,693). p99 < 5 ms at 800 msg/s: 3.41 ms. At 800/s batches are mostly one
+// message, so the paced CPU per message shows the unbatched cost (0.94
+// CPU-ms against the old design's 1.41).
 //
 // Login: md5 is one indexed SELECT. argon2 uses the argon2 crate's defaults
 // (argon2id, m = 19 MiB, t = 2, p = 1: OWASP's first recommendation, see
-// control/src/store/password.rs), about 25 ms of one core per check on the
-// blocking pool, so two cores top out near 80 checks/s; the latencies are 16
-// callers queueing for them.
+// control/src/store/password.rs), about 17 ms of one core per check on the
+// blocking pool, so two cores top out near 115 checks/s; the latencies are
+// 16 callers queueing for them.

@@ -1,4 +1,5 @@
-//! Compiles TeamTalk's nine `.proto` packages with protox (pure Rust: no
+//! Compiles TeamTalk's nine `.proto` packages, and ferry's one extension
+//! package (`Ferry.Link`), with protox (pure Rust: no
 //! `protoc` binary on any machine) and prost-build, and writes
 //! `schema.rs`: one static table per message listing its fields, which are
 //! required, which are closed enums and which are nested messages. prost does
@@ -13,7 +14,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
-const FILES: [&str; 9] = [
+const FILES: [&str; 10] = [
     "IM.BaseDefine.proto",
     "IM.Login.proto",
     "IM.Buddy.proto",
@@ -23,6 +24,7 @@ const FILES: [&str; 9] = [
     "IM.Server.proto",
     "IM.Other.proto",
     "IM.SwitchService.proto",
+    "Ferry.Link.proto",
 ];
 
 fn main() {

@@ -59,7 +59,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
 
 fn config_check(path: Option<PathBuf>) -> Result<()> {
     let loaded = config::load(path.as_deref())?;
-    print!("{}", loaded.file.to_toml());
+    print!("{}", loaded.file.to_toml_redacted());
     let source = path.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
     let cores = loaded.config.relay.cores;
     let cores = if cores == 0 {

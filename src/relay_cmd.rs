@@ -63,6 +63,7 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
         client_listen,
         msg_listen: args.msg_listen.unwrap_or(file.msg_listen),
         msg_allow: file.msg_allow,
+        link_secret: file.link_secret,
         cores,
         core_ports,
         advertise,

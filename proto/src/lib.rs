@@ -1,7 +1,8 @@
 //! # ferry-proto
 //!
 //! TeamTalk's wire protocol, byte for byte: the 16-byte PDU header, the nine
-//! proto2 packages, their required-field rules and the command table. No I/O
+//! proto2 packages, their required-field rules and the command table, plus
+//! ferry's extensions in the ids reserved for them ([`extension`]). No I/O
 //! and no async runtime: the relay (monoio) and the control plane (tokio)
 //! each write their own connection loop on top of this.
 //!

@@ -43,7 +43,7 @@ pub enum FieldKind {
 }
 
 /// A prost message with its generated schema (implemented by `build.rs` for
-/// every message of the nine packages).
+/// every message of the nine packages and ferry's extension package).
 pub trait Message: prost::Message + Default {
     const SCHEMA: &'static MessageSchema;
 }

@@ -25,6 +25,30 @@ pub enum Driver {
     Legacy,
 }
 
+/// The msg-server link's shared secret. Its Debug output hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkSecret(Box<[u8]>);
+
+impl LinkSecret {
+    /// Bytes a secret has at least.
+    pub const MIN_LEN: usize = 16;
+
+    /// `None` when shorter than [`Self::MIN_LEN`].
+    pub fn new(secret: &[u8]) -> Option<LinkSecret> {
+        (secret.len() >= Self::MIN_LEN).then(|| LinkSecret(secret.into()))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for LinkSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSecret(***)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The shared client port; every core accepts on it (SO_REUSEPORT).
@@ -32,6 +56,10 @@ pub struct Config {
     pub msg_listen: SocketAddr,
     /// Peers allowed on the msg-server link; empty allows any.
     pub msg_allow: Vec<IpAddr>,
+    /// With a secret, a link must answer the relay's challenge before
+    /// anything else (ferry's extension, `ferry_proto::extension`); stock
+    /// TeamTalk msg_servers cannot. `None`: TeamTalk's open link.
+    pub link_secret: Option<LinkSecret>,
     /// Worker threads (>= 1).
     pub cores: usize,
     pub core_ports: CorePorts,
@@ -72,6 +100,7 @@ impl Config {
             client_listen: loopback,
             msg_listen: loopback,
             msg_allow: Vec::new(),
+            link_secret: None,
             cores,
             core_ports: CorePorts::Ephemeral,
             advertise: loopback.ip(),

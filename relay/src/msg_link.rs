@@ -2,12 +2,21 @@
 //! IP_REQ -> IP_RSP, TRANSFER_REQ -> a task on its core -> TRANSFER_RSP.
 //! A bad request gets result_code 1 and the link stays up; a bad frame
 //! closes the link. Peers outside `msg_allow` are refused at accept.
+//!
+//! With `link_secret` set, the link first runs ferry's handshake (an
+//! extension, `ferry_proto::extension`): the relay sends a challenge of 32
+//! random bytes, and the peer's first PDU must be the HMAC-SHA256 answer,
+//! within the login timeout; anything else closes the link with its reason
+//! logged. Stock TeamTalk msg_servers cannot answer, so the secret is for
+//! deployments whose msg_servers are ferry's.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use ferry_proto::extension::{CID_OTHER_LINK_AUTH, LINK_NONCE_LEN, verify_link_mac};
 use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
+use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
 use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
 use ferry_proto::registry::{
@@ -18,6 +27,7 @@ use monoio::io::{AsyncWriteRentExt, CancelHandle, Canceller};
 use monoio::net::{TcpListener, TcpStream};
 use tracing::Instrument as _;
 
+use crate::config::LinkSecret;
 use crate::core_state::{Core, CoreMsg};
 use crate::error::ConnError;
 use crate::reader::FrameReader;
@@ -66,11 +76,54 @@ async fn serve(core: Rc<Core>, stream: TcpStream) {
         core.config.max_frame,
         canceller.handle(),
     );
-    let result = link_loop(&core, &mut reader).await;
+    let result = match &core.config.link_secret {
+        Some(secret) => authenticate(&core, &mut reader, secret).await,
+        None => Ok(()),
+    };
+    let result = match result {
+        Ok(()) => link_loop(&core, &mut reader).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => tracing::info!("msg-server link closed"),
         Err(e) => tracing::warn!(reason = %error_chain(&e), "msg-server link closed"),
     }
+}
+
+/// ferry's link handshake: a fresh challenge out; the peer's first PDU
+/// must answer it.
+async fn authenticate(
+    core: &Core,
+    reader: &mut FrameReader<TcpStream>,
+    secret: &LinkSecret,
+) -> Result<(), ConnError> {
+    let nonce: [u8; LINK_NONCE_LEN] = rand::random();
+    let challenge = LinkChallenge {
+        nonce: Bytes::copy_from_slice(&nonce),
+    };
+    let pdu = encode_to_bytes(&challenge, 0, u32::MAX).expect("a challenge fits a frame");
+    let (res, _) = reader.io_mut().write_all(pdu).await;
+    res?;
+    let wait = core.config.login_timeout;
+    let next = monoio::time::timeout(wait, reader.next()).await;
+    let Some(pdu) = next.map_err(|_| ConnError::Timeout(wait))?? else {
+        return Err(ConnError::protocol(
+            "closed before answering the link challenge",
+        ));
+    };
+    let header = Header::parse(pdu[..HEADER_LEN].try_into().expect("header"));
+    if header.command != CID_OTHER_LINK_AUTH {
+        return Err(ConnError::protocol(format!(
+            "{} instead of the answer to the link challenge",
+            header.command
+        )));
+    }
+    let auth: LinkAuth = ferry_proto::schema::decode(pdu.freeze().slice(HEADER_LEN..))?;
+    if !verify_link_mac(secret.bytes(), &nonce, &auth.mac) {
+        return Err(ConnError::protocol("wrong answer to the link challenge"));
+    }
+    tracing::info!("msg-server link authenticated");
+    Ok(())
 }
 
 async fn link_loop(core: &Core, reader: &mut FrameReader<TcpStream>) -> Result<(), ConnError> {

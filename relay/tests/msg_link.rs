@@ -3,10 +3,13 @@
 mod common;
 
 use common::*;
+use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, link_mac};
 use ferry_proto::frame::Frame;
+use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::other::ImHeartBeat;
+use ferry_proto::pb::im::server::{ImFileServerIpReq, ImFileServerIpRsp};
 use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
-use ferry_relay::Config;
+use ferry_relay::{Config, LinkSecret};
 
 #[test]
 fn heartbeat_is_echoed_and_a_bad_request_gets_result_1_on_a_live_link() {
@@ -54,5 +57,102 @@ fn peers_outside_the_allow_list_are_refused() {
         link.0.try_recv().is_none(),
         "the link from 127.0.0.1 must be closed"
     );
+    relay.shutdown();
+}
+
+const SECRET: &[u8] = b"sixteen+ byte secret";
+
+fn with_secret() -> Config {
+    let mut config = Config::local(2);
+    config.link_secret = LinkSecret::new(SECRET);
+    config.login_timeout = std::time::Duration::from_millis(500);
+    config
+}
+
+/// The relay's challenge, the first PDU on a secured link.
+fn challenge(link: &mut MsgLink) -> Vec<u8> {
+    let frame = link.0.recv();
+    assert_eq!(frame.header.command, CID_OTHER_LINK_CHALLENGE);
+    let c: LinkChallenge = frame.decode().unwrap();
+    assert_eq!(c.nonce.len(), 32);
+    c.nonce.to_vec()
+}
+
+#[test]
+fn a_link_that_answers_the_challenge_is_served() {
+    let relay = start(with_secret());
+    let mut link = MsgLink::connect(&relay);
+    let nonce = challenge(&mut link);
+    let mac = link_mac(SECRET, &nonce);
+    link.0.send(
+        &LinkAuth {
+            mac: mac.to_vec().into(),
+        },
+        1,
+    );
+    assert_eq!(link.ip_list().len(), 3, "served after the handshake");
+    let task = link.create_task(1, 2, 9);
+    assert_eq!(task.len(), 36);
+
+    // Each link gets its own challenge: the answer above is worth nothing here.
+    let mut other = MsgLink::connect(&relay);
+    assert_ne!(challenge(&mut other), nonce);
+    other.0.send(
+        &LinkAuth {
+            mac: mac.to_vec().into(),
+        },
+        1,
+    );
+    let _ = other.0.try_send(&ImFileServerIpReq {}, 2);
+    assert!(
+        other.0.until_closed().is_empty(),
+        "a replayed answer is refused"
+    );
+    relay.shutdown();
+}
+
+#[test]
+fn a_link_without_the_right_answer_is_closed() {
+    let relay = start(with_secret());
+    // A wrong secret.
+    let mut link = MsgLink::connect(&relay);
+    let nonce = challenge(&mut link);
+    let mac = link_mac(b"not the secret, but long", &nonce);
+    link.0.send(
+        &LinkAuth {
+            mac: mac.to_vec().into(),
+        },
+        1,
+    );
+    let _ = link.0.try_send(&ImFileServerIpReq {}, 2);
+    assert!(
+        link.0.until_closed().is_empty(),
+        "wrong secret: closed, nothing served"
+    );
+
+    // A stock msg_server: IP_REQ straight away.
+    let mut stock = MsgLink::connect(&relay);
+    stock.0.send(&ImFileServerIpReq {}, 1);
+    let frames = stock.0.until_closed();
+    assert_eq!(frames.len(), 1, "only the challenge, no IP_RSP");
+    assert_eq!(frames[0].header.command, CID_OTHER_LINK_CHALLENGE);
+
+    // Silence: closed at the login timeout.
+    let mut silent = MsgLink::connect(&relay);
+    let _ = challenge(&mut silent);
+    let started = std::time::Instant::now();
+    assert!(silent.0.until_closed().is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(relay.stats().tasks, 0);
+    relay.shutdown();
+}
+
+#[test]
+fn without_a_secret_the_link_is_teamtalks() {
+    let relay = start(Config::local(1));
+    let mut link = MsgLink::connect(&relay);
+    link.0.send(&ImFileServerIpReq {}, 5);
+    let (rsp, seq) = link.0.recv_msg::<ImFileServerIpRsp>();
+    assert_eq!((rsp.ip_addr_list.len(), seq), (2, 5), "no challenge first");
     relay.shutdown();
 }

@@ -127,6 +127,20 @@ impl FileConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serializes")
     }
+
+    /// [`Self::to_toml`] with secrets masked, for printing: the link secret
+    /// and the passwords in database and Redis URLs.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut shown = self.clone();
+        if !shown.relay.link_secret.is_empty() {
+            shown.relay.link_secret = "***".into();
+        }
+        let db = &mut shown.db_proxy;
+        for url in [&mut db.db, &mut db.db_read, &mut db.redis] {
+            *url = ferry_control::store::redact(url);
+        }
+        shown.to_toml()
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +265,26 @@ mod tests {
             err[0].starts_with("relay.core_port_base: 65530 + 8 cores"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn link_secret_is_checked_and_never_printed() {
+        let err = problems(load("[relay]\nlink_secret = \"short\"\n", &[]).unwrap_err());
+        assert!(
+            err[0].starts_with("relay.link_secret: at least 16 bytes"),
+            "{err:?}"
+        );
+        let vars = [("FERRY_RELAY__LINK_SECRET", "from the environment, long enough")];
+        let loaded = load("", &vars).unwrap();
+        let secret = loaded.config.relay.link_secret.expect("secret set");
+        assert_eq!(secret.bytes(), b"from the environment, long enough");
+        assert_eq!(format!("{secret:?}"), "LinkSecret(***)");
+        assert!(load("", &[]).unwrap().config.relay.link_secret.is_none());
+        let text = "[relay]\nlink_secret = \"0123456789abcdef\"\n\
+                    [db_proxy]\ndb = \"mysql://tt:pw@10.0.0.1/teamtalk\"\n";
+        let shown = load(text, &[]).unwrap().file.to_toml_redacted();
+        assert!(!shown.contains("0123456789abcdef") && !shown.contains(":pw@"), "{shown}");
+        assert!(shown.contains("mysql://tt:***@10.0.0.1/teamtalk"), "{shown}");
     }
 
     #[test]

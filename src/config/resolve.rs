@@ -30,6 +30,7 @@ pub struct RelayConfig {
     pub client_listen: SocketAddr,
     pub msg_listen: SocketAddr,
     pub msg_allow: Vec<IpAddr>,
+    pub link_secret: Option<ferry_relay::LinkSecret>,
     /// 0: one per available core.
     pub cores: usize,
     pub core_port_base: Option<u16>,
@@ -259,7 +260,19 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
             r.fail("relay.task_buffer", msg);
         }
     }
+    let link_secret = match f.link_secret.as_str() {
+        "" => None,
+        s => ferry_relay::LinkSecret::new(s.as_bytes()).or_else(|| {
+            let min = ferry_relay::LinkSecret::MIN_LEN;
+            r.fail(
+                "relay.link_secret",
+                format!("at least {min} bytes, or empty for none"),
+            );
+            None
+        }),
+    };
     let relay = RelayConfig {
+        link_secret,
         client_listen: r.addr("relay.client_listen", &f.client_listen),
         msg_listen: r.addr("relay.msg_listen", &f.msg_listen),
         msg_allow: f

@@ -28,6 +28,10 @@ pub struct RelayFile {
     pub msg_listen: String,
     /// Peer IPs allowed on the msg-server link; empty allows any.
     pub msg_allow: Vec<String>,
+    /// Shared secret the msg-server link must prove (ferry's extension;
+    /// stock TeamTalk msg_servers cannot); empty leaves the link open as
+    /// TeamTalk's is. At least 16 bytes.
+    pub link_secret: String,
     /// Worker threads, one runtime each; 0 means one per available core.
     pub cores: u64,
     /// Per-core client ports base..base+cores-1; 0 turns them off.
@@ -66,6 +70,7 @@ impl Default for RelayFile {
             client_listen: "0.0.0.0:8600".into(),
             msg_listen: "127.0.0.1:8601".into(),
             msg_allow: Vec::new(),
+            link_secret: String::new(),
             cores: 0,
             core_port_base: 8610,
             advertise: String::new(),
