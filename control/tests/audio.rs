@@ -8,12 +8,13 @@
 mod common;
 
 use base64::Engine as _;
-use common::{Arg, Backend, Client, blob, bytes, count, exec, insert_teamtalk_user, text};
+use common::{
+    Arg, Backend, Client, blob, bytes, count, exec, insert_teamtalk_user, recent_sessions, text,
+};
 use ferry_control::store::{
     AUDIO_MAX_BYTES, AUDIO_PATH_PREFIX, CONTENT_MARKER, PAGE_BYTES, PREVIEW_BYTES,
 };
-use ferry_proto::pb::im::base_define::{ContactSessionInfo, MsgInfo, MsgType, UnreadInfo};
-use ferry_proto::pb::im::buddy::{ImRecentContactSessionReq, ImRecentContactSessionRsp};
+use ferry_proto::pb::im::base_define::{MsgInfo, MsgType, UnreadInfo};
 use ferry_proto::pb::im::message::{
     ImGetLatestMsgIdReq, ImGetLatestMsgIdRsp, ImGetMsgByIdReq, ImGetMsgByIdRsp, ImGetMsgListReq,
     ImGetMsgListRsp, ImMsgData, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
@@ -78,17 +79,6 @@ async fn by_id(c: &mut Client, user: u32, kind: i32, session: u32, ids: &[u32]) 
         })
         .await;
     rsp.msg_list
-}
-
-async fn sessions(c: &mut Client, user: u32) -> Vec<ContactSessionInfo> {
-    let rsp: ImRecentContactSessionRsp = c
-        .call(&ImRecentContactSessionReq {
-            user_id: user,
-            latest_update_time: 0,
-            attach_data: None,
-        })
-        .await;
-    rsp.contact_session_list
 }
 
 async fn unread(c: &mut Client, user: u32) -> Vec<UnreadInfo> {
@@ -240,7 +230,7 @@ async fn audio_round_trip(b: Backend) {
     let counts = unread(&mut c, 1).await;
     let in_9 = counts.iter().find(|u| u.session_type == GROUP).unwrap();
     assert_eq!(&in_9.latest_msg_data[..], group);
-    let of_2 = sessions(&mut c, 2).await;
+    let of_2 = recent_sessions(&mut c, 2).await;
     let with_1 = of_2.iter().find(|s| s.session_type == SINGLE).unwrap();
     assert_eq!(&with_1.latest_msg_data[..], single);
     let in_9 = of_2.iter().find(|s| s.session_type == GROUP).unwrap();
@@ -362,7 +352,7 @@ async fn answers_bounded_in_bytes(b: Backend) {
         let data = audio(u32::from(seed), AUDIO_MAX_BYTES, seed);
         assert_eq!(send(&mut c, peer, 1, MsgType::SingleAudio, &data).await, 1);
     }
-    let of_1 = sessions(&mut c, 1).await;
+    let of_1 = recent_sessions(&mut c, 1).await;
     let mut peers: Vec<u32> = of_1.iter().map(|s| s.session_id).collect();
     peers.sort();
     assert_eq!(peers, [2, 3, 4], "{}", b.name);

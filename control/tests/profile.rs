@@ -8,12 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Arg, Backend, Client, bytes, count, exec, insert_teamtalk_user};
+use common::{Arg, Backend, Client, bytes, count, exec, insert_teamtalk_user, session_ids};
 use ferry_proto::pb::im::base_define::{ClientType, MsgType};
 use ferry_proto::pb::im::buddy::{
     ImAllUserReq, ImAllUserRsp, ImChangeSignInfoReq, ImChangeSignInfoRsp, ImDepartmentReq,
-    ImDepartmentRsp, ImRecentContactSessionReq, ImRecentContactSessionRsp, ImRemoveSessionReq,
-    ImRemoveSessionRsp, ImUsersInfoReq, ImUsersInfoRsp,
+    ImDepartmentRsp, ImRemoveSessionReq, ImRemoveSessionRsp, ImUsersInfoReq, ImUsersInfoRsp,
 };
 use ferry_proto::pb::im::login::{
     ImDeviceTokenReq, ImDeviceTokenRsp, ImPushShieldReq, ImPushShieldRsp, ImQueryPushShieldReq,
@@ -244,20 +243,6 @@ fn text(from: u32, to: u32, data: &[u8]) -> ImMsgData {
     }
 }
 
-async fn sessions_of(c: &mut Client, user: u32) -> Vec<u32> {
-    let rsp: ImRecentContactSessionRsp = c
-        .call(&ImRecentContactSessionReq {
-            user_id: user,
-            latest_update_time: 0,
-            attach_data: None,
-        })
-        .await;
-    rsp.contact_session_list
-        .iter()
-        .map(|s| s.session_id)
-        .collect()
-}
-
 async fn unread_total(c: &mut Client, user: u32) -> u32 {
     let rsp: ImUnreadMsgCntRsp = c
         .call(&ImUnreadMsgCntReq {
@@ -287,7 +272,7 @@ async fn remove_session(b: Backend) {
     let mut c = server.connect().await;
     let ack: ImMsgData = c.call(&text(1, 2, b"hello")).await;
     assert_eq!(ack.msg_id, 1);
-    assert_eq!(sessions_of(&mut c, 2).await, [1]);
+    assert_eq!(session_ids(&mut c, 2).await, [1]);
     assert_eq!(unread_total(&mut c, 2).await, 1);
 
     let seq = remove(&mut c, 2, 1, 1).await;
@@ -305,13 +290,13 @@ async fn remove_session(b: Backend) {
         "{}",
         b.name
     );
-    assert!(sessions_of(&mut c, 2).await.is_empty());
+    assert!(session_ids(&mut c, 2).await.is_empty());
     assert_eq!(
         unread_total(&mut c, 2).await,
         0,
         "removing clears the unread count"
     );
-    assert_eq!(sessions_of(&mut c, 1).await, [2], "the peer keeps its side");
+    assert_eq!(session_ids(&mut c, 1).await, [2], "the peer keeps its side");
     assert_eq!(
         count(
             &pool,
@@ -330,7 +315,7 @@ async fn remove_session(b: Backend) {
     // The next message brings the same row back.
     let ack: ImMsgData = c.call(&text(1, 2, b"again")).await;
     assert_eq!(ack.msg_id, 2);
-    assert_eq!(sessions_of(&mut c, 2).await, [1]);
+    assert_eq!(session_ids(&mut c, 2).await, [1]);
     assert_eq!(
         count(
             &pool,

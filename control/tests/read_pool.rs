@@ -8,12 +8,10 @@
 
 mod common;
 
-use common::{Arg, Backend, Client, count, exec, insert_teamtalk_user};
+use common::{Arg, Backend, Client, count, exec, insert_teamtalk_user, session_ids};
 use ferry_control::store::{Pool, Store};
 use ferry_proto::pb::im::base_define::MsgType;
-use ferry_proto::pb::im::buddy::{
-    ImRecentContactSessionReq, ImRecentContactSessionRsp, ImUsersInfoReq, ImUsersInfoRsp,
-};
+use ferry_proto::pb::im::buddy::{ImUsersInfoReq, ImUsersInfoRsp};
 use ferry_proto::pb::im::message::{ImGetMsgListReq, ImGetMsgListRsp, ImMsgData};
 use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
 
@@ -65,20 +63,6 @@ async fn listed(c: &mut Client) -> Vec<(u32, Vec<u8>)> {
     rsp.msg_list
         .into_iter()
         .map(|m| (m.msg_id, m.msg_data.to_vec()))
-        .collect()
-}
-
-async fn sessions(c: &mut Client) -> Vec<u32> {
-    let rsp: ImRecentContactSessionRsp = c
-        .call(&ImRecentContactSessionReq {
-            user_id: 1,
-            latest_update_time: 0,
-            attach_data: None,
-        })
-        .await;
-    rsp.contact_session_list
-        .iter()
-        .map(|s| s.session_id)
         .collect()
 }
 
@@ -142,7 +126,7 @@ async fn reads_from_the_read_server(b: Backend) {
         listed(&mut c).await.is_empty(),
         "the list reads the read server"
     );
-    assert!(sessions(&mut c).await.is_empty());
+    assert!(session_ids(&mut c, 1).await.is_empty());
 
     // Replication catches up: now the reads see it.
     exec(
@@ -167,7 +151,7 @@ async fn reads_from_the_read_server(b: Backend) {
     )
     .await;
     assert_eq!(listed(&mut c).await, [(1, b"hello".to_vec())]);
-    assert_eq!(sessions(&mut c).await, [2]);
+    assert_eq!(session_ids(&mut c, 1).await, [2]);
     server.stop().await;
 }
 

@@ -274,7 +274,10 @@ mod tests {
             err[0].starts_with("relay.link_secret: at least 16 bytes"),
             "{err:?}"
         );
-        let vars = [("FERRY_RELAY__LINK_SECRET", "from the environment, long enough")];
+        let vars = [(
+            "FERRY_RELAY__LINK_SECRET",
+            "from the environment, long enough",
+        )];
         let loaded = load("", &vars).unwrap();
         let secret = loaded.config.relay.link_secret.expect("secret set");
         assert_eq!(secret.bytes(), b"from the environment, long enough");
@@ -283,8 +286,14 @@ mod tests {
         let text = "[relay]\nlink_secret = \"0123456789abcdef\"\n\
                     [db_proxy]\ndb = \"mysql://tt:pw@10.0.0.1/teamtalk\"\n";
         let shown = load(text, &[]).unwrap().file.to_toml_redacted();
-        assert!(!shown.contains("0123456789abcdef") && !shown.contains(":pw@"), "{shown}");
-        assert!(shown.contains("mysql://tt:***@10.0.0.1/teamtalk"), "{shown}");
+        assert!(
+            !shown.contains("0123456789abcdef") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("mysql://tt:***@10.0.0.1/teamtalk"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -484,3 +484,29 @@ macro_rules! on_backends {
         }
     };
 }
+
+/// `user`'s recent sessions (CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST,
+/// all of them).
+pub async fn recent_sessions(
+    c: &mut Client,
+    user: u32,
+) -> Vec<ferry_proto::pb::im::base_define::ContactSessionInfo> {
+    use ferry_proto::pb::im::buddy::{ImRecentContactSessionReq, ImRecentContactSessionRsp};
+    let rsp: ImRecentContactSessionRsp = c
+        .call(&ImRecentContactSessionReq {
+            user_id: user,
+            latest_update_time: 0,
+            attach_data: None,
+        })
+        .await;
+    rsp.contact_session_list
+}
+
+/// The peers (or groups) of `user`'s recent sessions, newest first.
+pub async fn session_ids(c: &mut Client, user: u32) -> Vec<u32> {
+    recent_sessions(c, user)
+        .await
+        .iter()
+        .map(|s| s.session_id)
+        .collect()
+}
