@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Backend, bytes, count};
+use common::{Backend, bytes, count, exec};
 use ferry_proto::pb::im::base_define::{MsgType, SessionType};
 use ferry_proto::pb::im::buddy::{ImRemoveSessionReq, ImRemoveSessionRsp};
 use ferry_proto::pb::im::file::{
@@ -244,6 +244,147 @@ async fn burst_reads_back_as_answered(b: Backend) {
     server.stop().await;
 }
 on_backends!(burst_reads_back_as_answered, redis);
+
+/// The database refuses one message of a burst (a trigger stands in for
+/// any statement-level failure): that message gets the error result, and
+/// the messages that shared its batch transaction are stored all the same.
+async fn a_refused_message_fails_alone(b: Backend) {
+    let server = b.start().await;
+    let pool = b.pool().await;
+    for shard in 0..8 {
+        let trigger = if b.options.db.starts_with("sqlite") {
+            format!(
+                "CREATE TRIGGER poison_{shard} BEFORE INSERT ON IMMessage_{shard} \
+                 WHEN NEW.content = 'poison' BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+            )
+        } else {
+            format!(
+                "CREATE TRIGGER poison_{shard} BEFORE INSERT ON IMMessage_{shard} FOR EACH ROW \
+                 BEGIN IF NEW.content = 'poison' THEN \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poison refused'; END IF; END"
+            )
+        };
+        exec(&pool, &trigger, &[]).await;
+    }
+    let mut conns = Vec::new();
+    for _ in 0..40 {
+        conns.push(server.connect().await);
+    }
+    let mut tasks = JoinSet::new();
+    for (n, mut c) in conns.into_iter().enumerate() {
+        let n = n as u32;
+        let (from, to) = (500 + n % 4, 600 + n % 4);
+        let mut m = msg(from, to, n);
+        if n == 17 {
+            m.msg_data = bytes(b"poison");
+        }
+        tasks.spawn(async move {
+            let rsp: ImMsgData = c.call(&m).await;
+            (n, (from, to), rsp.msg_id)
+        });
+    }
+    let mut per_pair: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+    for (n, pair, id) in tasks.join_all().await {
+        if n == 17 {
+            assert_eq!(id, 0, "{}: the refused message is not acked", b.name);
+        } else {
+            assert!(
+                id > 0,
+                "{}: message {n} stored beside the refused one",
+                b.name
+            );
+            per_pair.entry(pair).or_default().push(id);
+        }
+    }
+    let stored: u32 = per_pair.values().map(|ids| ids.len() as u32).sum();
+    assert_eq!(stored, 39);
+    for ids in per_pair.values_mut() {
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "{}: no duplicate msg_id", b.name);
+    }
+    let rows = (0..8)
+        .map(|s| format!("SELECT COUNT(*) FROM IMMessage_{s}"))
+        .collect::<Vec<_>>();
+    let mut total = 0;
+    for sql in &rows {
+        total += count(&pool, sql, &[]).await;
+    }
+    assert_eq!(total, 39, "{}: rows stored", b.name);
+    server.stop().await;
+}
+on_backends!(a_refused_message_fails_alone, redis);
+
+/// Two db_proxy processes' worth of stores on one MariaDB (and Redis), as a
+/// TeamTalk deployment runs several: concurrent messages of the same pairs
+/// through both never share a msg_id, and each pair keeps one relation and
+/// one session row per side.
+async fn two_db_proxies_on_one_database(b: Backend) {
+    const PAIRS: u32 = 4;
+    let servers = [b.start().await, b.start().await];
+    let mut tasks = JoinSet::new();
+    for caller in 0..32u32 {
+        let mut c = servers[(caller % 2) as usize].connect().await;
+        let k = caller % PAIRS;
+        let (from, to) = if caller % 3 == 0 {
+            (701 + k, 700)
+        } else {
+            (700, 701 + k)
+        };
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for n in 0..5 {
+                let rsp: ImMsgData = c.call(&msg(from, to, n)).await;
+                got.push((from.max(to), rsp.msg_id));
+            }
+            got
+        });
+    }
+    let mut per_pair: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (peer, id) in tasks.join_all().await.into_iter().flatten() {
+        assert!(id > 0, "{}: a message was refused", b.name);
+        per_pair.entry(peer).or_default().push(id);
+    }
+    assert_eq!(per_pair.len() as u32, PAIRS);
+    let pool = b.pool().await;
+    for (peer, mut ids) in per_pair {
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "{}: duplicate msg_id with {peer}", b.name);
+        if b.options.redis.is_none() {
+            assert_eq!(ids, (1..=n as u32).collect::<Vec<_>>());
+        }
+        let rel = "SELECT COUNT(*) FROM IMRelationShip WHERE smallId = ? AND bigId = ?";
+        assert_eq!(count(&pool, rel, &[700, peer]).await, 1, "{}", b.name);
+        let ses =
+            "SELECT COUNT(*) FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = 1";
+        assert_eq!(count(&pool, ses, &[700, peer]).await, 1, "{}", b.name);
+        assert_eq!(count(&pool, ses, &[peer, 700]).await, 1, "{}", b.name);
+    }
+    for s in servers {
+        s.stop().await;
+    }
+}
+
+mod two_db_proxies_on_one_database {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        if let Some(b) = crate::common::Backend::mysql().await {
+            super::two_db_proxies_on_one_database(b).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql_redis() {
+        if let Some(b) = crate::common::Backend::mysql().await
+            && let Some(b) = b.with_redis()
+        {
+            super::two_db_proxies_on_one_database(b).await
+        }
+    }
+}
 
 async fn offline_files_and_injection(b: Backend) {
     let server = b.start().await;

@@ -172,23 +172,20 @@ impl Conduit {
     {
         self.sink.set(Some(socket));
         self.owed.set(len);
-        let result = async {
-            loop {
-                match self.pump() {
-                    Ok(()) if self.owed.get() == 0 => return Ok(()),
-                    Ok(()) => {
-                        self.wait_for(&self.drainer, |c| c.held.get() > 0 || c.owed.get() == 0)
-                            .await?
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable().await?,
-                    Err(e) => return Err(e),
+        // Closes the PDU however this ends, dropped mid-way (a timeout) too:
+        // no pump may reach this socket afterwards.
+        let _open = OpenPdu(self);
+        loop {
+            match self.pump() {
+                Ok(()) if self.owed.get() == 0 => return Ok(()),
+                Ok(()) => {
+                    self.wait_for(&self.drainer, |c| c.held.get() > 0 || c.owed.get() == 0)
+                        .await?
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => writable().await?,
+                Err(e) => return Err(e),
             }
         }
-        .await;
-        self.sink.set(None);
-        self.owed.set(0);
-        result
     }
 
     /// Moves what the pipe holds of the open PDU into its socket until the
@@ -210,6 +207,16 @@ impl Conduit {
             }
         }
         Ok(())
+    }
+}
+
+/// The PDU [`Conduit::drain`] has open; closed when dropped.
+struct OpenPdu<'a>(&'a Conduit);
+
+impl Drop for OpenPdu<'_> {
+    fn drop(&mut self) {
+        self.0.sink.set(None);
+        self.0.owed.set(0);
     }
 }
 
