@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ferry_control::db_proxy::{DbProxy, DbProxyOptions};
-use ferry_control::store::{NewUser, Pool, Store, StoreOptions, md5_hex};
+use ferry_control::store::{NewGroup, NewUser, Pool, Store, StoreOptions, md5_hex};
 use ferry_proto::pb::im::base_define::MsgType;
 use ferry_proto::pb::im::message::ImMsgData;
 use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
@@ -51,6 +51,9 @@ const CONNECTIONS: u32 = 64;
 const POOL_SIZE: u32 = 16;
 /// Pairs every connection also writes to (1 message in 4).
 const SHARED_PAIRS: u32 = 8;
+/// Groups of the group-message case, each with `CONNECTIONS / GROUPS`
+/// members, one per connection.
+const GROUPS: u32 = 16;
 const PACED_RATE: u32 = 800;
 const LOGIN_CONNECTIONS: u32 = 16;
 const REDIS_DB: u32 = 14;
@@ -121,12 +124,17 @@ async fn bench_backend(b: &Backend, times: Times, paced: bool) {
     seed_users(b).await;
 
     let cpu = Cpu::start();
-    let s = proxy_load(server.addr, times, None).await;
+    let s = proxy_load(server.addr, times, None, None).await;
     s.print(b.name, "db_proxy, saturated", cpu.per_msg(s.ok));
+
+    let groups = seed_groups(b).await;
+    let cpu = Cpu::start();
+    let s = proxy_load(server.addr, times, None, Some(&groups)).await;
+    s.print(b.name, "db_proxy group, saturated", cpu.per_msg(s.ok));
 
     if paced {
         let cpu = Cpu::start();
-        let s = proxy_load(server.addr, times, Some(PACED_RATE)).await;
+        let s = proxy_load(server.addr, times, Some(PACED_RATE), None).await;
         s.print(
             b.name,
             &format!("db_proxy, {PACED_RATE}/s offered"),
@@ -375,6 +383,34 @@ fn pair(c: u32, k: u32) -> (u32, u32, u32) {
     }
 }
 
+/// The user connection `c` sends group messages as: a member of group
+/// `c % GROUPS`.
+fn group_member(c: u32) -> u32 {
+    5000 + c
+}
+
+/// `GROUPS` groups; connection `c`'s user is a member of group `c % GROUPS`.
+async fn seed_groups(b: &Backend) -> Vec<u32> {
+    let store = Store::open(&b.options).await.unwrap();
+    let mut ids = Vec::new();
+    for g in 0..GROUPS {
+        let members: Vec<u32> = (0..CONNECTIONS)
+            .filter(|c| c % GROUPS == g)
+            .map(group_member)
+            .collect();
+        let group = NewGroup {
+            creator: members[0],
+            group_type: 1,
+            name: "bench group",
+            avatar: "",
+            members: &members,
+        };
+        ids.push(store.create_group(&group).await.unwrap().0);
+    }
+    store.close().await;
+    ids
+}
+
 #[derive(Default)]
 struct Stats {
     ok: u64,
@@ -441,7 +477,13 @@ fn window(times: Times, run: Duration) -> (Instant, Instant) {
 
 /// CID_MSG_DATA from `CONNECTIONS` connections, as fast as answers come, or
 /// paced to `rate` messages/s in total.
-async fn proxy_load(addr: SocketAddr, times: Times, rate: Option<u32>) -> Stats {
+async fn proxy_load(
+    addr: SocketAddr,
+    times: Times,
+    rate: Option<u32>,
+    groups: Option<&[u32]>,
+) -> Stats {
+    let groups: Option<Arc<[u32]>> = groups.map(Into::into);
     let run = if rate.is_some() {
         times.paced
     } else {
@@ -456,6 +498,7 @@ async fn proxy_load(addr: SocketAddr, times: Times, rate: Option<u32>) -> Stats 
         .into_iter()
         .zip(0..)
         .map(|(mut conn, c)| {
+            let groups = groups.clone();
             tokio::spawn(async move {
                 let mut stats = Stats::default();
                 let mut ticker = rate.map(|r| {
@@ -471,13 +514,20 @@ async fn proxy_load(addr: SocketAddr, times: Times, rate: Option<u32>) -> Stats 
                     if sent >= win.1 {
                         break;
                     }
-                    let (from, to, _) = pair(c, k);
+                    let (from, to, msg_type) = match &groups {
+                        None => (pair(c, k).0, pair(c, k).1, MsgType::SingleText),
+                        Some(g) => (
+                            group_member(c),
+                            g[(c % GROUPS) as usize],
+                            MsgType::GroupText,
+                        ),
+                    };
                     let req = ImMsgData {
                         from_user_id: from,
                         to_session_id: to,
                         msg_id: 0,
                         create_time: 0,
-                        msg_type: MsgType::SingleText as i32,
+                        msg_type: msg_type as i32,
                         msg_data: Bytes::from_static(TEXT.as_bytes()),
                         attach_data: Some(Bytes::from_static(b"bench")),
                     };

@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{Backend, bytes, count, exec};
-use ferry_proto::pb::im::base_define::{MsgType, SessionType};
+use ferry_proto::pb::im::base_define::{GroupType, MsgType, SessionType};
 use ferry_proto::pb::im::buddy::{ImRemoveSessionReq, ImRemoveSessionRsp};
 use ferry_proto::pb::im::file::{
     ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp,
 };
+use ferry_proto::pb::im::group::{ImGroupCreateReq, ImGroupCreateRsp};
 use ferry_proto::pb::im::message::{
     ImGetMsgByIdReq, ImGetMsgByIdRsp, ImMsgData, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
 };
@@ -244,6 +245,127 @@ async fn burst_reads_back_as_answered(b: Backend) {
     server.stop().await;
 }
 on_backends!(burst_reads_back_as_answered, redis);
+
+/// A burst of group messages from many members at once, with a non-member
+/// among them: the non-member alone is refused; each group's msg_ids are
+/// unique (1..n without Redis) and read back as answered; each sender keeps
+/// one session row; unread counts say what each member has not seen (a
+/// sender has seen everything up to its own last message).
+async fn group_burst_reads_back_as_answered(b: Backend) {
+    const GROUPS: u32 = 3;
+    const MEMBERS: u32 = 6;
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    let mut groups = Vec::new();
+    for g in 0..GROUPS {
+        let members: Vec<u32> = (0..MEMBERS).map(|m| 900 + 10 * g + m).collect();
+        let rsp: ImGroupCreateRsp = c
+            .call(&ImGroupCreateReq {
+                user_id: members[0],
+                group_type: GroupType::Normal as i32,
+                group_name: format!("burst {g}"),
+                group_avatar: String::new(),
+                member_id_list: members.clone(),
+                attach_data: None,
+            })
+            .await;
+        assert_eq!(rsp.result_code, 0);
+        groups.push((rsp.group_id.expect("a group id"), members));
+    }
+    let mut tasks = JoinSet::new();
+    for caller in 0..40u32 {
+        let mut conn = server.connect().await;
+        let (group, members) = groups[(caller % GROUPS) as usize].clone();
+        // The last member never sends; caller 39 is nobody's member.
+        let from = if caller == 39 {
+            999
+        } else {
+            members[(caller / GROUPS % (MEMBERS - 1)) as usize]
+        };
+        tasks.spawn(async move {
+            let mut got = Vec::new();
+            for n in 0..3 {
+                let mut m = msg(from, group, n);
+                m.msg_type = MsgType::GroupText as i32;
+                m.msg_data = bytes(format!("{caller}/{n}").as_bytes());
+                let rsp: ImMsgData = conn.call(&m).await;
+                got.push((group, from, rsp.msg_id, m.msg_data));
+            }
+            got
+        });
+    }
+    let sent: Vec<_> = tasks.join_all().await.into_iter().flatten().collect();
+    assert!(
+        sent.iter().filter(|s| s.1 == 999).all(|s| s.2 == 0),
+        "{}: the non-member is refused",
+        b.name
+    );
+    let pool = b.pool().await;
+    for (group, members) in &groups {
+        let mine: Vec<_> = sent
+            .iter()
+            .filter(|s| s.0 == *group && s.1 != 999)
+            .collect();
+        assert!(
+            mine.iter().all(|s| s.2 > 0),
+            "{}: members' messages stored",
+            b.name
+        );
+        let mut ids: Vec<u32> = mine.iter().map(|s| s.2).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), mine.len(), "{}: no duplicate msg_id", b.name);
+        if b.options.redis.is_none() {
+            assert_eq!(ids, (1..=mine.len() as u32).collect::<Vec<_>>());
+        }
+        let total = mine.len() as u32;
+        let got: ImGetMsgByIdRsp = c
+            .call(&ImGetMsgByIdReq {
+                user_id: members[0],
+                session_type: SessionType::Group as i32,
+                session_id: *group,
+                msg_id_list: ids.clone(),
+                attach_data: None,
+            })
+            .await;
+        let stored: HashMap<u32, _> = got
+            .msg_list
+            .iter()
+            .map(|m| (m.msg_id, (m.from_session_id, m.msg_data.clone())))
+            .collect();
+        for (_, from, id, data) in &mine {
+            assert_eq!(stored.get(id), Some(&(*from, data.clone())), "{}", b.name);
+        }
+        let first = ids[0];
+        for &user in members {
+            let last = mine.iter().filter(|s| s.1 == user).map(|s| s.2).max();
+            let unread: ImUnreadMsgCntRsp = c
+                .call(&ImUnreadMsgCntReq {
+                    user_id: user,
+                    attach_data: None,
+                })
+                .await;
+            let cnt = unread
+                .unreadinfo_list
+                .iter()
+                .find(|u| u.session_id == *group)
+                .map_or(0, |u| u.unread_cnt);
+            let seen = last.map_or(0, |l| l - first + 1);
+            assert_eq!(cnt, total - seen, "{}: unread of {user} in {group}", b.name);
+            let rows =
+                "SELECT COUNT(*) FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = 2";
+            let want = i64::from(last.is_some());
+            assert_eq!(
+                count(&pool, rows, &[user, *group]).await,
+                want,
+                "{}",
+                b.name
+            );
+        }
+    }
+    server.stop().await;
+}
+on_backends!(group_burst_reads_back_as_answered, redis);
 
 /// The database refuses one message of a burst (a trigger stands in for
 /// any statement-level failure): that message gets the error result, and

@@ -3,10 +3,10 @@
 //!
 //! - Without Redis the SQL row is the counter: next = high_water + 1.
 //! - With Redis, TeamTalk's `msg_id_<relateId>` / `group_msg_id_<groupId>`
-//!   INCR allocates (so a TeamTalk db_proxy sharing the Redis agrees). If
-//!   Redis answers at or below the high water (flushed, restored from an old
-//!   snapshot, or never seeded) the key is re-seeded to high_water + 1: a
-//!   msg_id is never issued twice, whatever Redis lost.
+//!   INCR (INCRBY for a batch's several) allocates, so a TeamTalk db_proxy
+//!   sharing the Redis agrees. If Redis answers at or below the high water
+//!   (flushed, restored from an old snapshot, or never seeded) the key is
+//!   re-seeded past it: a msg_id is never issued twice, whatever Redis lost.
 
 use super::redis_conn::RedisConn;
 use crate::Error;
@@ -24,20 +24,6 @@ pub(super) struct Allocation {
     pub key: String,
     pub high_water: u32,
     pub count: u32,
-}
-
-/// The next msg_id of one key.
-pub(super) async fn next(
-    redis: Option<&RedisConn>,
-    key: &str,
-    high_water: u32,
-) -> Result<u32, Error> {
-    let ask = Allocation {
-        key: key.to_owned(),
-        high_water,
-        count: 1,
-    };
-    Ok(next_many(redis, std::slice::from_ref(&ask)).await?[0])
 }
 
 /// The first of `count` consecutive msg_ids for each allocation, in order.

@@ -138,6 +138,9 @@ impl RedisConn {
         for (key, by) in keys {
             pipe.cmd("INCRBY").arg(key).arg(by);
         }
+        if pipe.cmd_iter().next().is_none() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.manager.clone();
         Ok(pipe.query_async(&mut conn).await?)
     }
@@ -154,14 +157,28 @@ impl RedisConn {
         self.query::<()>(&cmd).await
     }
 
-    /// HINCRBY of each (key, field, by), pipelined.
-    pub async fn hincrby_many(&self, raises: &[(String, String, i64)]) -> Result<(), Error> {
+    /// HINCRBY of each (key, field, by), pipelined; the new values in order.
+    pub async fn hincrby_many(&self, raises: &[(String, String, i64)]) -> Result<Vec<i64>, Error> {
         if raises.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for (key, field, by) in raises {
-            pipe.cmd("HINCRBY").arg(key).arg(field).arg(*by).ignore();
+            pipe.cmd("HINCRBY").arg(key).arg(field).arg(*by);
+        }
+        let mut conn = self.manager.clone();
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
+    /// HSET of one field in each of several keys, (key, field, value),
+    /// pipelined.
+    pub async fn hset_many_keys(&self, sets: &[(String, String, i64)]) -> Result<(), Error> {
+        if sets.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, field, value) in sets {
+            pipe.cmd("HSET").arg(key).arg(field).arg(*value).ignore();
         }
         let mut conn = self.manager.clone();
         pipe.query_async::<()>(&mut conn).await?;
