@@ -701,44 +701,50 @@ fn find_pid(names: &[&str]) -> Option<u32> {
 // pool) and Redis on the same machine, db_proxy and the load generator in
 // this one process on 2 tokio workers.
 //
-// 2026-11-22 (session 2: pair messages stored in batches, see
+// 2026-11-22 (session 2: messages stored in batches, see
 // control/src/store/message_writer.rs), `cargo bench --bench db_proxy`, one
 // run, nothing else running:
 //
 // | backend     | case                   | rate         | p50       | p99       | CPU-ms/msg: this process, mariadbd, redis |
 // |-------------|------------------------|--------------|-----------|-----------|-------------------------------------------|
-// | sqlite      | db_proxy, saturated    | 10,814 msg/s | 4.68 ms   | 12.51 ms  | 0.106                                     |
-// | sqlite      | sqlx INSERT, direct    | 5,006 msg/s  | 11.86 ms  | 21.72 ms  | 0.198                                     |
-// | sqlite      | login md5              | 34,156 /s    | 0.45 ms   | 1.31 ms   |                                           |
-// | sqlite      | login argon2           | 123 /s       | 128.12 ms | 188.36 ms |                                           |
-// | sqlite      | login md5, one caller  | 10,774 /s    | 0.09 ms   | 0.17 ms   |                                           |
-// | mysql+redis | db_proxy, saturated    | 10,294 msg/s | 6.17 ms   | 9.23 ms   | 0.056, 0.079, 0.004                       |
-// | mysql+redis | db_proxy, 800/s paced  | 800 msg/s    | 1.74 ms   | 3.47 ms   | 0.411, 0.439, 0.061                       |
-// | mysql+redis | sqlx INSERT, direct    | 12,395 msg/s | 5.01 ms   | 7.93 ms   | 0.059, 0.115, 0                           |
-// | mysql+redis | login md5              | 9,932 /s     | 1.53 ms   | 3.02 ms   |                                           |
-// | mysql+redis | login argon2           | 114 /s       | 137.85 ms | 181.26 ms |                                           |
-// | mysql+redis | login md5, one caller  | 3,974 /s     | 0.24 ms   | 0.37 ms   |                                           |
+// | sqlite      | db_proxy, saturated    | 9,511 msg/s  | 5.28 ms   | 14.79 ms  | 0.119                                     |
+// | sqlite      | db_proxy group, sat.   | 16,863 msg/s | 3.61 ms   | 9.26 ms   | 0.073                                     |
+// | sqlite      | sqlx INSERT, direct    | 6,588 msg/s  | 8.47 ms   | 18.43 ms  | 0.166                                     |
+// | sqlite      | login md5              | 34,941 /s    | 0.44 ms   | 1.18 ms   |                                           |
+// | sqlite      | login argon2           | 123 /s       | 128.06 ms | 193.70 ms |                                           |
+// | sqlite      | login md5, one caller  | 7,270 /s     | 0.13 ms   | 0.26 ms   |                                           |
+// | mysql+redis | db_proxy, saturated    | 8,941 msg/s  | 6.87 ms   | 11.87 ms  | 0.064, 0.090, 0.004                       |
+// | mysql+redis | db_proxy group, sat.   | 7,576 msg/s  | 8.07 ms   | 14.37 ms  | 0.070, 0.111, 0.006                       |
+// | mysql+redis | db_proxy, 800/s paced  | 800 msg/s    | 1.72 ms   | 3.40 ms   | 0.465, 0.461, 0.064                       |
+// | mysql+redis | sqlx INSERT, direct    | 12,677 msg/s | 4.88 ms   | 8.27 ms   | 0.056, 0.112, 0                           |
+// | mysql+redis | login md5              | 9,278 /s     | 1.57 ms   | 3.79 ms   |                                           |
+// | mysql+redis | login argon2           | 116 /s       | 139.38 ms | 196.95 ms |                                           |
+// | mysql+redis | login md5, one caller  | 3,884 /s     | 0.25 ms   | 0.38 ms   |                                           |
 //
-// An earlier run the same hour (without the one-caller case): MariaDB +
-// Redis 8,724 msg/s saturated, p99 3.41 ms at 800/s, direct 10,429/s;
-// SQLite 8,472 vs direct 4,766. The machine is shared; compare within a run.
+// Other runs the same hour (the machine is shared; compare within a run):
+// pair messages on MariaDB + Redis 8,724, 10,294 and 7,727 msg/s saturated;
+// p99 at 800/s 3.41, 3.47 and 4.81 ms. Before batching (session 1): 1,693
+// msg/s and 4.26 ms.
 //
 // Saturated latencies are queueing: 64 callers each waiting for its answer.
-// No errors in any case. The direct case is one single-row INSERT per
-// message in autocommit, the floor for storing messages one at a time;
-// db_proxy beats it on SQLite and comes within 0.83x of it on MariaDB while
-// also locking the pair, touching both sessions, taking msg_ids from Redis
-// and counting unread, because under load one transaction stores what is
-// queued: about 0.14 CPU-ms per message over db_proxy, mariadbd and Redis
-// (the load generator included), against TeamTalk's 1.75.
+// No errors in any case. Pair messages: 3 of 4 on the connection's own
+// pair, 1 of 4 on one of 8 shared pairs; group messages: 16 groups of 4
+// members, one member per connection. The direct case is one single-row
+// INSERT per message in autocommit, the floor for storing messages one at a
+// time; db_proxy beats it on SQLite and comes within 0.7x of it on MariaDB
+// while also locking the conversation, touching the sessions, taking
+// msg_ids from Redis and counting unread, because under load one
+// transaction stores what is queued: about 0.16 CPU-ms per message over
+// db_proxy, mariadbd and Redis (the load generator included), against
+// TeamTalk's 1.75.
 //
-// Goals (issue 5): >= 4x TeamTalk's ~850 msg/s on MariaDB + Redis: 10,294
-// msg/s is 12.1x (the previous, one-transaction-per-message design measured
-// 1,693). p99 < 5 ms at 800 msg/s: 3.47 ms. At 800/s batches are mostly one
-// message, so the paced CPU per message shows the unbatched cost (0.91
-// CPU-ms against the old design's 1.41). A round trip at low load (one
-// caller, a login check) is 0.24 ms at the median on MariaDB, 0.09 ms on
-// SQLite, where TeamTalk's db_proxy adds about 10 ms to every reply.
+// Goals (issue 5): >= 4x TeamTalk's ~850 msg/s on MariaDB + Redis: 8,941
+// msg/s is 10.5x (7,576 for group messages). p99 < 5 ms at 800 msg/s: 3.40
+// ms. At 800/s batches are mostly one message, so the paced CPU per message
+// shows the unbatched cost (0.99 CPU-ms against the old design's 1.41). A
+// round trip at low load (one caller, a login check) is 0.25 ms at the
+// median on MariaDB, 0.13 ms on SQLite, where TeamTalk's db_proxy adds
+// about 10 ms to every reply.
 //
 // Login: md5 is one indexed SELECT. argon2 uses the argon2 crate's defaults
 // (argon2id, m = 19 MiB, t = 2, p = 1: OWASP's first recommendation, see

@@ -467,18 +467,8 @@ impl Batcher {
                     learned.sessions.push((*side, id));
                 }
             }
-            if !session_ids.is_empty() {
-                let touch = format!(
-                    "UPDATE IMRecentSession SET status = 0, updated = ? WHERE id IN ({})",
-                    repeat("?", ", ", padded(session_ids.len())),
-                );
-                let mut q = sqlx::query(&touch).bind(now);
-                for &id in padding(&session_ids) {
-                    q = q.bind(id);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            // 4. msg_ids, one step for every conversation of the batch.
+            // 4. msg_ids, one step for every conversation of the batch,
+            // taken from Redis while the sessions are touched.
             let asks: Vec<Allocation> = pairs
                 .values()
                 .map(|c| (counter::pair_key(c.key), c))
@@ -489,7 +479,24 @@ impl Batcher {
                     count: c.msgs.len() as u32,
                 })
                 .collect();
-            let firsts = counter::next_many(self.redis.as_ref(), &asks).await?;
+            let allocate = counter::next_many(self.redis.as_ref(), &asks);
+            let touch = async {
+                if !session_ids.is_empty() {
+                    let touch = format!(
+                        "UPDATE IMRecentSession SET status = 0, updated = ? WHERE id IN ({})",
+                        repeat("?", ", ", padded(session_ids.len())),
+                    );
+                    let mut q = sqlx::query(&touch).bind(now);
+                    for &id in padding(&session_ids) {
+                        q = q.bind(id);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                Ok::<(), Error>(())
+            };
+            let (firsts, touched) = tokio::join!(allocate, touch);
+            touched?;
+            let firsts = firsts?;
             for (conv, first) in pairs.values_mut().chain(groups.values_mut()).zip(firsts) {
                 conv.first_id = first;
                 for (n, &i) in conv.msgs.iter().enumerate() {
