@@ -26,25 +26,19 @@ impl Store {
                 msg.from, msg.to
             )));
         }
-        let text = self.stored_content(msg).await?;
-        self.messages
-            .store(NewMessage {
-                group: false,
-                from: msg.from,
-                to: msg.to,
-                msg_type: msg.msg_type,
-                text,
-                create_time: msg.create_time,
-            })
-            .await
+        self.queue(msg, false).await
     }
 
     /// Stores a group message from a current member; returns its msg_id.
     pub async fn send_group(&self, msg: &Outgoing<'_>) -> Result<u32, Error> {
+        self.queue(msg, true).await
+    }
+
+    async fn queue(&self, msg: &Outgoing<'_>, group: bool) -> Result<u32, Error> {
         let text = self.stored_content(msg).await?;
         self.messages
             .store(NewMessage {
-                group: true,
+                group,
                 from: msg.from,
                 to: msg.to,
                 msg_type: msg.msg_type,

@@ -38,10 +38,10 @@
 //!
 //! Statement texts: sqlx prepares and caches each distinct text per
 //! connection (100 by default). Lists where a repeated entry is harmless
-//! (locking SELECTs, the session UPDATE, lastChated, the pairs' high water)
-//! are padded to a power of two by repeating their last entry; inserts and
-//! additions are cut into power-of-two chunks. Either way a handful of texts
-//! cover every batch.
+//! (locking SELECTs, the session UPDATE, lastChated) are padded to a power
+//! of two by repeating their last entry; inserts and counter upserts are
+//! cut into power-of-two chunks. Either way a handful of texts cover every
+//! batch.
 //!
 //! A batch the database refuses for a reason other than a deadlock is
 //! retried one message at a time, so a bad message fails alone.
@@ -72,6 +72,26 @@ const CACHE_LIMIT: usize = 200_000;
 /// IMRecentSession.type of a single chat and of a group chat.
 const SESSION_SINGLE: u32 = 1;
 const SESSION_GROUP: u32 = 2;
+
+/// `INSERT INTO $table VALUES (?, ?, ?), … $conflict` over rows of three
+/// values, in power-of-two chunks, inside transaction `$tx`.
+macro_rules! insert_triples {
+    ($tx:ident, $table:expr, $conflict:expr, $rows:expr) => {
+        for chunk in chunks($rows) {
+            let sql = format!(
+                "INSERT INTO {} VALUES {} {}",
+                $table,
+                repeat("(?, ?, ?)", ", ", chunk.len()),
+                $conflict
+            );
+            let mut q = sqlx::query(&sql);
+            for &(a, b, c) in chunk {
+                q = q.bind(a).bind(b).bind(c);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+    };
+}
 
 /// A message as the writer stores it.
 #[derive(Debug)]
@@ -568,41 +588,35 @@ impl Batcher {
                 .iter()
                 .map(|(&k, c)| (k, c.first_id + c.msgs.len() as u32 - 1))
                 .collect();
-            if !highs.is_empty() {
-                let store_high = format!(
-                    "INSERT INTO FerryPair (smallId, bigId, msgId) VALUES {} {}",
-                    repeat("(?, ?, ?)", ", ", padded(highs.len())),
-                    if mysql {
-                        "ON DUPLICATE KEY UPDATE msgId = VALUES(msgId)"
-                    } else {
-                        "ON CONFLICT (smallId, bigId) DO UPDATE SET msgId = excluded.msgId"
-                    }
-                );
-                let mut q = sqlx::query(&store_high);
-                for &((a, b), high) in padding(&highs) {
-                    q = q.bind(a).bind(b).bind(high);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            let counted: Vec<&Conv> = groups.values().collect();
-            for chunk in chunks(&counted) {
-                let add = format!(
-                    "INSERT INTO FerryGroupCounter (groupId, msgId, msgCount) VALUES {} {}",
-                    repeat("(?, ?, ?)", ", ", chunk.len()),
-                    if mysql {
-                        "ON DUPLICATE KEY UPDATE msgId = VALUES(msgId), msgCount = msgCount + VALUES(msgCount)"
-                    } else {
-                        "ON CONFLICT (groupId) DO UPDATE SET msgId = excluded.msgId, \
-                         msgCount = msgCount + excluded.msgCount"
-                    }
-                );
-                let mut q = sqlx::query(&add);
-                for c in chunk {
+            let highs: Vec<(u32, u32, u32)> = highs.into_iter().map(|((a, b), h)| (a, b, h)).collect();
+            insert_triples!(
+                tx,
+                "FerryPair (smallId, bigId, msgId)",
+                if mysql {
+                    "ON DUPLICATE KEY UPDATE msgId = VALUES(msgId)"
+                } else {
+                    "ON CONFLICT (smallId, bigId) DO UPDATE SET msgId = excluded.msgId"
+                },
+                &highs
+            );
+            let counted: Vec<(u32, u32, u32)> = groups
+                .values()
+                .map(|c| {
                     let n = c.msgs.len() as u32;
-                    q = q.bind(c.key).bind(c.first_id + n - 1).bind(n);
-                }
-                q.execute(&mut *tx).await?;
-            }
+                    (c.key, c.first_id + n - 1, n)
+                })
+                .collect();
+            insert_triples!(
+                tx,
+                "FerryGroupCounter (groupId, msgId, msgCount)",
+                if mysql {
+                    "ON DUPLICATE KEY UPDATE msgId = VALUES(msgId), msgCount = msgCount + VALUES(msgCount)"
+                } else {
+                    "ON CONFLICT (groupId) DO UPDATE SET msgId = excluded.msgId, \
+                     msgCount = msgCount + excluded.msgCount"
+                },
+                &counted
+            );
             if !groups.is_empty() {
                 let chatted: Vec<u32> = groups.keys().copied().collect();
                 let stamp = format!(
@@ -616,44 +630,35 @@ impl Batcher {
                 q.execute(&mut *tx).await?;
             }
             if self.redis.is_none() {
-                let unread: Vec<((u32, u32), u32)> = unread_counts(msgs, &pairs).into_iter().collect();
-                for chunk in chunks(&unread) {
-                    let add = format!(
-                        "INSERT INTO FerryUnread (userId, peerId, cnt) VALUES {} {}",
-                        repeat("(?, ?, ?)", ", ", chunk.len()),
-                        if mysql {
-                            "ON DUPLICATE KEY UPDATE cnt = cnt + VALUES(cnt)"
-                        } else {
-                            "ON CONFLICT (userId, peerId) DO UPDATE SET cnt = cnt + excluded.cnt"
-                        }
-                    );
-                    let mut q = sqlx::query(&add);
-                    for &((user, peer), n) in chunk {
-                        q = q.bind(user).bind(peer).bind(n);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                // A sender has read its group up to its own last message.
-                let read: Vec<((u32, u32), u32)> = group_reads(msgs, &groups)
+                let unread: Vec<(u32, u32, u32)> = unread_counts(msgs, &pairs)
                     .into_iter()
-                    .map(|(k, (_, upto))| (k, upto))
+                    .map(|((user, peer), n)| (user, peer, n))
                     .collect();
-                for chunk in chunks(&read) {
-                    let set = format!(
-                        "INSERT INTO FerryGroupRead (userId, groupId, cnt) VALUES {} {}",
-                        repeat("(?, ?, ?)", ", ", chunk.len()),
-                        if mysql {
-                            "ON DUPLICATE KEY UPDATE cnt = VALUES(cnt)"
-                        } else {
-                            "ON CONFLICT (userId, groupId) DO UPDATE SET cnt = excluded.cnt"
-                        }
-                    );
-                    let mut q = sqlx::query(&set);
-                    for &((user, group), cnt) in chunk {
-                        q = q.bind(user).bind(group).bind(cnt);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
+                insert_triples!(
+                    tx,
+                    "FerryUnread (userId, peerId, cnt)",
+                    if mysql {
+                        "ON DUPLICATE KEY UPDATE cnt = cnt + VALUES(cnt)"
+                    } else {
+                        "ON CONFLICT (userId, peerId) DO UPDATE SET cnt = cnt + excluded.cnt"
+                    },
+                    &unread
+                );
+                // A sender has read its group up to its own last message.
+                let read: Vec<(u32, u32, u32)> = group_reads(msgs, &groups)
+                    .into_iter()
+                    .map(|((user, group), (_, upto))| (user, group, upto))
+                    .collect();
+                insert_triples!(
+                    tx,
+                    "FerryGroupRead (userId, groupId, cnt)",
+                    if mysql {
+                        "ON DUPLICATE KEY UPDATE cnt = VALUES(cnt)"
+                    } else {
+                        "ON CONFLICT (userId, groupId) DO UPDATE SET cnt = excluded.cnt"
+                    },
+                    &read
+                );
             }
             tx.commit().await?;
         });
