@@ -77,7 +77,7 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
         self
     }
 
-    /// Like [`Self::next`], but when `splice` holds a large pull response
+    /// Like [`Self::next`], but with `splice` true a large pull response
     /// laid out the usual way comes back as soon as its payload starts, the
     /// rest unread.
     pub(crate) async fn next_incoming(
