@@ -283,22 +283,7 @@ async fn dump_loads_unchanged(b: Backend) {
     server.stop().await;
 }
 
-mod dump_loads_unchanged {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql() {
-        if let Some(b) = crate::common::Backend::mysql().await {
-            super::dump_loads_unchanged(b).await
-        }
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql_redis() {
-        if let Some(b) = crate::common::Backend::mysql().await
-            && let Some(b) = b.with_redis()
-        {
-            super::dump_loads_unchanged(b).await
-        }
-    }
-}
+on_backends!(dump_loads_unchanged, [mysql, mysql_redis]);
 
 #[test]
 fn the_dump_splits_into_statements() {

@@ -352,22 +352,10 @@ async fn msg_id_survives_redis_flush_and_restart(b: Backend) {
     store.close().await;
 }
 
-mod msg_id_survives_redis_flush_and_restart {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_redis() {
-        if let Some(b) = crate::common::Backend::sqlite().await.unwrap().with_redis() {
-            super::msg_id_survives_redis_flush_and_restart(b).await
-        }
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql_redis() {
-        if let Some(b) = crate::common::Backend::mysql().await
-            && let Some(b) = b.with_redis()
-        {
-            super::msg_id_survives_redis_flush_and_restart(b).await
-        }
-    }
-}
+on_backends!(
+    msg_id_survives_redis_flush_and_restart,
+    [sqlite_redis, mysql_redis]
+);
 
 /// Without Redis: the SQL counter across a restart.
 async fn msg_id_survives_restart(b: Backend) {

@@ -490,23 +490,7 @@ async fn two_db_proxies_on_one_database(b: Backend) {
     }
 }
 
-mod two_db_proxies_on_one_database {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql() {
-        if let Some(b) = crate::common::Backend::mysql().await {
-            super::two_db_proxies_on_one_database(b).await
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn mysql_redis() {
-        if let Some(b) = crate::common::Backend::mysql().await
-            && let Some(b) = b.with_redis()
-        {
-            super::two_db_proxies_on_one_database(b).await
-        }
-    }
-}
+on_backends!(two_db_proxies_on_one_database, [mysql, mysql_redis]);
 
 async fn offline_files_and_injection(b: Backend) {
     let server = b.start().await;

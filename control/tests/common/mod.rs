@@ -172,6 +172,14 @@ impl Backend {
     }
 
     /// This backend with Redis in front of it (TeamTalk's counters).
+    pub async fn sqlite_redis() -> Option<Backend> {
+        Self::sqlite().await?.with_redis()
+    }
+
+    pub async fn mysql_redis() -> Option<Backend> {
+        Self::mysql().await?.with_redis()
+    }
+
     pub fn with_redis(mut self) -> Option<Backend> {
         let url = redis_url()?;
         self.options.redis = Some(url.clone());
@@ -440,47 +448,27 @@ pub fn bytes(data: &[u8]) -> Bytes {
     Bytes::copy_from_slice(data)
 }
 
-/// Expands one async test body `fn(Backend)` into a test per backend.
+/// Expands one async test body `fn(Backend)` into a test per backend:
+/// SQLite and MariaDB, `redis` adds MariaDB + Redis, or a list of
+/// [`Backend`] constructors names them.
 #[macro_export]
 macro_rules! on_backends {
     ($body:ident) => {
-        mod $body {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                if let Some(b) = $crate::common::Backend::sqlite().await {
-                    super::$body(b).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                if let Some(b) = $crate::common::Backend::mysql().await {
-                    super::$body(b).await
-                }
-            }
-        }
+        $crate::on_backends!($body, [sqlite, mysql]);
     };
     ($body:ident, redis) => {
+        $crate::on_backends!($body, [sqlite, mysql, mysql_redis]);
+    };
+    ($body:ident, [$($backend:ident),+]) => {
         mod $body {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                if let Some(b) = $crate::common::Backend::sqlite().await {
-                    super::$body(b).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                if let Some(b) = $crate::common::Backend::mysql().await {
-                    super::$body(b).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql_redis() {
-                if let Some(b) = $crate::common::Backend::mysql().await {
-                    if let Some(b) = b.with_redis() {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $backend() {
+                    if let Some(b) = $crate::common::Backend::$backend().await {
                         super::$body(b).await
                     }
                 }
-            }
+            )+
         }
     };
 }
