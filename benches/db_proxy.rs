@@ -240,10 +240,9 @@ fn env_or(var: &str, default: &str) -> String {
 
 fn store_options(db: String, redis: Option<String>) -> StoreOptions {
     StoreOptions {
-        db,
-        db_read: None,
         redis,
         pool_size: POOL_SIZE,
+        ..StoreOptions::new(db)
     }
 }
 
@@ -631,7 +630,7 @@ async fn login_load(addr: SocketAddr, name: &'static str, connections: u32, time
                 }
                 let req = ImValidateReq {
                     user_name: name.into(),
-                    password: password.clone(),
+                    password: password.clone().into(),
                     attach_data: None,
                 };
                 let rsp: ImValidateRsp = conn.call(&req).await;

@@ -5,6 +5,14 @@
 //! required, which are closed enums and which are nested messages. prost does
 //! not enforce proto2 `required`; `src/schema.rs` walks a body against these
 //! tables before prost decodes it, as a stock C++ peer would refuse it.
+//!
+//! Every proto2 `string` field is generated as `bytes` (the wire encoding of
+//! the two is the same: length-delimited, wire type 2). TeamTalk's C++
+//! servers accept any bytes in a `string` field and Windows clients have sent
+//! GBK file and user names; prost would refuse such a body outright (its
+//! `String` must be UTF-8), closing a link over one file name. As `Bytes`,
+//! text arrives, is stored and goes back out exactly as sent; `src/text.rs`
+//! shows it in logs and reads it as UTF-8 where a caller needs `str`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -37,10 +45,32 @@ fn main() {
         // `Bytes` buffer then shares it instead of copying file_data.
         .bytes(["."])
         .include_file("pb.rs")
-        .compile_fds(fds.clone())
+        .compile_fds(strings_as_bytes(fds.clone()))
         .expect("prost-build");
 
     std::fs::write(out.join("schema.rs"), schema_tables(&fds)).expect("write schema.rs");
+}
+
+/// The same descriptors with every `string` field turned into `bytes`: same
+/// field numbers, same wire type, no UTF-8 check on decode.
+fn strings_as_bytes(mut fds: FileDescriptorSet) -> FileDescriptorSet {
+    for file in &mut fds.file {
+        for message in &mut file.message_type {
+            for field in &mut message.field {
+                if field.r#type() == Type::String {
+                    field.set_type(Type::Bytes);
+                    // proto2 defaults of bytes fields are C-escaped text;
+                    // TeamTalk's string fields declare none.
+                    assert!(
+                        field.default_value.is_none(),
+                        "{}: string default",
+                        field.name()
+                    );
+                }
+            }
+        }
+    }
+    fds
 }
 
 /// `.IM.BaseDefine.UserInfo` -> `SCHEMA_IM_BASEDEFINE_USERINFO`.

@@ -81,6 +81,8 @@ fn resolve(args: &DbArgs) -> Result<(StoreOptions, config::DbProxyConfig)> {
         db_read: d.db_read.clone(),
         redis: d.redis.clone(),
         pool_size: d.pool_size,
+        hash_concurrency: d.hash_concurrency,
+        hash_queue: d.hash_queue,
     };
     Ok((store, d))
 }
@@ -104,6 +106,7 @@ pub(crate) fn db_proxy(args: DbProxyArgs) -> Result<()> {
     }
     let mut options = DbProxyOptions::new(args.listen.unwrap_or(d.listen), store);
     options.queue_limit = d.queue_limit;
+    options.heavy_concurrency = d.heavy_concurrency;
     runtime()?.block_on(async {
         let proxy = DbProxy::bind(options).await?;
         proxy.run(shutdown_signal()).await?;

@@ -19,18 +19,62 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-/// Text logs on stderr; `RUST_LOG` filters (default `info`).
+/// An error and its causes on one line, each cause once: an error whose
+/// message already ends with its source's text (`"i/o: {0}"`, as the
+/// libraries write them so a log line carries the detail) does not repeat it.
+fn report(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Text logs on stderr; `RUST_LOG` filters (default `info`). Colour only
+/// when stderr is a terminal (and `NO_COLOR` is unset): a log file or a
+/// pipe gets plain text.
 fn install_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        let inner = ferry_control::Error::Bind {
+            addr: "127.0.0.1:10600".parse().unwrap(),
+            source: io,
+        };
+        let e = anyhow::Error::new(inner).context("db_proxy");
+        let line = report(&e);
+        assert_eq!(line.matches("in use").count(), 1, "{line}");
+        assert!(
+            line.starts_with("db_proxy: cannot listen on 127.0.0.1:10600: "),
+            "{line}"
+        );
+    }
 }

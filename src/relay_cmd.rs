@@ -30,9 +30,6 @@ pub(crate) struct RelayArgs {
     /// The IP put in IP_RSP, which clients connect to (never 0.0.0.0)
     #[arg(long, value_name = "IP")]
     advertise: Option<IpAddr>,
-    /// Where offline files will be kept (storage.data_dir)
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
     /// Prometheus endpoint (GET /metrics, /health) [default: off]
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
@@ -58,7 +55,6 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
         Some(0) | None => CorePorts::Off,
         Some(base) => CorePorts::Base(base),
     };
-    let data_dir = args.data_dir.unwrap_or(loaded.config.storage.data_dir);
     let config = Config {
         client_listen,
         msg_listen: args.msg_listen.unwrap_or(file.msg_listen),
@@ -76,11 +72,11 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
         idle_timeout: file.idle_timeout,
         task_timeout: file.task_timeout,
         drain_timeout: Duration::from_secs(10),
+        link_heartbeat: Duration::from_secs(5),
         driver: Driver::Auto,
         zero_copy: file.zero_copy,
         splice_above: file.splice_above,
     };
-    tracing::info!(data_dir = %data_dir.display(), "offline storage is not served yet; data_dir is unused");
 
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {

@@ -94,3 +94,55 @@ fn the_example_config_in_deploy_is_valid() {
     let out = ferry(&["config", "check", "--config", example], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// README's example, in full: a bad port and a misspelt key are both named
+/// in one run, not the first one found.
+#[test]
+fn config_check_names_every_problem_in_one_run() {
+    let file = temp_file(
+        "two.toml",
+        "[relay]\nclient_listen = \"0.0.0.0:70000\"\nwindw = 4\n",
+    );
+    let out = ferry(
+        &["config", "check", "--config", file.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("relay.client_listen: port 70000 is out of range (0-65535)"),
+        "{err}"
+    );
+    assert!(err.contains("relay.windw: unknown key `windw`"), "{err}");
+}
+
+/// Logs written to a pipe (or a file) are plain text: no colour codes.
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("ferry-cli-{}-logs", std::process::id()));
+    let db = format!("sqlite:{}", dir.join("ferry.db").display());
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.args(["db-proxy", "--db", &db, "--listen", &addr])
+        .env_remove("FERRY_CONFIG")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info");
+    let out = cmd.output().unwrap();
+    let err = text(&out.stderr);
+    assert!(err.contains("database ready"), "logged something: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "escape codes in piped logs: {err:?}"
+    );
+}
+
+/// `ferry relay` offers no `--data-dir`: it keeps nothing on disk yet, and a
+/// flag that does nothing only misleads.
+#[test]
+fn relay_has_no_data_dir_flag_until_it_stores_files() {
+    let out = ferry(&["relay", "--help"], &[]);
+    assert!(out.status.success());
+    assert!(!text(&out.stdout).contains("--data-dir"));
+}

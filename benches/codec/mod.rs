@@ -57,13 +57,13 @@ fn all_users() -> Bytes {
     let user = |i: u32| UserInfo {
         user_id: i,
         user_gender: 1,
-        user_nick_name: format!("nick{i}"),
-        avatar_url: format!("https://avatars.example/{i}.png"),
+        user_nick_name: format!("nick{i}").into(),
+        avatar_url: format!("https://avatars.example/{i}.png").into(),
         department_id: i % 7,
-        email: format!("user{i}@example.com"),
-        user_real_name: format!("user{i}"),
+        email: format!("user{i}@example.com").into(),
+        user_real_name: format!("user{i}").into(),
         user_tel: "13800000000".into(),
-        user_domain: format!("user{i}"),
+        user_domain: format!("user{i}").into(),
         status: 0,
         sign_info: Some("busy".into()),
     };

@@ -66,7 +66,7 @@ impl Peer {
         };
         self.send(&req, 1);
         let rsp: ImFileTransferRsp = self.recv().unwrap().decode().unwrap();
-        rsp.task_id.expect("task created")
+        String::from_utf8(rsp.task_id.expect("task created").to_vec()).expect("UUID text")
     }
 
     /// Logs in to ferry's relay; the receiver also waits for PEER_READY.
@@ -74,7 +74,7 @@ impl Peer {
         self.send(
             &ImFileLoginReq {
                 user_id: user,
-                task_id: task.into(),
+                task_id: task.to_owned().into(),
                 file_role: role,
             },
             1,
@@ -102,7 +102,7 @@ impl Peer {
             while next < size && in_flight.len() < window {
                 let len = u64::from(chunk).min(size - next) as u32;
                 let req = ImFilePullDataReq {
-                    task_id: task.into(),
+                    task_id: task.to_owned().into(),
                     user_id: user,
                     trans_mode: 1,
                     offset: next as u32,
@@ -121,7 +121,7 @@ impl Peer {
         self.send(
             &ImFileState {
                 state: 3,
-                task_id: task.into(),
+                task_id: task.to_owned().into(),
                 user_id: user,
             },
             0,
@@ -140,7 +140,7 @@ impl Peer {
             let data = payload.slice(..req.data_size as usize);
             let head = ImFilePullDataRsp {
                 result_code: 0,
-                task_id: task.into(),
+                task_id: task.to_owned().into(),
                 user_id: user,
                 offset: req.offset,
                 file_data: Bytes::new(),

@@ -30,4 +30,19 @@ pub enum Error {
     Batch(std::sync::Arc<Error>),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// A listening socket could not be bound (the port is taken, the
+    /// address is not this host's).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// Too much heavy work is running and waiting already (an admission
+    /// [`Gate`](crate::admission::Gate) is full): refused unprocessed, try
+    /// later.
+    #[error("server busy: {what} already has {waiting} waiting")]
+    Busy { what: &'static str, waiting: usize },
+    /// A fault of ours that is none of the above (a worker task died).
+    #[error("internal: {0}")]
+    Internal(String),
 }

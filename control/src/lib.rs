@@ -15,8 +15,11 @@
 //!   connection limit, drain), `connection` (frames in, responses out),
 //!   `dispatch` (bounded concurrency, command table) and `cmd/`, one file
 //!   per group of TeamTalk commands.
+//! - [`admission`]: [`admission::Gate`], the explicit bound every heavy
+//!   step a peer can trigger runs under (password hashing, large reads).
 //! - [`error`]: [`Error`], the one error type of the crate.
 
+pub mod admission;
 pub mod db_proxy;
 pub mod error;
 pub mod store;

@@ -6,6 +6,8 @@
 //! in bytes.
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use base64::Engine as _;
 use common::{

@@ -7,6 +7,8 @@
 //! msg_id follows the dumped maximum, recent sessions show.
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use std::str::FromStr;
 
@@ -79,8 +81,8 @@ async fn load(url: &str) -> usize {
 
 fn login(name: &str, plain: &str) -> ImValidateReq {
     ImValidateReq {
-        user_name: name.into(),
-        password: client_password(plain),
+        user_name: name.to_owned().into(),
+        password: client_password(plain).into(),
         attach_data: None,
     }
 }
@@ -153,7 +155,7 @@ async fn dump_loads_unchanged(b: Backend) {
     assert_eq!(ok.result_code, 0, "{}", b.name);
     let info = ok.user_info.unwrap();
     assert_eq!((info.user_id, info.user_nick_name.as_str()), (1, "test"));
-    assert_eq!(info.sign_info.as_deref(), Some("时间"));
+    assert_eq!(info.sign_info.as_deref(), Some("时间".as_bytes()));
     let ok: ImValidateRsp = c.call(&login("wb", "wb")).await;
     assert_eq!((ok.result_code, ok.user_info.unwrap().user_id), (0, 4));
     let ok: ImValidateRsp = c.call(&login("zhang", "123456")).await;
@@ -165,7 +167,7 @@ async fn dump_loads_unchanged(b: Backend) {
             info.department_id,
             info.sign_info.as_deref()
         ),
-        ("张三\u{1F600}", 2, Some("it's me \\o/"))
+        ("张三\u{1F600}", 2, Some("it's me \\o/".as_bytes()))
     );
     let wrong: ImValidateRsp = c.call(&login("testa", "tesT")).await;
     assert_ne!(wrong.result_code, 0);

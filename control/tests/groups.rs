@@ -4,6 +4,8 @@
 //! TeamTalk's `group_member_<groupId>` and `group_set_<groupId>` hashes.
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,7 +34,7 @@ fn create_req(user: u32, kind: GroupType, name: &str, members: &[u32]) -> ImGrou
     ImGroupCreateReq {
         user_id: user,
         group_type: kind as i32,
-        group_name: name.into(),
+        group_name: name.to_owned().into(),
         group_avatar: "http://a/b.png".into(),
         member_id_list: members.to_vec(),
         attach_data: cookie(),
@@ -113,7 +115,7 @@ async fn info(c: &mut Client, user: u32, asked: &[(u32, u32)]) -> Info {
                 g.group_id,
                 (
                     g.version,
-                    g.group_name,
+                    g.group_name.as_str().to_owned(),
                     g.group_creator_id,
                     g.group_type,
                     g.shield_status,
@@ -561,3 +563,85 @@ async fn redis_outage_is_an_error_result() {
     );
     server.stop().await;
 }
+
+/// User 1 sends a message to `group`; its msg_id.
+async fn send(c: &mut Client, group: u32) -> u32 {
+    c.call::<_, ImMsgData>(&group_text(1, group)).await.msg_id
+}
+
+/// The msg_ids a member reads back through a message page and by id.
+async fn readable(c: &mut Client, user: u32, group: u32, ids: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    use ferry_proto::pb::im::base_define::SessionType;
+    use ferry_proto::pb::im::message::{
+        ImGetMsgByIdReq, ImGetMsgByIdRsp, ImGetMsgListReq, ImGetMsgListRsp,
+    };
+    let page: ImGetMsgListRsp = c
+        .call(&ImGetMsgListReq {
+            user_id: user,
+            session_type: SessionType::Group as i32,
+            session_id: group,
+            msg_id_begin: 0,
+            msg_cnt: 50,
+            attach_data: None,
+        })
+        .await;
+    let by_id: ImGetMsgByIdRsp = c
+        .call(&ImGetMsgByIdReq {
+            user_id: user,
+            session_type: SessionType::Group as i32,
+            session_id: group,
+            msg_id_list: ids.to_vec(),
+            attach_data: None,
+        })
+        .await;
+    let mut a: Vec<u32> = page.msg_list.iter().map(|m| m.msg_id).collect();
+    let mut b: Vec<u32> = by_id.msg_list.iter().map(|m| m.msg_id).collect();
+    a.sort();
+    b.sort();
+    (a, b)
+}
+
+/// As TeamTalk's db_proxy: a member reads the group's history from the time
+/// they joined, not what was said before; removed and added again, from the
+/// new join. (Times are whole seconds: the test waits past a second between
+/// a message and a join.)
+async fn a_new_member_reads_from_the_join_on(b: Backend) {
+    use GroupModifyType::{Add, Del};
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    let g = create(&mut c, &create_req(1, GroupType::Normal, "history", &[2]))
+        .await
+        .group_id
+        .unwrap();
+    let before = send(&mut c, g).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(change(&mut c, 1, g, Add, &[3]).await.0, 0);
+    let after = send(&mut c, g).await;
+    let all = [before, after];
+    assert_eq!(
+        readable(&mut c, 2, g, &all).await,
+        (all.to_vec(), all.to_vec())
+    );
+    assert_eq!(
+        readable(&mut c, 3, g, &all).await,
+        (vec![after], vec![after]),
+        "{}: the newcomer reads from the join on",
+        b.name
+    );
+    assert_eq!(change(&mut c, 1, g, Del, &[3]).await.0, 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let while_away = send(&mut c, g).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(change(&mut c, 1, g, Add, &[3]).await.0, 0);
+    let back = send(&mut c, g).await;
+    let all = [before, after, while_away, back];
+    assert_eq!(
+        readable(&mut c, 3, g, &all).await,
+        (vec![back], vec![back]),
+        "{}: added again, from the new join",
+        b.name
+    );
+    assert_eq!(readable(&mut c, 2, g, &all).await.0, all.to_vec());
+    server.stop().await;
+}
+on_backends!(a_new_member_reads_from_the_join_on);

@@ -2,6 +2,8 @@
 //! users created by ferry, `status = 0`, the lockout, injection in the name.
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use bytes::Bytes;
 use common::{Backend, client_password, insert_teamtalk_user};
@@ -10,8 +12,8 @@ use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
 
 fn req(name: &str, plain: &str) -> ImValidateReq {
     ImValidateReq {
-        user_name: name.into(),
-        password: client_password(plain),
+        user_name: name.to_owned().into(),
+        password: client_password(plain).into(),
         attach_data: Some(Bytes::from_static(b"\x00\x00\x00\x01cookie")),
     }
 }
@@ -52,7 +54,7 @@ async fn login_md5_argon2_and_lockout(b: Backend) {
         ),
         ("alice", 3, 1, 0)
     );
-    assert_eq!(info.sign_info.as_deref(), Some("hi"));
+    assert_eq!(info.sign_info.as_deref(), Some(&b"hi"[..]));
 
     let argon: ImValidateRsp = c.call(&req("bob", "hunter2")).await;
     assert_eq!(argon.result_code, 0);
@@ -167,3 +169,87 @@ async fn user_admin_path(b: Backend) {
     store.close().await;
 }
 on_backends!(user_admin_path);
+
+/// "报告" (report) in GBK: not UTF-8, as Chinese Windows clients send names.
+const GBK_NAME: &[u8] = &[0xb1, 0xa8, 0xb8, 0xe6];
+
+/// A login whose name is not UTF-8 is answered (no such user: result 1,
+/// the name echoed byte for byte), never dropped; the link stays up and
+/// the next login on it is answered too.
+async fn a_gbk_user_name_is_answered(b: Backend) {
+    let server = b.start().await;
+    insert_teamtalk_user(&b.pool().await, "alice", "123456", "4321", 0).await;
+    let mut c = server.connect().await;
+    let gbk = ImValidateReq {
+        user_name: Bytes::from_static(GBK_NAME),
+        ..req("", "123456")
+    };
+    let seq = c.send(&gbk).await;
+    let valid = c.send(&req("alice", "123456")).await;
+    let (got, rsp) = c.recv::<ImValidateRsp>().await;
+    assert_eq!((got, rsp.result_code), (seq, 1), "{}", b.name);
+    assert_eq!(&rsp.user_name[..], GBK_NAME, "echoed as sent");
+    let (got, rsp) = c.recv::<ImValidateRsp>().await;
+    assert_eq!((got, rsp.result_code), (valid, 0), "{}", b.name);
+    server.stop().await;
+}
+on_backends!(a_gbk_user_name_is_answered);
+
+/// 200 argon2 logins at once against a gate of one check at a time with 4
+/// waiting: every login is answered, those past the queue with result 2 and
+/// the busy text at once, the others 0; none waits for a timeout or gets a
+/// wrong answer, and the name is not locked out for being refused.
+async fn a_login_burst_past_the_queue_is_refused_busy(mut b: Backend) {
+    b.options.hash_concurrency = 1;
+    b.options.hash_queue = 4;
+    let store = Store::open(&b.options).await.unwrap();
+    store
+        .add_user(&NewUser {
+            name: "burst".into(),
+            password: "pw".into(),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let server = b.start().await;
+    let mut conns = Vec::new();
+    for _ in 0..200 {
+        conns.push(server.connect().await);
+    }
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(conns.len()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut c in conns {
+        let gate = gate.clone();
+        tasks.spawn(async move {
+            gate.wait().await;
+            let rsp: ImValidateRsp = c.call(&req("burst", "pw")).await;
+            (rsp.result_code, rsp.result_string)
+        });
+    }
+    let answers = tasks.join_all().await;
+    let ok = answers.iter().filter(|(code, _)| *code == 0).count();
+    let busy = answers
+        .iter()
+        .filter(|(code, text)| {
+            *code == 2 && text.as_deref() == Some("服务端忙，请稍后重试".as_bytes())
+        })
+        .count();
+    assert_eq!(ok + busy, 200, "{}: only 0 or busy: {answers:?}", b.name);
+    assert!(
+        ok >= 5,
+        "{}: the running and queued ones are served: {ok}",
+        b.name
+    );
+    assert!(busy > 0, "{}: 200 at once overflow a queue of 4", b.name);
+    // Refusals for load are not failures of the password.
+    let mut c = server.connect().await;
+    assert_eq!(
+        c.call::<_, ImValidateRsp>(&req("burst", "pw"))
+            .await
+            .result_code,
+        0
+    );
+    server.stop().await;
+}
+on_backends!(a_login_burst_past_the_queue_is_refused_busy, [sqlite]);

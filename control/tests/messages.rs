@@ -3,6 +3,8 @@
 //! info; msg_id monotonic across a Redis flush and a restart.
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use std::time::Duration;
 

@@ -5,6 +5,8 @@
 //! FerryDeviceToken without).
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use std::time::Duration;
 
@@ -88,7 +90,7 @@ async fn sign(c: &mut Client, user: u32, text: &str) -> ImChangeSignInfoRsp {
     let rsp: ImChangeSignInfoRsp = c
         .call(&ImChangeSignInfoReq {
             user_id: user,
-            sign_info: text.into(),
+            sign_info: text.to_owned().into(),
             attach_data: cookie(),
         })
         .await;
@@ -104,7 +106,12 @@ async fn sign_of(c: &mut Client, user: u32) -> String {
             attach_data: None,
         })
         .await;
-    rsp.user_info_list[0].sign_info.clone().unwrap()
+    rsp.user_info_list[0]
+        .sign_info
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .to_owned()
 }
 
 async fn sign_info(b: Backend) {
@@ -116,7 +123,7 @@ async fn sign_info(b: Backend) {
     let rsp = sign(&mut c, 1, "今天 hello").await;
     assert_eq!(
         (rsp.result_code, rsp.sign_info.as_deref()),
-        (0, Some("今天 hello")),
+        (0, Some("今天 hello".as_bytes())),
         "{}",
         b.name
     );
@@ -142,7 +149,10 @@ async fn sign_info(b: Backend) {
         "\\'; DROP TABLE IMUser; -- \" ` %",
     ] {
         let rsp = sign(&mut c, 1, evil).await;
-        assert_eq!((rsp.result_code, rsp.sign_info.as_deref()), (0, Some(evil)));
+        assert_eq!(
+            (rsp.result_code, rsp.sign_info.as_deref()),
+            (0, Some(evil.as_bytes()))
+        );
         assert_eq!(sign_of(&mut c, 1).await, evil);
         assert_eq!(sign_of(&mut c, 2).await, "hi");
     }
@@ -333,7 +343,7 @@ async fn set_token(c: &mut Client, user: u32, kind: Option<ClientType>, token: &
     let rsp: ImDeviceTokenRsp = c
         .call(&ImDeviceTokenReq {
             user_id: user,
-            device_token: token.into(),
+            device_token: token.to_owned().into(),
             client_type: kind.map(|k| k as i32),
             attach_data: cookie(),
         })
@@ -355,7 +365,12 @@ async fn tokens(c: &mut Client, users: &[u32]) -> Vec<(u32, i32, String, u32)> {
         .iter()
         .map(|t| {
             assert_eq!(t.push_type, 1);
-            (t.user_id, t.user_type, t.token.clone(), t.push_count)
+            (
+                t.user_id,
+                t.user_type,
+                t.token.as_str().to_owned(),
+                t.push_count,
+            )
         })
         .collect();
     out.sort();
@@ -431,10 +446,21 @@ async fn device_tokens(b: Backend) {
         tokens(&mut c, &[1, 2]).await,
         [(1, android, evil.into(), 1), (2, ios, "tokE".into(), 0)]
     );
-    // Empty or too long: answered (the answer has no result), not stored.
-    set_token(&mut c, 1, Some(ClientType::Ios), "").await;
+    // Too long: answered (the answer has no result), not stored.
     set_token(&mut c, 1, Some(ClientType::Ios), &"t".repeat(256)).await;
     assert_eq!(tokens(&mut c, &[1]).await, [(1, android, evil.into(), 1)]);
+    // Empty, as a stock msg_server sends at every logout: the device is
+    // forgotten (TeamTalk clears it), so a logged-out phone gets no pushes.
+    set_token(&mut c, 1, Some(ClientType::Android), "").await;
+    assert_eq!(tokens(&mut c, &[1, 2]).await, [(2, ios, "tokE".into(), 0)]);
+    if b.options.redis.is_some() {
+        assert_eq!(redis_get(&b, "device_1").await, None);
+        assert_eq!(redis_get(&b, &format!("device_{evil}")).await, None);
+        assert_eq!(redis_get(&b, "device_tokE").await.as_deref(), Some("2"));
+    }
+    // Clearing what is not there changes nothing.
+    set_token(&mut c, 1, None, "").await;
+    assert_eq!(tokens(&mut c, &[1]).await, []);
     // An iOS user with the push shield on is left out in quiet hours only.
     set_token(&mut c, 1, Some(ClientType::Ios), "tokF").await;
     let _: ImPushShieldRsp = c
@@ -468,7 +494,7 @@ async fn over_the_bound_sign_info_gets_result_1(b: Backend) {
     for n in 1..=40u16 {
         let req = ImChangeSignInfoReq {
             user_id: 1,
-            sign_info: format!("sign {n}"),
+            sign_info: format!("sign {n}").into(),
             attach_data: cookie(),
         };
         burst.extend_from_slice(&ferry_proto::frame::encode_to_bytes(&req, n, 1 << 20).unwrap());
@@ -480,7 +506,10 @@ async fn over_the_bound_sign_info_gets_result_1(b: Backend) {
         let rsp = f.decode::<ImChangeSignInfoRsp>().unwrap();
         assert_eq!(rsp.attach_data, cookie());
         match rsp.result_code {
-            0 => assert_eq!(rsp.sign_info, Some(format!("sign {}", f.header.seq_num))),
+            0 => assert_eq!(
+                rsp.sign_info,
+                Some(format!("sign {}", f.header.seq_num).into())
+            ),
             _ => refused += 1,
         }
         seqs.push(f.header.seq_num);
@@ -492,3 +521,46 @@ async fn over_the_bound_sign_info_gets_result_1(b: Backend) {
     server.stop().await;
 }
 on_backends!(over_the_bound_sign_info_gets_result_1);
+
+/// Text a utf8mb4 column cannot hold (GBK here) in a request that has an
+/// answer gets that answer's failure, on a link that stays up: a signature,
+/// a group's name. Nothing is stored.
+async fn gbk_text_gets_its_failure_answer(b: Backend) {
+    use ferry_proto::pb::im::group::{ImGroupCreateReq, ImGroupCreateRsp};
+    let server = b.start().await;
+    insert_teamtalk_user(&b.pool().await, "u1", "pw", "1", 0).await;
+    let mut c = server.connect().await;
+    let gbk = bytes(&[0xc4, 0xe3, 0xba, 0xc3]); // "你好" in GBK
+    let rsp: ImChangeSignInfoRsp = c
+        .call(&ImChangeSignInfoReq {
+            user_id: 1,
+            sign_info: gbk.clone(),
+            attach_data: cookie(),
+        })
+        .await;
+    assert_eq!((rsp.result_code, rsp.sign_info), (1, None), "{}", b.name);
+    let rsp: ImGroupCreateRsp = c
+        .call(&ImGroupCreateReq {
+            user_id: 1,
+            group_type: 1,
+            group_name: gbk.clone(),
+            group_avatar: "".into(),
+            member_id_list: vec![2],
+            attach_data: None,
+        })
+        .await;
+    assert_eq!((rsp.result_code, rsp.group_id), (1, None), "{}", b.name);
+    // The same link still serves, and nothing was stored.
+    assert_eq!(sign(&mut c, 1, "ok").await.result_code, 0);
+    assert_eq!(
+        count(
+            &b.pool().await,
+            "SELECT COUNT(*) FROM IMGroup WHERE creator = ?",
+            &[1]
+        )
+        .await,
+        0
+    );
+    server.stop().await;
+}
+on_backends!(gbk_text_gets_its_failure_answer);

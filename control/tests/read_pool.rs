@@ -7,6 +7,8 @@
 //! server only.
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use common::{Arg, Backend, Client, count, exec, insert_teamtalk_user, session_ids};
 use ferry_control::store::{Pool, Store};
@@ -34,15 +36,15 @@ async fn names(c: &mut Client, ids: &[u32]) -> Vec<String> {
         .await;
     rsp.user_info_list
         .into_iter()
-        .map(|u| u.user_real_name)
+        .map(|u| u.user_real_name.as_str().to_owned())
         .collect()
 }
 
 async fn logs_in(c: &mut Client, name: &str) -> bool {
     let rsp: ImValidateRsp = c
         .call(&ImValidateReq {
-            user_name: name.into(),
-            password: common::client_password("pw"),
+            user_name: name.to_owned().into(),
+            password: common::client_password("pw").into(),
             attach_data: None,
         })
         .await;

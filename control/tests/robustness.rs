@@ -3,6 +3,8 @@
 //! with SQL in the task id, a malformed frame, requests over the bound.
 
 mod common;
+#[allow(unused_imports)]
+use common::AsText as _;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -263,8 +265,8 @@ async fn group_burst_reads_back_as_answered(b: Backend) {
             .call(&ImGroupCreateReq {
                 user_id: members[0],
                 group_type: GroupType::Normal as i32,
-                group_name: format!("burst {g}"),
-                group_avatar: String::new(),
+                group_name: format!("burst {g}").into(),
+                group_avatar: String::new().into(),
                 member_id_list: members.clone(),
                 attach_data: None,
             })
@@ -287,6 +289,8 @@ async fn group_burst_reads_back_as_answered(b: Backend) {
             for n in 0..3 {
                 let mut m = msg(from, group, n);
                 m.msg_type = MsgType::GroupText as i32;
+                // Stamped by db_proxy (now): members read from their join on.
+                m.create_time = 0;
                 m.msg_data = bytes(format!("{caller}/{n}").as_bytes());
                 let rsp: ImMsgData = conn.call(&m).await;
                 got.push((group, from, rsp.msg_id, m.msg_data));
@@ -571,6 +575,92 @@ async fn offline_files_and_injection(b: Backend) {
 }
 on_backends!(offline_files_and_injection);
 
+/// An offline file whose name is GBK (not UTF-8) is stored with its bytes
+/// and listed back byte for byte, whatever the backend's column type.
+async fn a_gbk_offline_file_name_is_stored_as_sent(b: Backend) {
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    // "报告.pdf" in GBK, then a name with every byte value once.
+    let gbk: &[u8] = &[0xb1, 0xa8, 0xb8, 0xe6, b'.', b'p', b'd', b'f'];
+    let every: Vec<u8> = (1..=255u8).collect();
+    for (task, name) in [
+        ("6f1c3b0e-0000-4000-8000-0000000000a1", gbk),
+        ("6f1c3b0e-0000-4000-8000-0000000000a2", &every[..]),
+    ] {
+        c.send(&ImFileAddOfflineReq {
+            from_user_id: 1,
+            to_user_id: 2,
+            task_id: task.into(),
+            file_name: bytes(name),
+            file_size: 77,
+        })
+        .await;
+    }
+    let list = ImFileHasOfflineReq {
+        user_id: 2,
+        attach_data: None,
+    };
+    let has = until(&mut c, &list, |h| h.offline_file_list.len() == 2).await;
+    let mut names: Vec<&[u8]> = has
+        .offline_file_list
+        .iter()
+        .map(|f| &f.file_name[..])
+        .collect();
+    names.sort();
+    let mut want = vec![gbk, &every[..]];
+    want.sort();
+    assert_eq!(names, want, "{}: byte for byte", b.name);
+    server.stop().await;
+}
+on_backends!(a_gbk_offline_file_name_is_stored_as_sent);
+
+/// IMFileAddOfflineReq has no answer, so msg_server may send it again: a
+/// repeat changes nothing (one row per sender, receiver and task), and one
+/// delete removes the file.
+async fn a_repeated_offline_add_changes_nothing(b: Backend) {
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    let add = ImFileAddOfflineReq {
+        from_user_id: 1,
+        to_user_id: 2,
+        task_id: "6f1c3b0e-0000-4000-8000-0000000000b1".into(),
+        file_name: "twice.bin".into(),
+        file_size: 10,
+    };
+    let list = ImFileHasOfflineReq {
+        user_id: 2,
+        attach_data: None,
+    };
+    c.send(&add).await;
+    until(&mut c, &list, |h| h.offline_file_list.len() == 1).await;
+    for _ in 0..3 {
+        c.send(&add).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let has: ImFileHasOfflineRsp = c.call(&list).await;
+    assert_eq!(has.offline_file_list.len(), 1, "{}: listed once", b.name);
+    let pool = b.pool().await;
+    let rows = common::count(
+        &pool,
+        "SELECT COUNT(*) FROM IMTransmitFile WHERE fromId = ? AND toId = ?",
+        &[1, 2],
+    )
+    .await;
+    assert_eq!(rows, 1, "{}: one row", b.name);
+    let del = ImFileDelOfflineReq {
+        from_user_id: 1,
+        to_user_id: 2,
+        task_id: add.task_id.clone(),
+    };
+    c.send(&del).await;
+    until(&mut c, &list, |h| h.offline_file_list.is_empty()).await;
+    c.send(&del).await; // a repeated delete finds nothing and harms nothing
+    c.send(&add).await; // the same task offered again after its delete
+    until(&mut c, &list, |h| h.offline_file_list.len() == 1).await;
+    server.stop().await;
+}
+on_backends!(a_repeated_offline_add_changes_nothing);
+
 /// Asks `req` until the answer satisfies `done` (requests without an answer
 /// run concurrently with later ones), for 10 s at most.
 async fn until(
@@ -665,3 +755,72 @@ async fn over_the_bound_is_refused_with_an_error_result(b: Backend) {
     server.stop().await;
 }
 on_backends!(over_the_bound_is_refused_with_an_error_result);
+
+/// db_proxy keeps each msg_server link alive from its side, as TeamTalk's
+/// db_proxy_server does: after 5 s without sending anything it sends a
+/// heartbeat, so a stock msg_server (which drops a db link that received
+/// nothing for 30 s) never sees its links die while idle.
+async fn an_idle_link_gets_heartbeats_from_db_proxy(b: Backend) {
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    let started = std::time::Instant::now();
+    let beat = c.recv_frame().await.expect("a heartbeat, not a close");
+    let waited = started.elapsed();
+    assert_eq!(
+        (beat.header.command, beat.header.seq_num, beat.body().len()),
+        (ferry_proto::registry::CID_OTHER_HEARTBEAT, 0, 0)
+    );
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(7),
+        "{}: heartbeat after {waited:?}",
+        b.name
+    );
+    server.stop().await;
+}
+on_backends!(an_idle_link_gets_heartbeats_from_db_proxy, [sqlite]);
+
+/// A link that sends nothing (not even heartbeats) for `link_timeout` is
+/// dead and is closed; one that heartbeats stays.
+async fn a_silent_link_is_closed_a_heartbeating_one_stays(b: Backend) {
+    let server = b
+        .start_with(|o| {
+            o.heartbeat = Duration::from_millis(100);
+            o.link_timeout = Duration::from_millis(800);
+        })
+        .await;
+    let mut silent = server.connect().await;
+    let mut alive = server.connect().await;
+    let beat = ferry_proto::frame::encode_to_bytes(
+        &ferry_proto::pb::im::other::ImHeartBeat {},
+        0,
+        ferry_proto::frame::DEFAULT_MAX_FRAME,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    while silent.recv_frame().await.is_some() {
+        alive.send_raw(&beat).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "{}",
+        b.name
+    );
+    // The heartbeating link is still served (past the heartbeats it got).
+    let seq = alive
+        .send(&ImValidateReq {
+            user_name: "nobody".into(),
+            password: "x".into(),
+            attach_data: None,
+        })
+        .await;
+    loop {
+        let f = alive.recv_frame().await.expect("the live link stays open");
+        if f.header.command == ferry_proto::registry::CID_OTHER_VALIDATE_RSP {
+            assert_eq!(f.header.seq_num, seq);
+            assert_eq!(f.decode::<ImValidateRsp>().unwrap().result_code, 1);
+            break;
+        }
+    }
+    server.stop().await;
+}
+on_backends!(a_silent_link_is_closed_a_heartbeating_one_stays, [sqlite]);

@@ -18,6 +18,8 @@
 //! - [`pull`]: [`pull::PullDataRspHead`], a pull response checked without
 //!   touching (or copying) its payload, for relays.
 //! - [`task`]: task id validation and [`task::core_for_task`] placement.
+//! - [`text`]: text fields are bytes (`string` is generated as `Bytes`);
+//!   [`text::show`] for logs, [`text::utf8`] where a `str` is needed.
 //! - [`extension`]: command and field ids reserved for ferry's extensions.
 //! - [`error`]: [`FrameError`], [`DecodeError`], [`EncodeError`].
 //!
@@ -32,6 +34,7 @@ pub mod pull;
 pub mod registry;
 pub mod schema;
 pub mod task;
+pub mod text;
 
 pub use error::{DecodeError, EncodeError, FrameError};
 pub use frame::{Check, Frame, Header, check};

@@ -21,8 +21,8 @@ use crate::schema::Message as _;
 struct Head {
     #[prost(uint32, required, tag = "1")]
     result_code: u32,
-    #[prost(string, required, tag = "2")]
-    task_id: String,
+    #[prost(bytes = "vec", required, tag = "2")]
+    task_id: Vec<u8>,
     #[prost(uint32, required, tag = "3")]
     user_id: u32,
     #[prost(uint32, required, tag = "4")]
@@ -33,7 +33,8 @@ struct Head {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullDataRspHead {
     pub result_code: u32,
-    pub task_id: String,
+    /// As sent (text fields are bytes, see [`crate::text`]).
+    pub task_id: Vec<u8>,
     pub user_id: u32,
     pub offset: u32,
     /// Length of file_data (its last occurrence, as protobuf decoding keeps).
@@ -134,10 +135,7 @@ impl PullDataRspHead {
                     if buf.len() < len {
                         return short();
                     }
-                    let Ok(text) = std::str::from_utf8(&buf[..len]) else {
-                        return Prefix::Other;
-                    };
-                    task_id = Some(text.to_owned());
+                    task_id = Some(buf[..len].to_vec());
                     buf = &buf[len..];
                 }
                 (5, WireType::LengthDelimited) => {
@@ -182,13 +180,8 @@ mod tests {
         let body = msg.encode_to_vec();
         let head = PullDataRspHead::parse(&body).unwrap();
         assert_eq!(
-            (
-                head.user_id,
-                head.offset,
-                head.data_len,
-                head.task_id.as_str()
-            ),
-            (7, 1 << 20, 3000, msg.task_id.as_str())
+            (head.user_id, head.offset, head.data_len, &head.task_id[..]),
+            (7, 1 << 20, 3000, &msg.task_id[..])
         );
     }
 

@@ -35,16 +35,18 @@ pub struct InvalidTaskId {
 
 /// Accepts only the text TeamTalk and ferry generate: 36 bytes, lowercase
 /// hex, hyphens at 8, 13, 18 and 23. Anything else (`../../etc/passwd`,
-/// upper case, braces) is refused before it can touch a path or a query.
-pub fn validate_task_id(task_id: &str) -> Result<(), InvalidTaskId> {
-    let bytes = task_id.as_bytes();
+/// upper case, braces, bytes that are not UTF-8) is refused before it can
+/// touch a path or a query. Returns the id as `str`.
+pub fn validate_task_id<T: AsRef<[u8]> + ?Sized>(task_id: &T) -> Result<&str, InvalidTaskId> {
+    let bytes = task_id.as_ref();
     let well_formed = bytes.len() == TASK_ID_LEN
         && bytes.iter().enumerate().all(|(i, &b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
         });
     if well_formed {
-        Ok(())
+        // Only ASCII digits, a-f and '-' passed.
+        Ok(std::str::from_utf8(bytes).expect("ASCII"))
     } else {
         Err(InvalidTaskId { len: bytes.len() })
     }
@@ -72,14 +74,15 @@ pub const fn fmix64(mut h: u64) -> u64 {
 }
 
 /// The placement hash of a task id: `fmix64(fnv1a_64(task_id))`.
-pub const fn task_hash(task_id: &str) -> u64 {
-    fmix64(fnv1a_64(task_id.as_bytes()))
+pub const fn task_hash(task_id: &[u8]) -> u64 {
+    fmix64(fnv1a_64(task_id))
 }
 
-/// The core, in `0..cores`, that owns `task_id`. `cores == 0` is treated as 1.
-pub fn core_for_task(task_id: &str, cores: usize) -> usize {
+/// The core, in `0..cores`, that owns `task_id` (its bytes as sent).
+/// `cores == 0` is treated as 1.
+pub fn core_for_task<T: AsRef<[u8]> + ?Sized>(task_id: &T, cores: usize) -> usize {
     let cores = cores.max(1) as u128;
-    ((u128::from(task_hash(task_id)) * cores) >> 64) as usize
+    ((u128::from(task_hash(task_id.as_ref())) * cores) >> 64) as usize
 }
 
 /// (task_id, placement hash, core for 1, 2, 3, 4, 8, 16 and 64 cores), computed by
@@ -129,7 +132,7 @@ mod tests {
     #[test]
     fn placement_matches_the_vectors() {
         for (task_id, hash, cores) in PLACEMENT_VECTORS {
-            assert_eq!(task_hash(task_id), *hash, "{task_id:?}");
+            assert_eq!(task_hash(task_id.as_bytes()), *hash, "{task_id:?}");
             for (n, want) in PLACEMENT_VECTOR_CORES.iter().zip(cores) {
                 assert_eq!(
                     core_for_task(task_id, *n),
@@ -161,7 +164,11 @@ mod tests {
 
     #[test]
     fn only_canonical_uuid_text_is_a_task_id() {
-        assert!(validate_task_id("6f9619ff-8b86-4d11-b42d-00c04fc964ff").is_ok());
+        assert_eq!(
+            validate_task_id("6f9619ff-8b86-4d11-b42d-00c04fc964ff"),
+            Ok("6f9619ff-8b86-4d11-b42d-00c04fc964ff")
+        );
+        assert!(validate_task_id(&b"6f9619ff-8b86-4d11-b42d-00c04fc964f\xff"[..]).is_err());
         for bad in [
             "",
             "../../etc/passwd",

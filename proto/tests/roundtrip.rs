@@ -35,15 +35,15 @@ fn user_info() -> impl Strategy<Value = UserInfo> {
             |(user_id, user_gender, nick, avatar, department_id, email, sign_info)| UserInfo {
                 user_id,
                 user_gender,
-                user_nick_name: nick.clone(),
-                avatar_url: avatar,
+                user_nick_name: nick.clone().into(),
+                avatar_url: avatar.into(),
                 department_id,
-                email,
-                user_real_name: nick.clone(),
+                email: email.into(),
+                user_real_name: nick.clone().into(),
                 user_tel: "1".into(),
-                user_domain: nick,
+                user_domain: nick.into(),
                 status: 0,
-                sign_info,
+                sign_info: sign_info.map(Into::into),
             },
         )
 }
@@ -74,20 +74,20 @@ fn round_trip<T: Pdu + PartialEq + std::fmt::Debug>(
 proptest! {
     #[test]
     fn file_login_req(user_id: u32, task_id in text(), role in 1i32..=4, seq: u16, cut: usize) {
-        round_trip(&ImFileLoginReq { user_id, task_id, file_role: role }, seq, cut)?;
+        round_trip(&ImFileLoginReq { user_id, task_id: task_id.into(), file_role: role }, seq, cut)?;
     }
 
     #[test]
     fn pull_data(task_id in text(), user_id: u32, mode in 1i32..=2, offset: u32, size: u32, data in bytes(70_000),
                  seq: u16, cut: usize) {
-        round_trip(&ImFilePullDataReq { task_id: task_id.clone(), user_id, trans_mode: mode, offset, data_size: size }, seq, cut)?;
-        round_trip(&ImFilePullDataRsp { result_code: size % 2, task_id, user_id, offset, file_data: data }, seq, cut)?;
+        round_trip(&ImFilePullDataReq { task_id: task_id.clone().into(), user_id, trans_mode: mode, offset, data_size: size }, seq, cut)?;
+        round_trip(&ImFilePullDataRsp { result_code: size % 2, task_id: task_id.into(), user_id, offset, file_data: data }, seq, cut)?;
     }
 
     #[test]
     fn transfer_req(from: u32, to: u32, name in text(), size: u32, mode in 1i32..=2, attach in prop::option::of(bytes(64)),
                     seq: u16, cut: usize) {
-        let msg = ImFileTransferReq { from_user_id: from, to_user_id: to, file_name: name, file_size: size, trans_mode: mode, attach_data: attach };
+        let msg = ImFileTransferReq { from_user_id: from, to_user_id: to, file_name: name.into(), file_size: size, trans_mode: mode, attach_data: attach };
         round_trip(&msg, seq, cut)?;
     }
 
@@ -101,11 +101,11 @@ proptest! {
     #[test]
     fn nested_and_repeated(addrs in prop::collection::vec((text(), any::<u32>()), 0..8), info in prop::option::of(user_info()),
                            members in prop::collection::vec(any::<u32>(), 0..50), seq: u16, cut: usize) {
-        let list = addrs.into_iter().map(|(ip, port)| IpAddr { ip, port }).collect();
+        let list = addrs.into_iter().map(|(ip, port)| IpAddr { ip: ip.into(), port }).collect();
         round_trip(&ImFileServerIpRsp { ip_addr_list: list }, seq, cut)?;
         let rsp = ImValidateRsp { user_name: "u".into(), result_code: 0, result_string: None, user_info: info, attach_data: None };
         round_trip(&rsp, seq, cut)?;
-        let create = ImGroupCreateReq { user_id: 1, group_type: 2, group_name: "g".into(), group_avatar: String::new(), member_id_list: members, attach_data: None };
+        let create = ImGroupCreateReq { user_id: 1, group_type: 2, group_name: "g".into(), group_avatar: String::new().into(), member_id_list: members, attach_data: None };
         round_trip(&create, seq, cut)?;
     }
 

@@ -78,6 +78,10 @@ pub struct Config {
     pub task_timeout: Duration,
     /// How long a draining relay waits for transfers in progress.
     pub drain_timeout: Duration,
+    /// A heartbeat goes out on the msg-server link after this long without
+    /// sending anything (TeamTalk: 5 s; a stock msg_server drops a silent
+    /// link after 30 s).
+    pub link_heartbeat: Duration,
     pub driver: Driver,
     /// Forward large pull responses' payloads socket -> pipe -> socket with
     /// splice(2), never reading them into user space. Off, payloads are
@@ -113,6 +117,7 @@ impl Config {
             idle_timeout: Duration::from_secs(120),
             task_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(10),
+            link_heartbeat: crate::msg_link::HEARTBEAT,
             driver: Driver::Auto,
             zero_copy: true,
             splice_above: 2,

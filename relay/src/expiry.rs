@@ -40,7 +40,7 @@ pub(crate) async fn sweep(core: Rc<Core>) {
                 let Some(mut peer) = peer else { continue };
                 let cancel = ImFileState {
                     state: ClientFileState::ClientFileCancel as i32,
-                    task_id: t.id.to_string(),
+                    task_id: t.id.to_string().into(),
                     user_id: absent_user,
                 };
                 let _ = peer

@@ -16,6 +16,9 @@ use ferry_proto::registry::{
     CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT,
 };
 use ferry_proto::schema::decode;
+use ferry_proto::text;
+use monoio::buf::IoBufMut as _;
+use monoio::io::AsyncReadRent as _;
 use monoio::net::tcp::TcpOwnedReadHalf;
 
 use crate::conduit::Conduit;
@@ -101,6 +104,7 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         offset: req.offset,
         size: req.data_size,
         seq: header.seq_num,
+        orphan: false,
     });
     CoreStats::add(&core.stats.pulls_in_flight, 1);
     Ok(Flow::Continue)
@@ -113,6 +117,10 @@ async fn pull_rsp(core: &Core, j: &Joined, mut pdu: BytesMut) -> Result<Flow, Co
     let receiver = {
         let mut t = j.task.borrow_mut();
         let pull = answer(core, &mut t, j, &head)?;
+        if pull.orphan {
+            CoreStats::add(&core.stats.bytes_dropped, head.data_len as u64);
+            return Ok(Flow::Continue);
+        }
         set_seq(&mut pdu, pull.seq);
         match &t.receiver {
             Some(r) => r.outbox.clone(),
@@ -135,18 +143,23 @@ pub(crate) async fn pull_rsp_spliced(
     core: &Core,
     j: &Joined,
     mut start: PayloadStart,
-    socket: &TcpOwnedReadHalf,
+    socket: &mut TcpOwnedReadHalf,
     conduit: &mut Option<Rc<Conduit>>,
 ) -> Result<Flow, ConnError> {
     let info = &start.info;
-    let receiver = {
-        let mut t = j.task.borrow_mut();
-        let pull = answer(core, &mut t, j, info)?;
-        set_seq(&mut start.head, pull.seq);
-        match &t.receiver {
-            Some(r) => r.outbox.clone(),
-            None => return Ok(Flow::Close),
-        }
+    let pull = answer(core, &mut j.task.borrow_mut(), j, info)?;
+    if pull.orphan {
+        let idle = core.config.idle_timeout;
+        monoio::time::timeout(idle, discard(socket, start.remaining))
+            .await
+            .map_err(|_| ConnError::Timeout(idle))??;
+        CoreStats::add(&core.stats.bytes_dropped, info.data_len as u64);
+        return Ok(Flow::Continue);
+    }
+    set_seq(&mut start.head, pull.seq);
+    let receiver = match &j.task.borrow().receiver {
+        Some(r) => r.outbox.clone(),
+        None => return Ok(Flow::Close),
     };
     let conduit = match conduit {
         Some(c) => c.clone(),
@@ -180,6 +193,26 @@ pub(crate) async fn pull_rsp_spliced(
     CoreStats::add(&core.stats.bytes_spliced, start.remaining as u64);
     Ok(Flow::Continue)
 }
+
+/// Reads and drops the next `len` bytes of `socket` (the payload of an
+/// answer to an orphaned pull, still on the socket).
+async fn discard(socket: &mut TcpOwnedReadHalf, mut len: usize) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(len.min(DISCARD_CHUNK));
+    while len > 0 {
+        buf.clear();
+        let room = len.min(DISCARD_CHUNK);
+        let (res, b) = socket.read(buf.slice_mut(0..room)).await;
+        buf = b.into_inner();
+        match res? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => len -= n,
+        }
+    }
+    Ok(())
+}
+
+/// Bytes read per call while discarding.
+const DISCARD_CHUNK: usize = 64 << 10;
 
 /// Checks a response's head against the task and takes the pull it answers.
 fn answer(
@@ -236,16 +269,17 @@ fn state(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flow, ConnError> {
     Ok(Flow::Close)
 }
 
-fn check_ids(t: &Task, j: &Joined, user_id: u32, task_id: &str) -> Result<(), ConnError> {
+fn check_ids(t: &Task, j: &Joined, user_id: u32, task_id: &[u8]) -> Result<(), ConnError> {
     if user_id != j.user_id {
         return Err(ConnError::protocol(format!(
             "user_id {user_id} on the connection of user {}",
             j.user_id
         )));
     }
-    if *task_id != *t.id {
+    if task_id != t.id.as_bytes() {
         return Err(ConnError::protocol(format!(
-            "task_id {task_id:?} on a connection of task {}",
+            "task_id {:?} on a connection of task {}",
+            text::show(task_id),
             t.id
         )));
     }

@@ -1,7 +1,13 @@
 //! The msg-server link (TeamTalk's port 8601): heartbeats echoed,
 //! IP_REQ -> IP_RSP, TRANSFER_REQ -> a task on its core -> TRANSFER_RSP.
 //! A bad request gets result_code 1 and the link stays up; a bad frame
-//! closes the link. Peers outside `msg_allow` are refused at accept.
+//! closes the link. Peers outside `msg_allow` are refused at accept. File
+//! names are bytes (any encoding; `ferry_proto::text`): a GBK name creates
+//! its task like any other.
+//!
+//! The link is kept alive from this side too, as TeamTalk's servers do: a
+//! writer task sends a heartbeat after [`HEARTBEAT`] without sending
+//! anything, so a peer that times out silent links never sees one here.
 //!
 //! With `link_secret` set, the link first runs ferry's handshake (an
 //! extension, `ferry_proto::extension`): the relay sends a challenge of 32
@@ -18,12 +24,14 @@ use ferry_proto::extension::{CID_OTHER_LINK_AUTH, LINK_NONCE_LEN, verify_link_ma
 use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
 use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
+use ferry_proto::pb::im::other::ImHeartBeat;
 use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
 use ferry_proto::registry::{
     CID_OTHER_FILE_SERVER_IP_REQ, CID_OTHER_FILE_TRANSFER_REQ, CID_OTHER_HEARTBEAT,
 };
 use ferry_proto::{DecodeError, core_for_task};
-use monoio::io::{AsyncWriteRentExt, CancelHandle, Canceller};
+use monoio::io::{AsyncWriteRent as _, AsyncWriteRentExt, CancelHandle, Canceller, Splitable as _};
+use monoio::net::tcp::{TcpOwnedReadHalf, TcpOwnedWriteHalf};
 use monoio::net::{TcpListener, TcpStream};
 use tracing::Instrument as _;
 
@@ -37,6 +45,10 @@ use crate::task::TaskSpec;
 /// A link with no inbound bytes for this long is closed (TeamTalk's
 /// msg_server heartbeats every 5 s; the original's timeout is 30 s).
 const LINK_TIMEOUT: Duration = Duration::from_secs(30);
+/// A heartbeat goes out after this long without sending (TeamTalk: 5 s).
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Answers queued for the link's writer at most; the reader waits past it.
+const LINK_QUEUE: usize = 64;
 
 pub(crate) async fn accept_links(
     core: Rc<Core>,
@@ -81,7 +93,7 @@ async fn serve(core: Rc<Core>, stream: TcpStream) {
         None => Ok(()),
     };
     let result = match result {
-        Ok(()) => link_loop(&core, &mut reader).await,
+        Ok(()) => link_loop(&core, reader).await,
         Err(e) => Err(e),
     };
     match result {
@@ -126,7 +138,24 @@ async fn authenticate(
     Ok(())
 }
 
-async fn link_loop(core: &Core, reader: &mut FrameReader<TcpStream>) -> Result<(), ConnError> {
+async fn link_loop(core: &Core, reader: FrameReader<TcpStream>) -> Result<(), ConnError> {
+    let (stream, rest) = reader.into_parts();
+    let (rd, wr) = stream.into_split();
+    let mut reader = FrameReader::new(rd, rest, core.config.max_frame, Canceller::new().handle());
+    let (out, queued) = flume::bounded::<Bytes>(LINK_QUEUE);
+    let writer =
+        monoio::spawn(write_loop(wr, queued, core.config.link_heartbeat).in_current_span());
+    let result = read_loop(core, &mut reader, &out).await;
+    drop(out); // the writer flushes what is queued, then ends
+    let _ = writer.await;
+    result
+}
+
+async fn read_loop(
+    core: &Core,
+    reader: &mut FrameReader<TcpOwnedReadHalf>,
+    out: &flume::Sender<Bytes>,
+) -> Result<(), ConnError> {
     loop {
         let next = monoio::time::timeout(LINK_TIMEOUT, reader.next()).await;
         let Some(pdu) = next.map_err(|_| ConnError::Timeout(LINK_TIMEOUT))?? else {
@@ -145,9 +174,32 @@ async fn link_loop(core: &Core, reader: &mut FrameReader<TcpStream>) -> Result<(
                 continue;
             }
         };
-        let (res, _) = reader.io_mut().write_all(reply).await;
-        res?;
+        if out.send_async(reply).await.is_err() {
+            return Ok(()); // the writer failed: the peer is gone
+        }
     }
+}
+
+/// Writes what the link answers; a heartbeat after `heartbeat` of silence.
+async fn write_loop(
+    mut wr: TcpOwnedWriteHalf,
+    queued: flume::Receiver<Bytes>,
+    heartbeat: Duration,
+) {
+    let beat = encode_to_bytes(&ImHeartBeat {}, 0, u32::MAX).expect("an empty PDU fits a frame");
+    loop {
+        let pdu = match monoio::time::timeout(heartbeat, queued.recv_async()).await {
+            Ok(Ok(pdu)) => pdu,
+            Ok(Err(_)) => break,
+            Err(_) => beat.clone(),
+        };
+        let (res, _) = wr.write_all(pdu).await;
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "msg-server link write failed");
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
 }
 
 /// Every core's own address in core order, then the shared one.
@@ -156,7 +208,7 @@ fn ip_rsp(core: &Core, seq: u16) -> Bytes {
         .advertised
         .iter()
         .map(|a| IpAddr {
-            ip: a.ip().to_string(),
+            ip: a.ip().to_string().into(),
             port: u32::from(a.port()),
         })
         .collect();
@@ -212,7 +264,7 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         {
             tracing::info!(task = %id, owner, from = req.from_user_id, to = req.to_user_id, size = req.file_size, "task created");
             rsp.result_code = 0;
-            rsp.task_id = Some(id);
+            rsp.task_id = Some(id.into());
         }
     }
     encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! accept ─> FILE_LOGIN_REQ (within login_timeout; heartbeats echoed)
-//!   task id not a UUID / unknown task / wrong user / role taken ─> LOGIN_RES 1, close
+//!   task id not a UUID / unknown task / wrong user / task ended ─> LOGIN_RES 1, close
+//!   role held by another connection of the same user ─> that one is severed, this one takes over
 //!   task owned by another core ─> handed to it with the bytes read (it logs in again there)
 //!   ok ─> LOGIN_RES 0; when both sides are in, PEER_READY to the receiver
 //! relay loop (idle_timeout): see handler.rs
@@ -11,14 +12,15 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use ferry_proto::frame::{Frame, Header, encode_to_bytes};
-use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
-use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp, ImFileState};
+use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState, TransferFileType};
+use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFileState};
 use ferry_proto::registry::{CID_FILE_LOGIN_REQ, CID_FILE_PULL_DATA_RSP, CID_OTHER_HEARTBEAT};
-use ferry_proto::{core_for_task, validate_task_id};
+use ferry_proto::{core_for_task, text, validate_task_id};
 use monoio::io::{AsyncWriteRentExt, Canceller, Splitable};
 use monoio::net::TcpStream;
 use monoio::net::tcp::TcpOwnedReadHalf;
@@ -30,7 +32,7 @@ use crate::handler::{self, Flow, Joined};
 use crate::outbox::{outbox, write_loop};
 use crate::reader::{FrameReader, Incoming, SpliceRule};
 use crate::stats::CoreStats;
-use crate::task::{Peer, Role, Task};
+use crate::task::{Peer, Pull, Role, Task};
 
 /// Serves one client connection to its end; never fails the core.
 pub(crate) async fn serve(core: Rc<Core>, stream: TcpStream, buffered: BytesMut) {
@@ -77,14 +79,17 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     };
     let seq = login.header.seq_num;
 
-    if let Err(e) = validate_task_id(&req.task_id) {
-        refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::protocol(format!(
-            "login for task {:?}: {e}",
-            truncate(&req.task_id)
-        )));
-    }
-    let owner = core_for_task(&req.task_id, core.cores());
+    let task_id = match validate_task_id(&req.task_id) {
+        Ok(id) => id,
+        Err(e) => {
+            refuse(&mut reader, &req, seq).await;
+            return Err(ConnError::protocol(format!(
+                "login for task {}: {e}",
+                text::show(&req.task_id)
+            )));
+        }
+    };
+    let owner = core_for_task(task_id, core.cores());
     if owner != core.id {
         return hand_off(core, owner, reader, &login.pdu);
     }
@@ -99,24 +104,24 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
             )));
         }
     };
-    let Some(task) = core.task(&req.task_id) else {
+    let Some(task) = core.task(task_id) else {
         refuse(&mut reader, &req, seq).await;
         return Err(ConnError::protocol(format!(
-            "login for unknown task {}",
-            req.task_id
+            "login for unknown task {task_id}"
         )));
     };
     let joinable = may_join(&task.borrow(), role, req.user_id);
     if let Err(reason) = joinable {
         refuse(&mut reader, &req, seq).await;
         return Err(ConnError::protocol(format!(
-            "login of user {} to task {}: {reason}",
-            req.user_id, req.task_id
+            "login of user {} to task {task_id}: {reason}",
+            req.user_id
         )));
     }
 
     // Joined: split the socket, start the writer, answer, maybe PEER_READY.
     let (stream, rest) = reader.into_parts();
+    let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let (outbox, inbox) = outbox(cfg.task_buffer, core.stats.clone());
     monoio::spawn(write_loop(wr, inbox, core.stats.clone(), cfg.idle_timeout).in_current_span());
@@ -130,9 +135,11 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
             conn_id,
             outbox: outbox.clone(),
             canceller: Some(canceller),
+            fd,
         },
+        core,
     );
-    tracing::info!(task = %req.task_id, user = req.user_id, ?role, file = %task.borrow().spec.file_name, "joined");
+    tracing::info!(task = %task_id, user = req.user_id, ?role, file = %text::show(&task.borrow().spec.file_name), "joined");
 
     let joined = Joined {
         task: task.clone(),
@@ -227,7 +234,9 @@ async fn read_login(
     }
 }
 
-/// Whether `user` may take `role` in `task` now.
+/// Whether `user` may take `role` in `task` now: the role's own user, into
+/// an empty slot of a task not yet started, or in place of the connection
+/// holding the slot (a reconnect supersedes its predecessor).
 fn may_join(task: &Task, role: Role, user: u32) -> Result<(), &'static str> {
     if task.user_for(role) != user {
         return Err("user is not this role's participant");
@@ -236,20 +245,51 @@ fn may_join(task: &Task, role: Role, user: u32) -> Result<(), &'static str> {
         Role::Sender => task.sender.is_some(),
         Role::Receiver => task.receiver.is_some(),
     };
-    if taken || task.started {
-        return Err("role already taken");
+    if !taken && task.started {
+        return Err("the task has ended for this role");
     }
     Ok(())
 }
 
-fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer) {
+/// Puts `peer` in its slot. When both sides are in for the first time the
+/// receiver gets PEER_READY. When `peer` supersedes a connection, that one
+/// is severed and the transfer goes on: a new sender is asked again for
+/// every outstanding pull, a new receiver gets PEER_READY and the old
+/// receiver's pulls become orphans.
+fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer, core: &Core) {
     let mut t = task.borrow_mut();
-    *t.slot(role) = Some(peer);
-    if t.sender.is_some() && t.receiver.is_some() {
-        t.started = true;
+    let superseded = t.slot(role).replace(peer);
+    let taking_over = superseded.is_some();
+    if let Some(mut old) = superseded {
+        old.sever();
+        CoreStats::add(&core.stats.superseded, 1);
+        tracing::info!(task = %t.id, ?role, old_conn = old.conn_id, "a new login supersedes the connection in this role");
+    }
+    if t.sender.is_none() || t.receiver.is_none() {
+        return;
+    }
+    let first = !t.started;
+    t.started = true;
+    match role {
+        Role::Sender if taking_over => {
+            // Ask the new sender for everything the old one left unanswered.
+            let again: Vec<Bytes> = t.pulls.iter().map(|p| pull_req(&t, p)).collect();
+            let sender = t.sender.as_ref().expect("just joined");
+            for pdu in again {
+                let _ = sender.outbox.send(pdu);
+            }
+        }
+        Role::Receiver if taking_over => {
+            for pull in t.pulls.iter_mut() {
+                pull.orphan = true;
+            }
+        }
+        _ => {}
+    }
+    if first || (role == Role::Receiver && taking_over) {
         let ready = ImFileState {
             state: ClientFileState::ClientFilePeerReady as i32,
-            task_id: t.id.to_string(),
+            task_id: t.id.to_string().into(),
             user_id: t.spec.from_user,
         };
         let pdu = encode_to_bytes(&ready, 0, u32::MAX).expect("small PDU");
@@ -257,6 +297,18 @@ fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer) {
             let _ = receiver.outbox.send(pdu);
         }
     }
+}
+
+/// An outstanding pull asked again: the receiver's request as it was.
+fn pull_req(t: &Task, pull: &Pull) -> Bytes {
+    let req = ImFilePullDataReq {
+        task_id: t.id.to_string().into(),
+        user_id: t.spec.to_user,
+        trans_mode: TransferFileType::FileTypeOnline as i32,
+        offset: pull.offset,
+        data_size: pull.size,
+    };
+    encode_to_bytes(&req, pull.seq, u32::MAX).expect("small PDU")
 }
 
 /// This side is gone: unless the task already ended, tell the other side
@@ -272,7 +324,7 @@ fn leave(core: &Core, task: &Rc<RefCell<Task>>, role: Role, conn_id: u64, clean:
     if let Some(mut other) = t.slot(role.other()).take() {
         let cancel = ImFileState {
             state: ClientFileState::ClientFileCancel as i32,
-            task_id: id.to_string(),
+            task_id: id.to_string().into(),
             user_id: user,
         };
         let _ = other
@@ -310,18 +362,14 @@ async fn refuse(reader: &mut FrameReader<TcpStream>, req: &ImFileLoginReq, seq: 
     let _ = reader.io_mut().write_all(pdu).await;
 }
 
-fn login_rsp(result_code: u32, task_id: &str, seq: u16) -> Bytes {
+fn login_rsp(result_code: u32, task_id: &Bytes, seq: u16) -> Bytes {
     encode_to_bytes(
         &ImFileLoginRsp {
             result_code,
-            task_id: task_id.into(),
+            task_id: task_id.clone(),
         },
         seq,
         u32::MAX,
     )
     .expect("small PDU")
-}
-
-fn truncate(s: &str) -> &str {
-    s.get(..64).unwrap_or(s)
 }

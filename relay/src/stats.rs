@@ -24,6 +24,10 @@ pub struct CoreStats {
     pub handoffs_in: AtomicU64,
     /// Connections closed for a protocol violation or bad frame, ever.
     pub rejected: AtomicU64,
+    /// Connections superseded by a new login of the same user and role, ever.
+    pub superseded: AtomicU64,
+    /// Payload bytes of answers to orphaned pulls, taken and dropped, ever.
+    pub bytes_dropped: AtomicU64,
 }
 
 impl CoreStats {
@@ -47,6 +51,8 @@ pub struct Snapshot {
     pub bytes_buffered: u64,
     pub handoffs_in: u64,
     pub rejected: u64,
+    pub superseded: u64,
+    pub bytes_dropped: u64,
 }
 
 pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
@@ -60,6 +66,8 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.bytes_buffered += c.bytes_buffered.load(Relaxed);
         s.handoffs_in += c.handoffs_in.load(Relaxed);
         s.rejected += c.rejected.load(Relaxed);
+        s.superseded += c.superseded.load(Relaxed);
+        s.bytes_dropped += c.bytes_dropped.load(Relaxed);
     }
     s
 }
@@ -72,7 +80,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 8] = [
+    let metrics: [Metric; 10] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -120,6 +128,18 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "Connections closed for bad input",
             |c| &c.rejected,
+        ),
+        (
+            "ferry_relay_superseded_total",
+            "counter",
+            "Connections superseded by a new login of the same user and role",
+            |c| &c.superseded,
+        ),
+        (
+            "ferry_relay_bytes_dropped_total",
+            "counter",
+            "Payload bytes answering pulls of a superseded receiver, dropped",
+            |c| &c.bytes_dropped,
         ),
     ];
     let mut out = String::new();

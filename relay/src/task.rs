@@ -13,8 +13,17 @@
 //!                                                         v
 //!                                                       freed (the other side is told and closed)
 //! ```
+//!
+//! A new login of the same user for the same role supersedes the connection
+//! in that slot at any of these stages (a reconnect after a dead network
+//! path): the old connection is severed, the sender's outstanding pulls are
+//! asked again on the new sender connection, and a new receiver connection
+//! gets PEER_READY and asks its own pulls (the old receiver's become
+//! orphans: answered by the sender, dropped here). The old connection's
+//! late close finds another connection in the slot and tears nothing down.
 
 use std::collections::VecDeque;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -43,7 +52,8 @@ pub(crate) struct TaskSpec {
     pub id: String,
     pub from_user: u32,
     pub to_user: u32,
-    pub file_name: String,
+    /// As the msg_server sent it (any bytes; see `ferry_proto::text`).
+    pub file_name: bytes::Bytes,
     pub file_size: u32,
 }
 
@@ -53,6 +63,10 @@ pub(crate) struct Peer {
     pub outbox: Outbox,
     /// Stops the peer's reader: how the task closes the other side.
     pub canceller: Option<Canceller>,
+    /// The connection's socket, to sever it when a new login supersedes it.
+    /// Open for as long as the peer is in its task's slot: the connection
+    /// leaves the slot before its reader (and with it the socket) is dropped.
+    pub fd: RawFd,
 }
 
 impl Peer {
@@ -61,6 +75,20 @@ impl Peer {
         if let Some(c) = self.canceller.take() {
             c.cancel();
         }
+    }
+
+    /// Ends a superseded connection at once: its reader is cancelled, the
+    /// socket shut down both ways (which also ends a payload being spliced
+    /// from it, whose wait on the socket a cancel does not reach), and
+    /// nothing more is written to it.
+    pub(crate) fn sever(&mut self) {
+        self.outbox.close();
+        self.close();
+        // SAFETY: `fd` is this peer's socket, still open while the peer is
+        // in its slot (see the field); the borrow lasts this one call.
+        #[allow(unsafe_code)]
+        let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+        let _ = socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -71,6 +99,9 @@ pub(crate) struct Pull {
     pub size: u32,
     /// The request's seq: stock clients expect it on the answer.
     pub seq: u16,
+    /// Asked by a receiver connection that has since been superseded: the
+    /// sender's answer is taken and dropped, the new connection asks anew.
+    pub orphan: bool,
 }
 
 pub(crate) struct Task {

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, link_mac};
-use ferry_proto::frame::Frame;
+use ferry_proto::frame::{DEFAULT_MAX_FRAME, Frame, encode_to_bytes};
 use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::other::ImHeartBeat;
 use ferry_proto::pb::im::server::{ImFileServerIpReq, ImFileServerIpRsp};
@@ -154,5 +154,76 @@ fn without_a_secret_the_link_is_teamtalks() {
     link.0.send(&ImFileServerIpReq {}, 5);
     let (rsp, seq) = link.0.recv_msg::<ImFileServerIpRsp>();
     assert_eq!((rsp.ip_addr_list.len(), seq), (2, 5), "no challenge first");
+    relay.shutdown();
+}
+
+/// A TRANSFER_REQ whose file_name is GBK (a Chinese Windows client's name,
+/// not UTF-8) creates its task like any other, its name echoed byte for
+/// byte; the request pipelined behind it is answered on the same link.
+#[test]
+fn a_gbk_file_name_creates_its_task_and_the_link_stays_up() {
+    let relay = start(Config::local(2));
+    let mut link = MsgLink::connect(&relay);
+    // "报告.pdf" in GBK.
+    let gbk: &'static [u8] = &[0xb1, 0xa8, 0xb8, 0xe6, b'.', b'p', b'd', b'f'];
+    let req = |name: &'static [u8]| ImFileTransferReq {
+        from_user_id: 1,
+        to_user_id: 2,
+        file_name: bytes::Bytes::from_static(name),
+        file_size: 9,
+        trans_mode: 1,
+        attach_data: None,
+    };
+    let mut both = encode_to_bytes(&req(gbk), 3, DEFAULT_MAX_FRAME)
+        .unwrap()
+        .to_vec();
+    both.extend_from_slice(&encode_to_bytes(&req(b"plain.txt"), 4, DEFAULT_MAX_FRAME).unwrap());
+    link.0.send_raw(&both);
+    for (seq, name) in [(3, gbk), (4, &b"plain.txt"[..])] {
+        let (rsp, got) = link.0.recv_msg::<ImFileTransferRsp>();
+        assert_eq!((rsp.result_code, got), (0, seq));
+        assert_eq!(rsp.file_name.as_deref(), Some(name), "echoed as sent");
+        assert_eq!(rsp.task_id.map(|t| t.len()), Some(36));
+    }
+    assert_eq!(relay.stats().tasks, 2);
+    relay.shutdown();
+}
+
+/// The relay keeps the link alive from its side: after `link_heartbeat`
+/// without sending, it sends a heartbeat (seq 0), as TeamTalk's servers do.
+#[test]
+fn an_idle_link_gets_heartbeats_from_the_relay() {
+    assert_eq!(
+        Config::local(1).link_heartbeat,
+        std::time::Duration::from_secs(5),
+        "TeamTalk's interval by default"
+    );
+    let mut config = Config::local(1);
+    config.link_heartbeat = std::time::Duration::from_millis(200);
+    let relay = start(config);
+    let mut link = MsgLink::connect(&relay);
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        let beat = link.0.recv();
+        assert_eq!(
+            (
+                beat.header.command.command_id,
+                beat.header.seq_num,
+                beat.pdu.len()
+            ),
+            (0x0701, 0, 16)
+        );
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    // Still a working link (past any heartbeat already on its way).
+    link.0.send(&ImFileServerIpReq {}, 8);
+    loop {
+        let f = link.0.recv();
+        if f.header.command.command_id == 0x0734 {
+            assert_eq!(f.header.seq_num, 8);
+            break;
+        }
+        assert_eq!(f.header.command.command_id, 0x0701);
+    }
     relay.shutdown();
 }

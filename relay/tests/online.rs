@@ -24,7 +24,10 @@ fn stock_transfer_64mib() {
 
     let shared = relay.addresses().client;
     let (sender, rsp) = login(shared, &task, 1001, SENDER);
-    assert_eq!((rsp.result_code, rsp.task_id.as_str()), (0, task.as_str()));
+    assert_eq!(
+        (rsp.result_code, common::text(&rsp.task_id)),
+        (0, task.as_str())
+    );
     let sender_task = task.clone();
     let sending = thread::spawn(move || serve_pulls(sender, &sender_task, 1001, 7));
 
@@ -32,7 +35,7 @@ fn stock_transfer_64mib() {
     assert_eq!(rsp.result_code, 0);
     let (ready, _) = receiver.recv_msg::<ImFileState>();
     assert_eq!(
-        (ready.state, ready.user_id, ready.task_id.as_str()),
+        (ready.state, ready.user_id, common::text(&ready.task_id)),
         (PEER_READY, 1001, task.as_str())
     );
 

@@ -100,26 +100,65 @@ pub fn load_from(
     let defaults = Table::try_from(FileConfig::default()).expect("defaults serialize");
     let origins =
         env::apply(&mut table, &defaults, vars).map_err(|p| ConfigError::Invalid(vec![p]))?;
-    let file: FileConfig = serde_path_to_error::deserialize(table).map_err(|e| {
-        let key = e.path().to_string();
-        let origin = origins.get(&key).cloned();
-        // toml's message alone, without its "in `section`" context line.
-        let problem = e
-            .into_inner()
-            .message()
-            .replacen("unknown field", "unknown key", 1);
-        ConfigError::Invalid(vec![Problem {
-            key,
-            problem,
-            origin,
-        }])
-    })?;
-    let config = resolve(&file, &origins)?;
+    // Every problem in one run: a key the schema refuses (unknown, or of
+    // the wrong type) is recorded and taken out, and the rest is read again
+    // (serde stops at the first); then the values are validated.
+    let mut problems = Vec::new();
+    let file: FileConfig = loop {
+        match serde_path_to_error::deserialize::<_, FileConfig>(table.clone()) {
+            Ok(file) => break file,
+            Err(e) => {
+                let key = e.path().to_string();
+                let origin = origins.get(&key).cloned();
+                // toml's message alone, without its "in `section`" context line.
+                let problem = e
+                    .into_inner()
+                    .message()
+                    .replacen("unknown field", "unknown key", 1);
+                problems.push(Problem {
+                    key: key.clone(),
+                    problem,
+                    origin,
+                });
+                if !remove_key(&mut table, &key) {
+                    return Err(ConfigError::Invalid(problems));
+                }
+            }
+        }
+    };
+    let config = match resolve(&file, &origins) {
+        Ok(config) if problems.is_empty() => config,
+        Ok(_) => return Err(ConfigError::Invalid(problems)),
+        Err(ConfigError::Invalid(more)) => {
+            problems.extend(more);
+            problems.sort_by(|a, b| a.key.cmp(&b.key));
+            return Err(ConfigError::Invalid(problems));
+        }
+        Err(other) => return Err(other),
+    };
     Ok(Loaded {
         file,
         config,
         overrides: origins.into_values().collect(),
     })
+}
+
+/// Removes `section.key` (a path as serde_path_to_error prints it; an index
+/// such as `[0]` removes the whole key) from `table`; false if not there.
+fn remove_key(table: &mut Table, path: &str) -> bool {
+    let path = path.split('[').next().unwrap_or(path);
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut t = table;
+    for part in parts {
+        match t.get_mut(part) {
+            Some(toml::Value::Table(inner)) => t = inner,
+            _ => return false,
+        }
+    }
+    t.remove(last).is_some()
 }
 
 impl FileConfig {
@@ -250,6 +289,25 @@ mod tests {
         );
         assert!(
             err.contains(&"relay.client_listen: port 70000 is out of range (0-65535)".to_string())
+        );
+    }
+
+    #[test]
+    fn schema_and_value_problems_are_listed_together() {
+        // README's example: a bad port and a misspelt key, both reported.
+        let text = "[relay]\nclient_listen = \"0.0.0.0:70000\"\nwindw = 4\nwindow = \"many\"\n\
+                    [relya]\nx = 1\n";
+        let err = problems(load(text, &[]).unwrap_err());
+        let keys: Vec<&str> = err.iter().map(|p| p.split(':').next().unwrap()).collect();
+        assert_eq!(
+            keys,
+            [
+                "relay.client_listen",
+                "relay.window",
+                "relay.windw",
+                "relya"
+            ],
+            "{err:?}"
         );
     }
 

@@ -71,6 +71,10 @@ pub struct DbProxyConfig {
     pub redis: Option<String>,
     pub pool_size: u32,
     pub queue_limit: u32,
+    /// 0: one per available core.
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
+    pub heavy_concurrency: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +331,13 @@ pub fn resolve(file: &FileConfig, origins: &Origins) -> Result<Config, ConfigErr
         redis: r.url("db_proxy.redis", &d.redis, REDIS_SCHEMES),
         pool_size: r.int("db_proxy.pool_size", d.pool_size, 1..=1024) as u32,
         queue_limit: r.int("db_proxy.queue_limit", d.queue_limit, 1..=1_000_000) as u32,
+        hash_concurrency: r.int("db_proxy.hash_concurrency", d.hash_concurrency, 0..=1024) as usize,
+        hash_queue: r.int("db_proxy.hash_queue", d.hash_queue, 0..=1_000_000) as usize,
+        heavy_concurrency: r.int(
+            "db_proxy.heavy_concurrency",
+            d.heavy_concurrency,
+            1..=100_000,
+        ) as u32,
     };
 
     let l = &file.login_server;

@@ -145,6 +145,15 @@ pub struct DbProxyFile {
     pub pool_size: u64,
     /// Requests queued for a pool connection at most; more are refused.
     pub queue_limit: u64,
+    /// argon2 password checks running at once at most (each ~19 MiB and a
+    /// core for ~20 ms); 0 means one per available core.
+    pub hash_concurrency: u64,
+    /// argon2 checks waiting at most beyond those; more logins are answered
+    /// "server busy" (result 2) at once.
+    pub hash_queue: u64,
+    /// Heavy answers (history pages, previews, the user list, audio) built
+    /// or waiting to be written at once at most; queue_limit more may wait.
+    pub heavy_concurrency: u64,
 }
 
 impl Default for DbProxyFile {
@@ -156,6 +165,9 @@ impl Default for DbProxyFile {
             redis: String::new(),
             pool_size: 16,
             queue_limit: 1024,
+            hash_concurrency: 0,
+            hash_queue: 1024,
+            heavy_concurrency: 32,
         }
     }
 }

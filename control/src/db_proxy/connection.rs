@@ -7,12 +7,20 @@
 //! closes this connection with a logged reason; TeamTalk's db_proxy crashes
 //! on a length of 5. At shutdown the connection stops reading, answers what
 //! it already took, flushes and closes.
+//!
+//! The link is kept alive from this side as TeamTalk's servers do: after
+//! `heartbeat` (5 s) without sending anything the writer sends a heartbeat,
+//! because a stock msg_server closes a db link that has received nothing for
+//! 30 s (and refuses logins until it has reconnected). A link that has sent
+//! nothing for `link_timeout` (30 s; msg_server heartbeats every 5 s) is
+//! dead and is closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use ferry_proto::Frame;
+use ferry_proto::pb::im::other::ImHeartBeat;
+use ferry_proto::{Frame, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -20,11 +28,31 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::{Shared, dispatch};
+use crate::admission::Admitted;
 
 /// Answers queued for the writer at most before request tasks wait.
 const RESPONSE_QUEUE: usize = 256;
+
+/// An answer on its way to the socket, with the admission of a heavy answer
+/// (dropped once written: see `dispatch`).
+pub(super) struct Answer {
+    pub pdu: Bytes,
+    pub heavy: Option<Admitted>,
+}
+
+impl Answer {
+    pub(super) fn new(pdu: Bytes) -> Answer {
+        Answer { pdu, heavy: None }
+    }
+}
 /// Initial receive buffer; it grows to the largest frame seen.
 const READ_BUFFER: usize = 8 * 1024;
+
+/// TeamTalk's heartbeat: CID_OTHER_HEARTBEAT, empty body, seq 0.
+fn heartbeat_pdu() -> Bytes {
+    frame::encode_to_bytes(&ImHeartBeat {}, 0, frame::DEFAULT_MAX_FRAME)
+        .expect("an empty PDU fits a frame")
+}
 
 pub(super) async fn run(
     stream: TcpStream,
@@ -36,13 +64,21 @@ pub(super) async fn run(
     async move {
         tracing::debug!("connected");
         let (mut reader, mut writer) = stream.into_split();
-        let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
+        let (out_tx, mut out_rx) = mpsc::channel::<Answer>(RESPONSE_QUEUE);
+        let heartbeat = shared.heartbeat;
         let write = tokio::spawn(async move {
-            while let Some(pdu) = out_rx.recv().await {
+            loop {
+                let Answer { pdu, heavy } =
+                    match tokio::time::timeout(heartbeat, out_rx.recv()).await {
+                        Ok(Some(answer)) => answer,
+                        Ok(None) => break,
+                        Err(_) => Answer::new(heartbeat_pdu()),
+                    };
                 if let Err(e) = writer.write_all(&pdu).await {
                     tracing::debug!(error = %e, "peer stopped reading");
                     return;
                 }
+                drop(heavy); // on the socket: the next heavy answer may be built
             }
             let _ = writer.shutdown().await;
         });
@@ -61,11 +97,15 @@ pub(super) async fn run(
             }
             while requests.try_join_next().is_some() {}
             tokio::select! {
-                read = reader.read_buf(&mut buf) => match read {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
+                read = tokio::time::timeout(shared.link_timeout, reader.read_buf(&mut buf)) => match read {
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "read failed");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::warn!(timeout = ?shared.link_timeout, "nothing received, not even a heartbeat; closing the link");
                         break;
                     }
                 },

@@ -1,23 +1,34 @@
 //! From a frame to a running request: one task per request, so a slow query
-//! holds up only its own caller. Requests in flight over all connections are
-//! bounded by a semaphore of `pool_size + queue_limit` permits: the pool runs
-//! `pool_size` of them, the rest wait for a connection; a request finding no
-//! permit is answered with its command's error result at once.
+//! holds up only its own caller. Two bounds keep a burst from turning into
+//! unbounded memory or wrong answers (see [`crate::admission`]):
+//!
+//! - requests in flight over all connections: a semaphore of `pool_size +
+//!   queue_limit` permits (the pool runs `pool_size`, the rest wait for a
+//!   connection); a request finding no permit is answered with its
+//!   command's failure answer at once;
+//! - heavy answers (history pages, messages by id, recent sessions and
+//!   unread counts with their previews, the whole user list, audio): at
+//!   most `heavy_concurrency` built or waiting to be written at once, each
+//!   up to `max_frame` bytes, behind a gate with a bounded queue. The
+//!   admission travels with the answer to the connection's writer and ends
+//!   when the answer is on the socket, so a peer that stops reading holds
+//!   its own few, and memory stays bounded by the gate, not by callers.
+//!   (argon2 checks have a gate of their own in the store.)
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use ferry_proto::Frame;
-use ferry_proto::registry::CID_OTHER_HEARTBEAT;
+use ferry_proto::registry::*;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::connection::Answer;
 use super::{Shared, cmd};
 
 pub(super) fn submit(
     frame: Frame,
     shared: &Arc<Shared>,
-    out: &mpsc::Sender<Bytes>,
+    out: &mpsc::Sender<Answer>,
     requests: &mut JoinSet<()>,
 ) {
     // msg_server's keep-alive; TeamTalk's db_proxy takes it silently too.
@@ -29,10 +40,25 @@ pub(super) fn submit(
         Ok(permit) => {
             let shared = shared.clone();
             requests.spawn(async move {
+                let heavy = if is_heavy(&frame) {
+                    match shared.heavy.admit().await {
+                        Ok(admitted) => Some(admitted),
+                        Err(e) => {
+                            tracing::warn!(command = %frame.header.command, error = %e, "refused");
+                            drop(permit);
+                            if let Some(pdu) = cmd::refusal(&frame, shared.max_frame) {
+                                let _ = out.send(Answer::new(pdu)).await;
+                            }
+                            return;
+                        }
+                    }
+                } else {
+                    None
+                };
                 let answer = cmd::apply(&shared.store, &frame, shared.max_frame).await;
                 drop(permit);
                 if let Some(pdu) = answer {
-                    let _ = out.send(pdu).await;
+                    let _ = out.send(Answer { pdu, heavy }).await;
                 }
             });
         }
@@ -40,9 +66,25 @@ pub(super) fn submit(
             tracing::warn!(command = %frame.header.command, "too many requests in flight; refused");
             if let Some(pdu) = cmd::refusal(&frame, shared.max_frame) {
                 requests.spawn(async move {
-                    let _ = out.send(pdu).await;
+                    let _ = out.send(Answer::new(pdu)).await;
                 });
             }
         }
     }
 }
+
+/// Commands whose answer (or request) may be megabytes: history pages and
+/// previews are bounded at 2 MiB of msg_data, the user list by the company,
+/// an audio message by 1 MiB.
+fn is_heavy(frame: &Frame) -> bool {
+    let c = frame.header.command;
+    c == CID_MSG_LIST_REQUEST
+        || c == CID_MSG_GET_BY_MSG_ID_REQ
+        || c == CID_BUDDY_LIST_RECENT_CONTACT_SESSION_REQUEST
+        || c == CID_MSG_UNREAD_CNT_REQUEST
+        || c == CID_BUDDY_LIST_ALL_USER_REQUEST
+        || (c == CID_MSG_DATA && frame.pdu.len() > HEAVY_MSG_BYTES)
+}
+
+/// A message above this size (an audio message) counts as heavy.
+const HEAVY_MSG_BYTES: usize = 64 << 10;

@@ -11,8 +11,9 @@
 //!
 //! Bounds: connections (`max_connections`), requests in flight over all
 //! connections (`pool_size + queue_limit`; past it a request gets its error
-//! result at once), frame size (`max_frame`), and a drain deadline at
-//! shutdown.
+//! result at once), heavy answers in flight (`heavy_concurrency`), argon2
+//! checks (the store's `hash_concurrency` and `hash_queue`), frame size
+//! (`max_frame`), and a drain deadline at shutdown.
 
 mod cmd;
 mod connection;
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::Error;
+use crate::admission::Gate;
 use crate::store::{Store, StoreOptions};
 
 /// How db_proxy runs: resolved from `[db_proxy]`, `[storage]` and CLI flags.
@@ -42,8 +44,18 @@ pub struct DbProxyOptions {
     pub max_connections: u32,
     /// Largest PDU accepted (header included); longer closes the connection.
     pub max_frame: u32,
+    /// Heavy answers (history, previews, the user list, audio; each up to
+    /// `max_frame` bytes) built or waiting to be written at once at most;
+    /// `queue_limit` more may wait, past that they are refused.
+    pub heavy_concurrency: u32,
     /// How long shutdown waits for requests in flight before it stops.
     pub drain_timeout: Duration,
+    /// A heartbeat goes out on a link that has sent nothing for this long
+    /// (TeamTalk: 5 s; a stock msg_server drops a db link silent for 30 s).
+    pub heartbeat: Duration,
+    /// A link that has received nothing for this long is closed (TeamTalk:
+    /// 30 s; msg_server heartbeats every 5 s).
+    pub link_timeout: Duration,
 }
 
 impl DbProxyOptions {
@@ -55,7 +67,10 @@ impl DbProxyOptions {
             queue_limit: 1024,
             max_connections: 1024,
             max_frame: ferry_proto::frame::DEFAULT_MAX_FRAME,
+            heavy_concurrency: 32,
             drain_timeout: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+            link_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -66,7 +81,11 @@ struct Shared {
     store: Store,
     /// Requests in flight (running or waiting for a pool connection).
     requests: Arc<Semaphore>,
+    /// Heavy answers in flight (see `dispatch`).
+    heavy: Gate,
     max_frame: u32,
+    heartbeat: Duration,
+    link_timeout: Duration,
 }
 
 /// A db_proxy with its store open and its port bound, not yet serving.
@@ -81,12 +100,24 @@ impl DbProxy {
     /// Opens the store (migrations included) and binds the listen address.
     pub async fn bind(options: DbProxyOptions) -> Result<DbProxy, Error> {
         let store = Store::open(&options.store).await?;
-        let listener = TcpListener::bind(options.listen).await?;
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: options.listen,
+                source,
+            })?;
         let bound = options.store.pool_size as usize + options.queue_limit as usize;
         let shared = Arc::new(Shared {
             store,
             requests: Arc::new(Semaphore::new(bound)),
+            heavy: Gate::new(
+                "heavy answers",
+                options.heavy_concurrency as usize,
+                options.queue_limit as usize,
+            ),
             max_frame: options.max_frame,
+            heartbeat: options.heartbeat,
+            link_timeout: options.link_timeout,
         });
         Ok(DbProxy {
             listener,

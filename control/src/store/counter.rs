@@ -5,8 +5,11 @@
 //! - With Redis, TeamTalk's `msg_id_<relateId>` / `group_msg_id_<groupId>`
 //!   INCR (INCRBY for a batch's several) allocates, so a TeamTalk db_proxy
 //!   sharing the Redis agrees. If Redis answers at or below the high water
-//!   (flushed, restored from an old snapshot, or never seeded) the key is
-//!   re-seeded past it: a msg_id is never issued twice, whatever Redis lost.
+//!   (flushed, restored from an old snapshot, or never seeded) the counter
+//!   is re-seeded from the stored truth: above the largest msg_id in the
+//!   conversation's rows, whoever stored them (a TeamTalk db_proxy beside
+//!   ferry advances Redis, not ferry's high water). A msg_id is never issued
+//!   twice, whatever Redis lost.
 
 use super::redis_conn::RedisConn;
 use crate::Error;
@@ -26,44 +29,78 @@ pub(super) struct Allocation {
     pub count: u32,
 }
 
-/// The first of `count` consecutive msg_ids for each allocation, in order.
-/// With Redis one pipeline of INCRBY takes them all; keys found behind their
-/// high water are re-seeded with one MSET.
+/// What Redis gave one allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Taken {
+    /// The first of the allocation's ids: above the high water.
+    First(u32),
+    /// Redis answered at or below the high water: it lost the key (a
+    /// restart without persistence, a flush, an old snapshot) or never had
+    /// it. The caller re-reads the largest stored id and calls [`reseed`].
+    Behind,
+}
+
+/// The first of `count` consecutive msg_ids for each allocation, in order,
+/// or [`Taken::Behind`] where Redis is behind. With Redis one pipeline of
+/// INCRBY takes them all; without it the SQL high water is the counter.
 pub(super) async fn next_many(
     redis: Option<&RedisConn>,
     asks: &[Allocation],
-) -> Result<Vec<u32>, Error> {
+) -> Result<Vec<Taken>, Error> {
     let mut firsts = Vec::with_capacity(asks.len());
     for a in asks {
-        let last = a
-            .high_water
-            .checked_add(a.count)
-            .ok_or_else(|| Error::InvalidArgument(format!("{}: msg_id space exhausted", a.key)))?;
-        firsts.push(last - a.count + 1);
+        firsts.push(first_above(a.high_water, a)?);
     }
     let Some(redis) = redis else {
-        return Ok(firsts);
+        return Ok(firsts.into_iter().map(Taken::First).collect());
     };
     let tops = redis
         .incr_by_many(asks.iter().map(|a| (a.key.as_str(), a.count)))
         .await?;
-    let mut reseed = Vec::new();
-    for ((a, top), first) in asks.iter().zip(tops).zip(firsts.iter_mut()) {
+    let mut taken = Vec::with_capacity(asks.len());
+    for ((a, top), first) in asks.iter().zip(tops).zip(firsts) {
         let got = top - i64::from(a.count) + 1;
-        if got >= i64::from(*first) {
-            *first = u32::try_from(top)
-                .map(|top| top - a.count + 1)
+        if got >= i64::from(first) {
+            let top = u32::try_from(top)
                 .map_err(|_| Error::Corrupt(format!("redis {} = {top} is not a u32", a.key)))?;
-            continue;
+            taken.push(Taken::First(top - a.count + 1));
+        } else {
+            tracing::warn!(
+                key = a.key,
+                got,
+                high_water = a.high_water,
+                "redis msg_id counter behind the stored maximum; re-seeding from the stored rows"
+            );
+            taken.push(Taken::Behind);
         }
-        tracing::warn!(
-            key = a.key,
-            got,
-            high_water = a.high_water,
-            "redis msg_id counter behind the stored maximum; re-seeding"
-        );
-        reseed.push((a.key.as_str(), *first + a.count - 1));
     }
-    redis.set_many(&reseed).await?;
+    Ok(taken)
+}
+
+/// For allocations Redis was behind on: `stored` is the largest msg_id in
+/// the conversation's rows, whoever wrote them (a TeamTalk db_proxy sharing
+/// the database included). The ids start above both it and the high water,
+/// and the Redis key is set to the last of them (one MSET for all).
+pub(super) async fn reseed(
+    redis: Option<&RedisConn>,
+    behind: &[(&Allocation, u32)],
+) -> Result<Vec<u32>, Error> {
+    let mut firsts = Vec::with_capacity(behind.len());
+    let mut sets = Vec::with_capacity(behind.len());
+    for &(a, stored) in behind {
+        let first = first_above(a.high_water.max(stored), a)?;
+        firsts.push(first);
+        sets.push((a.key.as_str(), first + a.count - 1));
+    }
+    if let Some(redis) = redis {
+        redis.set_many(&sets).await?;
+    }
     Ok(firsts)
+}
+
+/// The first of `a.count` ids above `high`.
+fn first_above(high: u32, a: &Allocation) -> Result<u32, Error> {
+    high.checked_add(a.count)
+        .map(|last| last - a.count + 1)
+        .ok_or_else(|| Error::InvalidArgument(format!("{}: msg_id space exhausted", a.key)))
 }

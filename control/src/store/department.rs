@@ -30,7 +30,7 @@ impl Store {
                     DepartInfo {
                         dept_id: r.u32("id")?,
                         priority: r.u32("priority")?,
-                        dept_name: r.text("departName")?,
+                        dept_name: r.text("departName")?.into(),
                         parent_dept_id: r.u32("parentId")?,
                         dept_status: r.u32("status")? as i32,
                     },

@@ -59,17 +59,47 @@ fn parse_value(value: &str) -> (i32, &str) {
 }
 
 impl Store {
+    /// Forgets `user`'s device token: `device_<user>` and its reverse
+    /// `device_<token>` (if it still names this user), or the SQL row.
+    async fn clear_device_token(&self, user: u32) -> Result<(), Error> {
+        if let Some(redis) = &self.redis {
+            if let Some(old) = redis.get(&user_key(user)).await? {
+                let (_, old_token) = parse_value(&old);
+                if !old_token.is_empty()
+                    && redis.get(&token_key(old_token)).await?.as_deref()
+                        == Some(user.to_string().as_str())
+                {
+                    redis.del(&token_key(old_token)).await?;
+                }
+            }
+            return redis.del(&user_key(user)).await;
+        }
+        with_pool!(&self.write, p => {
+            sqlx::query("DELETE FROM FerryDeviceToken WHERE userId = ?")
+                .bind(user)
+                .execute(p)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Records `token` as `user`'s device (`client_type` TeamTalk's
-    /// ClientType; absent is 0, a bare token).
+    /// ClientType; absent is 0, a bare token). An empty token clears the
+    /// user's device, as TeamTalk does: msg_server sends one at every logout
+    /// so a logged-out phone is pushed nothing.
     pub async fn set_device_token(
         &self,
         user: u32,
         client_type: i32,
-        token: &str,
+        token: &[u8],
     ) -> Result<(), Error> {
-        if token.is_empty() || token.chars().count() > TOKEN_MAX_CHARS {
+        if token.is_empty() {
+            return self.clear_device_token(user).await;
+        }
+        let token = super::utf8_arg("device_token", token)?;
+        if token.chars().count() > TOKEN_MAX_CHARS {
             return Err(Error::InvalidArgument(format!(
-                "a device token has 1 to {TOKEN_MAX_CHARS} characters"
+                "a device token has at most {TOKEN_MAX_CHARS} characters"
             )));
         }
         if let Some(redis) = &self.redis {
@@ -174,7 +204,7 @@ impl Store {
             out.push(UserTokenInfo {
                 user_id: user,
                 user_type: kind,
-                token,
+                token: token.into(),
                 push_count: unread,
                 push_type: 1,
             });

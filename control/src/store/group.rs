@@ -101,8 +101,8 @@ impl Store {
                     infos.push(GroupInfo {
                         group_id: id,
                         version,
-                        group_name: r.text("name")?,
-                        group_avatar: r.text("avatar")?,
+                        group_name: r.text("name")?.into(),
+                        group_avatar: r.text("avatar")?.into(),
                         group_creator_id: r.u32("creator")?,
                         group_type: kind as i32,
                         shield_status: 0,

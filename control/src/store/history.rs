@@ -2,7 +2,10 @@
 //! messages by id (CID_MSG_GET_BY_MSG_ID_REQ), and the latest message of a
 //! pair or group (CID_MSG_GET_LATEST_MSG_ID_REQ, recent sessions, unread).
 //! Orders and filters are TeamTalk's: `status = 0`, newest first by
-//! `created DESC, id DESC`; rows of an undeclared MsgType are skipped.
+//! `created DESC, id DESC`; rows of an undeclared MsgType are skipped. A
+//! group member reads the group's messages from their join on
+//! (IMGroupMember.created, reset when a member is added again), as
+//! TeamTalk's db_proxy does: what was said before they joined stays hidden.
 //! Audio messages come back with their audio read ([`super::audio`]).
 //!
 //! An answer must fit one frame (db_proxy's default is 4 MiB) and one audio
@@ -70,16 +73,17 @@ impl Store {
         member_of(&self.read, user, group).await
     }
 
-    /// Where a conversation's rows are: (shard, key column value), or `None`
+    /// Where a conversation's rows are and what of them the user may read:
+    /// (group?, key column value, first `created` time visible), or `None`
     /// when there is nothing the user may read.
-    async fn locate(&self, conv: Conversation) -> Result<Option<(bool, u32)>, Error> {
+    async fn locate(&self, conv: Conversation) -> Result<Option<(bool, u32, u32)>, Error> {
         Ok(match conv {
             Conversation::Pair { user, peer } => {
-                self.relation_id(user, peer).await?.map(|r| (false, r))
+                self.relation_id(user, peer).await?.map(|r| (false, r, 0))
             }
-            Conversation::Group { user, group } => {
-                self.is_member(user, group).await?.then_some((true, group))
-            }
+            Conversation::Group { user, group } => member_since(&self.read, user, group)
+                .await?
+                .map(|joined| (true, group, joined)),
         })
     }
 
@@ -91,14 +95,20 @@ impl Store {
         begin: u32,
         count: u32,
     ) -> Result<Vec<MsgInfo>, Error> {
-        let Some((group, key)) = self.locate(conv).await? else {
+        let Some((group, key, since)) = self.locate(conv).await? else {
             return Ok(Vec::new());
         };
         let begin = if begin == 0 { u32::MAX } else { begin };
         let count = count.min(MAX_PAGE);
         let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard(key) as usize];
         let rows = with_pool!(&self.read, p => {
-            let rows = sqlx::query(sql).bind(key).bind(begin).bind(count).fetch_all(p).await?;
+            let rows = sqlx::query(sql)
+                .bind(key)
+                .bind(begin)
+                .bind(since)
+                .bind(count)
+                .fetch_all(p)
+                .await?;
             rows.iter().filter_map(|r| msg_info(r).transpose()).collect::<Result<Vec<_>, _>>()?
         });
         self.with_audio(rows, PAGE_BYTES, Overflow::Stop).await
@@ -110,7 +120,7 @@ impl Store {
         conv: Conversation,
         ids: &[u32],
     ) -> Result<Vec<MsgInfo>, Error> {
-        let Some((group, key)) = self.locate(conv).await? else {
+        let Some((group, key, since)) = self.locate(conv).await? else {
             return Ok(Vec::new());
         };
         let ids = &ids[..ids.len().min(MAX_BY_ID)];
@@ -131,12 +141,12 @@ impl Store {
         let marks = vec!["?"; ids.len()].join(", ");
         let sql = format!(
             "SELECT msgId, {from_col} AS fromId, created, type, content FROM {table}{} \
-             WHERE {key_col} = ? AND status = 0 AND msgId IN ({marks}) \
+             WHERE {key_col} = ? AND status = 0 AND created >= ? AND msgId IN ({marks}) \
              ORDER BY created DESC, id DESC LIMIT {MAX_BY_ID}",
             shard(key)
         );
         let rows = with_pool!(&self.read, p => {
-            let mut q = sqlx::query(&sql).bind(key);
+            let mut q = sqlx::query(&sql).bind(key).bind(since);
             for id in ids {
                 q = q.bind(*id);
             }
@@ -148,19 +158,14 @@ impl Store {
 
     /// The newest stored message of a conversation.
     pub async fn latest(&self, conv: Conversation) -> Result<Option<Latest>, Error> {
-        let Some((group, key)) = self.locate(conv).await? else {
+        let Some((group, key, since)) = self.locate(conv).await? else {
             return Ok(None);
         };
-        self.latest_in(group, key).await
+        self.newest(group, key, since, usize::MAX).await
     }
 
     /// The newest message of relation `relate_id` or group `group`, without
-    /// access checks (callers have done them).
-    pub(crate) async fn latest_in(&self, group: bool, key: u32) -> Result<Option<Latest>, Error> {
-        self.latest_within(group, key, usize::MAX).await
-    }
-
-    /// [`Store::latest_in`], with its audio cut to the duration unless its
+    /// access checks (callers have done them), with its audio cut to the duration unless its
     /// msg_data fits `room` bytes (a preview in a list, see [`PREVIEW_BYTES`]).
     pub(crate) async fn latest_within(
         &self,
@@ -168,9 +173,27 @@ impl Store {
         key: u32,
         room: usize,
     ) -> Result<Option<Latest>, Error> {
+        self.newest(group, key, 0, room).await
+    }
+
+    /// The newest message created at or after `since`, its audio within
+    /// `room` as in [`Store::latest_within`].
+    async fn newest(
+        &self,
+        group: bool,
+        key: u32,
+        since: u32,
+        room: usize,
+    ) -> Result<Option<Latest>, Error> {
         let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard(key) as usize];
         let newest = with_pool!(&self.read, p => {
-            let rows = sqlx::query(sql).bind(key).bind(u32::MAX).bind(8u32).fetch_all(p).await?;
+            let rows = sqlx::query(sql)
+                .bind(key)
+                .bind(u32::MAX)
+                .bind(since)
+                .bind(8u32)
+                .fetch_all(p)
+                .await?;
             let mut newest = None;
             for r in &rows {
                 if let Some(m) = msg_info(r)? {
@@ -199,15 +222,23 @@ impl Store {
 
 /// True when `user` is a current member of an existing group, on `pool`.
 pub(super) async fn member_of(pool: &Pool, user: u32, group: u32) -> Result<bool, Error> {
-    Ok(with_pool!(pool, p => sqlx::query(
-        "SELECT m.id FROM IMGroupMember m JOIN IMGroup g ON g.id = m.groupId \
-         WHERE m.groupId = ? AND m.userId = ? AND m.status = 0 AND g.status = 0 LIMIT 1",
+    Ok(member_since(pool, user, group).await?.is_some())
+}
+
+/// When `user` joined `group` (IMGroupMember.created, unix seconds), if
+/// they are a current member of an existing group.
+pub(super) async fn member_since(pool: &Pool, user: u32, group: u32) -> Result<Option<u32>, Error> {
+    with_pool!(pool, p => sqlx::query(
+        "SELECT m.created FROM IMGroupMember m JOIN IMGroup g ON g.id = m.groupId \
+         WHERE m.groupId = ? AND m.userId = ? AND m.status = 0 AND g.status = 0 \
+         ORDER BY m.id DESC LIMIT 1",
     )
     .bind(group)
     .bind(user)
     .fetch_optional(p)
     .await?
-    .is_some()))
+    .map(|r| r.u32("created"))
+    .transpose())
 }
 
 /// A row as TeamTalk's MsgInfo, `None` for an undeclared MsgType. An audio
@@ -237,11 +268,15 @@ fn msg_info(r: &impl RowExt) -> Result<Option<Pending>, Error> {
     }))
 }
 
+/// A page: key, msgId at most, created at least (0 for pairs: everything;
+/// a member's join time for groups), count.
 const PAIR_PAGE: [&str; 8] = per_shard!(
     "SELECT msgId, fromId, created, type, content FROM IMMessage_",
-    " WHERE relateId = ? AND status = 0 AND msgId <= ? ORDER BY created DESC, id DESC LIMIT ?"
+    " WHERE relateId = ? AND status = 0 AND msgId <= ? AND created >= ? \
+     ORDER BY created DESC, id DESC LIMIT ?"
 );
 const GROUP_PAGE: [&str; 8] = per_shard!(
     "SELECT msgId, userId AS fromId, created, type, content FROM IMGroupMessage_",
-    " WHERE groupId = ? AND status = 0 AND msgId <= ? ORDER BY created DESC, id DESC LIMIT ?"
+    " WHERE groupId = ? AND status = 0 AND msgId <= ? AND created >= ? \
+     ORDER BY created DESC, id DESC LIMIT ?"
 );

@@ -28,9 +28,12 @@
 //!    statement, writes the counters back (the groups' lastChated, and,
 //!    without Redis, the unread and read counts), and commits.
 //!
-//! With Redis the unread hashes and the group counters are raised after the
-//! commit, pipelined: the messages are stored by then, so a failure there is
-//! logged.
+//! The unread and read counts are kept in SQL (FerryUnread, FerryGroupRead,
+//! FerryGroupCounter.msgCount) whether or not Redis is configured: they are
+//! the durable truth. With Redis, TeamTalk's unread hashes and group
+//! counters are raised too, after the commit, pipelined (the messages are
+//! stored by then, so a failure there is logged); a Redis that lost them is
+//! rebuilt from the SQL counts (`store::redis_epoch`).
 //!
 //! Row ids are cached only after their transaction commits (a rolled-back
 //! insert must not be remembered). IMRecentSession rows are never deleted by
@@ -51,7 +54,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::counter::{self, Allocation};
+use super::counter::{self, Allocation, Taken};
 use super::message::{INSERT_GROUP_MESSAGE, INSERT_MESSAGE, MAX_GROUP_MSG_ID, MAX_MSG_ID, retry};
 use super::pool::{InsertId, Pool, RowExt, with_pool};
 use super::redis_conn::RedisConn;
@@ -514,9 +517,30 @@ impl Batcher {
                 }
                 Ok::<(), Error>(())
             };
-            let (firsts, touched) = tokio::join!(allocate, touch);
+            let (taken, touched) = tokio::join!(allocate, touch);
             touched?;
-            let firsts = firsts?;
+            let taken = taken?;
+            // Where Redis lost a counter: the largest msg_id stored, by us
+            // or anyone else, is the floor it is re-seeded above.
+            let mut behind = Vec::new();
+            let convs = pairs.values().map(|c| (false, c)).chain(groups.values().map(|c| (true, c)));
+            for ((group, conv), (ask, t)) in convs.zip(asks.iter().zip(&taken)) {
+                if *t == Taken::Behind {
+                    let sql = if group { MAX_GROUP_MSG_ID } else { MAX_MSG_ID };
+                    let stored = sqlx::query(sql[shard(conv.key) as usize])
+                        .bind(conv.key)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .opt_u32("m")?
+                        .unwrap_or(0);
+                    behind.push((ask, stored));
+                }
+            }
+            let mut reseeded = counter::reseed(self.redis.as_ref(), &behind).await?.into_iter();
+            let firsts = taken.iter().map(|t| match t {
+                Taken::First(first) => *first,
+                Taken::Behind => reseeded.next().expect("one reseed per behind"),
+            });
             for (conv, first) in pairs.values_mut().chain(groups.values_mut()).zip(firsts) {
                 conv.first_id = first;
                 for (n, &i) in conv.msgs.iter().enumerate() {
@@ -629,37 +653,37 @@ impl Batcher {
                 }
                 q.execute(&mut *tx).await?;
             }
-            if self.redis.is_none() {
-                let unread: Vec<(u32, u32, u32)> = unread_counts(msgs, &pairs)
-                    .into_iter()
-                    .map(|((user, peer), n)| (user, peer, n))
-                    .collect();
-                insert_triples!(
-                    tx,
-                    "FerryUnread (userId, peerId, cnt)",
-                    if mysql {
-                        "ON DUPLICATE KEY UPDATE cnt = cnt + VALUES(cnt)"
-                    } else {
-                        "ON CONFLICT (userId, peerId) DO UPDATE SET cnt = cnt + excluded.cnt"
-                    },
-                    &unread
-                );
-                // A sender has read its group up to its own last message.
-                let read: Vec<(u32, u32, u32)> = group_reads(msgs, &groups)
-                    .into_iter()
-                    .map(|((user, group), (_, upto))| (user, group, upto))
-                    .collect();
-                insert_triples!(
-                    tx,
-                    "FerryGroupRead (userId, groupId, cnt)",
-                    if mysql {
-                        "ON DUPLICATE KEY UPDATE cnt = VALUES(cnt)"
-                    } else {
-                        "ON CONFLICT (userId, groupId) DO UPDATE SET cnt = excluded.cnt"
-                    },
-                    &read
-                );
-            }
+            // The durable counts, with or without Redis: Redis is TeamTalk's
+            // mirror of them and is rebuilt from them if it loses its data.
+            let unread: Vec<(u32, u32, u32)> = unread_counts(msgs, &pairs)
+                .into_iter()
+                .map(|((user, peer), n)| (user, peer, n))
+                .collect();
+            insert_triples!(
+                tx,
+                "FerryUnread (userId, peerId, cnt)",
+                if mysql {
+                    "ON DUPLICATE KEY UPDATE cnt = cnt + VALUES(cnt)"
+                } else {
+                    "ON CONFLICT (userId, peerId) DO UPDATE SET cnt = cnt + excluded.cnt"
+                },
+                &unread
+            );
+            // A sender has read its group up to its own last message.
+            let read: Vec<(u32, u32, u32)> = group_reads(msgs, &groups)
+                .into_iter()
+                .map(|((user, group), (_, upto))| (user, group, upto))
+                .collect();
+            insert_triples!(
+                tx,
+                "FerryGroupRead (userId, groupId, cnt)",
+                if mysql {
+                    "ON DUPLICATE KEY UPDATE cnt = VALUES(cnt)"
+                } else {
+                    "ON CONFLICT (userId, groupId) DO UPDATE SET cnt = excluded.cnt"
+                },
+                &read
+            );
             tx.commit().await?;
         });
         learned.pairs = pair_keys;
@@ -698,13 +722,35 @@ impl Batcher {
                 return tracing::warn!(error = %e, messages = msgs.len(), "stored messages not counted in redis");
             }
         };
-        // Each group's total after the batch, then what each sender has read.
+        // Each group's total after the batch (never below the durable
+        // count: a Redis that lost the hash is set back to it), then what
+        // each sender has read.
         let skip = raises.len() - groups.len();
+        let mut lost = Vec::new();
         let total: HashMap<u32, i64> = groups
-            .keys()
-            .copied()
+            .values()
             .zip(totals[skip..].iter().copied())
+            .map(|(c, in_redis)| {
+                let durable = i64::from(c.count) + c.msgs.len() as i64;
+                if in_redis < durable {
+                    lost.push((
+                        format!("{}_im_group_msg", c.key),
+                        "count".to_string(),
+                        durable,
+                    ));
+                }
+                (c.key, in_redis.max(durable))
+            })
             .collect();
+        if !lost.is_empty() {
+            tracing::warn!(
+                groups = lost.len(),
+                "redis group counts behind the stored ones; re-seeded"
+            );
+            if let Err(e) = redis.hset_many_keys(&lost).await {
+                tracing::warn!(error = %e, "group counts not re-seeded in redis");
+            }
+        }
         let reads: Vec<(String, String, i64)> = group_reads(msgs, groups)
             .into_iter()
             .map(|((user, group), (after, _))| {

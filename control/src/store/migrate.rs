@@ -38,6 +38,11 @@ const SQLITE: &[Script] = &[
         "audio",
         include_str!("../../migrations/sqlite/0004_audio.sql"),
     ),
+    (
+        5,
+        "offline file",
+        include_str!("../../migrations/sqlite/0005_offline_file.sql"),
+    ),
 ];
 
 const MYSQL: &[Script] = &[
@@ -60,6 +65,11 @@ const MYSQL: &[Script] = &[
         4,
         "audio",
         include_str!("../../migrations/mysql/0004_audio.sql"),
+    ),
+    (
+        5,
+        "offline file",
+        include_str!("../../migrations/mysql/0005_offline_file.sql"),
     ),
 ];
 

@@ -21,6 +21,7 @@ mod password;
 mod pool;
 mod profile;
 mod redis_conn;
+mod redis_epoch;
 mod session;
 mod unread;
 mod user;
@@ -36,13 +37,16 @@ pub use history::{Conversation, Latest, PAGE_BYTES, PREVIEW_BYTES};
 pub use lockout::{Lockout, MAX_FAILURES, WINDOW_SECS};
 pub use message::Outgoing;
 use message_writer::MessageWriter;
+pub use offline_file::FILE_NAME_MAX_BYTES as OFFLINE_FILE_NAME_MAX_BYTES;
 pub use password::{ARGON2_MARKER, md5_hex};
 pub use pool::{Pool, RowExt};
 pub use profile::SIGN_INFO_MAX_CHARS;
 pub use redis_conn::RedisConn;
+pub use redis_epoch::EPOCH_KEY as REDIS_EPOCH_KEY;
 pub use user::{NewUser, UserRow, Validation};
 
 use crate::Error;
+use crate::admission::{Gate, GateStats, available_cores};
 
 /// What the store connects to.
 #[derive(Debug, Clone)]
@@ -57,6 +61,27 @@ pub struct StoreOptions {
     pub redis: Option<String>,
     /// Connections per pool (SQLite's write pool always has one).
     pub pool_size: u32,
+    /// argon2 checks run at once at most (each holds ~19 MiB and a core for
+    /// ~20 ms); 0 means one per available core.
+    pub hash_concurrency: usize,
+    /// argon2 checks waiting at most beyond those running; more are refused
+    /// with a busy answer.
+    pub hash_queue: usize,
+}
+
+impl StoreOptions {
+    /// `db` with the defaults of everything else: no read replica, no
+    /// Redis, a pool of 16, hashing bounded to the cores with 1024 waiting.
+    pub fn new(db: impl Into<String>) -> StoreOptions {
+        StoreOptions {
+            db: db.into(),
+            db_read: None,
+            redis: None,
+            pool_size: 16,
+            hash_concurrency: 0,
+            hash_queue: 1024,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -66,6 +91,18 @@ pub struct Store {
     redis: Option<RedisConn>,
     lockout: Lockout,
     messages: MessageWriter,
+    /// Bounds argon2 checks (login and `user add`): see [`crate::admission`].
+    hashing: Gate,
+    /// The task noticing that Redis lost its data (`redis_epoch`).
+    epoch_watch: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(watch) = &self.epoch_watch {
+            watch.abort();
+        }
+    }
 }
 
 impl Store {
@@ -86,12 +123,30 @@ impl Store {
             None => None,
         };
         let messages = MessageWriter::spawn(write.clone(), redis.clone());
+        // Redis without ferry's mark has lost (or never had) the counters:
+        // rebuild them before the first request, then keep watching.
+        let epoch_watch = match &redis {
+            Some(r) => {
+                if let Err(e) = redis_epoch::check(&write, r).await {
+                    tracing::warn!(error = %e, "cannot check redis for lost counters yet");
+                }
+                let task = tokio::spawn(redis_epoch::watch(write.clone(), r.clone()));
+                Some(task.abort_handle())
+            }
+            None => None,
+        };
+        let hash_concurrency = match options.hash_concurrency {
+            0 => available_cores(),
+            n => n,
+        };
         Ok(Store {
             write,
             read,
             redis,
             lockout: Lockout::default(),
             messages,
+            hashing: Gate::new("password hashing", hash_concurrency, options.hash_queue),
+            epoch_watch,
         })
     }
 
@@ -115,10 +170,31 @@ impl Store {
         &self.lockout
     }
 
+    /// The password-hashing gate's counters.
+    pub fn hashing(&self) -> GateStats {
+        self.hashing.stats()
+    }
+
     pub async fn close(&self) {
+        if let Some(watch) = &self.epoch_watch {
+            watch.abort();
+        }
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// `text` as `str` for a text column, or [`Error::InvalidArgument`] naming
+/// `field`: TeamTalk's text columns are utf8mb4 and cannot hold other
+/// encodings, so such a request gets its failure answer. (Columns that can
+/// hold any bytes, such as an offline file's name, take the bytes as sent.)
+pub(crate) fn utf8_arg<'a>(field: &str, text: &'a [u8]) -> Result<&'a str, Error> {
+    ferry_proto::text::utf8(text).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{field} {} is not UTF-8 text",
+            ferry_proto::text::show(text)
+        ))
+    })
 }
 
 /// Unix seconds, as TeamTalk's u32 time columns hold them.

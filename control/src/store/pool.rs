@@ -97,6 +97,9 @@ pub trait RowExt {
     fn opt_u32(&self, col: &str) -> Result<Option<u32>, Error>;
     /// A text column; NULL reads as empty (TeamTalk's `DEFAULT ''`).
     fn text(&self, col: &str) -> Result<String, Error>;
+    /// A column of text or bytes, as stored, whatever its encoding; NULL
+    /// reads as empty.
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, Error>;
 }
 
 fn to_u32(col: &str, v: i128) -> Result<u32, Error> {
@@ -120,6 +123,12 @@ impl RowExt for SqliteRow {
 
     fn text(&self, col: &str) -> Result<String, Error> {
         let v: Option<String> = self.try_get(col)?;
+        Ok(v.unwrap_or_default())
+    }
+
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, Error> {
+        // A TEXT or BLOB value alike.
+        let v: Option<Vec<u8>> = self.try_get(col)?;
         Ok(v.unwrap_or_default())
     }
 }
@@ -153,6 +162,11 @@ impl RowExt for MySqlRow {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, Error> {
+        let v: Option<Vec<u8>> = self.try_get(col)?;
+        Ok(v.unwrap_or_default())
     }
 }
 

@@ -50,7 +50,10 @@ impl Store {
     }
 
     /// Stores `user`'s signature literally; `false` when no such user.
-    pub async fn set_sign_info(&self, user: u32, sign_info: &str) -> Result<bool, Error> {
+    /// Text that is not UTF-8 cannot go in IMUser.sign_info (utf8mb4):
+    /// [`Error::InvalidArgument`], the request's failure answer.
+    pub async fn set_sign_info(&self, user: u32, sign_info: &[u8]) -> Result<bool, Error> {
+        let sign_info = super::utf8_arg("sign_info", sign_info)?;
         if sign_info.chars().count() > SIGN_INFO_MAX_CHARS {
             return Err(Error::InvalidArgument(format!(
                 "sign_info has more than {SIGN_INFO_MAX_CHARS} characters (IMUser.sign_info varchar(128))"

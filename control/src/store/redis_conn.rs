@@ -92,6 +92,14 @@ impl RedisConn {
             .await
     }
 
+    /// SET key value NX: true when the key was absent and is now set.
+    pub async fn set_nx(&self, key: &str, value: &str) -> Result<bool, Error> {
+        let set: Option<String> = self
+            .query(redis::cmd("SET").arg(key).arg(value).arg("NX"))
+            .await?;
+        Ok(set.is_some())
+    }
+
     pub async fn del(&self, key: &str) -> Result<(), Error> {
         self.query::<i64>(redis::cmd("DEL").arg(key))
             .await

@@ -2,8 +2,9 @@
 //! (CID_MSG_READ_ACK). With Redis they are TeamTalk's keys: `unread_<user>`
 //! (field: peer id, value: count) and, for groups, the group total
 //! `<group>_im_group_msg` minus the user's `<user>_<group>_im_user_group`.
-//! Without Redis the same numbers live in FerryUnread / FerryGroupCounter /
-//! FerryGroupRead. Each count carries the conversation's latest message;
+//! The same numbers live in FerryUnread / FerryGroupCounter / FerryGroupRead
+//! in any case: without Redis they are what is read, with Redis they are
+//! the durable copy a Redis that lost its data is rebuilt from. Each count carries the conversation's latest message;
 //! they share [`PREVIEW_BYTES`] of msg_data, past which audio is sent as its
 //! duration alone.
 
@@ -92,8 +93,32 @@ impl Store {
         Ok((total, list))
     }
 
-    /// Clears `user`'s unread count of a peer (`group` false) or a group.
+    /// Clears `user`'s unread count of a peer (`group` false) or a group:
+    /// the durable SQL count always, and TeamTalk's Redis keys when Redis is
+    /// configured. Idempotent (CID_MSG_READ_ACK has no answer).
     pub async fn mark_read(&self, user: u32, peer: u32, group: bool) -> Result<(), Error> {
+        if group {
+            let sql = if self.write.is_mysql() {
+                "INSERT INTO FerryGroupRead (userId, groupId, cnt) \
+                 SELECT ?, groupId, msgCount FROM FerryGroupCounter WHERE groupId = ? \
+                 ON DUPLICATE KEY UPDATE cnt = VALUES(cnt)"
+            } else {
+                "INSERT INTO FerryGroupRead (userId, groupId, cnt) \
+                 SELECT ?, groupId, msgCount FROM FerryGroupCounter WHERE groupId = ? \
+                 ON CONFLICT (userId, groupId) DO UPDATE SET cnt = excluded.cnt"
+            };
+            with_pool!(&self.write, p => {
+                sqlx::query(sql).bind(user).bind(peer).execute(p).await?;
+            });
+        } else {
+            with_pool!(&self.write, p => {
+                sqlx::query("DELETE FROM FerryUnread WHERE userId = ? AND peerId = ?")
+                    .bind(user)
+                    .bind(peer)
+                    .execute(p)
+                    .await?;
+            });
+        }
         match (&self.redis, group) {
             (Some(redis), false) => {
                 redis
@@ -109,29 +134,7 @@ impl Store {
                     .hset(&format!("{user}_{peer}_im_user_group"), "count", total)
                     .await
             }
-            (None, false) => with_pool!(&self.write, p => {
-                sqlx::query("DELETE FROM FerryUnread WHERE userId = ? AND peerId = ?")
-                    .bind(user)
-                    .bind(peer)
-                    .execute(p)
-                    .await?;
-                Ok(())
-            }),
-            (None, true) => {
-                let sql = if self.write.is_mysql() {
-                    "INSERT INTO FerryGroupRead (userId, groupId, cnt) \
-                     SELECT ?, groupId, msgCount FROM FerryGroupCounter WHERE groupId = ? \
-                     ON DUPLICATE KEY UPDATE cnt = VALUES(cnt)"
-                } else {
-                    "INSERT INTO FerryGroupRead (userId, groupId, cnt) \
-                     SELECT ?, groupId, msgCount FROM FerryGroupCounter WHERE groupId = ? \
-                     ON CONFLICT (userId, groupId) DO UPDATE SET cnt = excluded.cnt"
-                };
-                with_pool!(&self.write, p => {
-                    sqlx::query(sql).bind(user).bind(peer).execute(p).await?;
-                    Ok(())
-                })
-            }
+            (None, _) => Ok(()),
         }
     }
 

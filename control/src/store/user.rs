@@ -52,33 +52,44 @@ fn user_info(r: &impl RowExt) -> Result<UserInfo, Error> {
     Ok(UserInfo {
         user_id: r.u32("id")?,
         user_gender: r.u32("sex")?,
-        user_nick_name: r.text("nick")?,
-        avatar_url: r.text("avatar")?,
+        user_nick_name: r.text("nick")?.into(),
+        avatar_url: r.text("avatar")?.into(),
         department_id: r.u32("departId")?,
-        email: r.text("email")?,
-        user_real_name: r.text("name")?,
-        user_tel: r.text("phone")?,
-        user_domain: r.text("domain")?,
+        email: r.text("email")?.into(),
+        user_real_name: r.text("name")?.into(),
+        user_tel: r.text("phone")?.into(),
+        user_domain: r.text("domain")?.into(),
         status: r.opt_u32("status")?.unwrap_or(0),
-        sign_info: Some(r.text("sign_info")?),
+        sign_info: Some(r.text("sign_info")?.into()),
     })
 }
 
 impl Store {
     /// TeamTalk's login check, keyed on the name: the lockout first, then the
-    /// `status = 0` row by name (parameterised), then MD5 or argon2.
-    pub async fn validate(&self, name: &str, client_password: &str) -> Result<Validation, Error> {
+    /// `status = 0` row by name (parameterised), then MD5 or argon2. Names
+    /// and passwords are the bytes the client sent: one that is not UTF-8
+    /// matches no row (IMUser.name is utf8mb4) and is refused like an
+    /// unknown name. argon2 checks run under the hashing gate: a burst waits,
+    /// and past its queue gets [`Error::Busy`].
+    pub async fn validate(&self, name: &[u8], client_password: &[u8]) -> Result<Validation, Error> {
         let t = u64::from(now());
         if self.lockout.is_locked(name, t) {
             return Ok(Validation::Locked);
         }
+        let (Some(name_text), Some(client_password)) = (
+            ferry_proto::text::utf8(name),
+            ferry_proto::text::utf8(client_password),
+        ) else {
+            self.lockout.record_failure(name, t);
+            return Ok(Validation::Refused);
+        };
         let found = with_pool!(&self.read, p => {
             let sql = format!(
                 "SELECT {USER_COLUMNS}, u.password, u.salt, f.hash AS hash FROM IMUser u \
                  LEFT JOIN FerryPassword f ON f.userId = u.id \
                  WHERE u.name = ? AND u.status = 0 ORDER BY u.id LIMIT 1"
             );
-            match sqlx::query(&sql).bind(name).fetch_optional(p).await? {
+            match sqlx::query(&sql).bind(name_text).fetch_optional(p).await? {
                 Some(r) => Some((
                     user_info(&r)?,
                     r.text("password")?,
@@ -95,9 +106,9 @@ impl Store {
                     password::md5_matches(client_password, &salt, &stored)
                 } else {
                     let given = client_password.to_owned();
-                    tokio::task::spawn_blocking(move || password::argon2_matches(&given, &hash))
-                        .await
-                        .map_err(|e| Error::Password(e.to_string()))?
+                    self.hashing
+                        .run_blocking(move || password::argon2_matches(&given, &hash))
+                        .await?
                 };
                 matches.then_some(info)
             }
@@ -170,9 +181,10 @@ impl Store {
             ));
         }
         let client = password::md5_hex(user.password.as_bytes());
-        let hash = tokio::task::spawn_blocking(move || password::argon2_hash(&client))
-            .await
-            .map_err(|e| Error::Password(e.to_string()))??;
+        let hash = self
+            .hashing
+            .run_blocking(move || password::argon2_hash(&client))
+            .await??;
         let nick = if user.nick.is_empty() {
             &user.name
         } else {

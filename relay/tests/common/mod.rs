@@ -121,7 +121,7 @@ impl MsgLink {
         let (rsp, _) = self.0.recv_msg::<ImFileServerIpRsp>();
         rsp.ip_addr_list
             .iter()
-            .map(|a| SocketAddr::new(a.ip.parse().unwrap(), a.port as u16))
+            .map(|a| SocketAddr::new(text(&a.ip).parse().unwrap(), a.port as u16))
             .collect()
     }
 
@@ -148,9 +148,9 @@ impl MsgLink {
             ),
             (from, to, Some(size), Some(1))
         );
-        assert_eq!(rsp.file_name.as_deref(), Some("report.bin"));
+        assert_eq!(rsp.file_name.as_deref(), Some(&b"report.bin"[..]));
         assert_eq!(rsp.attach_data, Some(attach));
-        rsp.task_id.expect("task_id")
+        text(&rsp.task_id.expect("task_id")).to_string()
     }
 }
 
@@ -159,7 +159,7 @@ pub fn login(addr: SocketAddr, task: &str, user: u32, role: i32) -> (Conn, ImFil
     c.send(
         &ImFileLoginReq {
             user_id: user,
-            task_id: task.into(),
+            task_id: task.to_owned().into(),
             file_role: role,
         },
         5,
@@ -214,7 +214,7 @@ pub fn serve_pulls(mut c: Conn, task: &str, user: u32, salt: u8) -> i32 {
         let data = fill(u64::from(req.offset), req.data_size as usize, salt);
         let rsp = ImFilePullDataRsp {
             result_code: 0,
-            task_id: task.into(),
+            task_id: task.to_owned().into(),
             user_id: user,
             offset: req.offset,
             file_data: data.into(),
@@ -251,7 +251,7 @@ pub fn pull_all(
             let len = chunk.min(size - next);
             seq = seq.wrapping_add(1);
             let req = ImFilePullDataReq {
-                task_id: task.into(),
+                task_id: task.to_owned().into(),
                 user_id: user,
                 trans_mode: 1,
                 offset: next,
@@ -275,7 +275,7 @@ pub fn pull_all(
     c.send(
         &ImFileState {
             state: DONE,
-            task_id: task.into(),
+            task_id: task.to_owned().into(),
             user_id: user,
         },
         0,
@@ -337,4 +337,9 @@ pub fn rss() -> u64 {
         .parse::<u64>()
         .unwrap()
         * 1024
+}
+
+/// A text field that must be UTF-8 (addresses, task ids) as `str`.
+pub fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("UTF-8 text")
 }

@@ -11,6 +11,7 @@ use ferry_proto::pb::im::group::{
 };
 
 use crate::Error;
+use crate::store::utf8_arg;
 use crate::store::{NewGroup, Store};
 
 pub(super) async fn list(
@@ -51,8 +52,8 @@ pub(super) async fn create(
     let group = NewGroup {
         creator: req.user_id,
         group_type: req.group_type,
-        name: &req.group_name,
-        avatar: &req.group_avatar,
+        name: utf8_arg("group_name", &req.group_name)?,
+        avatar: utf8_arg("group_avatar", &req.group_avatar)?,
         members: &req.member_id_list,
     };
     let (id, members) = store.create_group(&group).await?;
