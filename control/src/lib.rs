@@ -1,6 +1,6 @@
 //! # ferry-control
 //!
-//! The control plane on tokio (DESIGN.md, "Control plane"): today db_proxy,
+//! The control plane on tokio (docs/ARCHITECTURE.md, "The control plane"): today db_proxy,
 //! later msg_server, route_server and login_server. Never depends on monoio.
 //!
 //! # Layout

@@ -1,4 +1,4 @@
-//! Ids reserved for ferry's wire extensions (DESIGN.md, "Extensions"), and
+//! Ids reserved for ferry's wire extensions (docs/ARCHITECTURE.md, "The wire"), and
 //! the extensions defined in them.
 //!
 //! New commands take ids from these ranges, which no stock TeamTalk command

@@ -1,5 +1,5 @@
 //! Golden PDUs: each message encoded by ferry is compared with bytes worked
-//! out by hand from the field numbers of PROTOCOL.md (header included), then
+//! out by hand from the field numbers of proto/proto/*.proto (header included), then
 //! decoded back. If prost ever stopped writing a required field that holds
 //! its default value (result_code 0, msg_id 0), a stock C++ peer would drop
 //! the PDU; these bytes would catch it.

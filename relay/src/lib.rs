@@ -1,6 +1,6 @@
 //! # ferry-relay
 //!
-//! The file server (DESIGN.md, "Relay"), a drop-in for TeamTalk's
+//! The file server (docs/ARCHITECTURE.md, "The relay"), a drop-in for TeamTalk's
 //! file_server: one monoio runtime per core on io_uring (epoll where the
 //! kernel lacks it), per-core task tables, no locks on the data path. Tasks
 //! live on `ferry_proto::core_for_task(task_id, cores)`; a client that lands

@@ -1,6 +1,6 @@
 //! # ferry-storage
 //!
-//! The offline block store (DESIGN.md, "Storage"): per-task data files and
+//! The offline block store (docs/ARCHITECTURE.md): per-task data files and
 //! checksummed, versioned manifests with breakpoint resume. The format and
 //! recovery logic will be runtime-free; the relay does the I/O.
 //!

@@ -4,7 +4,7 @@
 //!
 //! With Redis it is TeamTalk's `group_set_<groupId>` hash. Its field is
 //! `<userId>_1`, as TeamTalk's code writes it (the `_1` is
-//! IM_GROUP_SETTING_PUSH; PROTOCOL.md §e shortens it to `<userId>`), so a
+//! IM_GROUP_SETTING_PUSH; some descriptions of the key leave it out), so a
 //! TeamTalk db_proxy sharing the Redis reads what ferry writes. Without
 //! Redis, FerryGroupShield (migration 0003).
 

@@ -1,4 +1,4 @@
-//! Redis with TeamTalk's keys (PROTOCOL.md §e), through one multiplexed
+//! Redis with TeamTalk's keys (each documented where it is used), through one multiplexed
 //! connection that reconnects by itself (redis' `ConnectionManager`). Every
 //! call is bounded by a response timeout, so an outage becomes an error
 //! result for the caller, never a hang.

@@ -1,7 +1,7 @@
 //! Noticing that Redis lost its data, and rebuilding what ferry keeps there
 //! from the durable rows.
 //!
-//! Redis holds TeamTalk's counters (PROTOCOL.md §e); a Redis run without
+//! Redis holds TeamTalk's counters (`msg_id_<relateId>`, `unread_<user>`, …); a Redis run without
 //! persistence loses them all at a restart, and TeamTalk's db_proxy then
 //! starts counting from zero. ferry keeps the durable copy in SQL
 //! (FerryUnread, FerryGroupRead, FerryGroupCounter.msgCount; see
