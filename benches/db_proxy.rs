@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ferry_control::db_proxy::{DbProxy, DbProxyOptions};
+use ferry_control::db_proxy::{self, DbProxy};
 use ferry_control::store::{NewGroup, NewUser, Pool, Store, StoreOptions, md5_hex};
 use ferry_proto::pb::im::base_define::MsgType;
 use ferry_proto::pb::im::message::ImMsgData;
@@ -311,7 +311,7 @@ struct Server {
 
 impl Server {
     async fn start(store: &StoreOptions) -> Server {
-        let options = DbProxyOptions::new("127.0.0.1:0".parse().unwrap(), store.clone());
+        let options = db_proxy::Config::new("127.0.0.1:0".parse().unwrap(), store.clone());
         let proxy = DbProxy::bind(options).await.unwrap();
         let addr = proxy.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

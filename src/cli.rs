@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use ferry::config;
 
@@ -38,13 +38,63 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate the config file and FERRY_<SECTION>__<KEY> overrides, then
-    /// print the resolved configuration as TOML.
+    /// Validate the config file, FERRY_<SECTION>__<KEY> overrides and
+    /// --set flags, then print the resolved configuration as TOML.
     Check {
-        /// The TOML config file; without one, defaults and environment only.
-        #[arg(long, value_name = "FILE", env = "FERRY_CONFIG")]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
+}
+
+/// Where settings come from, for every subcommand that reads them: the
+/// file, then the environment, then `--set` and the subcommand's own flags.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// The TOML config file; without one, defaults and environment only.
+    #[arg(long, value_name = "FILE", env = "FERRY_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Set any key, over the file and the environment: `section.key=value`
+    /// (or `key=value` for the subcommand's own section). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) set: Vec<String>,
+}
+
+impl ConfigArgs {
+    /// Loads the config with `--set` and the subcommand's named flags
+    /// (`(key, value)` in `section`, set when given) on top.
+    pub(crate) fn load(
+        &self,
+        section: &str,
+        named: &[(&str, Option<String>)],
+    ) -> Result<config::Loaded> {
+        let mut flags = Vec::new();
+        for pair in &self.set {
+            let Some((key, value)) = pair.split_once('=') else {
+                anyhow::bail!("--set {pair:?}: expected KEY=VALUE");
+            };
+            let key = if key.contains('.') || section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            };
+            flags.push(config::FlagValue::new(key, value, format!("--set {pair}")));
+        }
+        for (key, value) in named {
+            if let Some(value) = value {
+                let flag = format!(
+                    "--{}",
+                    key.rsplit('.').next().unwrap_or(key).replace('_', "-")
+                );
+                let key = if key.contains('.') {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                };
+                flags.push(config::FlagValue::new(key, value.clone(), flag));
+            }
+        }
+        Ok(config::load(self.config.as_deref(), &flags)?)
+    }
 }
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
@@ -57,10 +107,12 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn config_check(path: Option<PathBuf>) -> Result<()> {
-    let loaded = config::load(path.as_deref())?;
-    print!("{}", loaded.file.to_toml_redacted());
-    let source = path.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
+fn config_check(args: ConfigArgs) -> Result<()> {
+    let loaded = args.load("", &[])?;
+    print!("{}", loaded.config.to_toml_redacted());
+    let source = args
+        .config
+        .map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
     let cores = loaded.config.relay.cores;
     let cores = if cores == 0 {
         "all available".to_string()
@@ -69,7 +121,7 @@ fn config_check(path: Option<PathBuf>) -> Result<()> {
     };
     eprintln!("config OK: {source}; relay cores: {cores}");
     if !loaded.overrides.is_empty() {
-        eprintln!("environment overrides: {}", loaded.overrides.join(", "));
+        eprintln!("overrides: {}", loaded.overrides.join(", "));
     }
     Ok(())
 }

@@ -1,39 +1,39 @@
-//! `ferry db-proxy`, `ferry db migrate`, `ferry user add|list`: the db_proxy
-//! (configured by `[db_proxy]` and `[storage]`, flags on top) and its admin
-//! path. Without `--db` and `db_proxy.db`, the database is SQLite at
-//! `<data_dir>/ferry.db` (the directory is created).
+//! `ferry db-proxy`, `ferry db migrate`, `ferry user add|list`: db_proxy
+//! (configured by `[db_proxy]`, `ferry_control::db_proxy::Config`, and
+//! `[storage]`, with the environment and flags on top) and its admin path.
+//! With `db_proxy.db` empty, the database is SQLite at
+//! `<storage.data_dir>/ferry.db` (the directory is created).
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use ferry::config;
-use ferry_control::db_proxy::{DbProxy, DbProxyOptions};
-use ferry_control::store::{NewUser, Store, StoreOptions};
+use ferry_control::db_proxy::{self, DbProxy};
+use ferry_control::store::{NewUser, Store};
+
+use crate::cli::ConfigArgs;
 
 /// Where the database is: flags over config.
 #[derive(Debug, Args)]
 pub(crate) struct DbArgs {
-    /// The TOML config file ([db_proxy] and [storage]); flags override it.
-    #[arg(long, value_name = "FILE", env = "FERRY_CONFIG")]
-    config: Option<PathBuf>,
-    /// sqlite:PATH, mysql://… or mariadb://… [default: SQLite under the data dir]
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// sqlite:PATH, mysql://… or mariadb://… (db_proxy.db)
     #[arg(long, value_name = "URL")]
     db: Option<String>,
-    /// The directory of the embedded SQLite (storage.data_dir) [default: ferry-data]
+    /// The directory of the embedded SQLite (storage.data_dir)
     #[arg(long, value_name = "DIR", conflicts_with = "db")]
-    data_dir: Option<PathBuf>,
+    data_dir: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct DbProxyArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// PDU port for msg_servers [default: 127.0.0.1:10600]
+    /// PDU port for msg_servers (db_proxy.listen)
     #[arg(long, value_name = "ADDR")]
-    listen: Option<SocketAddr>,
-    /// redis://… for TeamTalk's counters and unread hashes [default: none, counters in SQL]
+    listen: Option<String>,
+    /// redis://… for TeamTalk's counters and unread hashes (db_proxy.redis)
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
 }
@@ -66,25 +66,20 @@ pub(crate) enum UserCommand {
     },
 }
 
-/// The resolved store settings and the db_proxy section.
-fn resolve(args: &DbArgs) -> Result<(StoreOptions, config::DbProxyConfig)> {
-    let loaded = config::load(args.config.as_deref())?;
-    let d = loaded.config.db_proxy;
-    let db = match (&args.db, &args.data_dir, &d.db) {
-        (Some(url), _, _) => url.clone(),
-        (None, Some(dir), _) => sqlite_under(dir)?,
-        (None, None, Some(url)) => url.clone(),
-        (None, None, None) => sqlite_under(&loaded.config.storage.data_dir)?,
-    };
-    let store = StoreOptions {
-        db,
-        db_read: d.db_read.clone(),
-        redis: d.redis.clone(),
-        pool_size: d.pool_size,
-        hash_concurrency: d.hash_concurrency,
-        hash_queue: d.hash_queue,
-    };
-    Ok((store, d))
+/// The `[db_proxy]` settings with the flags applied and an empty `db`
+/// resolved to the embedded SQLite under the data directory.
+fn resolve(args: &DbArgs, more: &[(&str, Option<String>)]) -> Result<db_proxy::Config> {
+    let mut named = vec![
+        ("db", args.db.clone()),
+        ("storage.data_dir", args.data_dir.clone()),
+    ];
+    named.extend(more.iter().cloned());
+    let loaded = args.config.load("db_proxy", &named)?;
+    let mut config = loaded.config.db_proxy;
+    if config.store.db.is_empty() {
+        config.store.db = sqlite_under(&loaded.config.storage.data_dir)?;
+    }
+    Ok(config)
 }
 
 fn sqlite_under(dir: &Path) -> Result<String> {
@@ -100,15 +95,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn db_proxy(args: DbProxyArgs) -> Result<()> {
-    let (mut store, d) = resolve(&args.db)?;
-    if args.redis.is_some() {
-        store.redis = args.redis;
-    }
-    let mut options = DbProxyOptions::new(args.listen.unwrap_or(d.listen), store);
-    options.queue_limit = d.queue_limit;
-    options.heavy_concurrency = d.heavy_concurrency;
+    let config = resolve(&args.db, &[("listen", args.listen), ("redis", args.redis)])?;
     runtime()?.block_on(async {
-        let proxy = DbProxy::bind(options).await?;
+        let proxy = DbProxy::bind(config).await?;
         proxy.run(shutdown_signal()).await?;
         Ok(())
     })
@@ -126,8 +115,8 @@ async fn shutdown_signal() {
 
 pub(crate) fn db(command: DbCommand) -> Result<()> {
     let DbCommand::Migrate(args) = command;
-    let (store, _) = resolve(&args)?;
-    let n = runtime()?.block_on(Store::migrate(&store.db))?;
+    let config = resolve(&args, &[])?;
+    let n = runtime()?.block_on(Store::migrate(&config.store.db))?;
     eprintln!("database up to date ({n} migrations)");
     Ok(())
 }
@@ -142,7 +131,7 @@ pub(crate) fn user(command: UserCommand) -> Result<()> {
             depart,
             db,
         } => {
-            let (mut store, _) = resolve(&db)?;
+            let mut store = resolve(&db, &[])?.store;
             store.redis = None;
             let user = NewUser {
                 name,
@@ -160,7 +149,7 @@ pub(crate) fn user(command: UserCommand) -> Result<()> {
             eprintln!("user {:?} created with id {id}", user.name);
         }
         UserCommand::List { db } => {
-            let (mut store, _) = resolve(&db)?;
+            let mut store = resolve(&db, &[])?.store;
             store.redis = None;
             let users = rt.block_on(async {
                 let store = Store::open(&store).await?;

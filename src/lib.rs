@@ -5,8 +5,8 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML file schema with TeamTalk's defaults, environment
-//!   overrides, validation into the typed [`config::Config`] each service
-//!   is started with.
+//! - [`config`]: the TOML file (one section per service, each the service's
+//!   own settings struct), environment overrides, flags, and the check that
+//!   names every problem by its key.
 
 pub mod config;

@@ -1,8 +1,16 @@
-//! What a relay runs with. The root binary builds it from the `[relay]`
-//! section of the config file and the `ferry relay` flags.
+//! What a relay runs with: the `[relay]` section of ferry's config file,
+//! defined once here. The file, the `FERRY_RELAY__<KEY>` environment
+//! overrides, `ferry relay`'s flags and `ferry config check` all read and
+//! print this struct (serde), so a key is added by adding its field here,
+//! with its doc and its default in [`Config::default`]; ranges and rules
+//! between keys are checked in [`Config::validate`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use ferry_config::value::{addr, duration, opt_addr, opt_ip, size};
+use ferry_config::{Problems, Validate};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Per-core client ports, which ferry's msg_server hands out so a client
 /// reaches the owning core directly (no hand-off).
@@ -16,8 +24,9 @@ pub enum CorePorts {
     Ephemeral,
 }
 
-/// Which io driver each worker runtime uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which io driver each worker runtime uses (`"auto"` or `"legacy"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Driver {
     /// io_uring where the kernel has it, epoll otherwise (logged).
     Auto,
@@ -49,39 +58,73 @@ impl std::fmt::Debug for LinkSecret {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Room a pull response needs beside its payload: the 16-byte header, the
+/// 36-byte task id and the other fields, rounded up generously.
+const PULL_RSP_OVERHEAD: u64 = 128;
+
+/// The relay's settings (TeamTalk's file_server: client 8600, msg-server
+/// 8601). Sizes are bytes, written as text (`"4MiB"`); durations as text
+/// (`"10s"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The shared client port; every core accepts on it (SO_REUSEPORT).
+    #[serde(with = "addr")]
     pub client_listen: SocketAddr,
+    /// The msg-server link (task creation); loopback unless deliberately
+    /// opened.
+    #[serde(with = "addr")]
     pub msg_listen: SocketAddr,
     /// Peers allowed on the msg-server link; empty allows any.
     pub msg_allow: Vec<IpAddr>,
     /// With a secret, a link must answer the relay's challenge before
     /// anything else (ferry's extension, `ferry_proto::extension`); stock
-    /// TeamTalk msg_servers cannot. `None`: TeamTalk's open link.
+    /// TeamTalk msg_servers cannot. Empty: TeamTalk's open link. At least
+    /// 16 bytes.
+    #[serde(with = "link_secret")]
     pub link_secret: Option<LinkSecret>,
-    /// Worker threads (>= 1).
+    /// Worker threads, one runtime each; 0 means one per available core.
     pub cores: usize,
+    /// Per-core client ports `base..base+cores-1`; 0 turns them off.
+    #[serde(rename = "core_port_base", with = "core_ports")]
     pub core_ports: CorePorts,
-    /// The IP put in IP_RSP. Never unspecified.
-    pub advertise: IpAddr,
+    /// The IP put in IP_RSP, which clients connect to; empty uses
+    /// client_listen's IP. Never 0.0.0.0.
+    #[serde(with = "opt_ip")]
+    pub advertise: Option<IpAddr>,
+    /// Prometheus endpoint (`GET /metrics`, `GET /health`); empty is off.
+    #[serde(with = "opt_addr")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Largest PDU accepted from a peer, header included (bytes).
+    #[serde(with = "size")]
     pub max_frame: u32,
+    /// Largest data_size a pull may ask for (bytes).
+    #[serde(with = "size")]
     pub max_chunk: u32,
     /// Pulls outstanding per task at most.
     pub window: u32,
     /// Bytes queued toward one receiver before the relay stops reading the
     /// sender (back-pressure). At least `max_frame`.
+    #[serde(with = "size")]
     pub task_buffer: u64,
+    /// A connection must log in within this.
+    #[serde(with = "duration")]
     pub login_timeout: Duration,
+    /// A connection silent this long is closed.
+    #[serde(with = "duration")]
     pub idle_timeout: Duration,
+    /// A task nobody joins is freed after this long.
+    #[serde(with = "duration")]
     pub task_timeout: Duration,
     /// How long a draining relay waits for transfers in progress.
+    #[serde(with = "duration")]
     pub drain_timeout: Duration,
     /// A heartbeat goes out on the msg-server link after this long without
     /// sending anything (TeamTalk: 5 s; a stock msg_server drops a silent
     /// link after 30 s).
+    #[serde(with = "duration")]
     pub link_heartbeat: Duration,
+    /// io_uring where the kernel has it (`"auto"`), or epoll (`"legacy"`).
     pub driver: Driver,
     /// Forward large pull responses' payloads socket -> pipe -> socket with
     /// splice(2), never reading them into user space. Off, payloads are
@@ -95,19 +138,17 @@ pub struct Config {
     pub splice_above: usize,
 }
 
-impl Config {
-    /// A config for tests and benches: loopback, ephemeral ports, TeamTalk's
-    /// timeouts, `cores` workers.
-    pub fn local(cores: usize) -> Config {
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+impl Default for Config {
+    /// TeamTalk's ports and timeouts.
+    fn default() -> Config {
         Config {
-            client_listen: loopback,
-            msg_listen: loopback,
+            client_listen: SocketAddr::from(([0, 0, 0, 0], 8600)),
+            msg_listen: SocketAddr::from(([127, 0, 0, 1], 8601)),
             msg_allow: Vec::new(),
             link_secret: None,
-            cores,
-            core_ports: CorePorts::Ephemeral,
-            advertise: loopback.ip(),
+            cores: 0,
+            core_ports: CorePorts::Base(8610),
+            advertise: None,
             metrics_listen: None,
             max_frame: 4 << 20,
             max_chunk: 1 << 20,
@@ -121,6 +162,146 @@ impl Config {
             driver: Driver::Auto,
             zero_copy: true,
             splice_above: 2,
+        }
+    }
+}
+
+impl Config {
+    /// A config for tests and benches: loopback, ephemeral ports, TeamTalk's
+    /// timeouts, `cores` workers.
+    pub fn local(cores: usize) -> Config {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        Config {
+            client_listen: loopback,
+            msg_listen: loopback,
+            cores,
+            core_ports: CorePorts::Ephemeral,
+            advertise: Some(loopback.ip()),
+            ..Config::default()
+        }
+    }
+
+    /// Worker threads this config starts: `cores`, or one per available
+    /// core when it is 0.
+    pub fn effective_cores(&self) -> usize {
+        match self.cores {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// The IP clients are sent to: `advertise`, else client_listen's IP
+    /// unless that is unspecified.
+    pub fn advertised_ip(&self) -> Option<IpAddr> {
+        self.advertise
+            .or(Some(self.client_listen.ip()))
+            .filter(|ip| !ip.is_unspecified())
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self, p: &mut Problems) {
+        p.range("cores", self.cores, 0..=1024);
+        p.range("window", self.window, 1..=1024);
+        p.range("splice_above", self.splice_above, 0..=1_000_000);
+        p.range("max_frame", self.max_frame, 1024..=(256 << 20));
+        p.range("max_chunk", self.max_chunk, 1..=(256 << 20));
+        p.range("task_buffer", self.task_buffer, 1..=(1 << 40));
+        if let CorePorts::Base(base) = self.core_ports {
+            let cores = self.effective_cores();
+            if usize::from(base) + cores - 1 > 65535 {
+                p.fail(
+                    "core_port_base",
+                    format!("{base} + {cores} cores runs past port 65535"),
+                );
+            }
+        }
+        if u64::from(self.max_chunk) + PULL_RSP_OVERHEAD > u64::from(self.max_frame) {
+            p.fail(
+                "max_chunk",
+                format!(
+                    "{} bytes plus the pull response's fields do not fit relay.max_frame ({})",
+                    self.max_chunk, self.max_frame
+                ),
+            );
+        }
+        if self.task_buffer < u64::from(self.max_frame) {
+            p.fail(
+                "task_buffer",
+                format!(
+                    "{} bytes cannot hold one frame of relay.max_frame ({})",
+                    self.task_buffer, self.max_frame
+                ),
+            );
+        }
+        if let Some(ip) = self.advertise.filter(IpAddr::is_unspecified) {
+            p.fail(
+                "advertise",
+                format!("{ip} cannot be advertised: give the address clients reach this host at"),
+            );
+        }
+        for (key, d) in [
+            ("login_timeout", self.login_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("task_timeout", self.task_timeout),
+            ("drain_timeout", self.drain_timeout),
+            ("link_heartbeat", self.link_heartbeat),
+        ] {
+            if d.is_zero() {
+                p.fail(key, "must be longer than zero");
+            }
+        }
+    }
+}
+
+/// `core_port_base` in the file: a port, 0 for off.
+mod core_ports {
+    use super::*;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CorePorts, D::Error> {
+        Ok(match u16::deserialize(d)? {
+            0 => CorePorts::Off,
+            base => CorePorts::Base(base),
+        })
+    }
+
+    pub(super) fn serialize<S: Serializer>(v: &CorePorts, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u16(match v {
+            CorePorts::Base(base) => *base,
+            CorePorts::Off | CorePorts::Ephemeral => 0,
+        })
+    }
+}
+
+/// `link_secret` in the file: text, `""` for none, at least
+/// [`LinkSecret::MIN_LEN`] bytes.
+mod link_secret {
+    use super::*;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<LinkSecret>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        LinkSecret::new(text.as_bytes()).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "at least {} bytes, or empty for none",
+                LinkSecret::MIN_LEN
+            ))
+        })
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        v: &Option<LinkSecret>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            // The secret itself: a printed config must load back to itself.
+            // `ferry config check` masks it before printing.
+            Some(secret) => s.serialize_str(&String::from_utf8_lossy(secret.bytes())),
+            None => s.serialize_str(""),
         }
     }
 }

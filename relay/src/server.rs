@@ -36,24 +36,23 @@ pub struct Relay {
 
 impl Relay {
     /// Binds every socket, then starts one worker per core.
-    pub fn start(config: Config) -> Result<Relay, RelayError> {
-        if config.cores == 0 {
-            return Err(RelayError::Config("cores must be at least 1".into()));
+    /// `cores` 0 starts one worker per available core; `advertise` unset
+    /// advertises client_listen's IP, which then must not be 0.0.0.0.
+    pub fn start(mut config: Config) -> Result<Relay, RelayError> {
+        let mut problems = ferry_config::Problems::new("relay");
+        ferry_config::Validate::validate(&config, &mut problems);
+        if let Some(p) = problems.into_vec().into_iter().next() {
+            return Err(RelayError::Config(p.to_string()));
         }
-        if let CorePorts::Base(base) = config.core_ports
-            && usize::from(base) + config.cores > 65536
-        {
+        config.cores = config.effective_cores();
+        let Some(advertise) = config.advertised_ip() else {
             return Err(RelayError::Config(format!(
-                "core port base {base} with {} cores runs past port 65535",
-                config.cores
+                "the relay listens on {}, which clients cannot be sent to: give relay.advertise \
+                 (--advertise IP), the address clients reach this host at",
+                config.client_listen
             )));
-        }
-        if config.advertise.is_unspecified() {
-            return Err(RelayError::Config(format!(
-                "{} cannot be advertised to clients: give the IP they reach this host at (--advertise)",
-                config.advertise
-            )));
-        }
+        };
+        config.advertise = Some(advertise);
         let bind_err = |what, addr| move |source| RelayError::Bind { what, addr, source };
         let mut shared_listeners = Vec::with_capacity(config.cores);
         let mut client = config.client_listen;
@@ -85,9 +84,9 @@ impl Relay {
         let cores: Vec<SocketAddr> = own_listeners.iter().map(local).collect();
         let mut advertised: Vec<SocketAddr> = cores
             .iter()
-            .map(|a| SocketAddr::new(config.advertise, a.port()))
+            .map(|a| SocketAddr::new(advertise, a.port()))
             .collect();
-        advertised.push(SocketAddr::new(config.advertise, client.port()));
+        advertised.push(SocketAddr::new(advertise, client.port()));
         let addresses = Addresses {
             client,
             cores,

@@ -33,34 +33,49 @@ pub(crate) fn apply(
             continue;
         };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-        let path = format!("{section}.{key}");
-        let problem = |what: String| Problem {
-            key: path.clone(),
-            problem: what,
-            origin: Some(name.clone()),
-        };
         if key.contains("__") || section.is_empty() || key.is_empty() {
-            return Err(problem(format!(
-                "{name} is not of the form FERRY_<SECTION>__<KEY>"
-            )));
+            return Err(Problem {
+                key: format!("{section}.{key}"),
+                problem: format!("{name} is not of the form FERRY_<SECTION>__<KEY>"),
+                origin: Some(name.clone()),
+            });
         }
-        let default = defaults
-            .get(&section)
-            .and_then(Value::as_table)
-            .and_then(|t| t.get(&key));
-        let value = typed(default, &raw).map_err(problem)?;
-        let entry = table
-            .entry(section)
-            .or_insert_with(|| Value::Table(Table::new()));
-        let Value::Table(section_table) = entry else {
-            return Err(problem(
-                "the section is not a table in the config file".into(),
-            ));
-        };
-        section_table.insert(key, value);
-        origins.insert(path, name);
+        set(table, defaults, &section, &key, &raw, &name)?;
+        origins.insert(format!("{section}.{key}"), name);
     }
     Ok(origins)
+}
+
+/// Sets `section.key` to `raw` in `table`, typed by the key's default
+/// (`origin` names where the value came from, for problems).
+pub(crate) fn set(
+    table: &mut Table,
+    defaults: &Table,
+    section: &str,
+    key: &str,
+    raw: &str,
+    origin: &str,
+) -> Result<(), Problem> {
+    let problem = |what: String| Problem {
+        key: format!("{section}.{key}"),
+        problem: what,
+        origin: Some(origin.to_string()),
+    };
+    let default = defaults
+        .get(section)
+        .and_then(Value::as_table)
+        .and_then(|t| t.get(key));
+    let value = typed(default, raw).map_err(problem)?;
+    let entry = table
+        .entry(section.to_string())
+        .or_insert_with(|| Value::Table(Table::new()));
+    let Value::Table(section_table) = entry else {
+        return Err(problem(
+            "the section is not a table in the config file".into(),
+        ));
+    };
+    section_table.insert(key.to_string(), value);
+    Ok(())
 }
 
 fn typed(default: Option<&Value>, raw: &str) -> Result<Value, String> {

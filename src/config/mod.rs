@@ -1,49 +1,23 @@
 //! Configuration: one TOML file with a section per service, environment
-//! overrides (`FERRY_<SECTION>__<KEY>`), then CLI flags on top (applied by
-//! each subcommand to the resolved values).
+//! overrides (`FERRY_<SECTION>__<KEY>`), then command-line flags on top.
 //!
-//! Loading goes file text -> `toml::Table` -> env overrides -> [`FileConfig`]
-//! (the schema, unknown keys refused) -> [`resolve`] into [`Config`] (typed,
-//! validated, every problem reported with its key).
+//! Each section is its service's own settings struct, defined once in its
+//! crate (`ferry_relay::Config`, `ferry_control::db_proxy::Config`, …; see
+//! `ferry-config`), and every layer works on it: the file is read into it,
+//! an environment variable or a flag sets one of its keys (typed by the
+//! key's default), `config check` prints it. Adding a key to a service is
+//! adding a field to its struct. Loading: [`load_from`].
 
 mod env;
-mod resolve;
 mod schema;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
-use toml::Table;
+use toml::{Table, Value};
 
-pub use resolve::{
-    Config, DbProxyConfig, LoginServerConfig, MsgServerConfig, RelayConfig, RouteServerConfig,
-    StorageConfig, resolve,
-};
-pub use schema::{
-    DbProxyFile, FileConfig, LoginServerFile, MsgServerFile, RelayFile, RouteServerFile,
-    StorageFile,
-};
-
-/// One thing wrong with one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// `section.key`.
-    pub key: String,
-    pub problem: String,
-    /// The environment variable the value came from, if not the file.
-    pub origin: Option<String>,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.problem)?;
-        if let Some(var) = &self.origin {
-            write!(f, " (from {var})")?;
-        }
-        Ok(())
-    }
-}
+pub use ferry_config::Problem;
+pub use schema::{FileConfig, LoginServerFile, MsgServerFile, RouteServerFile, StorageFile};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -66,15 +40,36 @@ fn list(problems: &[Problem]) -> String {
 /// The effective settings and where they came from.
 #[derive(Debug)]
 pub struct Loaded {
-    /// After file and environment, before validation: what `config check` prints.
-    pub file: FileConfig,
-    pub config: Config,
-    /// Environment variables that set a key.
+    /// File, environment and flags merged, checked: what the services run
+    /// with and what `config check` prints.
+    pub config: FileConfig,
+    /// Environment variables (and flags) that set a key.
     pub overrides: Vec<String>,
 }
 
-/// Reads `path` (if any), applies the process environment, validates.
-pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+/// A key set on the command line: `section.key` and its text, typed like
+/// an environment override (by the key's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagValue {
+    pub key: String,
+    pub value: String,
+    /// How the user wrote it, for problems: `--advertise`, `--set`.
+    pub flag: String,
+}
+
+impl FlagValue {
+    pub fn new(key: impl Into<String>, value: impl Into<String>, flag: impl Into<String>) -> Self {
+        FlagValue {
+            key: key.into(),
+            value: value.into(),
+            flag: flag.into(),
+        }
+    }
+}
+
+/// Reads `path` (if any), applies the process environment and `flags`,
+/// validates.
+pub fn load(path: Option<&Path>, flags: &[FlagValue]) -> Result<Loaded, ConfigError> {
     let text = match path {
         Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
             path: p.into(),
@@ -83,13 +78,18 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
         None => String::new(),
     };
     let path = path.unwrap_or(Path::new("(none)"));
-    load_from(&text, path, std::env::vars())
+    load_from(&text, path, std::env::vars(), flags)
 }
 
+/// File text -> table -> environment overrides -> flags -> unknown keys
+/// refused -> each section's struct (a key of the wrong type is named and
+/// left at its default so the rest is still read) -> each section's own
+/// checks. Every problem is reported, each named by its key.
 pub fn load_from(
     text: &str,
     path: &Path,
     vars: impl IntoIterator<Item = (String, String)>,
+    flags: &[FlagValue],
 ) -> Result<Loaded, ConfigError> {
     let mut table: Table = text
         .parse()
@@ -98,27 +98,27 @@ pub fn load_from(
             message: e.to_string(),
         })?;
     let defaults = Table::try_from(FileConfig::default()).expect("defaults serialize");
-    let origins =
+    let mut origins =
         env::apply(&mut table, &defaults, vars).map_err(|p| ConfigError::Invalid(vec![p]))?;
-    // Every problem in one run: a key the schema refuses (unknown, or of
-    // the wrong type) is recorded and taken out, and the rest is read again
-    // (serde stops at the first); then the values are validated.
-    let mut problems = Vec::new();
-    let file: FileConfig = loop {
+    for f in flags {
+        let (section, key) = f.key.split_once('.').unwrap_or(("", &f.key));
+        env::set(&mut table, &defaults, section, key, &f.value, &f.flag)
+            .map_err(|p| ConfigError::Invalid(vec![p]))?;
+        origins.insert(f.key.clone(), f.flag.clone());
+    }
+    let origin = |key: &str| origins.get(key).cloned();
+    let mut problems = unknown_keys(&mut table, &defaults, &origin);
+    let config: FileConfig = loop {
         match serde_path_to_error::deserialize::<_, FileConfig>(table.clone()) {
-            Ok(file) => break file,
+            Ok(config) => break config,
             Err(e) => {
                 let key = e.path().to_string();
-                let origin = origins.get(&key).cloned();
                 // toml's message alone, without its "in `section`" context line.
-                let problem = e
-                    .into_inner()
-                    .message()
-                    .replacen("unknown field", "unknown key", 1);
+                let problem = e.into_inner().message().to_string();
                 problems.push(Problem {
+                    origin: origin(&key),
                     key: key.clone(),
                     problem,
-                    origin,
                 });
                 if !remove_key(&mut table, &key) {
                     return Err(ConfigError::Invalid(problems));
@@ -126,21 +126,64 @@ pub fn load_from(
             }
         }
     };
-    let config = match resolve(&file, &origins) {
-        Ok(config) if problems.is_empty() => config,
-        Ok(_) => return Err(ConfigError::Invalid(problems)),
-        Err(ConfigError::Invalid(more)) => {
-            problems.extend(more);
-            problems.sort_by(|a, b| a.key.cmp(&b.key));
-            return Err(ConfigError::Invalid(problems));
-        }
-        Err(other) => return Err(other),
-    };
+    for mut p in config.validate() {
+        p.origin = origin(&p.key);
+        problems.push(p);
+    }
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| a.key.cmp(&b.key));
+        return Err(ConfigError::Invalid(problems));
+    }
     Ok(Loaded {
-        file,
         config,
         overrides: origins.into_values().collect(),
     })
+}
+
+/// Takes every section and key the defaults do not have out of `table`,
+/// each a problem naming what was expected.
+fn unknown_keys(
+    table: &mut Table,
+    defaults: &Table,
+    origin: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let sections: Vec<String> = table.keys().cloned().collect();
+    for section in sections {
+        let Some(Value::Table(known)) = defaults.get(&section) else {
+            problems.push(Problem {
+                problem: format!(
+                    "unknown section `{section}`, expected one of {}",
+                    names(defaults)
+                ),
+                origin: origin(&section),
+                key: section.clone(),
+            });
+            table.remove(&section);
+            continue;
+        };
+        let Some(Value::Table(given)) = table.get_mut(&section) else {
+            continue; // not a table: the struct's deserializer says so
+        };
+        let keys: Vec<String> = given.keys().cloned().collect();
+        for key in keys {
+            if !known.contains_key(&key) {
+                let path = format!("{section}.{key}");
+                problems.push(Problem {
+                    problem: format!("unknown key `{key}`, expected one of {}", names(known)),
+                    origin: origin(&path),
+                    key: path,
+                });
+                given.remove(&key);
+            }
+        }
+    }
+    problems
+}
+
+fn names(table: &Table) -> String {
+    let names: Vec<String> = table.keys().map(|k| format!("`{k}`")).collect();
+    names.join(", ")
 }
 
 /// Removes `section.key` (a path as serde_path_to_error prints it; an index
@@ -154,7 +197,7 @@ fn remove_key(table: &mut Table, path: &str) -> bool {
     let mut t = table;
     for part in parts {
         match t.get_mut(part) {
-            Some(toml::Value::Table(inner)) => t = inner,
+            Some(Value::Table(inner)) => t = inner,
             _ => return false,
         }
     }
@@ -170,15 +213,21 @@ impl FileConfig {
     /// [`Self::to_toml`] with secrets masked, for printing: the link secret
     /// and the passwords in database and Redis URLs.
     pub fn to_toml_redacted(&self) -> String {
-        let mut shown = self.clone();
-        if !shown.relay.link_secret.is_empty() {
-            shown.relay.link_secret = "***".into();
+        let mut table = Table::try_from(self).expect("config serializes");
+        if let Some(Value::Table(relay)) = table.get_mut("relay")
+            && let Some(Value::String(secret)) = relay.get_mut("link_secret")
+            && !secret.is_empty()
+        {
+            *secret = "***".into();
         }
-        let db = &mut shown.db_proxy;
-        for url in [&mut db.db, &mut db.db_read, &mut db.redis] {
-            *url = ferry_control::store::redact(url);
+        if let Some(Value::Table(db)) = table.get_mut("db_proxy") {
+            for key in ["db", "db_read", "redis"] {
+                if let Some(Value::String(url)) = db.get_mut(key) {
+                    *url = ferry_control::store::redact(url);
+                }
+            }
         }
-        shown.to_toml()
+        toml::to_string_pretty(&table).expect("config serializes")
     }
 }
 
@@ -188,7 +237,7 @@ mod tests {
 
     fn load(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
         let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        load_from(text, Path::new("test.toml"), vars)
+        load_from(text, Path::new("test.toml"), vars, &[])
     }
 
     fn problems(err: ConfigError) -> Vec<String> {
@@ -238,9 +287,9 @@ mod tests {
             (loaded.config.relay.cores, loaded.config.relay.window),
             (3, 8)
         );
-        assert_eq!(loaded.config.db_proxy.pool_size, 4);
+        assert_eq!(loaded.config.db_proxy.store.pool_size, 4);
         assert_eq!(
-            loaded.config.db_proxy.redis.as_deref(),
+            loaded.config.db_proxy.store.redis.as_deref(),
             Some("redis://127.0.0.1:6379")
         );
         assert_eq!(
@@ -265,7 +314,10 @@ mod tests {
             "{err:?}"
         );
         let err = problems(load("[relya]\nwindow = 4\n", &[]).unwrap_err());
-        assert!(err[0].starts_with("relya: unknown key `relya`"), "{err:?}");
+        assert!(
+            err[0].starts_with("relya: unknown section `relya`"),
+            "{err:?}"
+        );
         let err = problems(load("[relay]\nwindow = \"many\"\n", &[]).unwrap_err());
         assert!(err[0].starts_with("relay.window: invalid type"), "{err:?}");
     }
@@ -312,6 +364,76 @@ mod tests {
     }
 
     #[test]
+    fn flags_go_over_file_and_environment_and_name_themselves() {
+        let flags = [
+            FlagValue::new("relay.window", "32", "--set relay.window=32"),
+            FlagValue::new("relay.advertise", "10.0.0.5", "--advertise"),
+            FlagValue::new(
+                "db_proxy.pool_size",
+                "nine",
+                "--set db_proxy.pool_size=nine",
+            ),
+        ];
+        let vars = [("FERRY_RELAY__WINDOW".to_string(), "8".to_string())];
+        let err = load_from(
+            "[relay]\nwindow = 4\n",
+            Path::new("t"),
+            vars.clone(),
+            &flags,
+        )
+        .unwrap_err();
+        assert_eq!(
+            problems(err),
+            [
+                "db_proxy.pool_size: expected a whole number, got \"nine\" (from --set db_proxy.pool_size=nine)"
+            ]
+        );
+        let loaded = load_from("[relay]\nwindow = 4\n", Path::new("t"), vars, &flags[..2]).unwrap();
+        assert_eq!(loaded.config.relay.window, 32);
+        assert_eq!(loaded.config.relay.advertise, Some([10, 0, 0, 5].into()));
+        let err = load_from(
+            "",
+            Path::new("t"),
+            [],
+            &[FlagValue::new("relay.windw", "1", "--set windw=1")],
+        )
+        .unwrap_err();
+        assert!(problems(err)[0].starts_with("relay.windw: unknown key `windw`"));
+    }
+
+    /// deploy/ferry.toml lists every key with its default: it cannot fall
+    /// behind the settings structs.
+    #[test]
+    fn the_example_file_has_every_key_at_its_default() {
+        let example: Table = include_str!("../../deploy/ferry.toml").parse().unwrap();
+        let defaults = Table::try_from(FileConfig::default()).unwrap();
+        for (section, keys) in &defaults {
+            let keys = keys.as_table().unwrap();
+            let Some(Value::Table(given)) = example.get(section) else {
+                panic!("deploy/ferry.toml lacks the [{section}] section");
+            };
+            for (key, value) in keys {
+                assert_eq!(
+                    given.get(key),
+                    Some(value),
+                    "deploy/ferry.toml: {section}.{key} should be {value}"
+                );
+            }
+            for key in given.keys() {
+                assert!(
+                    keys.contains_key(key),
+                    "deploy/ferry.toml: {section}.{key} is not a key"
+                );
+            }
+        }
+        assert_eq!(
+            example.len(),
+            defaults.len(),
+            "deploy/ferry.toml has other sections"
+        );
+    }
+
+    #[test]
     fn cross_key_rules_are_checked() {
         let err = problems(load("[relay]\nmax_chunk = \"4MiB\"\n", &[]).unwrap_err());
         assert!(
@@ -343,7 +465,7 @@ mod tests {
         assert!(load("", &[]).unwrap().config.relay.link_secret.is_none());
         let text = "[relay]\nlink_secret = \"0123456789abcdef\"\n\
                     [db_proxy]\ndb = \"mysql://tt:pw@10.0.0.1/teamtalk\"\n";
-        let shown = load(text, &[]).unwrap().file.to_toml_redacted();
+        let shown = load(text, &[]).unwrap().config.to_toml_redacted();
         assert!(
             !shown.contains("0123456789abcdef") && !shown.contains(":pw@"),
             "{shown}"
@@ -356,7 +478,7 @@ mod tests {
 
     #[test]
     fn unreadable_and_malformed_files_say_so() {
-        let err = super::load(Some(Path::new("/nonexistent/ferry.toml"))).unwrap_err();
+        let err = super::load(Some(Path::new("/nonexistent/ferry.toml")), &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "cannot read config file /nonexistent/ferry.toml"
@@ -373,9 +495,9 @@ mod tests {
     fn printed_config_loads_back_to_itself() {
         let first = load("[relay]\ncores = 2\nmsg_allow = [\"10.1.1.1\"]\n", &[])
             .unwrap()
-            .file
+            .config
             .to_toml();
-        let second = load(&first, &[]).unwrap().file.to_toml();
+        let second = load(&first, &[]).unwrap().config.to_toml();
         assert_eq!(first, second);
         assert!(first.contains("msg_allow = [\"10.1.1.1\"]"));
     }

@@ -1,197 +1,136 @@
-//! The config file's schema: what a user may write, with TeamTalk's defaults.
+//! The config file: one section per service, each the service's own
+//! settings struct (defined once, in its crate), so the file, the
+//! environment, the flags and `config check` all read the same definition.
 //!
-//! Values are kept as the user wrote them (addresses and sizes as text, so
-//! "4MiB" and "10s" work); [`super::resolve`] turns them into typed values
-//! and names the key of anything wrong. Empty text means "not set". Every
-//! section refuses unknown keys, so a typo is an error rather than a default.
+//! The sections of services not built yet (msg_server, route_server,
+//! login_server) are defined here until their modules exist; the storage
+//! section holds the data directory the embedded database lives in.
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use ferry_config::value::{addr, addrs, opt_ip};
+use ferry_config::{Problems, Validate};
 use serde::{Deserialize, Serialize};
 
+/// The whole file. Unknown sections and keys are refused by the loader
+/// (`super::load_from`), which knows every key from the serialized
+/// defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct FileConfig {
-    pub relay: RelayFile,
+    pub relay: ferry_relay::Config,
     pub msg_server: MsgServerFile,
     pub route_server: RouteServerFile,
-    pub db_proxy: DbProxyFile,
+    pub db_proxy: ferry_control::db_proxy::Config,
     pub login_server: LoginServerFile,
     pub storage: StorageFile,
 }
 
-/// The file server (TeamTalk's file_server: client 8600, msg-server 8601).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RelayFile {
-    /// Shared client port; every core listens on it (SO_REUSEPORT).
-    pub client_listen: String,
-    /// msg-server link (task creation); loopback unless deliberately opened.
-    pub msg_listen: String,
-    /// Peer IPs allowed on the msg-server link; empty allows any.
-    pub msg_allow: Vec<String>,
-    /// Shared secret the msg-server link must prove (ferry's extension;
-    /// stock TeamTalk msg_servers cannot); empty leaves the link open as
-    /// TeamTalk's is. At least 16 bytes.
-    pub link_secret: String,
-    /// Worker threads, one runtime each; 0 means one per available core.
-    pub cores: u64,
-    /// Per-core client ports base..base+cores-1; 0 turns them off.
-    pub core_port_base: u64,
-    /// IP advertised to clients in IP_RSP; empty uses client_listen's IP.
-    pub advertise: String,
-    /// Prometheus endpoint; empty turns it off.
-    pub metrics_listen: String,
-    /// Largest PDU accepted from a peer, header included.
-    pub max_frame: String,
-    /// Largest data_size a pull may ask for.
-    pub max_chunk: String,
-    /// Pulls outstanding per task at most.
-    pub window: u64,
-    /// Bytes held in the relay per task before it stops reading the sender.
-    pub task_buffer: String,
-    pub login_timeout: String,
-    pub idle_timeout: String,
-    /// A task nobody joins is freed after this long.
-    pub task_timeout: String,
-    /// Move large pull responses' payloads with splice(2) on io_uring
-    /// instead of reading them into memory: less CPU and more aggregate
-    /// throughput under load, a little slower for one lone transfer
-    /// (benches/relay.rs).
-    pub zero_copy: bool,
-    /// With zero_copy, a core splices only while more than this many
-    /// senders stream through it; up to it, payloads are read into memory
-    /// and written from it (no copy in user space either), which is faster
-    /// for a few transfers. 0 splices always.
-    pub splice_above: u64,
-}
-
-impl Default for RelayFile {
-    fn default() -> Self {
-        RelayFile {
-            client_listen: "0.0.0.0:8600".into(),
-            msg_listen: "127.0.0.1:8601".into(),
-            msg_allow: Vec::new(),
-            link_secret: String::new(),
-            cores: 0,
-            core_port_base: 8610,
-            advertise: String::new(),
-            metrics_listen: String::new(),
-            max_frame: "4MiB".into(),
-            max_chunk: "1MiB".into(),
-            window: 16,
-            task_buffer: "8MiB".into(),
-            login_timeout: "10s".into(),
-            idle_timeout: "120s".into(),
-            task_timeout: "60s".into(),
-            zero_copy: true,
-            splice_above: 2,
+impl FileConfig {
+    /// Every section's own checks, problems named `section.key`.
+    pub fn validate(&self) -> Vec<ferry_config::Problem> {
+        fn section(name: &str, s: &dyn Validate, out: &mut Vec<ferry_config::Problem>) {
+            let mut p = Problems::new(name);
+            s.validate(&mut p);
+            out.extend(p.into_vec());
         }
+        let mut out = Vec::new();
+        section("relay", &self.relay, &mut out);
+        section("msg_server", &self.msg_server, &mut out);
+        section("db_proxy", &self.db_proxy, &mut out);
+        section("storage", &self.storage, &mut out);
+        out
     }
 }
 
 /// Client sessions (TeamTalk's msg_server: client port 8000).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct MsgServerFile {
-    pub listen: String,
+    #[serde(with = "addr")]
+    pub listen: SocketAddr,
     /// IP that login_server hands to clients; empty uses listen's IP.
-    pub advertise: String,
+    #[serde(with = "opt_ip")]
+    pub advertise: Option<IpAddr>,
     pub max_connections: u64,
-    pub db_proxy: Vec<String>,
-    pub route_server: Vec<String>,
-    pub login_server: Vec<String>,
-    pub file_server: Vec<String>,
+    #[serde(with = "addrs")]
+    pub db_proxy: Vec<SocketAddr>,
+    #[serde(with = "addrs")]
+    pub route_server: Vec<SocketAddr>,
+    #[serde(with = "addrs")]
+    pub login_server: Vec<SocketAddr>,
+    #[serde(with = "addrs")]
+    pub file_server: Vec<SocketAddr>,
 }
 
 impl Default for MsgServerFile {
     fn default() -> Self {
+        let at = |ip: [u8; 4], port| SocketAddr::from((ip, port));
         MsgServerFile {
-            listen: "0.0.0.0:8000".into(),
-            advertise: String::new(),
+            listen: at([0, 0, 0, 0], 8000),
+            advertise: None,
             max_connections: 100_000,
-            db_proxy: vec!["127.0.0.1:10600".into()],
-            route_server: vec!["127.0.0.1:8200".into()],
-            login_server: vec!["127.0.0.1:8100".into()],
-            file_server: vec!["127.0.0.1:8601".into()],
+            db_proxy: vec![at([127, 0, 0, 1], 10600)],
+            route_server: vec![at([127, 0, 0, 1], 8200)],
+            login_server: vec![at([127, 0, 0, 1], 8100)],
+            file_server: vec![at([127, 0, 0, 1], 8601)],
+        }
+    }
+}
+
+impl Validate for MsgServerFile {
+    fn validate(&self, p: &mut Problems) {
+        p.range("max_connections", self.max_connections, 1..=10_000_000);
+        if let Some(ip) = self.advertise.filter(IpAddr::is_unspecified) {
+            p.fail(
+                "advertise",
+                format!("{ip} cannot be advertised: give the address clients reach this host at"),
+            );
         }
     }
 }
 
 /// Presence and cross-server delivery (TeamTalk's route_server: 8200).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct RouteServerFile {
-    pub listen: String,
+    #[serde(with = "addr")]
+    pub listen: SocketAddr,
 }
 
 impl Default for RouteServerFile {
     fn default() -> Self {
         RouteServerFile {
-            listen: "0.0.0.0:8200".into(),
-        }
-    }
-}
-
-/// SQL and Redis behind a PDU port (TeamTalk's db_proxy_server: 10600).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DbProxyFile {
-    pub listen: String,
-    /// `sqlite:PATH` or `mysql://…`; empty means SQLite under storage.data_dir.
-    pub db: String,
-    /// A read pool on another server (TeamTalk's slave); empty reads from `db`.
-    pub db_read: String,
-    /// `redis://…`; empty keeps counters in SQL.
-    pub redis: String,
-    pub pool_size: u64,
-    /// Requests queued for a pool connection at most; more are refused.
-    pub queue_limit: u64,
-    /// argon2 password checks running at once at most (each ~19 MiB and a
-    /// core for ~20 ms); 0 means one per available core.
-    pub hash_concurrency: u64,
-    /// argon2 checks waiting at most beyond those; more logins are answered
-    /// "server busy" (result 2) at once.
-    pub hash_queue: u64,
-    /// Heavy answers (history pages, previews, the user list, audio) built
-    /// or waiting to be written at once at most; queue_limit more may wait.
-    pub heavy_concurrency: u64,
-}
-
-impl Default for DbProxyFile {
-    fn default() -> Self {
-        DbProxyFile {
-            listen: "127.0.0.1:10600".into(),
-            db: String::new(),
-            db_read: String::new(),
-            redis: String::new(),
-            pool_size: 16,
-            queue_limit: 1024,
-            hash_concurrency: 0,
-            hash_queue: 1024,
-            heavy_concurrency: 32,
+            listen: SocketAddr::from(([0, 0, 0, 0], 8200)),
         }
     }
 }
 
 /// Which msg_server a client should use (TeamTalk's login_server).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct LoginServerFile {
     /// HTTP `GET /msg_server`.
-    pub http_listen: String,
+    #[serde(with = "addr")]
+    pub http_listen: SocketAddr,
     /// Binary discovery (IMMsgServReq).
-    pub client_listen: String,
+    #[serde(with = "addr")]
+    pub client_listen: SocketAddr,
     /// Where msg_servers register.
-    pub msg_server_listen: String,
+    #[serde(with = "addr")]
+    pub msg_server_listen: SocketAddr,
     pub msfs_url: String,
     pub discovery_url: String,
 }
 
 impl Default for LoginServerFile {
     fn default() -> Self {
+        let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
         LoginServerFile {
-            http_listen: "0.0.0.0:8080".into(),
-            client_listen: "0.0.0.0:8008".into(),
-            msg_server_listen: "0.0.0.0:8100".into(),
+            http_listen: any(8080),
+            client_listen: any(8008),
+            msg_server_listen: any(8100),
             msfs_url: String::new(),
             discovery_url: String::new(),
         }
@@ -200,15 +139,24 @@ impl Default for LoginServerFile {
 
 /// Where ferry keeps what it persists: offline files and the embedded SQLite.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct StorageFile {
-    pub data_dir: String,
+    /// A directory; relative paths are from the working directory.
+    pub data_dir: PathBuf,
 }
 
 impl Default for StorageFile {
     fn default() -> Self {
         StorageFile {
-            data_dir: "ferry-data".into(),
+            data_dir: PathBuf::from("ferry-data"),
+        }
+    }
+}
+
+impl Validate for StorageFile {
+    fn validate(&self, p: &mut Problems) {
+        if self.data_dir.as_os_str().is_empty() {
+            p.fail("data_dir", "must not be empty");
         }
     }
 }

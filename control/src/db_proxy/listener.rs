@@ -10,12 +10,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::{DbProxyOptions, Shared, connection};
+use super::{Config, Shared, connection};
 
 pub(super) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
-    options: &DbProxyOptions,
+    options: &Config,
     shutdown: impl Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(options.max_connections as usize));

@@ -16,6 +16,7 @@
 //! (`max_frame`), and a drain deadline at shutdown.
 
 mod cmd;
+mod config;
 mod connection;
 mod dispatch;
 mod listener;
@@ -30,50 +31,9 @@ use tokio::sync::Semaphore;
 
 use crate::Error;
 use crate::admission::Gate;
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 
-/// How db_proxy runs: resolved from `[db_proxy]`, `[storage]` and CLI flags.
-#[derive(Debug, Clone)]
-pub struct DbProxyOptions {
-    pub listen: SocketAddr,
-    pub store: StoreOptions,
-    /// Requests waiting for a pool connection at most, beyond `pool_size`
-    /// running ones; more are refused with an error result.
-    pub queue_limit: u32,
-    /// msg_server connections at most; more wait in the accept backlog.
-    pub max_connections: u32,
-    /// Largest PDU accepted (header included); longer closes the connection.
-    pub max_frame: u32,
-    /// Heavy answers (history, previews, the user list, audio; each up to
-    /// `max_frame` bytes) built or waiting to be written at once at most;
-    /// `queue_limit` more may wait, past that they are refused.
-    pub heavy_concurrency: u32,
-    /// How long shutdown waits for requests in flight before it stops.
-    pub drain_timeout: Duration,
-    /// A heartbeat goes out on a link that has sent nothing for this long
-    /// (TeamTalk: 5 s; a stock msg_server drops a db link silent for 30 s).
-    pub heartbeat: Duration,
-    /// A link that has received nothing for this long is closed (TeamTalk:
-    /// 30 s; msg_server heartbeats every 5 s).
-    pub link_timeout: Duration,
-}
-
-impl DbProxyOptions {
-    /// TeamTalk's defaults around a store.
-    pub fn new(listen: SocketAddr, store: StoreOptions) -> DbProxyOptions {
-        DbProxyOptions {
-            listen,
-            store,
-            queue_limit: 1024,
-            max_connections: 1024,
-            max_frame: ferry_proto::frame::DEFAULT_MAX_FRAME,
-            heavy_concurrency: 32,
-            drain_timeout: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(5),
-            link_timeout: Duration::from_secs(30),
-        }
-    }
-}
+pub use config::{Config, DEFAULT_PORT};
 
 /// What every connection and request task shares.
 #[derive(Debug)]
@@ -93,12 +53,12 @@ struct Shared {
 pub struct DbProxy {
     listener: TcpListener,
     shared: Arc<Shared>,
-    options: DbProxyOptions,
+    config: Config,
 }
 
 impl DbProxy {
     /// Opens the store (migrations included) and binds the listen address.
-    pub async fn bind(options: DbProxyOptions) -> Result<DbProxy, Error> {
+    pub async fn bind(options: Config) -> Result<DbProxy, Error> {
         let store = Store::open(&options.store).await?;
         let listener = TcpListener::bind(options.listen)
             .await
@@ -122,7 +82,7 @@ impl DbProxy {
         Ok(DbProxy {
             listener,
             shared,
-            options,
+            config: options,
         })
     }
 
@@ -135,7 +95,7 @@ impl DbProxy {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         tracing::info!(addr = %self.local_addr()?, "db_proxy listening");
         let shared = self.shared.clone();
-        listener::serve(self.listener, self.shared, &self.options, shutdown).await;
+        listener::serve(self.listener, self.shared, &self.config, shutdown).await;
         shared.store.close().await;
         tracing::info!("db_proxy stopped");
         Ok(())

@@ -45,28 +45,43 @@ pub use redis_conn::RedisConn;
 pub use redis_epoch::EPOCH_KEY as REDIS_EPOCH_KEY;
 pub use user::{NewUser, UserRow, Validation};
 
+use ferry_config::value::opt_text;
+use ferry_config::{Problems, Validate};
+use serde::{Deserialize, Serialize};
+
 use crate::Error;
 use crate::admission::{Gate, GateStats, available_cores};
 
-/// What the store connects to.
-#[derive(Debug, Clone)]
+/// What the store connects to, and the bounds of the work done on it:
+/// keys of the `[db_proxy]` section (see `db_proxy::Config`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StoreOptions {
-    /// `sqlite:PATH` or `mysql://…` / `mariadb://…`: writes (and reads, unless
-    /// `db_read` is set).
+    /// `sqlite:PATH` or `mysql://…` / `mariadb://…`: writes (and reads,
+    /// unless `db_read` is set). Empty: SQLite under `storage.data_dir`
+    /// (the binary fills it in).
     pub db: String,
-    /// A read replica (TeamTalk's `teamtalk_slave`).
+    /// A read replica (TeamTalk's `teamtalk_slave`); empty reads from `db`.
+    #[serde(with = "opt_text")]
     pub db_read: Option<String>,
-    /// `redis://…`: TeamTalk's counters and unread hashes; `None` keeps them
-    /// in SQL.
+    /// `redis://…`: TeamTalk's counters and unread hashes; empty keeps them
+    /// in SQL only.
+    #[serde(with = "opt_text")]
     pub redis: Option<String>,
     /// Connections per pool (SQLite's write pool always has one).
     pub pool_size: u32,
-    /// argon2 checks run at once at most (each holds ~19 MiB and a core for
-    /// ~20 ms); 0 means one per available core.
+    /// argon2 checks running at once at most (each holds ~19 MiB and a
+    /// core for ~20 ms); 0 means one per available core.
     pub hash_concurrency: usize,
-    /// argon2 checks waiting at most beyond those running; more are refused
-    /// with a busy answer.
+    /// argon2 checks waiting at most beyond those running; more logins are
+    /// answered "server busy" at once.
     pub hash_queue: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions::new("")
+    }
 }
 
 impl StoreOptions {
@@ -81,6 +96,31 @@ impl StoreOptions {
             hash_concurrency: 0,
             hash_queue: 1024,
         }
+    }
+}
+
+impl Validate for StoreOptions {
+    fn validate(&self, p: &mut Problems) {
+        const DB: &[&str] = &["sqlite:", "mysql://", "mariadb://"];
+        const REDIS: &[&str] = &["redis://", "rediss://", "redis+unix://"];
+        let urls = [
+            ("db", Some(&self.db).filter(|d| !d.is_empty()), DB),
+            ("db_read", self.db_read.as_ref(), DB),
+            ("redis", self.redis.as_ref(), REDIS),
+        ];
+        for (key, url, schemes) in urls {
+            if let Some(url) = url
+                && !schemes.iter().any(|s| url.starts_with(s))
+            {
+                p.fail(
+                    key,
+                    format!("{url:?} must start with one of {}", schemes.join(", ")),
+                );
+            }
+        }
+        p.range("pool_size", self.pool_size, 1..=1024);
+        p.range("hash_concurrency", self.hash_concurrency, 0..=1024);
+        p.range("hash_queue", self.hash_queue, 0..=1_000_000);
     }
 }
 

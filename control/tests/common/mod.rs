@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferry_control::db_proxy::{DbProxy, DbProxyOptions};
+use ferry_control::db_proxy::{self, DbProxy};
 use ferry_control::store::{Pool, StoreOptions};
 use ferry_proto::{Frame, Pdu, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -233,8 +233,9 @@ impl Backend {
         self.start_with(|_| {}).await
     }
 
-    pub async fn start_with(&self, tune: impl FnOnce(&mut DbProxyOptions)) -> Server {
-        let mut options = DbProxyOptions::new("127.0.0.1:0".parse().unwrap(), self.options.clone());
+    pub async fn start_with(&self, tune: impl FnOnce(&mut db_proxy::Config)) -> Server {
+        let mut options =
+            db_proxy::Config::new("127.0.0.1:0".parse().unwrap(), self.options.clone());
         options.drain_timeout = Duration::from_secs(10);
         tune(&mut options);
         let proxy = DbProxy::bind(options).await.unwrap();
