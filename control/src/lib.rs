@@ -11,10 +11,13 @@
 //!   noun (`user`, `profile`, `department`, `message`, `history`, `session`,
 //!   `unread`, `group`, `group_member`, `group_shield`, `device_token`,
 //!   `offline_file`, `counter`, `password`, `lockout`, `content`, `audio`).
-//! - [`db_proxy`]: the PDU server in front of the store: `listener` (accept,
-//!   connection limit, drain), `connection` (frames in, responses out),
-//!   `dispatch` (bounded concurrency, command table) and `cmd/`, one file
-//!   per group of TeamTalk commands.
+//! - [`server`]: the skeleton every service stands on: the listener
+//!   (accept with backoff, connection limit, drain), the PDU connection
+//!   (frames in, a bounded outbox out, heartbeats, timeouts) and the
+//!   outgoing server-to-server link with reconnect.
+//! - [`db_proxy`]: the PDU server in front of the store: `dispatch`
+//!   (bounded concurrency, heavy answers, the command table) and `cmd/`,
+//!   one file per group of TeamTalk commands.
 //! - [`admission`]: [`admission::Gate`], the explicit bound every heavy
 //!   step a peer can trigger runs under (password hashing, large reads).
 //! - [`error`]: [`Error`], the one error type of the crate.
@@ -22,6 +25,7 @@
 pub mod admission;
 pub mod db_proxy;
 pub mod error;
+pub mod server;
 pub mod store;
 
 pub use error::Error;

@@ -19,18 +19,42 @@ use std::sync::Arc;
 
 use ferry_proto::Frame;
 use ferry_proto::registry::*;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::connection::Answer;
 use super::{Shared, cmd};
+use crate::server::{Flow, FrameHandler, Outbox};
 
-pub(super) fn submit(
-    frame: Frame,
-    shared: &Arc<Shared>,
-    out: &mpsc::Sender<Answer>,
-    requests: &mut JoinSet<()>,
-) {
+/// One msg_server connection's requests: each frame becomes a task; at the
+/// end of the connection, those taken are answered before it closes.
+pub(super) struct Requests {
+    shared: Arc<Shared>,
+    outbox: Outbox,
+    running: JoinSet<()>,
+}
+
+impl Requests {
+    pub(super) fn new(shared: Arc<Shared>, outbox: Outbox) -> Requests {
+        Requests {
+            shared,
+            outbox,
+            running: JoinSet::new(),
+        }
+    }
+}
+
+impl FrameHandler for Requests {
+    async fn on_frame(&mut self, frame: Frame) -> Flow {
+        submit(frame, &self.shared, &self.outbox, &mut self.running);
+        while self.running.try_join_next().is_some() {}
+        Flow::Continue
+    }
+
+    async fn on_end(mut self) {
+        while self.running.join_next().await.is_some() {}
+    }
+}
+
+fn submit(frame: Frame, shared: &Arc<Shared>, out: &Outbox, requests: &mut JoinSet<()>) {
     // msg_server's keep-alive; TeamTalk's db_proxy takes it silently too.
     if frame.header.command == CID_OTHER_HEARTBEAT {
         return;
@@ -47,7 +71,7 @@ pub(super) fn submit(
                             tracing::warn!(command = %frame.header.command, error = %e, "refused");
                             drop(permit);
                             if let Some(pdu) = cmd::refusal(&frame, shared.max_frame) {
-                                let _ = out.send(Answer::new(pdu)).await;
+                                let _ = out.send(pdu).await;
                             }
                             return;
                         }
@@ -58,7 +82,7 @@ pub(super) fn submit(
                 let answer = cmd::apply(&shared.store, &frame, shared.max_frame).await;
                 drop(permit);
                 if let Some(pdu) = answer {
-                    let _ = out.send(Answer { pdu, heavy }).await;
+                    let _ = out.send_holding(pdu, heavy).await;
                 }
             });
         }
@@ -66,7 +90,7 @@ pub(super) fn submit(
             tracing::warn!(command = %frame.header.command, "too many requests in flight; refused");
             if let Some(pdu) = cmd::refusal(&frame, shared.max_frame) {
                 requests.spawn(async move {
-                    let _ = out.send(Answer::new(pdu)).await;
+                    let _ = out.send(pdu).await;
                 });
             }
         }

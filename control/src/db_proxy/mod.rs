@@ -4,9 +4,9 @@
 //! asked, with the request's seq and attach_data.
 //!
 //! ```text
-//! listener --accept--> connection --Frame::take--> dispatch --spawn--> cmd::apply --> Store
-//!                          ^                                              |
-//!                          +------------- response bytes (mpsc) ---------+
+//! server::Listener --accept--> server::Connection --frame--> dispatch::Requests --spawn--> cmd::apply --> Store
+//!                                      ^                                                       |
+//!                                      +----------------- answer (Outbox) ---------------------+
 //! ```
 //!
 //! Bounds: connections (`max_connections`), requests in flight over all
@@ -17,21 +17,19 @@
 
 mod cmd;
 mod config;
-mod connection;
 mod dispatch;
-mod listener;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::Error;
 use crate::admission::Gate;
+use crate::server::{ConnConfig, Connection, Listener, ListenerConfig};
 use crate::store::Store;
+use dispatch::Requests;
 
 pub use config::{Config, DEFAULT_PORT};
 
@@ -44,59 +42,75 @@ struct Shared {
     /// Heavy answers in flight (see `dispatch`).
     heavy: Gate,
     max_frame: u32,
-    heartbeat: Duration,
-    link_timeout: Duration,
 }
+
+/// Answers queued for a connection's writer at most before request tasks
+/// wait (a caller that does not read its answers slows its own requests,
+/// nobody else's).
+const ANSWER_QUEUE: usize = 256;
 
 /// A db_proxy with its store open and its port bound, not yet serving.
 #[derive(Debug)]
 pub struct DbProxy {
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared>,
     config: Config,
 }
 
 impl DbProxy {
     /// Opens the store (migrations included) and binds the listen address.
-    pub async fn bind(options: Config) -> Result<DbProxy, Error> {
-        let store = Store::open(&options.store).await?;
-        let listener = TcpListener::bind(options.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: options.listen,
-                source,
-            })?;
-        let bound = options.store.pool_size as usize + options.queue_limit as usize;
+    pub async fn bind(config: Config) -> Result<DbProxy, Error> {
+        let store = Store::open(&config.store).await?;
+        let listener = Listener::bind(
+            config.listen,
+            ListenerConfig {
+                service: "db_proxy",
+                max_connections: config.max_connections,
+                drain_timeout: config.drain_timeout,
+            },
+        )
+        .await?;
+        let bound = config.store.pool_size as usize + config.queue_limit as usize;
         let shared = Arc::new(Shared {
             store,
             requests: Arc::new(Semaphore::new(bound)),
             heavy: Gate::new(
                 "heavy answers",
-                options.heavy_concurrency as usize,
-                options.queue_limit as usize,
+                config.heavy_concurrency as usize,
+                config.queue_limit as usize,
             ),
-            max_frame: options.max_frame,
-            heartbeat: options.heartbeat,
-            link_timeout: options.link_timeout,
+            max_frame: config.max_frame,
         });
         Ok(DbProxy {
             listener,
             shared,
-            config: options,
+            config,
         })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
-        Ok(self.listener.local_addr()?)
+        self.listener.local_addr()
     }
 
     /// Serves until `shutdown` completes, then drains: stops accepting, lets
     /// requests in flight answer (up to `drain_timeout`), closes the pools.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         tracing::info!(addr = %self.local_addr()?, "db_proxy listening");
+        let conn = ConnConfig {
+            max_frame: self.config.max_frame,
+            read_timeout: self.config.link_timeout,
+            heartbeat: Some(self.config.heartbeat),
+            queue: ANSWER_QUEUE,
+        };
         let shared = self.shared.clone();
-        listener::serve(self.listener, self.shared, &self.config, shutdown).await;
-        shared.store.close().await;
+        self.listener
+            .serve(shutdown, move |stream, _peer, stop| {
+                let connection = Connection::new(stream, conn.clone());
+                let requests = Requests::new(shared.clone(), connection.outbox());
+                connection.run(stop, requests)
+            })
+            .await;
+        self.shared.store.close().await;
         tracing::info!("db_proxy stopped");
         Ok(())
     }

@@ -1,0 +1,249 @@
+//! One PDU connection, either direction: frames in through
+//! `ferry_proto::Frame::take`, handed to the service's [`FrameHandler`];
+//! PDUs out through a bounded [`Outbox`] drained by a writer task.
+//!
+//! Bounds and lifetimes:
+//! - a frame is never buffered past `max_frame` bytes; an invalid header
+//!   (length below 16 or above the maximum) closes the connection with its
+//!   reason logged, and nothing else;
+//! - `read_timeout` without a byte received closes it (a dead peer, a
+//!   session that stopped heartbeating);
+//! - with `heartbeat` set (server links), the writer sends TeamTalk's
+//!   heartbeat after that long without sending anything: a stock peer drops
+//!   a link that has received nothing for 30 s;
+//! - the outbox holds `queue` PDUs at most: a sender waits for room
+//!   ([`Outbox::send`]) or, fanning out to other people's connections, gives
+//!   up on a connection that does not drain ([`Outbox::try_send`]);
+//! - [`Outbox::close`] ends the connection from outside (a kicked session):
+//!   what is queued is written, then the socket is shut down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferry_proto::pb::im::other::ImHeartBeat;
+use ferry_proto::{Frame, frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::admission::Admitted;
+
+/// Initial receive buffer; it grows to the largest frame seen.
+const READ_BUFFER: usize = 8 * 1024;
+
+/// How a connection behaves.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// Largest PDU accepted, header included (bytes).
+    pub max_frame: u32,
+    /// Closed after this long without receiving a byte.
+    pub read_timeout: Duration,
+    /// Send a heartbeat after this long without sending (server links);
+    /// `None` for client sessions, which heartbeat themselves.
+    pub heartbeat: Option<Duration>,
+    /// PDUs queued for the writer at most.
+    pub queue: usize,
+}
+
+/// What the service wants after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Close the connection (after what is queued is written).
+    Close,
+}
+
+/// A service's side of a connection.
+pub trait FrameHandler: Send {
+    /// One whole frame, in arrival order; the next waits for this one.
+    fn on_frame(&mut self, frame: Frame) -> impl Future<Output = Flow> + Send;
+    /// The connection has ended (any reason); runs before the writer is
+    /// flushed and the socket closed.
+    fn on_end(self) -> impl Future<Output = ()> + Send;
+}
+
+/// A PDU on its way out, with an admission it holds until written (a heavy
+/// answer, see `crate::admission`).
+#[derive(Debug)]
+struct Outgoing {
+    pdu: Bytes,
+    _held: Option<Admitted>,
+}
+
+/// The sending side of a connection; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    closing: Arc<Notify>,
+}
+
+/// The connection is gone (or its queue is full, for `try_send`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    Closed,
+    Full,
+}
+
+impl Outbox {
+    /// Queues `pdu`, waiting for room.
+    pub async fn send(&self, pdu: Bytes) -> Result<(), SendError> {
+        self.send_holding(pdu, None).await
+    }
+
+    /// Queues `pdu`, which keeps `held` until it is on the socket.
+    pub async fn send_holding(&self, pdu: Bytes, held: Option<Admitted>) -> Result<(), SendError> {
+        self.tx
+            .send(Outgoing { pdu, _held: held })
+            .await
+            .map_err(|_| SendError::Closed)
+    }
+
+    /// Queues `pdu` if there is room now: for fan-out to connections other
+    /// than the one being served, which must not be held up by a slow one.
+    pub fn try_send(&self, pdu: Bytes) -> Result<(), SendError> {
+        self.tx
+            .try_send(Outgoing { pdu, _held: None })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Full,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            })
+    }
+
+    /// Ends the connection: nothing more is read, what is queued is
+    /// written, then the socket is shut down.
+    pub fn close(&self) {
+        self.closing.notify_one();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A connection not yet running: its outbox can be handed out first.
+pub struct Connection {
+    stream: TcpStream,
+    config: ConnConfig,
+    outbox: Outbox,
+    queued: mpsc::Receiver<Outgoing>,
+}
+
+/// TeamTalk's heartbeat: CID_OTHER_HEARTBEAT, empty body, seq 0.
+pub fn heartbeat_pdu() -> Bytes {
+    frame::encode_to_bytes(&ImHeartBeat {}, 0, frame::DEFAULT_MAX_FRAME)
+        .expect("an empty PDU fits a frame")
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream, config: ConnConfig) -> Connection {
+        let _ = stream.set_nodelay(true);
+        let (tx, queued) = mpsc::channel(config.queue.max(1));
+        Connection {
+            stream,
+            config,
+            outbox: Outbox {
+                tx,
+                closing: Arc::new(Notify::new()),
+            },
+            queued,
+        }
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.stream.peer_addr().ok()
+    }
+
+    /// Runs until the peer closes, a frame is invalid, nothing arrives for
+    /// `read_timeout`, the handler says [`Flow::Close`], the outbox is
+    /// closed, or `stop` turns true (drain). Then the handler's `on_end`,
+    /// the writer flushes what is queued, and the socket is shut down.
+    pub async fn run<H: FrameHandler>(self, mut stop: watch::Receiver<bool>, mut handler: H) {
+        let Connection {
+            stream,
+            config,
+            outbox,
+            mut queued,
+        } = self;
+        let (mut reader, mut writer) = stream.into_split();
+        let heartbeat = config.heartbeat;
+        // Ends the writer once the connection is over, even while clones of
+        // the outbox are still held elsewhere: what is queued by then is
+        // written, the rest refused.
+        let (finish, mut finished) = watch::channel(false);
+        let write = tokio::spawn(async move {
+            loop {
+                let idle = async {
+                    match heartbeat {
+                        Some(idle) => tokio::time::sleep(idle).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let out = tokio::select! {
+                    biased;
+                    next = queued.recv() => match next {
+                        Some(out) => out,
+                        None => break,
+                    },
+                    _ = finished.wait_for(|f| *f) => {
+                        queued.close();
+                        match queued.try_recv() {
+                            Ok(out) => out,
+                            Err(_) => break,
+                        }
+                    }
+                    _ = idle => Outgoing { pdu: heartbeat_pdu(), _held: None },
+                };
+                if let Err(e) = writer.write_all(&out.pdu).await {
+                    tracing::debug!(error = %e, "peer stopped reading");
+                    return;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+        let closing = outbox.closing.clone();
+        drop(outbox);
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        'read: loop {
+            loop {
+                match Frame::take(&mut buf, config.max_frame) {
+                    Ok(Some(frame)) => {
+                        if handler.on_frame(frame).await == Flow::Close {
+                            break 'read;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(reason = %e, "invalid frame; closing the connection");
+                        break 'read;
+                    }
+                }
+            }
+            tokio::select! {
+                read = tokio::time::timeout(config.read_timeout, reader.read_buf(&mut buf)) => match read {
+                    Ok(Ok(0)) => break,
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "read failed");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::info!(timeout = ?config.read_timeout, "nothing received; closing the connection");
+                        break;
+                    }
+                },
+                _ = closing.notified() => break,
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
+        }
+        handler.on_end().await;
+        let _ = finish.send(true);
+        let _ = write.await;
+    }
+}
