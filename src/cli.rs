@@ -28,6 +28,12 @@ enum Command {
     Relay(crate::relay_cmd::RelayArgs),
     /// Run db_proxy (TeamTalk's db_proxy_server): SQL and Redis behind a PDU port.
     DbProxy(crate::db_cmd::DbProxyArgs),
+    /// Run msg_server: client sessions, messages, presence, file signalling.
+    MsgServer(crate::control_cmd::MsgServerArgs),
+    /// Run route_server: presence and delivery across msg_servers.
+    RouteServer(crate::control_cmd::RouteServerArgs),
+    /// Run login_server: which msg_server a client should use (HTTP and binary).
+    LoginServer(crate::control_cmd::LoginServerArgs),
     /// Database maintenance.
     #[command(subcommand)]
     Db(crate::db_cmd::DbCommand),
@@ -102,6 +108,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Config(ConfigCommand::Check { config }) => config_check(config),
         Command::Relay(args) => crate::relay_cmd::run(args),
         Command::DbProxy(args) => crate::db_cmd::db_proxy(args),
+        Command::MsgServer(args) => crate::control_cmd::msg_server(args),
+        Command::RouteServer(args) => crate::control_cmd::route_server(args),
+        Command::LoginServer(args) => crate::control_cmd::login_server(args),
         Command::Db(command) => crate::db_cmd::db(command),
         Command::User(command) => crate::db_cmd::user(command),
     }

@@ -88,7 +88,7 @@ fn sqlite_under(dir: &Path) -> Result<String> {
     Ok(format!("sqlite:{}", dir.join("ferry.db").display()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -104,7 +104,7 @@ pub(crate) fn db_proxy(args: DbProxyArgs) -> Result<()> {
 }
 
 /// SIGTERM or SIGINT.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {

@@ -2,6 +2,7 @@
 //! config and runs one subcommand. Everything else lives in the crates.
 
 mod cli;
+mod control_cmd;
 mod db_cmd;
 mod relay_cmd;
 

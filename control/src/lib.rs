@@ -20,11 +20,20 @@
 //!   one file per group of TeamTalk commands.
 //! - [`admission`]: [`admission::Gate`], the explicit bound every heavy
 //!   step a peer can trigger runs under (password hashing, large reads).
+//! - [`login_server`]: which msg_server a client should use: HTTP
+//!   `/msg_server`, the binary discovery, msg_server registration.
+//! - [`msg_server`]: client sessions: login through db_proxy, messages,
+//!   presence, groups, file signalling with relays, kicks.
+//! - [`route_server`]: presence and delivery across msg_servers, targeted
+//!   at the links that hold the users a PDU names.
 //! - [`error`]: [`Error`], the one error type of the crate.
 
 pub mod admission;
 pub mod db_proxy;
 pub mod error;
+pub mod login_server;
+pub mod msg_server;
+pub mod route_server;
 pub mod server;
 pub mod store;
 

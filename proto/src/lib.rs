@@ -8,6 +8,8 @@
 //!
 //! # Layout
 //!
+//! - [`attach`]: TeamTalk's `attach_data` routing cookie, and reading or
+//!   rewriting one field of a body without its message type.
 //! - [`frame`]: the header, the allocation-free [`frame::check`] of a receive
 //!   buffer (incomplete / complete / invalid), [`frame::Frame`] and encoding.
 //! - [`pb`]: prost types generated from `proto/*.proto` (`bytes` as `Bytes`).
@@ -26,6 +28,7 @@
 //! A receive loop looks like: `Frame::take(&mut buf, max)` until it yields a
 //! frame, `frame.decode::<T>()` (or `registry::lookup` for dispatch), handle.
 
+pub mod attach;
 pub mod error;
 pub mod extension;
 pub mod frame;

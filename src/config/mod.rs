@@ -17,7 +17,7 @@ use thiserror::Error;
 use toml::{Table, Value};
 
 pub use ferry_config::Problem;
-pub use schema::{FileConfig, LoginServerFile, MsgServerFile, RouteServerFile, StorageFile};
+pub use schema::{FileConfig, StorageFile};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {

@@ -63,6 +63,12 @@ pub trait FrameHandler: Send {
     /// The connection has ended (any reason); runs before the writer is
     /// flushed and the socket closed.
     fn on_end(self) -> impl Future<Output = ()> + Send;
+    /// How long the connection may stay silent from now (asked before each
+    /// read); `None` keeps the configured `read_timeout`. A client session
+    /// has a login deadline first, then its client type's timeout.
+    fn read_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A PDU on its way out, with an admission it holds until written (a heavy
@@ -226,7 +232,7 @@ impl Connection {
                 }
             }
             tokio::select! {
-                read = tokio::time::timeout(config.read_timeout, reader.read_buf(&mut buf)) => match read {
+                read = tokio::time::timeout(handler.read_timeout().unwrap_or(config.read_timeout), reader.read_buf(&mut buf)) => match read {
                     Ok(Ok(0)) => break,
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
@@ -234,7 +240,7 @@ impl Connection {
                         break;
                     }
                     Err(_) => {
-                        tracing::info!(timeout = ?config.read_timeout, "nothing received; closing the connection");
+                        tracing::info!("nothing received in time; closing the connection");
                         break;
                     }
                 },

@@ -1,0 +1,239 @@
+//! File signalling: a client asks for a transfer; msg_server picks a relay
+//! that is up, asks it for a task, and tells the sender (IMFileRsp) and the
+//! receiver (IMFileNotify, here and through route_server) where to go: the
+//! relay core that owns the task first (`ferry_proto::core_for_task`, so a
+//! ferry relay needs no hand-off), its shared port after. An online
+//! transfer to a user with no PC client anywhere becomes offline, as in
+//! TeamTalk. Offline rows (ADD / HAS / DEL) go to db_proxy with the user
+//! forced to the session's.
+
+use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType, UserStatType};
+use ferry_proto::pb::im::buddy::{ImUsersStatReq, ImUsersStatRsp};
+use ferry_proto::pb::im::file::{
+    ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp,
+    ImFileNotify, ImFileReq, ImFileRsp,
+};
+use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
+use ferry_proto::{Frame, core_for_task};
+
+use super::Shared;
+use super::client::{ClientConn, Refusal};
+
+pub(super) async fn request(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
+    let mut req: ImFileReq = f.decode()?;
+    req.from_user_id = conn.user;
+    let (shared, handle, seq) = (conn.shared.clone(), conn.handle, f.header.seq_num);
+    tokio::spawn(async move {
+        let rsp = transfer(&shared, &req, seq, handle).await;
+        let ok = rsp.result_code == 0;
+        let outbox = shared.sessions().get(handle).map(|s| s.outbox.clone());
+        if let (Some(outbox), Some(pdu)) = (outbox, shared.encode(&rsp, seq)) {
+            let _ = outbox.send(pdu).await;
+        }
+        if ok {
+            let notify = ImFileNotify {
+                from_user_id: rsp.from_user_id,
+                to_user_id: rsp.to_user_id,
+                file_name: rsp.file_name.clone(),
+                file_size: req.file_size,
+                task_id: rsp.task_id.clone(),
+                ip_addr_list: rsp.ip_addr_list.clone(),
+                trans_mode: rsp.trans_mode,
+                offline_ready: 0,
+            };
+            notify_receiver(&shared, &notify).await;
+        }
+    });
+    Ok(())
+}
+
+/// The relay's task for `req`, as the answer to the sender; result 1 at
+/// once when no relay is up (or it refuses).
+async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> ImFileRsp {
+    let mut rsp = ImFileRsp {
+        result_code: 1,
+        from_user_id: req.from_user_id,
+        to_user_id: req.to_user_id,
+        file_name: req.file_name.clone(),
+        task_id: Default::default(),
+        ip_addr_list: Vec::new(),
+        trans_mode: req.trans_mode,
+    };
+    let links = shared.links();
+    if !links.relays.any_up() {
+        tracing::warn!(
+            from = req.from_user_id,
+            "file request refused: no relay is up"
+        );
+        return rsp;
+    }
+    let mode = if req.trans_mode == TransferFileType::FileTypeOnline as i32
+        && pc_online(shared, req.from_user_id, req.to_user_id, handle).await
+    {
+        TransferFileType::FileTypeOnline
+    } else {
+        TransferFileType::FileTypeOffline
+    };
+    rsp.trans_mode = mode as i32;
+    let task = ImFileTransferReq {
+        from_user_id: req.from_user_id,
+        to_user_id: req.to_user_id,
+        file_name: req.file_name.clone(),
+        file_size: req.file_size,
+        trans_mode: mode as i32,
+        attach_data: None,
+    };
+    let answer = match shared.call_on(&links.relays, task, seq, handle).await {
+        Ok((index, frame)) => frame.decode::<ImFileTransferRsp>().ok().map(|r| (index, r)),
+        Err(e) => {
+            tracing::warn!(error = %e, "file request refused: the relay did not answer");
+            None
+        }
+    };
+    let Some((index, answer)) = answer else {
+        return rsp;
+    };
+    let Some(task_id) = answer.task_id.filter(|_| answer.result_code == 0) else {
+        tracing::warn!(
+            result = answer.result_code,
+            "file request refused by the relay"
+        );
+        return rsp;
+    };
+    let ips = shared
+        .relay_ips
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(index)
+        .cloned()
+        .unwrap_or_default();
+    rsp.ip_addr_list = owner_first(ips, &task_id);
+    rsp.task_id = task_id;
+    rsp.result_code = 0;
+    rsp
+}
+
+/// A relay's address list puts each core's own port first, in core order,
+/// then its shared port (a TeamTalk file_server lists only the latter). The
+/// owning core's address goes first.
+pub(super) fn owner_first(mut ips: Vec<IpAddr>, task_id: &[u8]) -> Vec<IpAddr> {
+    if ips.len() > 1 {
+        let cores = ips.len() - 1;
+        let owner = core_for_task(task_id, cores);
+        let own = ips.remove(owner);
+        ips.insert(0, own);
+    }
+    ips
+}
+
+/// Whether `to` has a PC client online anywhere: here, or as route_server
+/// tells (TeamTalk's rule for keeping a transfer online).
+async fn pc_online(shared: &Shared, from: u32, to: u32, handle: u32) -> bool {
+    if shared.sessions().has_pc(to) {
+        return true;
+    }
+    let links = shared.links();
+    if !links.route.any_up() {
+        return false;
+    }
+    let ask = ImUsersStatReq {
+        user_id: from,
+        user_id_list: vec![to],
+        attach_data: None,
+    };
+    match shared.call(&links.route, ask, 0, handle).await {
+        Ok(frame) => frame.decode::<ImUsersStatRsp>().is_ok_and(|r| {
+            r.user_stat_list
+                .iter()
+                .any(|s| s.user_id == to && s.status == UserStatType::UserStatusOnline as i32)
+        }),
+        Err(_) => false,
+    }
+}
+
+/// IMFileNotify to every session of the receiver, here and elsewhere.
+async fn notify_receiver(shared: &Shared, notify: &ImFileNotify) {
+    if let Some(pdu) = shared.encode(notify, 0) {
+        shared.to_user(notify.to_user_id, &pdu, None);
+        let _ = shared.links().route.send(pdu).await;
+    }
+}
+
+/// Offline files waiting for the session's user, with a relay's addresses
+/// (TeamTalk hands the client its internal cookie too; this one does not).
+pub(super) async fn has_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
+    let mut req: ImFileHasOfflineReq = f.decode()?;
+    req.user_id = conn.user;
+    let (shared, handle, user, seq) = (
+        conn.shared.clone(),
+        conn.handle,
+        conn.user,
+        f.header.seq_num,
+    );
+    tokio::spawn(async move {
+        let answer = shared.call(&shared.links().db, req, seq, handle).await;
+        let mut rsp = match answer
+            .ok()
+            .and_then(|f| f.decode::<ImFileHasOfflineRsp>().ok())
+        {
+            Some(rsp) => rsp,
+            None => ImFileHasOfflineRsp {
+                user_id: user,
+                offline_file_list: Vec::new(),
+                ip_addr_list: Vec::new(),
+                attach_data: None,
+            },
+        };
+        rsp.attach_data = None;
+        rsp.ip_addr_list = shared.any_relay_ips();
+        let outbox = shared.sessions().get(handle).map(|s| s.outbox.clone());
+        if let (Some(outbox), Some(pdu)) = (outbox, shared.encode(&rsp, seq)) {
+            let _ = outbox.send(pdu).await;
+        }
+    });
+    Ok(())
+}
+
+/// The sender's upload is done: db_proxy records it (no answer; repeating
+/// it changes nothing) and the receiver is told it is ready.
+pub(super) async fn add_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
+    let mut req: ImFileAddOfflineReq = f.decode()?;
+    req.from_user_id = conn.user;
+    let shared = &conn.shared;
+    if let Some(pdu) = shared.encode(&req, f.header.seq_num)
+        && shared.links().db.send(pdu).await.is_err()
+    {
+        tracing::warn!("offline file not recorded: no db_proxy link up");
+    }
+    let notify = ImFileNotify {
+        from_user_id: req.from_user_id,
+        to_user_id: req.to_user_id,
+        file_name: req.file_name,
+        file_size: req.file_size,
+        task_id: req.task_id,
+        ip_addr_list: shared.any_relay_ips(),
+        trans_mode: TransferFileType::FileTypeOffline as i32,
+        offline_ready: 1,
+    };
+    notify_receiver(shared, &notify).await;
+    Ok(())
+}
+
+/// Deletes an offline file's row: only its sender or receiver may (TeamTalk
+/// trusts whatever ids the client sends).
+pub(super) async fn del_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
+    let req: ImFileDelOfflineReq = f.decode()?;
+    if req.from_user_id != conn.user && req.to_user_id != conn.user {
+        tracing::warn!(
+            user = conn.user,
+            from = req.from_user_id,
+            to = req.to_user_id,
+            "offline file delete refused: not the session's file"
+        );
+        return Ok(());
+    }
+    if let Some(pdu) = conn.shared.encode(&req, f.header.seq_num) {
+        let _ = conn.shared.links().db.send(pdu).await;
+    }
+    Ok(())
+}

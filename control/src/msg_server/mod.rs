@@ -1,0 +1,509 @@
+//! msg_server: the server TeamTalk clients log in to. It validates logins
+//! through db_proxy, keeps the sessions, forwards what clients ask to
+//! db_proxy (their user id forced to the session's), carries messages,
+//! presence and file signalling, and hands what crosses msg_servers to
+//! route_server.
+//!
+//! ```text
+//! client ──Connection──> client::ClientConn ──(attach: handle, call id)──> db_proxy / route_server / relay links
+//!    ^                        │                                                  │
+//!    └──── Outbox <── sessions::Table <── upstream (answers by handle or call) <─┘
+//! ```
+//!
+//! Beyond TeamTalk's: nothing but login and heartbeat is taken before a
+//! login is validated; every user id a client sends is replaced by its
+//! session's; a kicked session is closed, not just told; presence goes to
+//! the sessions that want it; read notifies reach the peer; every refusal
+//! is answered.
+//!
+//! - [`config`]: the `[msg_server]` section.
+//! - `sessions`: the session table and presence interest.
+//! - `calls`: requests awaited by call id.
+//! - `client`: one client connection: the command table.
+//! - `login`, `message`, `group`, `file`: the flows with more than one step.
+//! - `upstream`: frames from db_proxy, route_server, login_server, relays.
+
+mod calls;
+mod client;
+mod config;
+mod file;
+mod group;
+mod login;
+mod message;
+mod sessions;
+mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use bytes::Bytes;
+use ferry_proto::attach::Attach;
+use ferry_proto::pb::im::base_define::IpAddr as PbIpAddr;
+use ferry_proto::pb::im::server::{ImFileServerIpReq, ImMsgServInfo, ImOnlineUserInfo};
+use ferry_proto::{Frame, Pdu, frame};
+use tokio::sync::{mpsc, watch};
+
+pub use config::Config;
+use sessions::{Handle, Table};
+
+use crate::Error;
+use crate::server::{
+    ConnConfig, Connection, LinkConfig, LinkPool, Listener, ListenerConfig, Outbox,
+};
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default)]
+struct Stats {
+    logins: AtomicU64,
+    logins_refused: AtomicU64,
+    kicked: AtomicU64,
+    messages: AtomicU64,
+    messages_refused: AtomicU64,
+    /// Presence notifies sent to client sessions.
+    presence_notifies: AtomicU64,
+    /// Sessions disconnected for not reading what was sent to them.
+    slow_sessions: AtomicU64,
+    /// Commands refused before login (the connection is closed).
+    unauthenticated: AtomicU64,
+}
+
+/// Reads a running msg_server's counters.
+pub struct Snapshotter(Arc<Shared>);
+
+/// A msg_server's state at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub connections: usize,
+    pub logged_in: usize,
+    pub calls_in_flight: usize,
+    pub logins: u64,
+    pub logins_refused: u64,
+    pub kicked: u64,
+    pub messages: u64,
+    pub messages_refused: u64,
+    pub presence_notifies: u64,
+    pub slow_sessions: u64,
+    pub unauthenticated: u64,
+}
+
+impl Snapshotter {
+    pub fn snapshot(&self) -> Snapshot {
+        let s = &self.0.stats;
+        let (connections, logged_in) = {
+            let t = self.0.sessions();
+            (t.connections(), t.logged_in())
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Snapshot {
+            connections,
+            logged_in,
+            calls_in_flight: self.0.calls.in_flight(),
+            logins: get(&s.logins),
+            logins_refused: get(&s.logins_refused),
+            kicked: get(&s.kicked),
+            messages: get(&s.messages),
+            messages_refused: get(&s.messages_refused),
+            presence_notifies: get(&s.presence_notifies),
+            slow_sessions: get(&s.slow_sessions),
+            unauthenticated: get(&s.unauthenticated),
+        }
+    }
+
+    /// Whether every link kind configured has a link up (for start-up).
+    pub fn links_up(&self) -> bool {
+        let l = self.0.links();
+        [&l.db, &l.route, &l.login, &l.relays]
+            .iter()
+            .all(|p| p.is_empty() || p.any_up())
+    }
+}
+
+/// The links a msg_server keeps.
+struct Links {
+    db: LinkPool,
+    route: LinkPool,
+    login: LinkPool,
+    relays: LinkPool,
+}
+
+struct Shared {
+    config: Config,
+    sessions: Mutex<Table>,
+    next_handle: AtomicU32,
+    links: OnceLock<Links>,
+    calls: calls::Calls,
+    /// Each relay link's client addresses (IMFileServerIPRsp), by index.
+    relay_ips: Mutex<Vec<Vec<PbIpAddr>>>,
+    stats: Stats,
+    /// The client port as bound.
+    port: AtomicU32,
+}
+
+impl Shared {
+    fn sessions(&self) -> MutexGuard<'_, Table> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn links(&self) -> &Links {
+        self.links.get().expect("links start with the server")
+    }
+
+    fn encode<T: Pdu>(&self, msg: &T, seq: u16) -> Option<Bytes> {
+        frame::encode_to_bytes(msg, seq, frame::DEFAULT_MAX_FRAME)
+            .map_err(|e| tracing::error!(command = %T::COMMAND, error = %e, "not sent"))
+            .ok()
+    }
+
+    /// Queues `pdu` to a session other than the one being served: a session
+    /// that does not read is disconnected, never buffered for.
+    fn push(&self, outbox: &Outbox, pdu: Bytes) {
+        if let Err(crate::server::connection::SendError::Full) = outbox.try_send(pdu) {
+            self.stats.slow_sessions.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("a client does not read what is sent to it; disconnected");
+            outbox.close();
+        }
+    }
+
+    /// `pdu` to every session of `user` but `except`.
+    fn to_user(&self, user: u32, pdu: &Bytes, except: Option<Handle>) {
+        let outboxes = self.sessions().of_user(user);
+        for (h, outbox, _) in outboxes {
+            if Some(h) != except {
+                self.push(&outbox, pdu.clone());
+            }
+        }
+    }
+
+    /// Sends `msg` with a cookie naming `handle` (and `call`, 0 for a plain
+    /// forward) to an up link of `pool`; false if none is up.
+    async fn forward<T: Pdu + Attached>(
+        &self,
+        pool: &LinkPool,
+        mut msg: T,
+        seq: u16,
+        handle: Handle,
+        call: u32,
+    ) -> bool {
+        msg.set_attach(Attach::handle(handle, call).encode());
+        match self.encode(&msg, seq) {
+            Some(pdu) => pool.send(pdu).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Sends `msg` as a call and waits for its answer.
+    async fn call<T: Pdu + Attached>(
+        &self,
+        pool: &LinkPool,
+        msg: T,
+        seq: u16,
+        handle: Handle,
+    ) -> Result<Frame, calls::CallError> {
+        self.call_on(pool, msg, seq, handle)
+            .await
+            .map(|(_, frame)| frame)
+    }
+
+    /// [`Shared::call`], also telling which link of `pool` answered.
+    async fn call_on<T: Pdu + Attached>(
+        &self,
+        pool: &LinkPool,
+        msg: T,
+        seq: u16,
+        handle: Handle,
+    ) -> Result<(usize, Frame), calls::CallError> {
+        let pending = self.calls.start();
+        if !self.forward(pool, msg, seq, handle, pending.id).await {
+            return Err(calls::CallError::Down);
+        }
+        pending.answer(self.config.call_timeout).await
+    }
+
+    /// The client addresses of an up relay (for HAS_OFFLINE answers).
+    fn any_relay_ips(&self) -> Vec<PbIpAddr> {
+        let ips = self.relay_ips.lock().unwrap_or_else(|p| p.into_inner());
+        self.links()
+            .relays
+            .links()
+            .iter()
+            .filter(|l| l.is_up())
+            .find_map(|l| ips.get(l.index).filter(|v| !v.is_empty()).cloned())
+            .unwrap_or_default()
+    }
+}
+
+/// Messages with an `attach_data` field (field 20).
+trait Attached {
+    fn set_attach(&mut self, attach: Bytes);
+}
+
+macro_rules! attached {
+    ($($t:ty),* $(,)?) => {$(
+        impl Attached for $t {
+            fn set_attach(&mut self, attach: Bytes) {
+                self.attach_data = Some(attach);
+            }
+        }
+    )*};
+}
+use ferry_proto::pb::im::{
+    buddy, file as pbfile, group as pbgroup, login as pblogin, message as pbmsg, server as pbserver,
+};
+attached!(
+    pbserver::ImValidateReq,
+    pbserver::ImFileTransferReq,
+    pbserver::ImGetDeviceTokenReq,
+    pbmsg::ImMsgData,
+    pbmsg::ImUnreadMsgCntReq,
+    pbmsg::ImGetMsgListReq,
+    pbmsg::ImGetLatestMsgIdReq,
+    pbmsg::ImGetMsgByIdReq,
+    buddy::ImRecentContactSessionReq,
+    buddy::ImUsersInfoReq,
+    buddy::ImRemoveSessionReq,
+    buddy::ImAllUserReq,
+    buddy::ImUsersStatReq,
+    buddy::ImChangeAvatarReq,
+    buddy::ImDepartmentReq,
+    buddy::ImChangeSignInfoReq,
+    pblogin::ImDeviceTokenReq,
+    pblogin::ImPushShieldReq,
+    pblogin::ImQueryPushShieldReq,
+    pbgroup::ImNormalGroupListReq,
+    pbgroup::ImGroupInfoListReq,
+    pbgroup::ImGroupCreateReq,
+    pbgroup::ImGroupChangeMemberReq,
+    pbgroup::ImGroupShieldReq,
+    pbfile::ImFileHasOfflineReq,
+);
+
+/// The addresses a running msg_server uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Addresses {
+    pub client: SocketAddr,
+}
+
+/// A msg_server with its client port bound and its links starting.
+pub struct MsgServer {
+    listener: Listener,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    frames: Option<Frames>,
+}
+
+struct Frames {
+    db: mpsc::Receiver<(usize, Frame)>,
+    route: mpsc::Receiver<(usize, Frame)>,
+    login: mpsc::Receiver<(usize, Frame)>,
+    relays: mpsc::Receiver<(usize, Frame)>,
+}
+
+impl std::fmt::Debug for MsgServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgServer").finish_non_exhaustive()
+    }
+}
+
+/// Frames queued from all links of one kind at most.
+const LINK_FRAMES: usize = 4096;
+
+impl MsgServer {
+    /// Binds the client port and starts connecting to db_proxy, route,
+    /// login and relay links (each retries in the background).
+    pub async fn bind(config: Config) -> Result<MsgServer, Error> {
+        let listener = Listener::bind(
+            config.listen,
+            ListenerConfig {
+                service: "msg_server",
+                max_connections: config.max_connections,
+                drain_timeout: config.drain_timeout,
+            },
+        )
+        .await?;
+        let port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared {
+            config,
+            sessions: Mutex::default(),
+            next_handle: AtomicU32::new(0),
+            links: OnceLock::new(),
+            calls: calls::Calls::default(),
+            relay_ips: Mutex::default(),
+            stats: Stats::default(),
+            port: AtomicU32::new(u32::from(port)),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let (db_tx, db) = mpsc::channel(LINK_FRAMES);
+        let (route_tx, route) = mpsc::channel(LINK_FRAMES);
+        let (login_tx, login) = mpsc::channel(LINK_FRAMES);
+        let (relay_tx, relays) = mpsc::channel(LINK_FRAMES);
+        let c = &shared.config;
+        let link = |peer| LinkConfig::teamtalk(peer, frame::DEFAULT_MAX_FRAME);
+        let none: crate::server::link::Hello = Arc::new(Vec::new);
+        let weak = Arc::downgrade(&shared);
+        let links = Links {
+            db: LinkPool::spawn(
+                &c.db_proxy,
+                c.db_links as usize,
+                &link("db_proxy"),
+                none.clone(),
+                db_tx,
+                stopped.clone(),
+            ),
+            route: LinkPool::spawn(
+                &c.route_server,
+                1,
+                &link("route_server"),
+                route_hello(weak.clone()),
+                route_tx,
+                stopped.clone(),
+            ),
+            login: LinkPool::spawn(
+                &c.login_server,
+                1,
+                &link("login_server"),
+                login_hello(weak),
+                login_tx,
+                stopped.clone(),
+            ),
+            relays: LinkPool::spawn(
+                &c.file_server,
+                1,
+                &link("relay"),
+                relay_hello(c.file_server_secret.is_some()),
+                relay_tx,
+                stopped,
+            ),
+        };
+        *shared.relay_ips.lock().unwrap_or_else(|p| p.into_inner()) =
+            vec![Vec::new(); links.relays.links().len()];
+        let _ = shared.links.set(links);
+        Ok(MsgServer {
+            listener,
+            shared,
+            stop,
+            frames: Some(Frames {
+                db,
+                route,
+                login,
+                relays,
+            }),
+        })
+    }
+
+    pub fn addresses(&self) -> Result<Addresses, Error> {
+        Ok(Addresses {
+            client: self.listener.local_addr()?,
+        })
+    }
+
+    /// The counters (metrics, tests).
+    pub fn stats(&self) -> Arc<Snapshotter> {
+        Arc::new(Snapshotter(self.shared.clone()))
+    }
+
+    /// Serves clients until `shutdown` completes, then drains and closes
+    /// the links.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        tracing::info!(addr = %self.listener.local_addr()?, "msg_server listening");
+        let frames = self.frames.take().expect("run once");
+        let upstream = [
+            tokio::spawn(upstream::db_frames(self.shared.clone(), frames.db)),
+            tokio::spawn(upstream::route_frames(self.shared.clone(), frames.route)),
+            tokio::spawn(upstream::login_frames(frames.login)),
+            tokio::spawn(upstream::relay_frames(self.shared.clone(), frames.relays)),
+        ];
+        let shared = self.shared.clone();
+        self.listener
+            .serve(shutdown, move |stream, _peer, stop| {
+                let handle = loop {
+                    let h = shared
+                        .next_handle
+                        .fetch_add(1, Ordering::Relaxed)
+                        .wrapping_add(1);
+                    if h != 0 {
+                        break h;
+                    }
+                };
+                let connection = Connection::new(stream, client_conn(&shared.config));
+                shared.sessions().insert(handle, connection.outbox());
+                let conn = client::ClientConn::new(shared.clone(), handle);
+                connection.run(stop, conn)
+            })
+            .await;
+        let _ = self.stop.send(true);
+        for task in upstream {
+            task.abort();
+        }
+        tracing::info!("msg_server stopped");
+        Ok(())
+    }
+}
+
+fn client_conn(config: &Config) -> ConnConfig {
+    ConnConfig {
+        max_frame: config.max_frame,
+        read_timeout: config.pc_timeout,
+        heartbeat: None,
+        queue: config.session_queue as usize,
+    }
+}
+
+/// route_server hears of every session here whenever its link comes up.
+fn route_hello(shared: Weak<Shared>) -> crate::server::link::Hello {
+    Arc::new(move || {
+        let Some(shared) = shared.upgrade() else {
+            return Vec::new();
+        };
+        let info = ImOnlineUserInfo {
+            user_stat_list: shared.sessions().online_stats(),
+        };
+        shared.encode(&info, 0).into_iter().collect()
+    })
+}
+
+/// login_server hears of this msg_server and its load whenever its link
+/// comes up.
+fn login_hello(shared: Weak<Shared>) -> crate::server::link::Hello {
+    Arc::new(move || {
+        let Some(shared) = shared.upgrade() else {
+            return Vec::new();
+        };
+        let c = &shared.config;
+        let Some((ip1, ip2)) = c.advertised() else {
+            tracing::error!(
+                "msg_server.advertise is needed to register with login_server (listen is 0.0.0.0)"
+            );
+            return Vec::new();
+        };
+        let info = ImMsgServInfo {
+            ip1: ip1.to_string().into(),
+            ip2: ip2.to_string().into(),
+            port: shared.port.load(Ordering::Relaxed),
+            max_conn_cnt: c.max_connections,
+            cur_conn_cnt: shared.sessions().logged_in() as u32,
+            host_name: hostname().into(),
+        };
+        shared.encode(&info, 0).into_iter().collect()
+    })
+}
+
+/// A relay tells its client addresses when asked; with a link secret the
+/// question waits for the relay's challenge to be answered (upstream).
+fn relay_hello(secret: bool) -> crate::server::link::Hello {
+    Arc::new(move || {
+        if secret {
+            return Vec::new();
+        }
+        frame::encode_to_bytes(&ImFileServerIpReq {}, 0, frame::DEFAULT_MAX_FRAME)
+            .into_iter()
+            .collect()
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "ferry".into())
+}

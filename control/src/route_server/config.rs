@@ -1,0 +1,65 @@
+//! route_server's settings: the `[route_server]` section, defined once here
+//! (see `ferry-config`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ferry_config::value::{addr, duration, size};
+use ferry_config::{Problems, Validate};
+use serde::{Deserialize, Serialize};
+
+/// TeamTalk's route_server port.
+pub const DEFAULT_PORT: u16 = 8200;
+
+/// How route_server runs (TeamTalk's route_server: 8200).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The port msg_servers connect to.
+    #[serde(with = "addr")]
+    pub listen: SocketAddr,
+    /// msg_server links at most.
+    pub max_connections: u32,
+    /// Largest PDU accepted (header included, bytes).
+    #[serde(with = "size")]
+    pub max_frame: u32,
+    /// A heartbeat goes out on a link silent this long (TeamTalk: 5 s).
+    #[serde(with = "duration")]
+    pub heartbeat: Duration,
+    /// A link that sent nothing for this long is closed, its users offline
+    /// (TeamTalk: 30 s).
+    #[serde(with = "duration")]
+    pub link_timeout: Duration,
+    /// How long shutdown waits for links to finish.
+    #[serde(with = "duration")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            max_connections: 1024,
+            max_frame: ferry_proto::frame::DEFAULT_MAX_FRAME,
+            heartbeat: Duration::from_secs(5),
+            link_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Validate for Config {
+    fn validate(&self, p: &mut Problems) {
+        p.range("max_connections", self.max_connections, 1..=100_000);
+        p.range("max_frame", self.max_frame, 1024..=(256 << 20));
+        for (key, d) in [
+            ("heartbeat", self.heartbeat),
+            ("link_timeout", self.link_timeout),
+            ("drain_timeout", self.drain_timeout),
+        ] {
+            if d.is_zero() {
+                p.fail(key, "must be longer than zero");
+            }
+        }
+    }
+}
