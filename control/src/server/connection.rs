@@ -213,8 +213,9 @@ impl Connection {
             }
             let _ = writer.shutdown().await;
         });
+        // Held until the end: a service that keeps no outbox of its own (a
+        // registration link) must not have its writer end early.
         let closing = outbox.closing.clone();
-        drop(outbox);
         let mut buf = BytesMut::with_capacity(READ_BUFFER);
         'read: loop {
             loop {
@@ -249,6 +250,7 @@ impl Connection {
             }
         }
         handler.on_end().await;
+        drop(outbox);
         let _ = finish.send(true);
         let _ = write.await;
     }

@@ -1,0 +1,334 @@
+//! The whole control plane in this test process on 127.0.0.1:0 ports:
+//! db_proxy (SQLite in a temp dir), route_server, login_server, msg_server
+//! and a relay (monoio threads), wired as a deployment wires them; and a
+//! raw PDU client that talks to msg_server as a TeamTalk client does.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ferry_control::db_proxy::{self, DbProxy};
+use ferry_control::login_server::{self, LoginServer};
+use ferry_control::msg_server::{self, MsgServer, Snapshotter};
+use ferry_control::route_server::{self, RouteServer};
+use ferry_control::store::{NewUser, Store, StoreOptions, md5_hex};
+use ferry_proto::pb::im::base_define::ClientType;
+use ferry_proto::pb::im::login::{ImLoginReq, ImLoginRes};
+use ferry_proto::registry::CommandId;
+use ferry_proto::{Frame, Pdu, frame};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+pub const PASSWORD: &str = "secret";
+
+/// Every service up, on loopback.
+pub struct Stack {
+    pub db: SocketAddr,
+    pub route: SocketAddr,
+    pub login: login_server::Addresses,
+    pub msg: SocketAddr,
+    pub relay: Option<ferry_relay::Relay>,
+    pub store: StoreOptions,
+    pub msg_stats: Arc<Snapshotter>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn until(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+impl Stack {
+    /// The stack with a relay.
+    pub async fn start() -> Stack {
+        Self::start_with(true, |_| {}).await
+    }
+
+    /// `relay`: start one; `tune` adjusts msg_server's config.
+    pub async fn start_with(relay: bool, tune: impl FnOnce(&mut msg_server::Config)) -> Stack {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let store = StoreOptions::new(format!("sqlite:{}", dir.path().join("ferry.db").display()));
+        let db = DbProxy::bind(db_proxy::Config::new(local, store.clone()))
+            .await
+            .unwrap();
+        let db_addr = db.local_addr().unwrap();
+        let s = stopped.clone();
+        tasks.push(tokio::spawn(async move { db.run(until(s)).await.unwrap() }));
+
+        let route = RouteServer::bind(route_server::Config {
+            listen: local,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let route_addr = route.local_addr().unwrap();
+        let s = stopped.clone();
+        tasks.push(tokio::spawn(
+            async move { route.run(until(s)).await.unwrap() },
+        ));
+
+        let login = LoginServer::bind(login_server::Config {
+            http_listen: local,
+            client_listen: local,
+            msg_server_listen: local,
+            msfs_url: "http://127.0.0.1:8700/".into(),
+            discovery_url: "http://127.0.0.1/api/discovery".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let login_addrs = login.addresses().unwrap();
+        let s = stopped.clone();
+        tasks.push(tokio::spawn(
+            async move { login.run(until(s)).await.unwrap() },
+        ));
+
+        let relay =
+            relay.then(|| ferry_relay::Relay::start(ferry_relay::Config::local(2)).unwrap());
+        let mut config = msg_server::Config {
+            listen: local,
+            db_proxy: vec![db_addr],
+            route_server: vec![route_addr],
+            login_server: vec![login_addrs.msg_server],
+            file_server: relay.iter().map(|r| r.addresses().msg).collect(),
+            ..Default::default()
+        };
+        tune(&mut config);
+        let msg = MsgServer::bind(config).await.unwrap();
+        let msg_addr = msg.addresses().unwrap().client;
+        let msg_stats = msg.stats();
+        let s = stopped.clone();
+        tasks.push(tokio::spawn(
+            async move { msg.run(until(s)).await.unwrap() },
+        ));
+        // Every configured link up (a test that points one nowhere waits
+        // the three seconds out).
+        for _ in 0..300 {
+            if msg_stats.links_up() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Stack {
+            db: db_addr,
+            route: route_addr,
+            login: login_addrs,
+            msg: msg_addr,
+            relay,
+            store,
+            msg_stats,
+            stop,
+            tasks,
+            _dir: dir,
+        }
+    }
+
+    /// Users `names`, created as `ferry user add` does (argon2); their ids.
+    pub async fn users(&self, names: &[&str], depart: u32) -> Vec<u32> {
+        let store = Store::open(&self.store).await.unwrap();
+        let mut ids = Vec::new();
+        for name in names {
+            let id = store
+                .add_user(&NewUser {
+                    name: name.to_string(),
+                    password: PASSWORD.into(),
+                    nick: String::new(),
+                    depart_id: depart,
+                })
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        store.close().await;
+        ids
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        if let Some(relay) = self.relay {
+            relay.shutdown();
+        }
+    }
+}
+
+/// A client connection to msg_server, as TeamTalk's clients speak.
+pub struct Client {
+    stream: TcpStream,
+    buf: BytesMut,
+    seq: u16,
+    /// Frames read while waiting for something else.
+    pub queued: VecDeque<Frame>,
+    pub user: u32,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: BytesMut::new(),
+            seq: 0,
+            queued: VecDeque::new(),
+            user: 0,
+        }
+    }
+
+    /// Connects and logs in as `name`; panics unless result 0.
+    pub async fn login(addr: SocketAddr, name: &str, client_type: ClientType) -> Client {
+        let mut c = Client::connect(addr).await;
+        let res = c.try_login(name, PASSWORD, client_type).await;
+        assert_eq!(res.result_code, 0, "login of {name}: {res:?}");
+        c.user = res.user_info.unwrap().user_id;
+        c
+    }
+
+    pub async fn try_login(
+        &mut self,
+        name: &str,
+        password: &str,
+        client_type: ClientType,
+    ) -> ImLoginRes {
+        let req = ImLoginReq {
+            user_name: name.to_owned().into(),
+            password: md5_hex(password.as_bytes()).into(),
+            online_status: 1,
+            client_type: client_type as i32,
+            client_version: Some("ferry-test".into()),
+        };
+        self.call(&req).await
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Sends `msg` with the next seq; returns the seq.
+    pub async fn send<T: Pdu>(&mut self, msg: &T) -> u16 {
+        self.seq = self.seq.wrapping_add(1);
+        let pdu = frame::encode_to_bytes(msg, self.seq, frame::DEFAULT_MAX_FRAME).unwrap();
+        self.stream.write_all(&pdu).await.unwrap();
+        self.seq
+    }
+
+    /// The next frame off the socket (not the queue); `None` once closed.
+    async fn read_frame(&mut self, wait: Duration) -> Option<Frame> {
+        loop {
+            if let Some(f) = Frame::take(&mut self.buf, frame::DEFAULT_MAX_FRAME).unwrap() {
+                return Some(f);
+            }
+            match tokio::time::timeout(wait, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return None,
+                Err(_) => panic!("nothing from msg_server within {wait:?}"),
+            }
+        }
+    }
+
+    /// The next frame of `command` (others are queued); panics at a close.
+    pub async fn expect(&mut self, command: CommandId) -> Frame {
+        if let Some(i) = self.queued.iter().position(|f| f.header.command == command) {
+            return self.queued.remove(i).unwrap();
+        }
+        loop {
+            let f = self
+                .read_frame(Duration::from_secs(10))
+                .await
+                .unwrap_or_else(|| panic!("closed while waiting for {command}"));
+            if f.header.command == command {
+                return f;
+            }
+            self.queued.push_back(f);
+        }
+    }
+
+    /// Sends `req` and returns its answer (the answer's seq is checked).
+    pub async fn call<Req: Pdu, Rsp: Pdu>(&mut self, req: &Req) -> Rsp {
+        let seq = self.send(req).await;
+        let f = self.expect(Rsp::COMMAND).await;
+        assert_eq!(
+            f.header.seq_num,
+            seq,
+            "{} answers with the request's seq",
+            Rsp::COMMAND
+        );
+        assert_eq!(
+            ferry_proto::attach::bytes_field(&f.body(), 20),
+            None,
+            "{}: msg_server's cookie never reaches a client",
+            Rsp::COMMAND
+        );
+        f.decode().unwrap()
+    }
+
+    /// Frames until msg_server closes the connection (queued first).
+    pub async fn until_closed(&mut self) -> Vec<Frame> {
+        let mut out: Vec<Frame> = self.queued.drain(..).collect();
+        while let Some(f) = self.read_frame(Duration::from_secs(20)).await {
+            out.push(f);
+        }
+        out
+    }
+
+    /// True when nothing of `command` arrives within `wait`.
+    pub async fn none_of(&mut self, command: CommandId, wait: Duration) -> bool {
+        if self.queued.iter().any(|f| f.header.command == command) {
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            match tokio::time::timeout(left, self.stream.read_buf(&mut self.buf)).await {
+                Err(_) => return true,
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => {
+                    let mut found = false;
+                    while let Some(f) =
+                        Frame::take(&mut self.buf, frame::DEFAULT_MAX_FRAME).unwrap()
+                    {
+                        found |= f.header.command == command;
+                        self.queued.push_back(f);
+                    }
+                    if found {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET path` on `addr`; the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
