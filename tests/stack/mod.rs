@@ -332,3 +332,95 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     body.to_string()
 }
+
+/// Moves `data` through a relay as TeamTalk's clients do: the sender and the
+/// receiver log in to `task` at `relay`, the receiver pulls `chunk` bytes at
+/// a time with one pull in flight and says DONE; returns what it received.
+pub async fn relay_transfer(
+    relay: SocketAddr,
+    task: &[u8],
+    from: u32,
+    to: u32,
+    data: bytes::Bytes,
+    chunk: u32,
+) -> Vec<u8> {
+    use ferry_proto::pb::im::file::{
+        ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFilePullDataRsp, ImFileState,
+    };
+    let task: bytes::Bytes = bytes::Bytes::copy_from_slice(task);
+    let mut sender = Client::connect(relay).await;
+    let rsp: ImFileLoginRsp = sender
+        .call(&ImFileLoginReq {
+            user_id: from,
+            task_id: task.clone(),
+            file_role: 1,
+        })
+        .await;
+    assert_eq!(rsp.result_code, 0, "sender's relay login");
+    let serving = {
+        let (task, data) = (task.clone(), data.clone());
+        tokio::spawn(async move {
+            loop {
+                let f = sender.expect_any().await;
+                let Some(f) = f else { return };
+                if f.header.command == ferry_proto::registry::CID_FILE_STATE {
+                    return;
+                }
+                let req: ImFilePullDataReq = f.decode().unwrap();
+                let (start, len) = (req.offset as usize, req.data_size as usize);
+                let rsp = ImFilePullDataRsp {
+                    result_code: 0,
+                    task_id: task.clone(),
+                    user_id: from,
+                    offset: req.offset,
+                    file_data: data.slice(start..start + len),
+                };
+                sender.send(&rsp).await;
+            }
+        })
+    };
+    let mut receiver = Client::connect(relay).await;
+    let rsp: ImFileLoginRsp = receiver
+        .call(&ImFileLoginReq {
+            user_id: to,
+            task_id: task.clone(),
+            file_role: 2,
+        })
+        .await;
+    assert_eq!(rsp.result_code, 0, "receiver's relay login");
+    let _ready = receiver.expect(ferry_proto::registry::CID_FILE_STATE).await;
+    let mut got = Vec::with_capacity(data.len());
+    while got.len() < data.len() {
+        let len = chunk.min((data.len() - got.len()) as u32);
+        let rsp: ImFilePullDataRsp = receiver
+            .call(&ImFilePullDataReq {
+                task_id: task.clone(),
+                user_id: to,
+                trans_mode: 1,
+                offset: got.len() as u32,
+                data_size: len,
+            })
+            .await;
+        assert_eq!(rsp.offset as usize, got.len());
+        got.extend_from_slice(&rsp.file_data);
+    }
+    receiver
+        .send(&ImFileState {
+            state: 3,
+            task_id: task,
+            user_id: to,
+        })
+        .await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;
+    got
+}
+
+impl Client {
+    /// The next frame, queued or read; `None` once closed.
+    pub async fn expect_any(&mut self) -> Option<Frame> {
+        if let Some(f) = self.queued.pop_front() {
+            return Some(f);
+        }
+        self.read_frame(Duration::from_secs(60)).await
+    }
+}

@@ -342,30 +342,42 @@ impl MsgServer {
         let link = |peer| LinkConfig::teamtalk(peer, frame::DEFAULT_MAX_FRAME);
         let none: crate::server::link::Hello = Arc::new(Vec::new);
         let weak = Arc::downgrade(&shared);
+        let db_links = LinkPool::spawn(
+            &c.db_proxy,
+            c.db_links as usize,
+            &link("db_proxy"),
+            none.clone(),
+            db_tx,
+            stopped.clone(),
+        );
+        let route_links = LinkPool::spawn(
+            &c.route_server,
+            1,
+            &link("route_server"),
+            route_hello(weak.clone()),
+            route_tx,
+            stopped.clone(),
+        );
+        // Registered with login_server (which then sends clients here) only
+        // once logins can be served: db_proxy and route_server up.
+        let (open, gate) = watch::channel(false);
+        tokio::spawn(open_when_ready(
+            db_links.clone(),
+            route_links.clone(),
+            open,
+            stopped.clone(),
+        ));
         let links = Links {
-            db: LinkPool::spawn(
-                &c.db_proxy,
-                c.db_links as usize,
-                &link("db_proxy"),
-                none.clone(),
-                db_tx,
-                stopped.clone(),
-            ),
-            route: LinkPool::spawn(
-                &c.route_server,
-                1,
-                &link("route_server"),
-                route_hello(weak.clone()),
-                route_tx,
-                stopped.clone(),
-            ),
-            login: LinkPool::spawn(
+            db: db_links,
+            route: route_links,
+            login: LinkPool::spawn_after(
                 &c.login_server,
                 1,
                 &link("login_server"),
                 login_hello(weak),
                 login_tx,
                 stopped.clone(),
+                Some(gate),
             ),
             relays: LinkPool::spawn(
                 &c.file_server,
@@ -438,6 +450,26 @@ impl MsgServer {
         }
         tracing::info!("msg_server stopped");
         Ok(())
+    }
+}
+
+/// Opens `gate` once a db_proxy link and (if any is configured) a
+/// route_server link are up.
+async fn open_when_ready(
+    db: LinkPool,
+    route: LinkPool,
+    gate: watch::Sender<bool>,
+    stop: watch::Receiver<bool>,
+) {
+    loop {
+        if db.any_up() && (route.is_empty() || route.any_up()) {
+            let _ = gate.send(true);
+            return;
+        }
+        if *stop.borrow() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

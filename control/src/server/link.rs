@@ -91,9 +91,33 @@ impl Link {
         frames: mpsc::Sender<(usize, Frame)>,
         stop: watch::Receiver<bool>,
     ) -> Link {
+        Self::spawn_after(addr, index, config, hello, frames, stop, None)
+    }
+
+    /// [`Link::spawn`], connecting only once `gate` turns true (a msg_server
+    /// registers with login_server once it can serve logins).
+    pub fn spawn_after(
+        addr: SocketAddr,
+        index: usize,
+        config: LinkConfig,
+        hello: Hello,
+        frames: mpsc::Sender<(usize, Frame)>,
+        stop: watch::Receiver<bool>,
+        gate: Option<watch::Receiver<bool>>,
+    ) -> Link {
         let (state, current) = watch::channel(None);
         let span = tracing::info_span!("link", peer = config.peer, %addr);
-        tokio::spawn(run(addr, index, config, hello, frames, stop, state).instrument(span));
+        let task = async move {
+            if let Some(mut gate) = gate {
+                let mut stop = stop.clone();
+                tokio::select! {
+                    _ = gate.wait_for(|open| *open) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+            run(addr, index, config, hello, frames, stop, state).await
+        };
+        tokio::spawn(task.instrument(span));
         Link {
             addr,
             index,
@@ -229,17 +253,31 @@ impl LinkPool {
         frames: mpsc::Sender<(usize, Frame)>,
         stop: watch::Receiver<bool>,
     ) -> LinkPool {
+        Self::spawn_after(addrs, copies, config, hello, frames, stop, None)
+    }
+
+    /// [`LinkPool::spawn`], each link connecting once `gate` turns true.
+    pub fn spawn_after(
+        addrs: &[SocketAddr],
+        copies: usize,
+        config: &LinkConfig,
+        hello: Hello,
+        frames: mpsc::Sender<(usize, Frame)>,
+        stop: watch::Receiver<bool>,
+        gate: Option<watch::Receiver<bool>>,
+    ) -> LinkPool {
         let mut links = Vec::new();
         for addr in addrs {
             for _ in 0..copies.max(1) {
                 let index = links.len();
-                links.push(Link::spawn(
+                links.push(Link::spawn_after(
                     *addr,
                     index,
                     config.clone(),
                     hello.clone(),
                     frames.clone(),
                     stop.clone(),
+                    gate.clone(),
                 ));
             }
         }
