@@ -30,9 +30,10 @@ use ferry_proto::pb::im::base_define::{MsgInfo, MsgType};
 use sqlx::Row;
 
 use super::Store;
-use super::history::member_of;
+use super::group_member::member_of;
 use super::message::Outgoing;
 use super::pool::{InsertId, RowExt, with_pool};
+use super::sql_text::marks;
 use crate::Error;
 
 /// Audio bytes per message at most (after the 4-byte duration). 1 MiB is
@@ -269,11 +270,6 @@ impl Store {
             Ok(out)
         })
     }
-}
-
-/// `?, ?, …`: `n` placeholders.
-fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
 }
 
 #[cfg(test)]

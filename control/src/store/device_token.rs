@@ -17,6 +17,7 @@
 use ferry_proto::pb::im::base_define::{ClientType, UserTokenInfo};
 
 use super::pool::{RowExt, with_pool};
+use super::sql_text::marks;
 use super::{Store, now};
 use crate::Error;
 
@@ -175,7 +176,7 @@ impl Store {
             None => {
                 for chunk in ids.chunks(super::user::ID_CHUNK) {
                     // Only `?` placeholders are generated: no value is pasted into SQL.
-                    let marks = vec!["?"; chunk.len()].join(", ");
+                    let marks = marks(chunk.len());
                     let sql = format!(
                         "SELECT userId, clientType, token FROM FerryDeviceToken WHERE userId IN ({marks})"
                     );

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use ferry_proto::pb::im::base_define::{GroupInfo, GroupType, GroupVersionInfo};
 
 use super::pool::{InsertId, RowExt, with_pool};
+use super::sql_text::marks;
 use super::{Store, now};
 use crate::Error;
 
@@ -81,7 +82,7 @@ impl Store {
         let mut out = Vec::new();
         for chunk in ids.chunks(super::user::ID_CHUNK) {
             // Only `?` placeholders are generated: no value is pasted into SQL.
-            let marks = vec!["?"; chunk.len()].join(", ");
+            let marks = marks(chunk.len());
             let groups = format!(
                 "SELECT id, name, avatar, creator, type, version FROM IMGroup \
                  WHERE id IN ({marks}) ORDER BY updated DESC, id DESC"

@@ -19,9 +19,18 @@
 use ferry_proto::pb::im::base_define::{GroupModifyType, GroupType};
 
 use super::group::id_set;
+use super::pool::Pool;
 use super::pool::{RowExt, with_pool};
+use super::sql_text::marks;
 use super::{Store, now};
 use crate::Error;
+
+/// Who is a member of a group, the one rule every query uses: an
+/// IMGroupMember row with status 0 (1 is a member who left) in a group
+/// whose IMGroup row has status 0. Followed by `AND …` conditions on `m`
+/// (IMGroupMember) and `g` (IMGroup).
+pub(super) const CURRENT_MEMBERS: &str =
+    "IMGroupMember m JOIN IMGroup g ON g.id = m.groupId WHERE m.status = 0 AND g.status = 0";
 
 /// What a membership change did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +84,7 @@ impl Store {
             let mut rows: Vec<(u32, u32)> = Vec::new();
             for chunk in ids.chunks(super::user::ID_CHUNK) {
                 // Only `?` placeholders are generated: no value is pasted into SQL.
-                let marks = vec!["?"; chunk.len()].join(", ");
+                let marks = marks(chunk.len());
                 let sql = format!(
                     "SELECT userId, MIN(status) AS status FROM IMGroupMember \
                      WHERE groupId = ? AND userId IN ({marks}) GROUP BY userId"
@@ -176,4 +185,25 @@ impl Store {
         self.cache_members(group, added, removed, t).await;
         Ok(MemberChange::Done { current, changed })
     }
+}
+
+/// True when `user` is a current member of an existing group, on `pool`.
+pub(super) async fn member_of(pool: &Pool, user: u32, group: u32) -> Result<bool, Error> {
+    Ok(member_since(pool, user, group).await?.is_some())
+}
+
+/// When `user` joined `group` (IMGroupMember.created, unix seconds), if
+/// they are a current member of an existing group.
+pub(super) async fn member_since(pool: &Pool, user: u32, group: u32) -> Result<Option<u32>, Error> {
+    let sql = format!(
+        "SELECT m.created FROM {CURRENT_MEMBERS} AND m.groupId = ? AND m.userId = ? \
+         ORDER BY m.id DESC LIMIT 1"
+    );
+    with_pool!(pool, p => sqlx::query(&sql)
+    .bind(group)
+    .bind(user)
+    .fetch_optional(p)
+    .await?
+    .map(|r| r.u32("created"))
+    .transpose())
 }

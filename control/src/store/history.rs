@@ -17,9 +17,11 @@
 use ferry_proto::pb::im::base_define::{MsgInfo, MsgType};
 
 use super::audio::{self, Overflow, Pending};
-use super::message::per_shard;
-use super::pool::{Pool, RowExt, with_pool};
-use super::{Store, content, shard};
+use super::group_member::member_since;
+use super::pool::{RowExt, with_pool};
+use super::shard::{self, per_shard};
+use super::sql_text::marks;
+use super::{Store, content};
 use crate::Error;
 
 /// Messages per page at most (TeamTalk clients ask for 20).
@@ -70,7 +72,7 @@ impl Store {
 
     /// True when `user` is a current member of an existing group.
     pub async fn is_member(&self, user: u32, group: u32) -> Result<bool, Error> {
-        member_of(&self.read, user, group).await
+        super::group_member::member_of(&self.read, user, group).await
     }
 
     /// Where a conversation's rows are and what of them the user may read:
@@ -100,7 +102,7 @@ impl Store {
         };
         let begin = if begin == 0 { u32::MAX } else { begin };
         let count = count.min(MAX_PAGE);
-        let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard(key) as usize];
+        let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard::of(key)];
         let rows = with_pool!(&self.read, p => {
             let rows = sqlx::query(sql)
                 .bind(key)
@@ -138,12 +140,12 @@ impl Store {
             ("relateId", "fromId")
         };
         // Only `?` placeholders are generated: no value is pasted into SQL.
-        let marks = vec!["?"; ids.len()].join(", ");
+        let marks = marks(ids.len());
         let sql = format!(
             "SELECT msgId, {from_col} AS fromId, created, type, content FROM {table}{} \
              WHERE {key_col} = ? AND status = 0 AND created >= ? AND msgId IN ({marks}) \
              ORDER BY created DESC, id DESC LIMIT {MAX_BY_ID}",
-            shard(key)
+            shard::of(key)
         );
         let rows = with_pool!(&self.read, p => {
             let mut q = sqlx::query(&sql).bind(key).bind(since);
@@ -185,7 +187,7 @@ impl Store {
         since: u32,
         room: usize,
     ) -> Result<Option<Latest>, Error> {
-        let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard(key) as usize];
+        let sql = if group { GROUP_PAGE } else { PAIR_PAGE }[shard::of(key)];
         let newest = with_pool!(&self.read, p => {
             let rows = sqlx::query(sql)
                 .bind(key)
@@ -218,27 +220,6 @@ impl Store {
             data: m.msg_data.to_vec(),
         }))
     }
-}
-
-/// True when `user` is a current member of an existing group, on `pool`.
-pub(super) async fn member_of(pool: &Pool, user: u32, group: u32) -> Result<bool, Error> {
-    Ok(member_since(pool, user, group).await?.is_some())
-}
-
-/// When `user` joined `group` (IMGroupMember.created, unix seconds), if
-/// they are a current member of an existing group.
-pub(super) async fn member_since(pool: &Pool, user: u32, group: u32) -> Result<Option<u32>, Error> {
-    with_pool!(pool, p => sqlx::query(
-        "SELECT m.created FROM IMGroupMember m JOIN IMGroup g ON g.id = m.groupId \
-         WHERE m.groupId = ? AND m.userId = ? AND m.status = 0 AND g.status = 0 \
-         ORDER BY m.id DESC LIMIT 1",
-    )
-    .bind(group)
-    .bind(user)
-    .fetch_optional(p)
-    .await?
-    .map(|r| r.u32("created"))
-    .transpose())
 }
 
 /// A row as TeamTalk's MsgInfo, `None` for an undeclared MsgType. An audio

@@ -23,6 +23,9 @@ mod profile;
 mod redis_conn;
 mod redis_epoch;
 mod session;
+mod shard;
+mod sql_text;
+mod tx;
 mod unread;
 mod user;
 
@@ -254,9 +257,4 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-/// The shard of a relation's or group's messages (TeamTalk: id % 8).
-fn shard(id: u32) -> u32 {
-    id % 8
 }

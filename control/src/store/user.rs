@@ -5,6 +5,7 @@ use ferry_proto::pb::im::base_define::UserInfo;
 
 use super::password::{self, ARGON2_MARKER};
 use super::pool::{InsertId, RowExt, with_pool};
+use super::sql_text::marks;
 use super::{Store, now};
 use crate::Error;
 
@@ -131,7 +132,7 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(ID_CHUNK) {
             // Only `?` placeholders are generated: no value is pasted into SQL.
-            let marks = vec!["?"; chunk.len()].join(", ");
+            let marks = marks(chunk.len());
             let sql = format!(
                 "SELECT {USER_COLUMNS} FROM IMUser u WHERE u.id IN ({marks}) ORDER BY u.id"
             );
