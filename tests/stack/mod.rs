@@ -23,6 +23,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+#[path = "../../control/tests/common/skip.rs"]
+mod skip;
+pub use skip::required_env;
+
 pub const PASSWORD: &str = "secret";
 
 /// Every service up, on loopback.
@@ -63,41 +67,10 @@ impl Stack {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let store = StoreOptions::new(format!("sqlite:{}", dir.path().join("ferry.db").display()));
-        let db = DbProxy::bind(db_proxy::Config::new(local, store.clone()))
-            .await
-            .unwrap();
-        let db_addr = db.local_addr().unwrap();
-        let s = stopped.clone();
-        tasks.push(tokio::spawn(async move { db.run(until(s)).await.unwrap() }));
+        let (db_addr, store) = spawn_db(dir.path(), &stopped, &mut tasks).await;
+        let route_addr = spawn_route(route_server::Config::default(), &stopped, &mut tasks).await;
 
-        let route = RouteServer::bind(route_server::Config {
-            listen: local,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let route_addr = route.local_addr().unwrap();
-        let s = stopped.clone();
-        tasks.push(tokio::spawn(
-            async move { route.run(until(s)).await.unwrap() },
-        ));
-
-        let login = LoginServer::bind(login_server::Config {
-            http_listen: local,
-            client_listen: local,
-            msg_server_listen: local,
-            msfs_url: "http://127.0.0.1:8700/".into(),
-            discovery_url: "http://127.0.0.1/api/discovery".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let login_addrs = login.addresses().unwrap();
-        let s = stopped.clone();
-        tasks.push(tokio::spawn(
-            async move { login.run(until(s)).await.unwrap() },
-        ));
+        let login_addrs = spawn_login(&stopped, &mut tasks).await;
 
         let relay =
             relay.then(|| ferry_relay::Relay::start(ferry_relay::Config::local(2)).unwrap());
@@ -110,21 +83,7 @@ impl Stack {
             ..Default::default()
         };
         tune(&mut config);
-        let msg = MsgServer::bind(config).await.unwrap();
-        let msg_addr = msg.addresses().unwrap().client;
-        let msg_stats = msg.stats();
-        let s = stopped.clone();
-        tasks.push(tokio::spawn(
-            async move { msg.run(until(s)).await.unwrap() },
-        ));
-        // Every configured link up (a test that points one nowhere waits
-        // the three seconds out).
-        for _ in 0..300 {
-            if msg_stats.links_up() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let (msg_addr, msg_stats) = spawn_msg(config, &stopped, &mut tasks).await;
         Stack {
             db: db_addr,
             route: route_addr,
@@ -141,22 +100,7 @@ impl Stack {
 
     /// Users `names`, created as `ferry user add` does (argon2); their ids.
     pub async fn users(&self, names: &[&str], depart: u32) -> Vec<u32> {
-        let store = Store::open(&self.store).await.unwrap();
-        let mut ids = Vec::new();
-        for name in names {
-            let id = store
-                .add_user(&NewUser {
-                    name: name.to_string(),
-                    password: PASSWORD.into(),
-                    nick: String::new(),
-                    depart_id: depart,
-                })
-                .await
-                .unwrap();
-            ids.push(id);
-        }
-        store.close().await;
-        ids
+        add_users(&self.store, names, depart).await
     }
 
     pub async fn stop(self) {
@@ -168,6 +112,214 @@ impl Stack {
             relay.shutdown();
         }
     }
+}
+
+type Tasks = Vec<tokio::task::JoinHandle<()>>;
+
+async fn spawn_db(
+    dir: &std::path::Path,
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut Tasks,
+) -> (SocketAddr, StoreOptions) {
+    let store = StoreOptions::new(format!("sqlite:{}", dir.join("ferry.db").display()));
+    let db = DbProxy::bind(db_proxy::Config::new(LOCAL, store.clone()))
+        .await
+        .unwrap();
+    let addr = db.local_addr().unwrap();
+    let s = stopped.clone();
+    tasks.push(tokio::spawn(async move { db.run(until(s)).await.unwrap() }));
+    (addr, store)
+}
+
+async fn spawn_route(
+    config: route_server::Config,
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut Tasks,
+) -> SocketAddr {
+    let route = RouteServer::bind(route_server::Config {
+        listen: LOCAL,
+        ..config
+    })
+    .await
+    .unwrap();
+    let addr = route.local_addr().unwrap();
+    let s = stopped.clone();
+    tasks.push(tokio::spawn(
+        async move { route.run(until(s)).await.unwrap() },
+    ));
+    addr
+}
+
+/// A msg_server, returned once every link it was given is up (one pointed
+/// nowhere waits the three seconds out).
+async fn spawn_msg(
+    config: msg_server::Config,
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut Tasks,
+) -> (SocketAddr, Arc<Snapshotter>) {
+    let msg = MsgServer::bind(config).await.unwrap();
+    let addr = msg.addresses().unwrap().client;
+    let stats = msg.stats();
+    let s = stopped.clone();
+    tasks.push(tokio::spawn(
+        async move { msg.run(until(s)).await.unwrap() },
+    ));
+    for _ in 0..300 {
+        if stats.links_up() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (addr, stats)
+}
+
+async fn spawn_login(
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut Tasks,
+) -> login_server::Addresses {
+    let login = LoginServer::bind(login_server::Config {
+        http_listen: LOCAL,
+        client_listen: LOCAL,
+        msg_server_listen: LOCAL,
+        msfs_url: "http://127.0.0.1:8700/".into(),
+        discovery_url: "http://127.0.0.1/api/discovery".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addrs = login.addresses().unwrap();
+    let s = stopped.clone();
+    tasks.push(tokio::spawn(
+        async move { login.run(until(s)).await.unwrap() },
+    ));
+    addrs
+}
+
+const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// The pair's route_servers' presence_ttl: short, so a test sees a
+/// route_server's death quickly.
+pub const PAIR_PRESENCE_TTL: Duration = Duration::from_secs(1);
+
+/// Two msg_servers, each linked to a route_server of its own; the two
+/// route_servers share one Redis (keys and channels under a prefix of this
+/// pair's, deleted at the end), and both msg_servers one db_proxy.
+pub struct Pair {
+    pub msg: [SocketAddr; 2],
+    pub msg_stats: [Arc<Snapshotter>; 2],
+    /// Stops msg_server i alone (its links close, as at a crash of its
+    /// process, but with a drain).
+    msg_stop: [watch::Sender<bool>; 2],
+    store: StoreOptions,
+    pub redis: String,
+    /// The route_servers' `redis_prefix`.
+    pub prefix: String,
+    stop: watch::Sender<bool>,
+    tasks: Tasks,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    /// `None` (skipped) without `FERRY_TEST_REDIS_URL`.
+    pub async fn start() -> Option<Pair> {
+        let redis = required_env("FERRY_TEST_REDIS_URL")?;
+        let dir = tempfile::tempdir().unwrap();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let prefix = format!("ferrytest{}x{nanos}", std::process::id());
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let (db, store) = spawn_db(dir.path(), &stopped, &mut tasks).await;
+        let login = spawn_login(&stopped, &mut tasks).await;
+        let mut msg = Vec::new();
+        let mut msg_stats = Vec::new();
+        let mut msg_stop = Vec::new();
+        for _ in 0..2 {
+            let route = route_server::Config {
+                redis: Some(redis.clone()),
+                redis_prefix: prefix.clone(),
+                presence_ttl: PAIR_PRESENCE_TTL,
+                ..Default::default()
+            };
+            let route = spawn_route(route, &stopped, &mut tasks).await;
+            let (tx, rx) = watch::channel(false);
+            let config = msg_server::Config {
+                listen: LOCAL,
+                db_proxy: vec![db],
+                route_server: vec![route],
+                login_server: vec![login.msg_server],
+                ..Default::default()
+            };
+            let (addr, stats) = spawn_msg(config, &rx, &mut tasks).await;
+            msg.push(addr);
+            msg_stats.push(stats);
+            msg_stop.push(tx);
+        }
+        Some(Pair {
+            msg: msg.try_into().unwrap(),
+            msg_stats: msg_stats.try_into().unwrap_or_else(|_| unreachable!()),
+            msg_stop: msg_stop.try_into().unwrap_or_else(|_| unreachable!()),
+            store,
+            redis,
+            prefix,
+            stop,
+            tasks,
+            _dir: dir,
+        })
+    }
+
+    pub async fn users(&self, names: &[&str], depart: u32) -> Vec<u32> {
+        add_users(&self.store, names, depart).await
+    }
+
+    pub fn stop_msg(&self, i: usize) {
+        let _ = self.msg_stop[i].send(true);
+    }
+
+    pub async fn stop(self) {
+        for s in &self.msg_stop {
+            let _ = s.send(true);
+        }
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        let client = redis::Client::open(self.redis.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn add_users(options: &StoreOptions, names: &[&str], depart: u32) -> Vec<u32> {
+    let store = Store::open(options).await.unwrap();
+    let mut ids = Vec::new();
+    for name in names {
+        let id = store
+            .add_user(&NewUser {
+                name: name.to_string(),
+                password: PASSWORD.into(),
+                nick: String::new(),
+                depart_id: depart,
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    store.close().await;
+    ids
 }
 
 /// A client connection to msg_server, as TeamTalk's clients speak.

@@ -5,32 +5,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use std::collections::HashMap;
+
+use ferry_proto::Frame;
 use ferry_proto::pb::im::base_define::{UserStat, UserStatType};
 use ferry_proto::pb::im::buddy::ImRemoveSessionNotify;
-use ferry_proto::pb::im::buddy::{ImUserStatNotify, ImUsersStatReq, ImUsersStatRsp};
+use ferry_proto::pb::im::buddy::{ImUsersStatReq, ImUsersStatRsp};
 use ferry_proto::pb::im::file::ImFileNotify;
 use ferry_proto::pb::im::group::ImGroupChangeMemberNotify;
 use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataReadNotify};
-use ferry_proto::pb::im::server::{
-    ImOnlineUserInfo, ImServerKickUser, ImServerPcLoginStatusNotify, ImUserStatusUpdate,
-};
+use ferry_proto::pb::im::server::{ImOnlineUserInfo, ImServerKickUser, ImUserStatusUpdate};
 use ferry_proto::pb::im::switch_service::Imp2pCmdMsg;
 use ferry_proto::registry::*;
-use ferry_proto::{Frame, Pdu, frame};
 
 use super::Shared;
-use super::presence::{Change, LinkId};
+use super::delivery::{Move, Targets};
+use super::presence::LinkId;
 use crate::server::{Flow, FrameHandler, Outbox};
-
-/// Where a PDU handed over goes.
-enum Targets {
-    /// The links holding a session of any of these users, but the sender.
-    Users(Vec<u32>),
-    /// Every link but the sender.
-    Others,
-    /// Every link, the sender too (it does not deliver locally first).
-    All,
-}
 
 pub(super) struct MsgServerLink {
     shared: Arc<Shared>,
@@ -45,116 +36,63 @@ impl MsgServerLink {
         MsgServerLink { shared, id, peer }
     }
 
-    fn encode<T: Pdu>(&self, msg: &T, seq: u16) -> Option<Bytes> {
-        frame::encode_to_bytes(msg, seq, self.shared.max_frame)
-            .map_err(|e| tracing::error!(error = %e, "not sent"))
-            .ok()
-    }
-
-    /// Tells every link of the users whose PC presence moved: status
-    /// notifies to all links (each msg_server passes them on to the
-    /// sessions that watch the user), PC-login notifies to the links of the
-    /// user (their mobile sessions show it).
-    async fn announce(&self, changes: Vec<Change>) {
-        for c in changes.into_iter().filter(|c| c.pc_before != c.pc_after) {
-            let status = if c.pc_after {
-                UserStatType::UserStatusOnline
-            } else {
-                UserStatType::UserStatusOffline
-            };
-            let notify = ImUserStatNotify {
-                user_stat: UserStat {
-                    user_id: c.user,
-                    status: status as i32,
-                },
-            };
-            if let Some(pdu) = self.encode(&notify, 0) {
-                self.deliver(pdu, Targets::All).await;
-            }
-            if c.present {
-                let pc = ImServerPcLoginStatusNotify {
-                    user_id: c.user,
-                    login_status: u32::from(c.pc_after),
-                };
-                if let Some(pdu) = self.encode(&pc, 0) {
-                    self.deliver(pdu, Targets::Users(vec![c.user])).await;
-                }
-            }
-        }
-    }
-
-    async fn deliver(&self, pdu: Bytes, targets: Targets) {
-        let outboxes: Vec<Outbox> = {
-            let links = self.shared.links();
-            match targets {
-                Targets::All => links.values().cloned().collect(),
-                Targets::Others => links
-                    .iter()
-                    .filter(|(id, _)| **id != self.id)
-                    .map(|(_, o)| o.clone())
-                    .collect(),
-                Targets::Users(users) => {
-                    let presence = self.shared.presence();
-                    let mut ids: Vec<LinkId> = users
-                        .iter()
-                        .flat_map(|u| presence.links_of(*u))
-                        .filter(|id| *id != self.id)
-                        .collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    ids.iter().filter_map(|id| links.get(id).cloned()).collect()
-                }
-            }
-        };
-        for outbox in outboxes {
-            let _ = outbox.send(pdu.clone()).await;
-        }
-    }
-
     async fn handle(&mut self, f: Frame) -> Result<(), ferry_proto::DecodeError> {
         let cmd = f.header.command;
         if cmd == CID_OTHER_USER_STATUS_UPDATE {
             let u: ImUserStatusUpdate = f.decode()?;
             let online = u.user_status != UserStatType::UserStatusOffline as u32;
-            let change = self
-                .shared
-                .presence()
-                .update(self.id, u.user_id, u.client_type, online);
-            self.announce(vec![change]).await;
+            let (change, counted) = {
+                let mut presence = self.shared.presence();
+                // An offline for a session this link never reported
+                // changes nothing, here or in Redis.
+                let counted = online || presence.count_of(self.id, u.user_id, u.client_type) > 0;
+                let change = presence.update(self.id, u.user_id, u.client_type, online);
+                (change, counted)
+            };
+            let moves = if counted {
+                vec![(u.user_id, u.client_type, if online { 1 } else { -1 })]
+            } else {
+                Vec::new()
+            };
+            let changes = self.shared.moved(moves, vec![change]).await;
+            self.shared.announce(changes, Some(self.id)).await;
         } else if cmd == CID_OTHER_ONLINE_USER_INFO {
             let info: ImOnlineUserInfo = f.decode()?;
-            let changes = self
-                .shared
-                .presence()
-                .replace_link(self.id, &info.user_stat_list);
+            let (changes, moves) = {
+                let mut presence = self.shared.presence();
+                let before = presence.sessions_of(self.id);
+                let changes = presence.replace_link(self.id, &info.user_stat_list);
+                (changes, net_moves(&before, &presence.sessions_of(self.id)))
+            };
             tracing::info!(
                 link = self.id,
                 sessions = info.user_stat_list.len(),
                 "msg_server's sessions restated"
             );
-            self.announce(changes).await;
+            let changes = self.shared.moved(moves, changes).await;
+            self.shared.announce(changes, Some(self.id)).await;
         } else if cmd == CID_BUDDY_LIST_USERS_STATUS_REQUEST {
             let req: ImUsersStatReq = f.decode()?;
-            let stats = {
-                let presence = self.shared.presence();
-                req.user_id_list
-                    .iter()
-                    .map(|&user_id| UserStat {
-                        user_id,
-                        status: if presence.pc_online(user_id) {
-                            UserStatType::UserStatusOnline as i32
-                        } else {
-                            UserStatType::UserStatusOffline as i32
-                        },
-                    })
-                    .collect()
-            };
+            let online = self.shared.pc_online(&req.user_id_list).await;
+            let stats = req
+                .user_id_list
+                .iter()
+                .zip(online)
+                .map(|(&user_id, online)| UserStat {
+                    user_id,
+                    status: if online {
+                        UserStatType::UserStatusOnline as i32
+                    } else {
+                        UserStatType::UserStatusOffline as i32
+                    },
+                })
+                .collect();
             let rsp = ImUsersStatRsp {
                 user_id: req.user_id,
                 user_stat_list: stats,
                 attach_data: req.attach_data,
             };
-            if let Some(pdu) = self.encode(&rsp, f.header.seq_num) {
+            if let Some(pdu) = self.shared.encode(&rsp, f.header.seq_num) {
                 self.deliver_to_self(pdu).await;
             }
         } else if cmd == CID_MSG_DATA {
@@ -203,6 +141,10 @@ impl MsgServerLink {
         Ok(())
     }
 
+    async fn deliver(&self, pdu: Bytes, targets: Targets) {
+        self.shared.deliver(pdu, targets, Some(self.id)).await;
+    }
+
     async fn deliver_to_self(&self, pdu: Bytes) {
         let outbox = self.shared.links().get(&self.id).cloned();
         if let Some(outbox) = outbox {
@@ -224,8 +166,46 @@ impl FrameHandler for MsgServerLink {
 
     async fn on_end(self) {
         self.shared.links().remove(&self.id);
-        let changes = self.shared.presence().remove_link(self.id);
+        let (changes, moves) = {
+            let mut presence = self.shared.presence();
+            let gone = presence.sessions_of(self.id);
+            let changes = presence.remove_link(self.id);
+            (changes, net_moves(&gone, &[]))
+        };
         tracing::info!(link = self.id, peer = %self.peer, users = changes.len(), "msg_server link closed; its sessions are offline");
-        self.announce(changes).await;
+        let changes = self.shared.moved(moves, changes).await;
+        self.shared.announce(changes, None).await;
+    }
+}
+
+/// The moves that turn a link's sessions `before` into `after`.
+fn net_moves(before: &[(u32, i32, u32)], after: &[(u32, i32, u32)]) -> Vec<Move> {
+    let mut net: HashMap<(u32, i32), i64> = HashMap::new();
+    for (u, t, n) in before {
+        *net.entry((*u, *t)).or_default() -= i64::from(*n);
+    }
+    for (u, t, n) in after {
+        *net.entry((*u, *t)).or_default() += i64::from(*n);
+    }
+    net.into_iter()
+        .filter(|(_, d)| *d != 0)
+        .map(|((u, t), d)| (u, t, d))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restated_link_moves_only_what_changed() {
+        let before = [(5, 1, 1), (6, 1, 2), (7, 0x12, 1)];
+        let after = [(6, 1, 1), (7, 0x12, 1), (8, 1, 1)];
+        let mut moves = net_moves(&before, &after);
+        moves.sort_unstable();
+        assert_eq!(moves, [(5, 1, -1), (6, 1, -1), (8, 1, 1)]);
+        let mut gone = net_moves(&before, &[]);
+        gone.sort_unstable();
+        assert_eq!(gone, [(5, 1, -1), (6, 1, -2), (7, 0x12, -1)]);
     }
 }

@@ -18,11 +18,20 @@
 //! counted per link, so a msg_server that dies takes exactly its sessions
 //! offline.
 //!
+//! With `redis` set, several route_servers share one view: each counts
+//! its links' sessions into Redis and hands what its links do not cover to
+//! the route_servers that hold the users named (`cluster`).
+//!
 //! - [`config`]: the `[route_server]` section.
-//! - [`presence`]: user -> links -> client types.
-//! - `links`: a msg_server link's handler: status, queries, delivery.
+//! - [`presence`]: user -> links -> client types, this route_server's view.
+//! - `links`: a msg_server link's handler: status, queries, hand-overs.
+//! - `delivery`: where a PDU goes; presence moves counted and announced.
+//! - `cluster`: the view shared through Redis, and hand-overs between
+//!   route_servers.
 
+mod cluster;
 mod config;
+mod delivery;
 mod links;
 pub mod presence;
 
@@ -45,6 +54,7 @@ struct Shared {
     links: Mutex<HashMap<LinkId, Outbox>>,
     next_link: AtomicU64,
     max_frame: u32,
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Shared {
@@ -63,12 +73,18 @@ pub struct RouteServer {
     listener: Listener,
     shared: Arc<Shared>,
     config: Config,
+    events: Option<tokio::sync::mpsc::Receiver<cluster::Event>>,
 }
 
 /// Links a route_server may hold per queue: PDUs waiting to be written.
 const LINK_QUEUE: usize = 8192;
 
 impl RouteServer {
+    /// Binds the port and, with `redis` set, joins the route_servers
+    /// sharing it.
+    ///
+    /// Errors: [`Error::Bind`] when the port is taken; [`Error::Redis`]
+    /// when Redis is configured and does not answer.
     pub async fn bind(config: Config) -> Result<RouteServer, Error> {
         let listener = Listener::bind(
             config.listen,
@@ -79,13 +95,23 @@ impl RouteServer {
             },
         )
         .await?;
+        let (cluster, events) = match &config.redis {
+            Some(url) => {
+                let (c, rx) =
+                    cluster::Cluster::join(url, &config.redis_prefix, config.presence_ttl).await?;
+                (Some(c), Some(rx))
+            }
+            None => (None, None),
+        };
         Ok(RouteServer {
             listener,
             shared: Arc::new(Shared {
                 max_frame: config.max_frame,
+                cluster,
                 ..Shared::default()
             }),
             config,
+            events,
         })
     }
 
@@ -93,9 +119,30 @@ impl RouteServer {
         self.listener.local_addr()
     }
 
+    /// This route_server's id among those sharing Redis (`None` alone).
+    pub fn cluster_id(&self) -> Option<String> {
+        self.shared.cluster.as_ref().map(|c| c.id().to_string())
+    }
+
+    /// Redis commands that failed so far (0 without Redis).
+    pub fn redis_failures(&self) -> u64 {
+        self.shared
+            .cluster
+            .as_ref()
+            .map_or(0, |c| c.failures.load(Ordering::Relaxed))
+    }
+
     /// Serves until `shutdown` completes, then drains.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         tracing::info!(addr = %self.local_addr()?, "route_server listening");
+        let arrivals = self.events.take().map(|mut events| {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    shared.arrive(event).await;
+                }
+            })
+        });
         let conn = ConnConfig {
             max_frame: self.config.max_frame,
             read_timeout: self.config.link_timeout,
@@ -112,6 +159,12 @@ impl RouteServer {
                 connection.run(stop, handler)
             })
             .await;
+        if let Some(arrivals) = arrivals {
+            arrivals.abort();
+        }
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.leave().await;
+        }
         tracing::info!("route_server stopped");
         Ok(())
     }

@@ -59,6 +59,28 @@ impl Presence {
         self.users.len()
     }
 
+    /// Sessions of `user` with `client_type` on `link`.
+    pub fn count_of(&self, link: LinkId, user: u32, client_type: i32) -> u32 {
+        self.users
+            .get(&user)
+            .and_then(|links| links.get(&link))
+            .and_then(|types| types.get(&client_type))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every session on `link`: (user, client type, sessions).
+    pub fn sessions_of(&self, link: LinkId) -> Vec<(u32, i32, u32)> {
+        let Some(users) = self.links.get(&link) else {
+            return Vec::new();
+        };
+        users
+            .iter()
+            .filter_map(|u| Some((*u, self.users.get(u)?.get(&link)?)))
+            .flat_map(|(u, types)| types.iter().map(move |(t, n)| (u, *t, *n)))
+            .collect()
+    }
+
     /// One session of `user` with `client_type` on `link` came (`online`)
     /// or went.
     pub fn update(&mut self, link: LinkId, user: u32, client_type: i32, online: bool) -> Change {

@@ -1,0 +1,207 @@
+//! Two route_servers sharing one Redis, each with a msg_server of its own:
+//! users on different msg_servers reach each other as if on one (messages,
+//! status queries and notifies, kicks, file notifies), and a msg_server that
+//! stops takes its users offline for the other side. Needs
+//! `FERRY_TEST_REDIS_URL` (skipped without it, failed under CI).
+
+mod stack;
+
+use std::time::Duration;
+
+use ferry_proto::pb::im::base_define::{ClientType, MsgType, UserStatType};
+use ferry_proto::pb::im::buddy::{ImUserStatNotify, ImUsersStatReq, ImUsersStatRsp};
+use ferry_proto::pb::im::login::ImKickUser;
+use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
+use ferry_proto::pb::im::switch_service::Imp2pCmdMsg;
+use ferry_proto::registry::*;
+use stack::{Client, Pair};
+
+const ONLINE: i32 = UserStatType::UserStatusOnline as i32;
+const OFFLINE: i32 = UserStatType::UserStatusOffline as i32;
+
+async fn status(c: &mut Client, users: &[u32]) -> Vec<(u32, i32)> {
+    let rsp: ImUsersStatRsp = c
+        .call(&ImUsersStatReq {
+            user_id: c.user,
+            user_id_list: users.to_vec(),
+            attach_data: None,
+        })
+        .await;
+    rsp.user_stat_list
+        .iter()
+        .map(|s| (s.user_id, s.status))
+        .collect()
+}
+
+/// The next status notify about `user`, other notifies skipped.
+async fn notify_about(c: &mut Client, user: u32) -> i32 {
+    loop {
+        let n: ImUserStatNotify = c
+            .expect(CID_BUDDY_LIST_STATUS_NOTIFY)
+            .await
+            .decode()
+            .unwrap();
+        if n.user_stat.user_id == user {
+            return n.user_stat.status;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_two_route_servers_reach_each_other_through_redis() {
+    let Some(pair) = Pair::start().await else {
+        return;
+    };
+    let ids = pair.users(&["alice", "bob", "carol"], 1).await;
+    let (alice, bob, carol) = (ids[0], ids[1], ids[2]);
+    let mut a = Client::login(pair.msg[0], "alice", ClientType::Windows).await;
+    assert_eq!(
+        status(&mut a, &[bob]).await,
+        [(bob, OFFLINE)],
+        "bob is nowhere yet"
+    );
+
+    // bob logs in on the other side: alice (same department) hears of it,
+    // and her status query sees him.
+    let mut b = Client::login(pair.msg[1], "bob", ClientType::Windows).await;
+    assert_eq!(notify_about(&mut a, bob).await, ONLINE);
+    assert_eq!(
+        status(&mut a, &[bob, carol]).await,
+        [(bob, ONLINE), (carol, OFFLINE)]
+    );
+
+    // A message crosses, acked on alice's side, delivered on bob's.
+    let ack: ImMsgDataAck = a
+        .call(&ImMsgData {
+            from_user_id: 0,
+            to_session_id: bob,
+            msg_id: 0,
+            create_time: 0,
+            msg_type: MsgType::SingleText as i32,
+            msg_data: b"across".to_vec().into(),
+            attach_data: None,
+        })
+        .await;
+    let m: ImMsgData = b.expect(CID_MSG_DATA).await.decode().unwrap();
+    assert_eq!(
+        (m.from_user_id, m.msg_id, &m.msg_data[..]),
+        (alice, ack.msg_id, &b"across"[..])
+    );
+    // A P2P command too.
+    b.send(&Imp2pCmdMsg {
+        from_user_id: 0,
+        to_user_id: alice,
+        cmd_msg_data: "typing".into(),
+    })
+    .await;
+    let p: Imp2pCmdMsg = a.expect(CID_SWITCH_P2P_CMD).await.decode().unwrap();
+    assert_eq!(p.from_user_id, bob);
+
+    // bob's second PC login, on alice's msg_server, kicks and closes the
+    // first one on the other msg_server; his presence never flips.
+    let mut b2 = Client::login(pair.msg[0], "bob", ClientType::Mac).await;
+    let frames = b.until_closed().await;
+    let kick = frames
+        .iter()
+        .find(|f| f.header.command == CID_LOGIN_KICK_USER)
+        .expect("the first session is told it was kicked");
+    let kick: ImKickUser = kick.decode().unwrap();
+    assert_eq!(kick.user_id, bob);
+    assert_eq!(pair.msg_stats[1].snapshot().kicked, 1);
+    assert!(
+        a.none_of(CID_BUDDY_LIST_STATUS_NOTIFY, Duration::from_millis(500))
+            .await,
+        "bob stayed online throughout: no notify"
+    );
+    assert_eq!(status(&mut a, &[bob]).await, [(bob, ONLINE)]);
+
+    // carol on side 1 while alice's msg_server (side 0) stops: carol hears
+    // alice and bob go offline, and sees them offline.
+    let mut c = Client::login(pair.msg[1], "carol", ClientType::Windows).await;
+    assert_eq!(
+        status(&mut c, &[alice, bob]).await,
+        [(alice, ONLINE), (bob, ONLINE)]
+    );
+    pair.stop_msg(0);
+    let mut gone = std::collections::BTreeMap::new();
+    while gone.len() < 2 {
+        let n: ImUserStatNotify = c
+            .expect(CID_BUDDY_LIST_STATUS_NOTIFY)
+            .await
+            .decode()
+            .unwrap();
+        if n.user_stat.user_id != carol {
+            gone.insert(n.user_stat.user_id, n.user_stat.status);
+        }
+    }
+    assert_eq!(gone, [(alice, OFFLINE), (bob, OFFLINE)].into());
+    assert_eq!(
+        status(&mut c, &[alice, bob]).await,
+        [(alice, OFFLINE), (bob, OFFLINE)]
+    );
+    let _ = (a.until_closed().await, b2.until_closed().await);
+    pair.stop().await;
+}
+
+/// A route_server that dies without a word (its process killed) stops
+/// refreshing its mark in Redis: within presence_ttl its users count as
+/// offline everywhere, the watchers on the living side are told, and its
+/// entries are pruned. The dead one is played by writing its entries as a
+/// route_server does and letting its mark expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_route_servers_users_go_offline_within_the_ttl() {
+    let Some(pair) = Pair::start().await else {
+        return;
+    };
+    let ids = pair.users(&["ghost", "carol"], 1).await;
+    let ghost = ids[0];
+    let mut c = Client::login(pair.msg[1], "carol", ClientType::Windows).await;
+
+    let client = redis::Client::open(pair.redis.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let p = &pair.prefix;
+    let () = redis::pipe()
+        .cmd("SET")
+        .arg(format!("{p}:rs:alive:dead"))
+        .arg(1)
+        .arg("PX")
+        .arg(1500)
+        .ignore()
+        .cmd("SADD")
+        .arg(format!("{p}:rs:all"))
+        .arg("dead")
+        .ignore()
+        .cmd("HSET")
+        .arg(format!("{p}:presence:{ghost}"))
+        .arg(format!("dead/{}", ClientType::Windows as i32))
+        .arg(1)
+        .ignore()
+        .cmd("SADD")
+        .arg(format!("{p}:rs:users:dead"))
+        .arg(ghost)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // Each route_server learns the living within a third of the ttl.
+    tokio::time::sleep(stack::PAIR_PRESENCE_TTL / 2).await;
+    assert_eq!(status(&mut c, &[ghost]).await, [(ghost, ONLINE)]);
+
+    assert_eq!(notify_about(&mut c, ghost).await, OFFLINE);
+    assert_eq!(status(&mut c, &[ghost]).await, [(ghost, OFFLINE)]);
+    let left: (i64, i64) = redis::pipe()
+        .cmd("HLEN")
+        .arg(format!("{p}:presence:{ghost}"))
+        .cmd("EXISTS")
+        .arg(format!("{p}:rs:users:dead"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, (0, 0), "the dead one's entries are pruned");
+    assert!(
+        c.none_of(CID_BUDDY_LIST_STATUS_NOTIFY, Duration::from_millis(1500))
+            .await,
+        "told once, by the one route_server that pruned it"
+    );
+    pair.stop().await;
+}
