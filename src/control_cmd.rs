@@ -35,6 +35,9 @@ pub(crate) struct MsgServerArgs {
     /// Relay msg-link addresses (msg_server.file_server)
     #[arg(long, value_name = "ADDRS")]
     file_server: Option<String>,
+    /// GET /health and /metrics for operators (msg_server.metrics_listen)
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 pub(crate) fn msg_server(args: MsgServerArgs) -> Result<()> {
@@ -47,6 +50,7 @@ pub(crate) fn msg_server(args: MsgServerArgs) -> Result<()> {
             ("route_server", args.route_server),
             ("login_server", args.login_server),
             ("file_server", args.file_server),
+            ("metrics_listen", args.metrics_listen),
         ],
     )?;
     runtime()?.block_on(async {
@@ -63,12 +67,23 @@ pub(crate) struct RouteServerArgs {
     /// The port msg_servers connect to (route_server.listen)
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// redis://… shared by several route_servers (route_server.redis)
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// GET /health and /metrics for operators (route_server.metrics_listen)
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 pub(crate) fn route_server(args: RouteServerArgs) -> Result<()> {
-    let loaded = args
-        .config
-        .load("route_server", &[("listen", args.listen)])?;
+    let loaded = args.config.load(
+        "route_server",
+        &[
+            ("listen", args.listen),
+            ("redis", args.redis),
+            ("metrics_listen", args.metrics_listen),
+        ],
+    )?;
     runtime()?.block_on(async {
         let server = RouteServer::bind(loaded.config.route_server).await?;
         server.run(shutdown_signal()).await?;

@@ -36,6 +36,9 @@ pub(crate) struct DbProxyArgs {
     /// redis://… for TeamTalk's counters and unread hashes (db_proxy.redis)
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// GET /health and /metrics for operators (db_proxy.metrics_listen)
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,7 +98,14 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn db_proxy(args: DbProxyArgs) -> Result<()> {
-    let config = resolve(&args.db, &[("listen", args.listen), ("redis", args.redis)])?;
+    let config = resolve(
+        &args.db,
+        &[
+            ("listen", args.listen),
+            ("redis", args.redis),
+            ("metrics_listen", args.metrics_listen),
+        ],
+    )?;
     runtime()?.block_on(async {
         let proxy = DbProxy::bind(config).await?;
         proxy.run(shutdown_signal()).await?;

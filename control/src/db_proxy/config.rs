@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferry_config::value::{addr, duration, size};
+use ferry_config::value::{addr, duration, opt_addr, size};
 use ferry_config::{Problems, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,10 @@ pub struct Config {
     /// The PDU port msg_servers connect to.
     #[serde(with = "addr")]
     pub listen: SocketAddr,
+    /// `GET /health` and `GET /metrics` (Prometheus) for operators; empty
+    /// is off.
+    #[serde(with = "opt_addr")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The database, Redis and the bounds of the work done on them.
     #[serde(flatten)]
     pub store: StoreOptions,
@@ -57,6 +61,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            metrics_listen: None,
             store: StoreOptions::default(),
             queue_limit: 1024,
             max_connections: 1024,

@@ -18,6 +18,7 @@
 mod cmd;
 mod config;
 mod dispatch;
+mod ops;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use tokio::sync::Semaphore;
 
 use crate::Error;
 use crate::admission::Gate;
+use crate::server::ops::Ops;
 use crate::server::{ConnConfig, Connection, Listener, ListenerConfig};
 use crate::store::Store;
 use dispatch::Requests;
@@ -55,6 +57,8 @@ pub struct DbProxy {
     listener: Listener,
     shared: Arc<Shared>,
     config: Config,
+    /// `/health` and `/metrics` with the probe behind them, when configured.
+    ops: Option<(Ops, tokio::task::JoinHandle<()>)>,
 }
 
 impl DbProxy {
@@ -81,15 +85,28 @@ impl DbProxy {
             ),
             max_frame: config.max_frame,
         });
+        let ops = match config.metrics_listen {
+            Some(addr) => {
+                let (report, probe) = ops::DbReport::start(shared.clone(), bound);
+                Some((Ops::start(addr, Arc::new(report)).await?, probe))
+            }
+            None => None,
+        };
         Ok(DbProxy {
             listener,
             shared,
             config,
+            ops,
         })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.listener.local_addr()
+    }
+
+    /// Where `/health` and `/metrics` are served, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|(o, _)| o.local_addr())
     }
 
     /// Serves until `shutdown` completes, then drains: stops accepting, lets
@@ -110,6 +127,9 @@ impl DbProxy {
                 connection.run(stop, requests)
             })
             .await;
+        if let Some((_, probe)) = self.ops {
+            probe.abort();
+        }
         self.shared.store.close().await;
         tracing::info!("db_proxy stopped");
         Ok(())

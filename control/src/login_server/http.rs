@@ -35,6 +35,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::registry::Choice;
+use crate::server::ops::text;
 
 /// A request and its answer must be done within this (TeamTalk: 60 s).
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -140,15 +141,5 @@ fn json(body: String) -> Response<Full<Bytes>> {
     );
     rsp.headers_mut()
         .insert(CONNECTION, "close".parse().expect("header"));
-    rsp
-}
-
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut rsp = Response::new(Full::new(Bytes::from(body)));
-    *rsp.status_mut() = status;
-    rsp.headers_mut().insert(
-        CONTENT_TYPE,
-        "text/plain; version=0.0.4".parse().expect("header"),
-    );
     rsp
 }

@@ -25,6 +25,7 @@ pub use config::Config;
 use registry::Registry;
 
 use crate::Error;
+use crate::server::ops::Metrics;
 use crate::server::{ConnConfig, Connection, Listener, ListenerConfig};
 
 #[derive(Debug, Default)]
@@ -47,17 +48,23 @@ impl Shared {
 
     fn metrics(&self) -> String {
         let r = self.registry();
-        format!(
-            "# HELP ferry_login_msg_servers msg_servers registered.\n# TYPE ferry_login_msg_servers gauge\n\
-             ferry_login_msg_servers {}\n\
-             # HELP ferry_login_sessions Sessions the registered msg_servers report.\n# TYPE ferry_login_sessions gauge\n\
-             ferry_login_sessions {}\n\
-             # HELP ferry_login_http_requests_total /msg_server requests answered.\n# TYPE ferry_login_http_requests_total counter\n\
-             ferry_login_http_requests_total {}\n",
-            r.len(),
-            r.sessions(),
-            self.stats.http_requests.load(Ordering::Relaxed)
-        )
+        Metrics::default()
+            .gauge(
+                "ferry_login_msg_servers",
+                "msg_servers registered.",
+                r.len(),
+            )
+            .gauge(
+                "ferry_login_sessions",
+                "Sessions the registered msg_servers report.",
+                r.sessions(),
+            )
+            .counter(
+                "ferry_login_http_requests_total",
+                "/msg_server requests answered.",
+                self.stats.http_requests.load(Ordering::Relaxed),
+            )
+            .finish()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ferry_config::value::{addr, addrs, duration, opt_ip, opt_text, size};
+use ferry_config::value::{addr, addrs, duration, opt_addr, opt_ip, opt_text, size};
 use ferry_config::{Problems, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,10 @@ pub struct Config {
     /// The client port.
     #[serde(with = "addr")]
     pub listen: SocketAddr,
+    /// `GET /health` and `GET /metrics` (Prometheus) for operators; empty
+    /// is off.
+    #[serde(with = "opt_addr")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The IP login_server hands to clients; empty uses listen's IP.
     #[serde(with = "opt_ip")]
     pub advertise: Option<IpAddr>,
@@ -80,6 +84,7 @@ impl Default for Config {
         let at = |ip: [u8; 4], port| SocketAddr::from((ip, port));
         Config {
             listen: at([0, 0, 0, 0], 8000),
+            metrics_listen: None,
             advertise: None,
             advertise2: None,
             max_connections: 100_000,

@@ -30,6 +30,7 @@ mod file;
 mod group;
 mod login;
 mod message;
+mod ops;
 mod sessions;
 mod upstream;
 
@@ -49,6 +50,7 @@ pub use config::Config;
 use sessions::{Handle, Table};
 
 use crate::Error;
+use crate::server::ops::Ops;
 use crate::server::{
     ConnConfig, Connection, LinkConfig, LinkPool, Listener, ListenerConfig, Outbox,
 };
@@ -113,10 +115,22 @@ impl Snapshotter {
 
     /// Whether every link kind configured has a link up (for start-up).
     pub fn links_up(&self) -> bool {
+        self.links_down().is_empty()
+    }
+
+    /// The configured link kinds with no link up.
+    pub fn links_down(&self) -> Vec<&'static str> {
         let l = self.0.links();
-        [&l.db, &l.route, &l.login, &l.relays]
-            .iter()
-            .all(|p| p.is_empty() || p.any_up())
+        [
+            ("db_proxy", &l.db),
+            ("route_server", &l.route),
+            ("login_server", &l.login),
+            ("relay", &l.relays),
+        ]
+        .into_iter()
+        .filter(|(_, p)| !p.is_empty() && !p.any_up())
+        .map(|(name, _)| name)
+        .collect()
     }
 }
 
@@ -283,6 +297,8 @@ attached!(
 #[derive(Debug, Clone, Copy)]
 pub struct Addresses {
     pub client: SocketAddr,
+    /// `/health` and `/metrics`, when `metrics_listen` is set.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A msg_server with its client port bound and its links starting.
@@ -291,6 +307,7 @@ pub struct MsgServer {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     frames: Option<Frames>,
+    ops: Option<Ops>,
 }
 
 struct Frames {
@@ -391,10 +408,18 @@ impl MsgServer {
         *shared.relay_ips.lock().unwrap_or_else(|p| p.into_inner()) =
             vec![Vec::new(); links.relays.links().len()];
         let _ = shared.links.set(links);
+        let ops = match shared.config.metrics_listen {
+            Some(addr) => {
+                let report = ops::MsgReport(Arc::new(Snapshotter(shared.clone())));
+                Some(Ops::start(addr, Arc::new(report)).await?)
+            }
+            None => None,
+        };
         Ok(MsgServer {
             listener,
             shared,
             stop,
+            ops,
             frames: Some(Frames {
                 db,
                 route,
@@ -407,6 +432,7 @@ impl MsgServer {
     pub fn addresses(&self) -> Result<Addresses, Error> {
         Ok(Addresses {
             client: self.listener.local_addr()?,
+            metrics: self.ops.as_ref().map(Ops::local_addr),
         })
     }
 

@@ -30,7 +30,7 @@
 //! when it re-links, which repairs the counts.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -111,10 +111,18 @@ pub(super) struct Cluster {
     id: String,
     prefix: String,
     conn: ConnectionManager,
-    alive: RwLock<HashSet<String>>,
+    /// Route_servers listed in Redis whose mark has expired, as of the last
+    /// refresh (until one prunes them). Any other id counts as alive, so a
+    /// route_server that joined since is reached at once.
+    dead: RwLock<HashSet<String>>,
     /// Redis commands that failed (the route_server then served its own
     /// links only).
     pub failures: AtomicU64,
+    /// The last Redis command failed (cleared by the next refresh that
+    /// succeeds).
+    pub failing: AtomicBool,
+    /// Envelopes published to other route_servers.
+    pub handed_out: AtomicU64,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -140,8 +148,10 @@ impl Cluster {
             id: id.clone(),
             prefix: prefix.to_string(),
             conn,
-            alive: RwLock::new(HashSet::from([id])),
+            dead: RwLock::new(HashSet::new()),
             failures: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+            handed_out: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel(4096);
         cluster.refresh(ttl, &tx).await?;
@@ -170,6 +180,7 @@ impl Cluster {
 
     fn failed(&self, what: &str, e: &redis::RedisError) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(true, Ordering::Relaxed);
         tracing::warn!(error = %e, what, "redis failed; serving this route_server's own links only");
     }
 
@@ -198,16 +209,14 @@ impl Cluster {
             .collect();
         let marks: Vec<Option<String>> =
             redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
-        let mut alive = HashSet::from([self.id.clone()]);
-        let mut dead = Vec::new();
-        for (server, mark) in servers.into_iter().zip(marks) {
-            if mark.is_some() {
-                alive.insert(server);
-            } else if server != self.id {
-                dead.push(server);
-            }
-        }
-        *self.alive.write().unwrap_or_else(|p| p.into_inner()) = alive;
+        let dead: Vec<String> = servers
+            .into_iter()
+            .zip(marks)
+            .filter(|(server, mark)| mark.is_none() && *server != self.id)
+            .map(|(server, _)| server)
+            .collect();
+        *self.dead.write().unwrap_or_else(|p| p.into_inner()) = dead.iter().cloned().collect();
+        self.failing.store(false, Ordering::Relaxed);
         for server in dead {
             // Whoever removes it from the set prunes it: exactly one.
             let removed: i64 = redis::cmd("SREM")
@@ -233,7 +242,8 @@ impl Cluster {
     }
 
     fn is_alive(&self, id: &str) -> bool {
-        self.alive
+        !self
+            .dead
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains(id)
@@ -349,16 +359,20 @@ impl Cluster {
             .arg(envelope.as_ref())
             .query_async(&mut conn)
             .await;
-        if let Err(e) = sent {
-            self.failed("hand over", &e);
+        match sent {
+            Ok(_) => {
+                self.handed_out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => self.failed("hand over", &e),
         }
     }
 
-    /// Leaves the view at shutdown: the mark goes at once rather than after
-    /// presence_ttl (the links' sessions were counted out as they closed).
+    /// Leaves the view at shutdown: the mark and any count left go at once
+    /// rather than after presence_ttl (the links' sessions were counted out
+    /// as they closed).
     pub(super) async fn leave(&self) {
         let mut conn = self.conn.clone();
-        let left: Result<(), _> = redis::pipe()
+        let left: Result<(Vec<u32>,), _> = redis::pipe()
             .cmd("DEL")
             .arg(self.key(&format!("rs:alive:{}", self.id)))
             .ignore()
@@ -366,6 +380,12 @@ impl Cluster {
             .arg(self.key("rs:all"))
             .arg(&self.id)
             .ignore()
+            .cmd("EVAL")
+            .arg(PRUNE)
+            .arg(1)
+            .arg(self.key(&format!("rs:users:{}", self.id)))
+            .arg(self.key("presence:"))
+            .arg(format!("{}/", self.id))
             .query_async(&mut conn)
             .await;
         if let Err(e) = left {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferry_config::value::{addr, duration, opt_text, size};
+use ferry_config::value::{addr, duration, opt_addr, opt_text, size};
 use ferry_config::{Problems, Validate};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,10 @@ pub struct Config {
     /// The port msg_servers connect to.
     #[serde(with = "addr")]
     pub listen: SocketAddr,
+    /// `GET /health` and `GET /metrics` (Prometheus) for operators; empty
+    /// is off.
+    #[serde(with = "opt_addr")]
+    pub metrics_listen: Option<SocketAddr>,
     /// msg_server links at most.
     pub max_connections: u32,
     /// Largest PDU accepted (header included, bytes).
@@ -52,6 +56,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            metrics_listen: None,
             max_connections: 1024,
             max_frame: ferry_proto::frame::DEFAULT_MAX_FRAME,
             heartbeat: Duration::from_secs(5),

@@ -3,6 +3,7 @@
 //! how presence moves are counted and announced.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{UserStat, UserStatType};
@@ -42,7 +43,9 @@ impl Shared {
     /// that need it.
     pub(super) async fn deliver(&self, pdu: Bytes, targets: Targets, from: Option<LinkId>) {
         for outbox in self.local(&targets, from) {
-            let _ = outbox.send(pdu.clone()).await;
+            if outbox.send(pdu.clone()).await.is_ok() {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if let Some(cluster) = &self.cluster {
             match &targets {
@@ -81,12 +84,16 @@ impl Shared {
     pub(super) async fn arrive(&self, event: Event) {
         match event {
             Event::Envelope(e) => {
+                tracing::debug!(reach = ?e.reach, bytes = e.pdu.len(), "handed over");
+                self.handed_in.fetch_add(1, Ordering::Relaxed);
                 let targets = match e.reach {
                     Reach::Users(users) => Targets::Users(users),
                     Reach::All => Targets::All,
                 };
                 for outbox in self.local(&targets, None) {
-                    let _ = outbox.send(e.pdu.clone()).await;
+                    if outbox.send(e.pdu.clone()).await.is_ok() {
+                        self.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             Event::Gone(users) => {
@@ -144,6 +151,7 @@ impl Shared {
     /// sessions show it).
     pub(super) async fn announce(&self, changes: Vec<Change>, from: Option<LinkId>) {
         for c in changes.into_iter().filter(|c| c.pc_before != c.pc_after) {
+            tracing::debug!(user = c.user, online = c.pc_after, "presence flipped");
             let status = if c.pc_after {
                 UserStatType::UserStatusOnline
             } else {

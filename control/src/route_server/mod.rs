@@ -33,6 +33,7 @@ mod cluster;
 mod config;
 mod delivery;
 mod links;
+mod ops;
 pub mod presence;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ pub use config::{Config, DEFAULT_PORT};
 use presence::{LinkId, Presence};
 
 use crate::Error;
+use crate::server::ops::Ops;
 use crate::server::{ConnConfig, Connection, Listener, ListenerConfig, Outbox};
 
 /// What every link shares.
@@ -55,6 +57,10 @@ struct Shared {
     next_link: AtomicU64,
     max_frame: u32,
     cluster: Option<Arc<cluster::Cluster>>,
+    /// PDUs queued to this route_server's links.
+    delivered: AtomicU64,
+    /// Envelopes from other route_servers.
+    handed_in: AtomicU64,
 }
 
 impl Shared {
@@ -74,6 +80,7 @@ pub struct RouteServer {
     shared: Arc<Shared>,
     config: Config,
     events: Option<tokio::sync::mpsc::Receiver<cluster::Event>>,
+    ops: Option<Ops>,
 }
 
 /// Links a route_server may hold per queue: PDUs waiting to be written.
@@ -103,20 +110,31 @@ impl RouteServer {
             }
             None => (None, None),
         };
+        let shared = Arc::new(Shared {
+            max_frame: config.max_frame,
+            cluster,
+            ..Shared::default()
+        });
+        let ops = match config.metrics_listen {
+            Some(addr) => Some(Ops::start(addr, Arc::new(ops::RouteReport(shared.clone()))).await?),
+            None => None,
+        };
         Ok(RouteServer {
             listener,
-            shared: Arc::new(Shared {
-                max_frame: config.max_frame,
-                cluster,
-                ..Shared::default()
-            }),
+            shared,
             config,
             events,
+            ops,
         })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         self.listener.local_addr()
+    }
+
+    /// Where `/health` and `/metrics` are served, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(Ops::local_addr)
     }
 
     /// This route_server's id among those sharing Redis (`None` alone).

@@ -1,5 +1,5 @@
-//! The server skeleton every control-plane service stands on: db_proxy
-//! today, msg_server, route_server and login_server next. Nothing here knows
+//! The server skeleton every control-plane service stands on: db_proxy,
+//! msg_server, route_server and login_server. Nothing here knows
 //! a command: a service brings a [`FrameHandler`] and gets the rest.
 //!
 //! ```text
@@ -18,10 +18,13 @@
 //!   received nothing for a while.
 //! - [`link`]: the outgoing side of a server-to-server link: connect,
 //!   reconnect with backoff, say hello, heartbeat; and a pool of them.
+//! - [`ops`]: the operator endpoint (`/health`, `/metrics`) a service opens
+//!   on its `metrics_listen` address.
 
 pub mod connection;
 pub mod link;
 pub mod listener;
+pub mod ops;
 
 pub use connection::{ConnConfig, Connection, Flow, FrameHandler, Outbox};
 pub use link::{Link, LinkConfig, LinkPool};

@@ -70,6 +70,14 @@ impl Pool {
         )))
     }
 
+    /// One trivial query: does the database answer?
+    ///
+    /// Errors: [`Error::Db`] when it does not.
+    pub async fn ping(&self) -> Result<(), Error> {
+        with_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
     async fn open_mysql(url: &str, size: u32) -> Result<Pool, Error> {
         let options = MySqlConnectOptions::from_str(url)?.charset("utf8mb4");
         let pool = MySqlPoolOptions::new()
