@@ -595,3 +595,34 @@ async fn logins_are_refused_with_teamtalks_codes() {
     assert_eq!(res.result_code, 4, "no login_server");
     stack.stop().await;
 }
+
+/// A msg_server alone (no route_server configured) tells its sessions of
+/// its own users' presence: a PC login and logout reach the watchers, a
+/// second PC session or a phone changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_works_for_a_msg_server_alone() {
+    let stack = Stack::start_with(false, |c| c.route_server.clear()).await;
+    let ids = stack.users(&["watcher", "subject"], 1).await;
+    let mut watcher = Client::login(stack.msg, "watcher", ClientType::Windows).await;
+    let rsp: ImUsersStatRsp = watcher
+        .call(&ImUsersStatReq {
+            user_id: ids[0],
+            user_id_list: vec![ids[1]],
+            attach_data: None,
+        })
+        .await;
+    let offline = UserStatType::UserStatusOffline as i32;
+    let online = UserStatType::UserStatusOnline as i32;
+    assert_eq!(rsp.user_stat_list[0].status, offline);
+    let short = Duration::from_millis(400);
+    let _ = notified(&mut watcher, short).await; // its own login
+    let subject = Client::login(stack.msg, "subject", ClientType::Windows).await;
+    assert_eq!(notified(&mut watcher, short).await, [(ids[1], online)]);
+    let phone = Client::login(stack.msg, "subject", ClientType::Android).await;
+    let second = Client::login(stack.msg, "subject", ClientType::Mac).await;
+    assert_eq!(notified(&mut watcher, short).await, [], "still online");
+    drop(second); // Mac kicked Windows already; this is the last PC
+    assert_eq!(notified(&mut watcher, short).await, [(ids[1], offline)]);
+    drop((subject, phone));
+    stack.stop().await;
+}

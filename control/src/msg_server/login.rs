@@ -13,7 +13,10 @@
 
 use std::sync::atomic::Ordering;
 
-use ferry_proto::pb::im::base_define::{ClientType, KickReasonType, ResultType, UserStatType};
+use ferry_proto::pb::im::base_define::{
+    ClientType, KickReasonType, ResultType, UserStat, UserStatType,
+};
+use ferry_proto::pb::im::buddy::ImUserStatNotify;
 use ferry_proto::pb::im::login::{ImKickUser, ImLoginReq, ImLoginRes};
 use ferry_proto::pb::im::server::{
     ImServerKickUser, ImUserCntUpdate, ImUserStatusUpdate, ImValidateReq, ImValidateRsp,
@@ -221,5 +224,31 @@ pub(super) async fn announce(shared: &Shared, user: u32, client_type: i32, onlin
     };
     if let Some(pdu) = shared.encode(&status, 0) {
         links.route.send_all(pdu).await;
+    }
+    // With no route_server up (none configured, or it is down), this
+    // msg_server tells its own sessions of its own users' PC presence, so
+    // presence works for a msg_server alone and degrades to local when the
+    // route_server is lost.
+    let flip = {
+        let mut sessions = shared.sessions();
+        sessions.pc_flipped(user).then(|| sessions.has_pc(user))
+    };
+    if let Some(pc_online) = flip
+        && !links.route.any_up()
+    {
+        let status = if pc_online {
+            UserStatType::UserStatusOnline
+        } else {
+            UserStatType::UserStatusOffline
+        };
+        let notify = ImUserStatNotify {
+            user_stat: UserStat {
+                user_id: user,
+                status: status as i32,
+            },
+        };
+        if let Some(pdu) = shared.encode(&notify, 0) {
+            shared.tell_presence(user, &pdu);
+        }
     }
 }

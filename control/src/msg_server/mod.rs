@@ -156,6 +156,18 @@ struct Shared {
 }
 
 impl Shared {
+    /// A status notify (`pdu`, ready for clients) about `user` to the
+    /// sessions interested in them.
+    fn tell_presence(&self, user: u32, pdu: &Bytes) {
+        let outboxes = self.sessions().interested_in(user);
+        self.stats
+            .presence_notifies
+            .fetch_add(outboxes.len() as u64, Ordering::Relaxed);
+        for o in outboxes {
+            self.push(&o, pdu.clone());
+        }
+    }
+
     fn sessions(&self) -> MutexGuard<'_, Table> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -49,6 +49,8 @@ pub(super) struct Table {
     by_department: HashMap<u32, HashSet<Handle>>,
     /// watched user -> handles of sessions watching them.
     watchers: HashMap<u32, HashSet<Handle>>,
+    /// Users last seen with a PC session here (see [`Table::pc_flipped`]).
+    pc_online: HashSet<u32>,
 }
 
 impl Table {
@@ -167,6 +169,17 @@ impl Table {
     /// True when `user` has a PC session here.
     pub(super) fn has_pc(&self, user: u32) -> bool {
         self.of_user(user).iter().any(|(_, _, t)| !is_mobile(*t))
+    }
+
+    /// Whether `user`'s PC presence on this msg_server changed since the
+    /// last call for them (a session came or went): exact whatever order
+    /// a kicked session's end and its successor's login arrive in.
+    pub(super) fn pc_flipped(&mut self, user: u32) -> bool {
+        if self.has_pc(user) {
+            self.pc_online.insert(user)
+        } else {
+            self.pc_online.remove(&user)
+        }
     }
 
     /// `handle` watches `users`, up to `limit` in all.

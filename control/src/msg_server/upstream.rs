@@ -14,7 +14,6 @@
 //! - login_server: nothing is expected.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_proto::attach::{ATTACH_FIELD, Attach, bytes_field, varint_field, without_field};
@@ -197,15 +196,8 @@ async fn from_route(
         route_answer(shared, index, f);
     } else if cmd == CID_BUDDY_LIST_STATUS_NOTIFY {
         let n: ImUserStatNotify = f.decode()?;
-        let outboxes = shared.sessions().interested_in(n.user_stat.user_id);
         if let Some(pdu) = for_clients(&f) {
-            shared
-                .stats
-                .presence_notifies
-                .fetch_add(outboxes.len() as u64, Ordering::Relaxed);
-            for o in outboxes {
-                shared.push(&o, pdu.clone());
-            }
+            shared.tell_presence(n.user_stat.user_id, &pdu);
         }
     } else if cmd == CID_OTHER_LOGIN_STATUS_NOTIFY {
         let n: ImServerPcLoginStatusNotify = f.decode()?;
