@@ -1,0 +1,1 @@
+//! `ferry store check|repair`: comes with the next commit.

@@ -1,0 +1,1 @@
+//! Import of TeamTalk file_server's `offline_file/`: comes with a later commit.
