@@ -621,6 +621,7 @@ impl<F: FileSystem> Store<F> {
     /// blocks committed. Errors: `Poisoned`; `Io` (and poisoned) if a sync
     /// or the record's write fails.
     pub fn flush<T: AsRef<[u8]> + ?Sized>(&mut self, id: &T, now: u64) -> Result<u32> {
+        self.shared.health.check()?;
         let tid = TaskId::parse(id)?;
         let data = self.layout.data(&tid);
         let mpath = self.layout.manifest(&tid);

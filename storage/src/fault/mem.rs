@@ -56,6 +56,8 @@ struct State {
     ops: u64,
     fail_at: Option<(u64, Fault)>,
     dead: bool,
+    /// The kind of operation the planned fault hit, once it did.
+    hit: Option<Kind>,
     free: u64,
     next_ino: u64,
     inodes: HashMap<u64, Inode>,
@@ -92,7 +94,7 @@ fn apply(data: &mut Vec<u8>, p: &Pending) {
     }
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Write,
     Sync,
@@ -109,6 +111,7 @@ impl FaultFs {
                 ops: 0,
                 fail_at: None,
                 dead: false,
+                hit: None,
                 free: 1 << 40,
                 next_ino: 1,
                 inodes: HashMap::new(),
@@ -180,6 +183,7 @@ impl FaultFs {
         s.live = s.durable.clone();
         s.dead = false;
         s.fail_at = None;
+        s.hit = None;
     }
 
     /// XORs `mask` into byte `offset` of `path`, durably (bit rot).
@@ -200,19 +204,37 @@ impl FaultFs {
         }
         s.ops += 1;
         match s.fail_at {
-            Some((n, fault)) if n == s.ops => match fault {
-                Fault::Crash => {
-                    s.dead = true;
-                    Err(err(io::ErrorKind::Other, "injected: crash"))
-                }
-                Fault::ShortWrite if kind == Kind::Write => Ok(Some(Fault::ShortWrite)),
-                Fault::SyncFail if kind == Kind::Sync => {
-                    Err(err(io::ErrorKind::Other, "injected: sync failed"))
-                }
-                _ => Err(err(io::ErrorKind::Other, "injected: I/O error")),
-            },
+            Some((n, fault)) if n == s.ops => {
+                s.hit = Some(kind);
+                Self::inject(s, fault, kind)
+            }
             _ => Ok(None),
         }
+    }
+
+    fn inject(s: &mut State, fault: Fault, kind: Kind) -> io::Result<Option<Fault>> {
+        match fault {
+            Fault::Crash => {
+                s.dead = true;
+                Err(err(io::ErrorKind::Other, "injected: crash"))
+            }
+            Fault::ShortWrite if kind == Kind::Write => Ok(Some(Fault::ShortWrite)),
+            Fault::SyncFail if kind == Kind::Sync => {
+                Err(err(io::ErrorKind::Other, "injected: sync failed"))
+            }
+            _ => Err(err(io::ErrorKind::Other, "injected: I/O error")),
+        }
+    }
+
+    /// Whether the planned fault has happened.
+    pub fn fault_hit(&self) -> bool {
+        self.lock().hit.is_some()
+    }
+
+    /// Whether the planned fault hit a sync (`sync_data`, `sync_all`,
+    /// `sync_dir`): after it, the store must be poisoned.
+    pub fn fault_hit_sync(&self) -> bool {
+        self.lock().hit == Some(Kind::Sync)
     }
 
     fn file(s: &State, path: &Path) -> io::Result<u64> {
