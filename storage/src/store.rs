@@ -102,7 +102,7 @@ pub struct TaskInfo {
 }
 
 impl TaskInfo {
-    fn of(r: &Record) -> TaskInfo {
+    pub(crate) fn of(r: &Record) -> TaskInfo {
         TaskInfo {
             task_id: r.task_id,
             from_user: r.from_user,
