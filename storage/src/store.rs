@@ -3,8 +3,8 @@
 //! recovery, create (with instant upload), delete, stat, list, expiry.
 //! The data path of each task is [`Task`]'s state machine, driven by the
 //! relay through io_uring; [`Store::put`], [`Store::flush`],
-//! [`Store::finish`] and [`Store::read`] drive the same machine through
-//! the [`FileSystem`] for tools, imports and tests.
+//! [`Store::finish`] and [`Store::read`] (in `store/driver.rs`) drive the
+//! same machine through the [`FileSystem`] for tools, imports and tests.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::blob;
 use crate::config::Config;
-use crate::digest::{Digest, empty_sha256};
+use crate::digest::empty_sha256;
 use crate::error::{Error, Result};
 use crate::fs::{self, FileSystem, StdFs};
 use crate::geometry::Geometry;
@@ -22,7 +22,9 @@ use crate::manifest;
 use crate::quota::Ledger;
 use crate::record::{MAX_NAME, Record, State};
 use crate::recovery::{self, Issue, RecoveryMode, RecoveryReport};
-use crate::task::{BadBlock, Task};
+use crate::task::Task;
+
+mod driver;
 
 /// What every shard of one store shares: the poison flag and the quota
 /// ledger.
@@ -337,7 +339,7 @@ impl<F: FileSystem> Store<F> {
     ///
     /// Checked before anything is written: `Poisoned`; `InvalidArgument`
     /// (task id not UUID text, name over 4096 bytes, size over
-    /// `max_file_size`); `AlreadyExists`; `QuotaExceeded` (total or the
+    /// `max_file_size`, or owned by another shard); `AlreadyExists`; `QuotaExceeded` (total or the
     /// sender's); `NoSpace` (would leave less than `min_free_bytes`).
     /// Then `Io` if a step fails (a failed sync also poisons).
     pub fn create(&mut self, new: NewTask, now: u64) -> Result<Created> {
@@ -354,6 +356,14 @@ impl<F: FileSystem> Store<F> {
                 "file of {} bytes (at most {})",
                 new.size, self.config.max_file_size
             )));
+        }
+        if let Some((index, count)) = self.shard {
+            let owner = ferry_proto::core_for_task(id.as_bytes(), count);
+            if owner != index {
+                return Err(Error::InvalidArgument(format!(
+                    "task {id} belongs to shard {owner}, not {index}"
+                )));
+            }
         }
         if self.tasks.contains_key(&id) || self.fs.exists(&self.layout.task_dir(&id)) {
             return Err(Error::AlreadyExists(format!("task {id}")));
@@ -595,134 +605,5 @@ impl<F: FileSystem> Store<F> {
             }
         }
         Ok(swept)
-    }
-
-    // ---- the data path through the FileSystem (tools, import, tests) ----
-
-    /// Writes `bytes` at `offset` of an uploading task (one piece, within
-    /// one block). Errors: as [`Task::begin_write`]; `Io` if the write
-    /// fails (the piece is dropped).
-    pub fn put<T: AsRef<[u8]> + ?Sized>(
-        &mut self,
-        id: &T,
-        offset: u64,
-        bytes: &[u8],
-    ) -> Result<()> {
-        let path = self.layout.data(&TaskId::parse(id)?);
-        let task = self.task_mut(id)?;
-        let w = task.begin_write(offset, bytes)?;
-        let r = self.fs.write_at(&path, w.offset, bytes);
-        let task = self.task_mut(id)?;
-        task.end_write(w, r.is_ok());
-        r.map_err(|e| Error::io(&path, e))
-    }
-
-    /// Syncs the written blocks' data, then commits them. Returns the
-    /// blocks committed. Errors: `Poisoned`; `Io` (and poisoned) if a sync
-    /// or the record's write fails.
-    pub fn flush<T: AsRef<[u8]> + ?Sized>(&mut self, id: &T, now: u64) -> Result<u32> {
-        self.shared.health.check()?;
-        let tid = TaskId::parse(id)?;
-        let data = self.layout.data(&tid);
-        let mpath = self.layout.manifest(&tid);
-        let fsys = &self.fs;
-        let health = &self.shared.health;
-        let task = self
-            .tasks
-            .get_mut(&tid)
-            .ok_or_else(|| Error::NotFound(format!("task {tid}")))?;
-        if let Some(s) = task.begin_data_sync()? {
-            let r = fsys.sync_data(&data);
-            let ok = r.is_ok();
-            health.synced(&data, r)?;
-            task.end_data_sync(s, ok)?;
-        }
-        let Some(c) = task.begin_commit(now)? else {
-            return Ok(0);
-        };
-        let blocks = c.blocks;
-        let r = fsys
-            .write_at(&mpath, c.offset, &c.bytes)
-            .and_then(|()| fsys.sync_data(&mpath));
-        let ok = r.is_ok();
-        task.end_commit(c, ok).map_err(|e| match r {
-            Err(io) => Error::io(&mpath, io),
-            Ok(()) => e,
-        })?;
-        Ok(blocks)
-    }
-
-    /// Computes the SHA-256 of a fully committed upload by reading its
-    /// blocks back and commits it: the task is complete. Returns the
-    /// digest. Errors: `InvalidArgument` if blocks are missing;
-    /// `Corruption` if a block fails its CRC (it is marked bad and must be
-    /// uploaded again); `Io`; `Poisoned`.
-    pub fn finish<T: AsRef<[u8]> + ?Sized>(&mut self, id: &T, now: u64) -> Result<[u8; 32]> {
-        let tid = TaskId::parse(id)?;
-        let task = self.task(&tid)?;
-        if let Some(sha) = task.record().sha256 {
-            return Ok(sha);
-        }
-        if !task.needs_digest() {
-            return Err(Error::InvalidArgument(format!(
-                "task {tid}: {} of {} blocks committed",
-                task.committed(),
-                task.geometry().block_count()
-            )));
-        }
-        let g = task.geometry();
-        let data = self.layout.data(&tid);
-        let mut d = Digest::new();
-        let mut buf = Vec::new();
-        for b in 0..g.block_count() {
-            buf.resize(g.block_len(b) as usize, 0);
-            let n = self
-                .fs
-                .read_at(&data, g.block_offset(b), &mut buf)
-                .map_err(|e| Error::io(&data, e))?;
-            let task = self.task_mut(&tid)?;
-            if let Err(e) = d.update(task, b, &buf[..n]) {
-                if e.is_corruption() {
-                    task.mark_bad(b);
-                    self.flush(&tid, now)?;
-                }
-                return Err(e);
-            }
-        }
-        self.task_mut(&tid)?.set_digest(d)?;
-        self.flush(&tid, now)?;
-        Ok(self.task(&tid)?.record().sha256.expect("complete"))
-    }
-
-    /// Reads `len` bytes at `offset` of a complete file, every block
-    /// verified first. A block failing its CRC damages the task (the mark
-    /// is committed) and returns `Corruption`; nothing of it is returned.
-    pub fn read<T: AsRef<[u8]> + ?Sized>(
-        &mut self,
-        id: &T,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let tid = TaskId::parse(id)?;
-        let plan = self.task(&tid)?.read_plan(offset, len)?;
-        let data = self.layout.data(&tid);
-        let mut out = Vec::with_capacity(plan.len as usize);
-        let mut buf = Vec::new();
-        for (b, off, blen) in plan.blocks() {
-            buf.resize(blen as usize, 0);
-            let n = self
-                .fs
-                .read_at(&data, off, &mut buf)
-                .map_err(|e| Error::io(&data, e))?;
-            let task = self.task_mut(&tid)?;
-            if let Err(e) = task.verify(b, &buf[..n]) {
-                if task.mark_bad(b) == BadBlock::Damaged {
-                    self.flush(&tid, 0)?;
-                }
-                return Err(e);
-            }
-            out.extend_from_slice(plan.slice(b, &buf));
-        }
-        Ok(out)
     }
 }
