@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::blob;
 use crate::config::Config;
@@ -26,12 +26,52 @@ use crate::task::Task;
 
 mod driver;
 
-/// What every shard of one store shares: the poison flag and the quota
-/// ledger.
+/// What every shard of one store shares: the poison flag, the quota
+/// ledger, and which complete files exist (for instant upload across
+/// shards). Only rare steps lock it.
 #[derive(Debug, Default)]
 pub struct Shared {
     pub health: Arc<Health>,
     pub ledger: Ledger,
+    /// (SHA-256, size in bytes, block size in bytes) of complete files → a
+    /// task holding them.
+    complete: Mutex<HashMap<BlobKey, TaskId>>,
+}
+
+/// What makes two files' stored blocks interchangeable.
+type BlobKey = ([u8; 32], u64, u32);
+
+fn blob_key(r: &Record) -> Option<BlobKey> {
+    match (r.state, r.sha256) {
+        (State::Complete, Some(sha)) if r.geometry.file_size > 0 => {
+            Some((sha, r.geometry.file_size, r.geometry.block_size))
+        }
+        _ => None,
+    }
+}
+
+impl Shared {
+    fn register(&self, r: &Record) {
+        if let Some(key) = blob_key(r) {
+            self.complete
+                .lock()
+                .expect("shared lock")
+                .insert(key, r.task_id);
+        }
+    }
+
+    fn unregister(&self, r: &Record) {
+        if let Some(key) = blob_key(r) {
+            let mut map = self.complete.lock().expect("shared lock");
+            if map.get(&key) == Some(&r.task_id) {
+                map.remove(&key);
+            }
+        }
+    }
+
+    fn lookup(&self, key: &BlobKey) -> Option<TaskId> {
+        self.complete.lock().expect("shared lock").get(key).copied()
+    }
 }
 
 /// Which part of the store a relay core loads: the tasks with
@@ -219,6 +259,7 @@ impl<F: FileSystem> Store<F> {
                 .shared
                 .ledger
                 .reserve(r.from_user, r.geometry.file_size, 0, 0)?;
+            store.shared.register(r);
             let id = r.task_id;
             let mut task = Task::new(f.record, store.handle());
             for b in &f.bad_blocks {
@@ -372,6 +413,9 @@ impl<F: FileSystem> Store<F> {
         let source = new
             .sha256
             .and_then(|sha| self.find_complete(&sha, new.size));
+        if new.sha256.is_some() && source.is_none() {
+            tracing::debug!(task = %id, "no stored file with that digest: a normal upload");
+        }
         if source.is_none() && new.size > 0 {
             let free = self
                 .fs
@@ -394,7 +438,6 @@ impl<F: FileSystem> Store<F> {
         record.seq = 1;
         let created = match (&source, new.size) {
             (Some(src), _) => {
-                let src = &self.tasks[src].record().clone();
                 record.committed = src.committed.clone();
                 record.block_crc = src.block_crc.clone();
                 record.sha256 = src.sha256;
@@ -412,8 +455,9 @@ impl<F: FileSystem> Store<F> {
             }
             (None, _) => Created::Upload,
         };
-        match self.write_new(&record, source) {
+        match self.write_new(&record, source.map(|r| r.task_id)) {
             Ok(()) => {
+                self.shared.register(&record);
                 let task = Task::new(record, self.handle());
                 self.tasks.insert(id, task);
                 Ok(created)
@@ -430,20 +474,35 @@ impl<F: FileSystem> Store<F> {
         }
     }
 
-    /// A complete, undamaged task of this shard with these bytes and the
-    /// configured block size.
-    fn find_complete(&self, sha: &[u8; 32], size: u64) -> Option<TaskId> {
-        self.tasks
+    /// The record of a complete, undamaged task with these bytes and the
+    /// configured block size: of this shard, or of another (its record
+    /// read from disk: a complete task's record only changes to damaged,
+    /// and a torn read of one slot falls back to the other).
+    fn find_complete(&self, sha: &[u8; 32], size: u64) -> Option<Record> {
+        let key = (*sha, size, self.config.block_size);
+        let mine = self
+            .tasks
             .values()
-            .find(|t| {
-                let r = t.record();
-                r.state == State::Complete
-                    && r.sha256.as_ref() == Some(sha)
-                    && r.geometry.file_size == size
-                    && r.geometry.block_size == self.config.block_size
-                    && size > 0
-            })
-            .map(Task::id)
+            .map(Task::record)
+            .find(|r| blob_key(r) == Some(key));
+        if let Some(r) = mine {
+            return Some(r.clone());
+        }
+        let id = self.shared.lookup(&key)?;
+        let bytes = self.fs.read(&self.layout.manifest(&id)).ok()?;
+        let r = manifest::load(&bytes).ok()?.record;
+        (r.task_id == id && blob_key(&r) == Some(key)).then_some(r)
+    }
+
+    /// Tells the store that a commit made `id` complete, so that later
+    /// uploads of the same bytes, on any shard, are instant. The relay
+    /// calls it after the `end_commit` that completed the task; calling it
+    /// for a task that is not complete does nothing. Errors: `Poisoned`,
+    /// `InvalidArgument`, `NotFound`.
+    pub fn note_complete<T: AsRef<[u8]> + ?Sized>(&mut self, id: &T) -> Result<()> {
+        let r = self.task(id)?.record();
+        self.shared.register(r);
+        Ok(())
     }
 
     fn write_new(&self, record: &Record, source: Option<TaskId>) -> Result<()> {

@@ -303,3 +303,75 @@ fn an_interrupted_create_is_an_orphan_that_sweep_removes() {
     let (_, r) = Store::open(fs, &cfg, RecoveryMode::Full, 0).unwrap();
     assert!(r.is_sound(), "{:?}", r.issues);
 }
+
+#[test]
+fn instant_upload_finds_the_bytes_on_another_shard() {
+    let fs = Arc::new(FaultFs::new());
+    let cfg = config("/store", 4096);
+    let file = content(9_000, 8);
+    let owner = |n: u32| ferry_proto::core_for_task(&id(n), 2);
+    let a = (0..).find(|n| owner(*n) == 0).unwrap();
+    let b = (0..).find(|n| owner(*n) == 1).unwrap();
+    let c = (b + 1..).find(|n| owner(*n) == 1).unwrap();
+    let mut shards = Shard::all(2).into_iter();
+    let (mut s0, _) = Store::open_shard(
+        fs.clone(),
+        &cfg,
+        RecoveryMode::Full,
+        0,
+        shards.next().unwrap(),
+    )
+    .unwrap();
+    let (mut s1, _) = Store::open_shard(
+        fs.clone(),
+        &cfg,
+        RecoveryMode::Full,
+        0,
+        shards.next().unwrap(),
+    )
+    .unwrap();
+    s0.create(new_task(a, 9_000), 0).unwrap();
+    upload_all(&mut s0, a, &file, 4096, 1).unwrap();
+    let mut t = new_task(b, 9_000);
+    t.sha256 = Some(sha(&file));
+    assert_eq!(
+        s1.create(t, 0).unwrap(),
+        Created::Instant { sha256: sha(&file) }
+    );
+    assert!(s1.read(&id(b), 0, 9_000).unwrap() == file);
+    s0.delete(&id(a)).unwrap();
+    assert!(
+        s1.read(&id(b), 0, 9_000).unwrap() == file,
+        "shared bytes kept"
+    );
+    // After a restart the index is rebuilt from the records.
+    drop((s0, s1));
+    let mut shards = Shard::all(2).into_iter();
+    let _s0 = Store::open_shard(
+        fs.clone(),
+        &cfg,
+        RecoveryMode::Full,
+        0,
+        shards.next().unwrap(),
+    )
+    .unwrap();
+    let (mut s1, r) = Store::open_shard(
+        fs.clone(),
+        &cfg,
+        RecoveryMode::Full,
+        0,
+        shards.next().unwrap(),
+    )
+    .unwrap();
+    assert!(r.is_sound(), "{:?}", r.issues);
+    let mut t = new_task(c, 9_000);
+    t.sha256 = Some(sha(&file));
+    assert_eq!(
+        s1.create(t, 0).unwrap(),
+        Created::Instant { sha256: sha(&file) }
+    );
+    s1.delete(&id(b)).unwrap();
+    s1.delete(&id(c)).unwrap();
+    let blob = s1.layout().blob(&sha(&file), 9_000);
+    assert!(!s1.fs().exists(&blob), "last link gone, blob gone");
+}

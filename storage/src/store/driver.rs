@@ -105,6 +105,7 @@ impl<F: FileSystem> Store<F> {
         }
         self.task_mut(&tid)?.set_digest(d)?;
         self.flush(&tid, now)?;
+        self.note_complete(&tid)?;
         Ok(self.task(&tid)?.record().sha256.expect("complete"))
     }
 
