@@ -566,6 +566,16 @@ impl<F: FileSystem> Store<F> {
             .remove(&id)
             .ok_or_else(|| Error::NotFound(format!("task {id}")))?;
         let r = task.record();
+        self.shared.unregister(r);
+        if let Some(other) = self
+            .tasks
+            .values()
+            .map(Task::record)
+            .find(|o| blob_key(o).is_some() && blob_key(o) == blob_key(r))
+        {
+            // Another task of this shard holds the same bytes.
+            self.shared.register(other);
+        }
         self.shared
             .ledger
             .release(r.from_user, r.geometry.file_size);
