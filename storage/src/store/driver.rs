@@ -14,7 +14,7 @@ use super::Store;
 
 impl<F: FileSystem> Store<F> {
     /// Writes `bytes` at `offset` of an uploading task (one piece, within
-    /// one block). Errors: as [`Task::begin_write`]; `Io` if the write
+    /// one block). Errors: as [`crate::Task::begin_write`]; `Io` if the write
     /// fails (the piece is dropped).
     pub fn put<T: AsRef<[u8]> + ?Sized>(
         &mut self,
