@@ -183,6 +183,21 @@ impl Task {
         self.durable.committed.count()
     }
 
+    /// The committed bytes as `(offset, length)` ranges in bytes, adjacent
+    /// blocks merged, ascending: the answer to a breakpoint query.
+    pub fn committed_ranges(&self) -> Vec<(u64, u64)> {
+        let g = self.geometry();
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for b in self.durable.committed.ones() {
+            let (off, len) = (g.block_offset(b), u64::from(g.block_len(b)));
+            match out.last_mut() {
+                Some((start, l)) if *start + *l == off => *l += len,
+                _ => out.push((off, len)),
+            }
+        }
+        out
+    }
+
     /// Blocks nobody is writing that are not committed: what to pull. A
     /// block partly written by a dropped connection is listed too; ask only
     /// the pulls [`Task::needs`] accepts.

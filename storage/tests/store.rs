@@ -375,3 +375,39 @@ fn instant_upload_finds_the_bytes_on_another_shard() {
     let blob = s1.layout().blob(&sha(&file), 9_000);
     assert!(!s1.fs().exists(&blob), "last link gone, blob gone");
 }
+
+#[test]
+fn sizes_at_the_block_edges_upload_and_read_back() {
+    let fs = Arc::new(FaultFs::new());
+    let cfg = config("/store", 4096);
+    let (mut s, _) = Store::open(fs.clone(), &cfg, RecoveryMode::Quick, 0).unwrap();
+    for (n, size) in [
+        (1u32, 1usize),
+        (2, 4095),
+        (3, 4096),
+        (4, 4097),
+        (5, 3 * 4096),
+    ] {
+        let file = content(size, u64::from(n));
+        s.create(new_task(n, size as u64), 0).unwrap();
+        let blocks = s.task(&id(n)).unwrap().geometry().block_count();
+        assert_eq!(blocks as usize, size.div_ceil(4096));
+        assert_eq!(
+            upload_all(&mut s, n, &file, 1000, 1).unwrap(),
+            sha(&file),
+            "{size}"
+        );
+        assert!(s.read(&id(n), 0, size as u64).unwrap() == file, "{size}");
+        let tail = s.read(&id(n), size as u64 - 1, 100).unwrap();
+        assert_eq!(tail, &file[size - 1..]);
+        assert!(matches!(
+            s.read(&id(n), size as u64, 1),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    drop(s);
+    fs.crash(CrashMode::LoseUnsynced);
+    let (s, r) = Store::open(fs, &cfg, RecoveryMode::Full, 0).unwrap();
+    assert!(r.is_sound() && r.tasks == 5, "{:?}", r.issues);
+    assert!(s.list_all().iter().all(|t| t.state == State::Complete));
+}

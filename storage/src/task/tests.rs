@@ -61,6 +61,17 @@ fn only_synced_blocks_are_committed() {
     t.end_commit(c, true).unwrap();
     assert_eq!(t.committed(), 1);
     assert_eq!(t.missing(), [2]);
+    assert_eq!(t.committed_ranges(), [(0, 4096)]);
+}
+
+#[test]
+fn committed_ranges_merge_adjacent_blocks() {
+    let file = bytes(5 * 4096 + 10, 9);
+    let mut t = task(file.len() as u64, 4096);
+    for b in [0, 1, 3, 4, 5] {
+        upload(&mut t, &file, b, 4096);
+    }
+    assert_eq!(t.committed_ranges(), [(0, 8192), (12_288, 8192 + 10)]);
 }
 
 #[test]
