@@ -427,3 +427,84 @@ impl FileSystem for FaultFs {
         Ok(self.lock().free)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    #[test]
+    fn only_synced_bytes_and_entries_survive_a_crash() {
+        let fs = FaultFs::new();
+        fs.create_dir(&p("/d")).unwrap();
+        fs.create_file(&p("/d/f"), 4, false).unwrap();
+        fs.write_at(&p("/d/f"), 0, b"abcd").unwrap();
+        fs.sync_data(&p("/d/f")).unwrap();
+        // The file's bytes are durable, but not its name.
+        fs.crash(CrashMode::LoseUnsynced);
+        assert!(!fs.exists(&p("/d")));
+        fs.create_dir(&p("/d")).unwrap();
+        fs.sync_dir(&p("/")).unwrap();
+        fs.create_file(&p("/d/f"), 4, false).unwrap();
+        fs.write_at(&p("/d/f"), 0, b"abcd").unwrap();
+        fs.sync_data(&p("/d/f")).unwrap();
+        fs.sync_dir(&p("/d")).unwrap();
+        fs.write_at(&p("/d/f"), 0, b"XY").unwrap();
+        fs.hard_link(&p("/d/f"), &p("/d/g")).unwrap();
+        assert_eq!(fs.links(&p("/d/f")).unwrap(), 2);
+        fs.crash(CrashMode::LoseUnsynced);
+        assert_eq!(fs.read(&p("/d/f")).unwrap(), b"abcd");
+        assert!(!fs.exists(&p("/d/g")));
+        // A removal is undone by a crash until the directory is synced.
+        fs.remove_file(&p("/d/f")).unwrap();
+        fs.crash(CrashMode::LoseUnsynced);
+        assert!(fs.exists(&p("/d/f")));
+        fs.remove_file(&p("/d/f")).unwrap();
+        fs.sync_dir(&p("/d")).unwrap();
+        fs.crash(CrashMode::LoseUnsynced);
+        assert!(!fs.exists(&p("/d/f")));
+    }
+
+    #[test]
+    fn tears_keep_drop_or_cut_unsynced_writes() {
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..40 {
+            let fs = FaultFs::new();
+            fs.create_file(&p("/f"), 8, false).unwrap();
+            fs.sync_data(&p("/f")).unwrap();
+            fs.sync_dir(&p("/")).unwrap();
+            fs.write_at(&p("/f"), 0, b"12345678").unwrap();
+            fs.crash(CrashMode::Tear { seed });
+            let d = fs.read(&p("/f")).unwrap();
+            assert_eq!(d.len(), 8);
+            let kept = d.iter().take_while(|&&b| b != 0).count();
+            assert!(d[kept..].iter().all(|&b| b == 0), "a prefix survives");
+            seen.insert(kept);
+        }
+        assert!(
+            seen.contains(&0) && seen.contains(&8) && seen.len() > 2,
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn planned_faults_hit_their_operation() {
+        let fs = FaultFs::new();
+        fs.create_file(&p("/f"), 4, false).unwrap();
+        fs.fail_at(fs.ops() + 1, Fault::ShortWrite);
+        assert!(fs.write_at(&p("/f"), 0, b"abcd").is_err());
+        assert_eq!(fs.read(&p("/f")).unwrap(), b"ab\0\0");
+        fs.fail_at(fs.ops() + 1, Fault::SyncFail);
+        assert!(fs.sync_data(&p("/f")).is_err());
+        assert!(fs.fault_hit_sync());
+        fs.fail_at(fs.ops() + 2, Fault::Crash);
+        fs.read(&p("/f")).unwrap();
+        assert!(fs.read(&p("/f")).is_err());
+        assert!(fs.is_dead() && fs.read(&p("/f")).is_err());
+        fs.crash(CrashMode::LoseUnsynced);
+        assert!(!fs.exists(&p("/f")), "never synced into /");
+    }
+}
