@@ -138,5 +138,5 @@ pub use geometry::Geometry;
 pub use layout::{Layout, TaskId};
 pub use record::State;
 pub use recovery::{Issue, RecoveryMode, RecoveryReport};
-pub use store::{Created, NewTask, Shard, Store, TaskInfo};
+pub use store::{Created, NewTask, Shard, Shared, Store, StoreStats, Swept, TaskInfo};
 pub use task::{BadBlock, Commit, DataSync, ReadPlan, Task, Write};

@@ -161,6 +161,20 @@ impl TaskInfo {
     }
 }
 
+/// Gauges for metrics: tasks by state and bytes held (declared sizes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub uploading: usize,
+    pub complete: usize,
+    pub damaged: usize,
+    /// Bytes of this store's (shard's) tasks.
+    pub bytes: u64,
+    /// Bytes of all shards' tasks (the quota ledger).
+    pub bytes_all_shards: u64,
+    /// `quota_bytes` (0 = no limit).
+    pub quota_bytes: u64,
+}
+
 /// What [`Store::sweep`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -341,6 +355,24 @@ impl<F: FileSystem> Store<F> {
     /// The quota ledger (bytes held in total and per user).
     pub fn ledger(&self) -> &Ledger {
         &self.shared.ledger
+    }
+
+    /// Tasks by state and bytes held, for metrics.
+    pub fn stats(&self) -> StoreStats {
+        let mut st = StoreStats {
+            bytes_all_shards: self.shared.ledger.total(),
+            quota_bytes: self.config.quota_bytes,
+            ..StoreStats::default()
+        };
+        for t in self.tasks.values() {
+            match t.state() {
+                State::Uploading => st.uploading += 1,
+                State::Complete => st.complete += 1,
+                State::Damaged => st.damaged += 1,
+            }
+            st.bytes += t.geometry().file_size;
+        }
+        st
     }
 
     /// Number of tasks loaded.

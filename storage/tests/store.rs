@@ -146,6 +146,8 @@ fn quotas_and_free_space_are_refused_before_any_write() {
     fs.set_free_space(3_000);
     s.create(new_task(5, 2_000), 0).unwrap();
     assert_eq!(s.ledger().total(), 7_000);
+    let st = s.stats();
+    assert_eq!((st.uploading, st.bytes, st.quota_bytes), (2, 7_000, 10_000));
     assert!(matches!(
         s.create(new_task(7, (64 << 30) + 1), 0),
         Err(Error::InvalidArgument(_))
