@@ -48,6 +48,7 @@ impl CheckReport {
 /// One repair, done or (dry run) to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repair {
+    /// The issue found.
     pub issue: Issue,
     /// What was (or would be) done, for the operator.
     pub action: String,

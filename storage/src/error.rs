@@ -14,8 +14,10 @@ pub enum Error {
     /// corrupt; the step did not happen or happened partly).
     #[error("I/O error on {path}: {source}")]
     Io {
+        /// The path the operation was on.
         path: String,
         #[source]
+        /// The operating system's error.
         source: io::Error,
     },
     /// Stored bytes failed a check (record CRC, block CRC32C, magic,

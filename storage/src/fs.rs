@@ -15,7 +15,9 @@ use std::path::Path;
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The entry's name (one path component).
     pub name: OsString,
+    /// Whether it is a directory.
     pub is_dir: bool,
 }
 

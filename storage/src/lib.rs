@@ -111,6 +111,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bitmap;
 pub mod blob;
 pub mod check;

@@ -91,17 +91,25 @@ impl State {
 /// One task's record (see the module's diagram).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Commit sequence number: +1 per commit, picks the slot.
     pub seq: u64,
+    /// The task this record belongs to (its directory name).
     pub task_id: TaskId,
+    /// Upload state.
     pub state: State,
+    /// File size and block size.
     pub geometry: Geometry,
+    /// The uploader's user id.
     pub from_user: u32,
+    /// The receiver's user id.
     pub to_user: u32,
     /// Unix seconds.
     pub created: u64,
+    /// SHA-256 of the whole file, once complete.
     pub sha256: Option<[u8; 32]>,
     /// The peer's file name, bytes as sent (never a path).
     pub name: Vec<u8>,
+    /// Committed blocks.
     pub committed: Bitmap,
     /// CRC32C per block; meaningful where `committed` is set.
     pub block_crc: Vec<u32>,

@@ -27,25 +27,45 @@ pub enum Issue {
     /// One manifest slot holds neither zeros nor a valid record (a torn
     /// commit or a flipped byte); the other slot was used.
     BadSlot {
+        /// The task.
         task: TaskId,
+        /// 0 or 1.
         slot: usize,
+        /// Why the slot was not believed.
         reason: String,
     },
     /// A committed block failed its CRC32C (or lies past the data file's end).
     BadBlock {
+        /// The task.
         task: TaskId,
+        /// Block index.
         block: u32,
+        /// What the check found.
         reason: String,
     },
     /// A task whose record says damaged: its download is refused.
-    Damaged { task: TaskId },
+    Damaged {
+        /// The task.
+        task: TaskId,
+    },
     /// A task directory without a usable record (a create cut short by a
     /// crash, or both slots corrupt): nothing in it can be trusted.
-    Orphan { path: PathBuf, reason: String },
+    Orphan {
+        /// Where it is.
+        path: PathBuf,
+        /// Why it has no usable record.
+        reason: String,
+    },
     /// A file or directory that is not part of the layout.
-    Garbage { path: PathBuf },
+    Garbage {
+        /// Where it is.
+        path: PathBuf,
+    },
     /// A blob no task links to any more.
-    OrphanBlob { path: PathBuf },
+    OrphanBlob {
+        /// Where it is.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for Issue {
@@ -94,6 +114,7 @@ impl RecoveryReport {
 /// One task as found on disk.
 #[derive(Debug, Clone)]
 pub struct Found {
+    /// The record believed (highest valid seq).
     pub record: Record,
     /// Committed blocks that failed their check (Full mode, or past the
     /// data file's end in either mode).

@@ -31,7 +31,9 @@ mod driver;
 /// shards). Only rare steps lock it.
 #[derive(Debug, Default)]
 pub struct Shared {
+    /// Poisoned once any sync failed, on any shard.
     pub health: Arc<Health>,
+    /// Bytes held, in total and per sending user.
     pub ledger: Ledger,
     /// (SHA-256, size in bytes, block size in bytes) of complete files → a
     /// task holding them.
@@ -79,7 +81,9 @@ impl Shared {
 /// hash the relay and the control plane use).
 #[derive(Debug, Clone)]
 pub struct Shard {
+    /// This shard's core, in `0..count`.
     pub index: usize,
+    /// Number of cores (shards).
     pub count: usize,
     /// Poison flag and quota ledger, shared by all shards.
     pub shared: Arc<Shared>,
@@ -104,7 +108,9 @@ impl Shard {
 pub struct NewTask {
     /// UUID text; validated before it touches a path.
     pub task_id: Vec<u8>,
+    /// The uploader's user id (the quota is charged to it).
     pub from_user: u32,
+    /// The receiver's user id.
     pub to_user: u32,
     /// The peer's file name, bytes as sent (≤ 4096 bytes; never a path).
     pub name: Vec<u8>,
@@ -121,25 +127,36 @@ pub enum Created {
     Upload,
     /// Complete already, without a byte sent: the same bytes were stored
     /// (shared, not copied), or the file is empty. Carries the SHA-256.
-    Instant { sha256: [u8; 32] },
+    Instant {
+        /// SHA-256 of the whole file.
+        sha256: [u8; 32],
+    },
 }
 
 /// A task as listed (`ferry store check`, HAS_OFFLINE answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskInfo {
+    /// The task id.
     pub task_id: TaskId,
+    /// The uploader's user id.
     pub from_user: u32,
+    /// The receiver's user id.
     pub to_user: u32,
     /// The peer's file name, bytes as sent.
     pub name: Vec<u8>,
     /// Bytes.
     pub size: u64,
+    /// Block size in bytes.
     pub block_size: u32,
+    /// Number of blocks.
     pub blocks: u32,
+    /// Blocks committed (durable).
     pub committed: u32,
+    /// Upload state.
     pub state: State,
     /// Unix seconds.
     pub created: u64,
+    /// SHA-256 of the whole file, once complete.
     pub sha256: Option<[u8; 32]>,
 }
 
@@ -164,8 +181,11 @@ impl TaskInfo {
 /// Gauges for metrics: tasks by state and bytes held (declared sizes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
+    /// Tasks still uploading.
     pub uploading: usize,
+    /// Complete tasks (downloadable).
     pub complete: usize,
+    /// Damaged tasks (downloads refused).
     pub damaged: usize,
     /// Bytes of this store's (shard's) tasks.
     pub bytes: u64,

@@ -37,6 +37,7 @@ use crate::record::{Record, State};
 /// A piece the relay must write at `offset` (bytes, in the data file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Write {
+    /// The block the piece belongs to.
     pub block: u32,
     /// File offset in bytes.
     pub offset: u64,
@@ -56,8 +57,11 @@ pub struct DataSync {
 /// and then make durable with `sync_data` on the manifest file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {
+    /// File offset in bytes of the manifest slot to write.
     pub offset: u64,
+    /// The framed record to write there.
     pub bytes: Vec<u8>,
+    /// The record's sequence number.
     pub seq: u64,
     /// Blocks this commit makes committed.
     pub blocks: u32,

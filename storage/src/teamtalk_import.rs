@@ -41,7 +41,9 @@ pub const HEADER_LEN: usize = 960;
 /// A file that was not imported, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
+    /// The TeamTalk file.
     pub path: PathBuf,
+    /// Why it was refused.
     pub reason: String,
 }
 
@@ -57,11 +59,15 @@ pub struct ImportReport {
 /// A parsed TeamTalk header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The task id (header and file name agree).
     pub task_id: TaskId,
+    /// The uploader's user id.
     pub from_user: u32,
+    /// The receiver's user id.
     pub to_user: u32,
     /// Unix seconds.
     pub create_time: u64,
+    /// The file name field, bytes up to the first NUL (usually empty).
     pub file_name: Vec<u8>,
     /// Bytes.
     pub file_size: u64,

@@ -29,7 +29,10 @@ pub enum CrashMode {
     LoseUnsynced,
     /// Each unsynced write is kept, lost, or cut short at a random byte,
     /// independently, from this seed.
-    Tear { seed: u64 },
+    Tear {
+        /// Seed of the random choices.
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
