@@ -441,6 +441,19 @@ impl Client {
         out
     }
 
+    /// False once msg_server has closed the connection (what it sent is
+    /// kept for later reads).
+    pub async fn is_open(&mut self) -> bool {
+        !matches!(
+            tokio::time::timeout(
+                Duration::from_millis(1),
+                self.stream.read_buf(&mut self.buf)
+            )
+            .await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
     /// True when nothing of `command` arrives within `wait`.
     pub async fn none_of(&mut self, command: CommandId, wait: Duration) -> bool {
         if self.queued.iter().any(|f| f.header.command == command) {

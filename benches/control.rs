@@ -1,0 +1,472 @@
+//! The control plane under load (issue 11's benchmarks): `ferry db-proxy`,
+//! `ferry relay` and `ferry msg-server`, each its own process, driven over
+//! loopback by TeamTalk-speaking clients in this process.
+//!
+//! - logins one after another (connect, IMLoginReq, answer) and 64 at a
+//!   time: rate, p50, p99;
+//! - messages end to end (sender -> msg_server -> db_proxy -> msg_server ->
+//!   receiver), offered at a paced 800/s and at 18/s on each of 400
+//!   senders (the per-connection limit is 20/s): delivered/s, p50, p99;
+//! - task setup: CID_FILE_REQUEST sent to IMFileNotify received, p50, p99;
+//! - presence: status notifies msg_server sends per PC login with 1,000 PC
+//!   users online in 50 departments, beside what TeamTalk's rule (every
+//!   PC connection on the server) would send.
+//!
+//!   cargo bench --bench control
+//!
+//! Users are TeamTalk MD5 rows (cheap logins). Backends: SQLite always;
+//! MariaDB + Redis when reachable (`FERRY_BENCH_MYSQL_URL`, default
+//! mysql://root@127.0.0.1:3306; `FERRY_BENCH_REDIS_URL`, default
+//! redis://127.0.0.1:6379/6, flushed). Outside `cargo bench` the counts are
+//! small. Machine and last figures: the end of this file.
+
+mod mariadb_support;
+#[path = "../tests/stack/mod.rs"]
+mod stack;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_control::store::{Pool, md5_hex};
+use ferry_proto::pb::im::base_define::{ClientType, MsgType, TransferFileType};
+use ferry_proto::pb::im::file::{ImFileNotify, ImFileReq, ImFileRsp};
+use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
+use ferry_proto::registry::{CID_FILE_NOTIFY, CID_MSG_DATA};
+use stack::Client;
+
+const PASSWORD: &str = "secret";
+const USERS: usize = 2_500;
+const DEPARTMENTS: usize = 50;
+
+/// How much of each case runs: `cargo bench` or a quick pass.
+#[derive(Clone, Copy)]
+struct Scale {
+    sequential: usize,
+    concurrent: usize,
+    pairs_paced: usize,
+    pairs_max: usize,
+    seconds: u64,
+    tasks: usize,
+    online: usize,
+}
+
+fn main() {
+    let scale = if std::env::args().any(|a| a == "--bench") {
+        Scale {
+            sequential: 500,
+            concurrent: 2_000,
+            pairs_paced: 200,
+            pairs_max: 400,
+            seconds: 5,
+            tasks: 500,
+            online: 1_000,
+        }
+    } else {
+        Scale {
+            sequential: 20,
+            concurrent: 50,
+            pairs_paced: 10,
+            pairs_max: 10,
+            seconds: 1,
+            tasks: 10,
+            online: 60,
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let sqlite = format!("sqlite:{}", tmp.path().join("ferry.db").display());
+    rt.block_on(case("sqlite", &sqlite, None, scale));
+    match rt.block_on(mariadb_support::create("ferry_control_bench")) {
+        Ok((server, db)) => {
+            let redis = std::env::var("FERRY_BENCH_REDIS_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "redis://127.0.0.1:6379/6".into());
+            flush(&redis);
+            rt.block_on(case(
+                "mariadb+redis",
+                &format!("{server}/{db}"),
+                Some(&redis),
+                scale,
+            ));
+            flush(&redis);
+            rt.block_on(mariadb_support::drop_db(&server, &db));
+        }
+        Err(why) => println!("skipped mariadb+redis: {why}"),
+    }
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn ferry(args: &[&str]) -> Process {
+    Process(
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .env_remove("FERRY_CONFIG")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferry"),
+    )
+}
+
+fn port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_listening(addr: SocketAddr) {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens on {addr}");
+}
+
+/// p50 and p99 of `samples`, in ms.
+fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0);
+    }
+    samples.sort_unstable();
+    let at =
+        |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    (at(0.5), at(0.99))
+}
+
+fn user(i: usize) -> String {
+    format!("u{i}")
+}
+
+async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["db", "migrate", "--db", db])
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .expect("ferry db migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    seed(db).await;
+    let (db_port, relay_client, relay_msg, msg_port, ops) =
+        (port(), port(), port(), port(), port());
+    let at = |p: u16| format!("127.0.0.1:{p}");
+    let mut db_args = vec![
+        "db-proxy".to_string(),
+        "--db".into(),
+        db.into(),
+        "--listen".into(),
+        at(db_port),
+    ];
+    if let Some(r) = redis {
+        db_args.extend(["--redis".into(), r.into()]);
+    }
+    let db_args: Vec<&str> = db_args.iter().map(String::as_str).collect();
+    let _db = ferry(&db_args);
+    let _relay = ferry(&[
+        "relay",
+        "--client-listen",
+        &at(relay_client),
+        "--msg-listen",
+        &at(relay_msg),
+        "--cores",
+        "1",
+        "--core-port-base",
+        "0",
+        "--advertise",
+        "127.0.0.1",
+    ]);
+    for p in [db_port, relay_msg] {
+        wait_listening(SocketAddr::from(([127, 0, 0, 1], p))).await;
+    }
+    let _msg = ferry(&[
+        "msg-server",
+        "--listen",
+        &at(msg_port),
+        "--db-proxy",
+        &at(db_port),
+        "--route-server",
+        "",
+        "--login-server",
+        "",
+        "--file-server",
+        &at(relay_msg),
+        "--metrics-listen",
+        &at(ops),
+    ]);
+    let msg = SocketAddr::from(([127, 0, 0, 1], msg_port));
+    wait_listening(msg).await;
+    // Until the links are up logins are refused.
+    loop {
+        let mut c = Client::connect(msg).await;
+        if c.try_login(&user(0), PASSWORD, ClientType::Windows)
+            .await
+            .result_code
+            == 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("== {backend}");
+
+    // Logins one after another.
+    let mut samples = Vec::with_capacity(scale.sequential);
+    let started = Instant::now();
+    for i in 0..scale.sequential {
+        let t = Instant::now();
+        let mut c = Client::connect(msg).await;
+        let res = c.try_login(&user(i), PASSWORD, ClientType::Windows).await;
+        assert_eq!(res.result_code, 0);
+        samples.push(t.elapsed());
+    }
+    let rate = scale.sequential as f64 / started.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(&mut samples);
+    println!(
+        "logins one after another: {rate:.0}/s, p50 {p50:.2} ms, p99 {p99:.2} ms ({} logins)",
+        scale.sequential
+    );
+
+    // Logins 64 at a time.
+    let started = Instant::now();
+    let mut samples = Vec::with_capacity(scale.concurrent);
+    let mut set = tokio::task::JoinSet::new();
+    let mut next = 0;
+    let mut clients = Vec::new();
+    while next < scale.concurrent || !set.is_empty() {
+        while set.len() < 64 && next < scale.concurrent {
+            let name = user(next);
+            set.spawn(async move {
+                let t = Instant::now();
+                let mut c = Client::connect(msg).await;
+                let res = c.try_login(&name, PASSWORD, ClientType::Windows).await;
+                assert_eq!(res.result_code, 0);
+                (t.elapsed(), c)
+            });
+            next += 1;
+        }
+        let (took, c) = set.join_next().await.unwrap().unwrap();
+        samples.push(took);
+        clients.push(c);
+    }
+    let rate = scale.concurrent as f64 / started.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(&mut samples);
+    println!(
+        "logins 64 at a time: {rate:.0}/s, p50 {p50:.2} ms, p99 {p99:.2} ms ({} logins)",
+        scale.concurrent
+    );
+    drop(clients);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Messages end to end.
+    for (pairs, per_sender) in [(scale.pairs_paced, 4.0), (scale.pairs_max, 18.0)] {
+        let (rate, p50, p99, n) = messages(msg, pairs, per_sender, scale.seconds).await;
+        println!(
+            "messages offered {:.0}/s ({pairs} senders at {per_sender}/s): delivered {rate:.0}/s, \
+             p50 {p50:.2} ms, p99 {p99:.2} ms ({n} messages)",
+            pairs as f64 * per_sender
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Task setup: CID_FILE_REQUEST to IMFileNotify.
+    let mut sender = Client::login(msg, &user(USERS - 1), ClientType::Windows).await;
+    let mut receiver = Client::login(msg, &user(USERS - 2), ClientType::Windows).await;
+    let mut samples = Vec::with_capacity(scale.tasks);
+    for _ in 0..scale.tasks {
+        let t = Instant::now();
+        sender
+            .send(&ImFileReq {
+                from_user_id: 0,
+                to_user_id: receiver.user,
+                file_name: "bench.bin".into(),
+                file_size: 1 << 20,
+                trans_mode: TransferFileType::FileTypeOnline as i32,
+            })
+            .await;
+        let _: ImFileNotify = receiver.expect(CID_FILE_NOTIFY).await.decode().unwrap();
+        samples.push(t.elapsed());
+        let rsp: ImFileRsp = sender
+            .expect(ferry_proto::registry::CID_FILE_RESPONSE)
+            .await
+            .decode()
+            .unwrap();
+        assert_eq!(rsp.result_code, 0);
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    println!(
+        "task setup (file request to notify): p50 {p50:.3} ms, p99 {p99:.3} ms ({} tasks)",
+        scale.tasks
+    );
+    drop((sender, receiver));
+
+    // Presence: notifies per PC login with `online` PC users online.
+    let mut online = Vec::with_capacity(scale.online);
+    for chunk in (0..scale.online).collect::<Vec<_>>().chunks(64) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            set.spawn(async move { Client::login(msg, &user(i), ClientType::Windows).await });
+        }
+        while let Some(c) = set.join_next().await {
+            online.push(c.unwrap());
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ops = SocketAddr::from(([127, 0, 0, 1], ops));
+    let before = metric(ops, "ferry_msg_presence_notifies_total").await;
+    let logins = 100.min(USERS - scale.online - 2);
+    let mut more = Vec::new();
+    for i in scale.online..scale.online + logins {
+        more.push(Client::login(msg, &user(i), ClientType::Windows).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = metric(ops, "ferry_msg_presence_notifies_total").await;
+    let per_login = (after - before) as f64 / logins as f64;
+    println!(
+        "presence with {} PC users online in {DEPARTMENTS} departments: {per_login:.1} notifies per login \
+         (TeamTalk's rule, every PC connection: {} per login)",
+        scale.online,
+        scale.online + logins / 2
+    );
+    drop((online, more));
+}
+
+/// `pairs` senders each send `per_second` messages a second for `seconds`
+/// to a receiver of their own; returns delivered/s, p50 and p99 of send to
+/// delivery (ms), and how many were delivered.
+async fn messages(
+    msg: SocketAddr,
+    pairs: usize,
+    per_second: f64,
+    seconds: u64,
+) -> (f64, f64, f64, usize) {
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for p in 0..pairs {
+        senders.push(Client::login(msg, &user(2 * p), ClientType::Windows).await);
+        receivers.push(Client::login(msg, &user(2 * p + 1), ClientType::Windows).await);
+    }
+    let count = (per_second * seconds as f64) as usize;
+    let epoch = Arc::new(Instant::now());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (mut s, mut r)) in senders.into_iter().zip(receivers).enumerate() {
+        let to = r.user;
+        let epoch2 = epoch.clone();
+        // Staggered starts, so the offered load is smooth.
+        let offset = Duration::from_secs_f64(i as f64 / pairs as f64 / per_second);
+        tasks.spawn(async move {
+            tokio::time::sleep(offset).await;
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second));
+            for _ in 0..count {
+                tick.tick().await;
+                let sent = epoch2.elapsed().as_nanos() as u64;
+                let ack: ImMsgDataAck = s
+                    .call(&ImMsgData {
+                        from_user_id: 0,
+                        to_session_id: to,
+                        msg_id: 0,
+                        create_time: 0,
+                        msg_type: MsgType::SingleText as i32,
+                        msg_data: sent.to_string().into(),
+                        attach_data: None,
+                    })
+                    .await;
+                assert!(ack.msg_id > 0, "refused: {ack:?}");
+            }
+            Vec::new()
+        });
+        let epoch3 = epoch.clone();
+        tasks.spawn(async move {
+            let mut took = Vec::with_capacity(count);
+            for _ in 0..count {
+                let m: ImMsgData = r.expect(CID_MSG_DATA).await.decode().unwrap();
+                let sent: u64 = std::str::from_utf8(&m.msg_data).unwrap().parse().unwrap();
+                let now = epoch3.elapsed().as_nanos() as u64;
+                took.push((Duration::from_nanos(now - sent), now));
+            }
+            took
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(t) = tasks.join_next().await {
+        all.extend(t.unwrap());
+    }
+    let last = all.iter().map(|(_, at)| *at).max().unwrap_or(1);
+    let mut samples: Vec<Duration> = all.iter().map(|(d, _)| *d).collect();
+    let (p50, p99) = percentiles(&mut samples);
+    (
+        samples.len() as f64 / (last as f64 / 1e9),
+        p50,
+        p99,
+        samples.len(),
+    )
+}
+
+async fn metric(ops: SocketAddr, name: &str) -> u64 {
+    let text = stack::http_get(ops, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
+
+/// TeamTalk MD5 rows u0..u{USERS}, `DEPARTMENTS` departments.
+async fn seed(db: &str) {
+    let pool = Pool::open(db, 1, true).await.unwrap();
+    let salt = "4321";
+    let stored = md5_hex(format!("{}{salt}", md5_hex(PASSWORD.as_bytes())).as_bytes());
+    let sql = "INSERT INTO IMUser (sex, name, domain, nick, password, salt, phone, email, avatar, \
+               departId, status, created, updated, push_shield_status, sign_info) \
+               VALUES (1, ?, ?, ?, ?, ?, '', '', '', ?, 0, 100, 100, 0, '')";
+    macro_rules! insert {
+        ($p:expr) => {{
+            let mut tx = $p.begin().await.unwrap();
+            for i in 0..USERS {
+                sqlx::query(sql)
+                    .bind(user(i))
+                    .bind(user(i))
+                    .bind(user(i))
+                    .bind(&stored)
+                    .bind(salt)
+                    .bind((i % DEPARTMENTS) as i64 + 1)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }};
+    }
+    match &pool {
+        Pool::Sqlite(p) => insert!(p),
+        Pool::MySql(p) => insert!(p),
+    }
+    pool.close().await;
+}
+
+fn flush(url: &str) {
+    if let Ok(client) = redis::Client::open(url)
+        && let Ok(mut conn) = client.get_connection()
+    {
+        let _: Result<(), _> = redis::cmd("FLUSHDB").query(&mut conn);
+    }
+}
