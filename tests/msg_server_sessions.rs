@@ -15,16 +15,26 @@
 mod stack;
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_control::store::{Pool, md5_hex};
 use ferry_proto::pb::im::base_define::{ClientType, MsgType};
 use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
 use ferry_proto::pb::im::other::ImHeartBeat;
 use ferry_proto::registry::CID_MSG_DATA;
 use stack::Client;
+use stack::process::{at, migrate, port, proc_status, seed_md5_users, spawn, wait_listening};
+
+/// A holder child process; killed when dropped.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 const SESSIONS: usize = 19_900;
 const HOLDERS: usize = 2;
@@ -34,133 +44,54 @@ const PC_TIMEOUT: Duration = Duration::from_secs(6);
 const HOLD: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "secret";
 
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ferry(args: &[&str]) -> Process {
-    Process(
-        Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(args)
-            .env_remove("FERRY_CONFIG")
-            .env(
-                "RUST_LOG",
-                std::env::var("FERRY_CHILD_LOG").unwrap_or("error".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// TeamTalk MD5 rows `user0..user{n}` (cheap logins), in one transaction.
-async fn seed(db: &str, n: usize) {
-    let pool = Pool::open(db, 1, true).await.unwrap();
-    let Pool::Sqlite(p) = &pool else {
-        unreachable!()
-    };
-    let salt = "4321";
-    let stored = md5_hex(format!("{}{salt}", md5_hex(PASSWORD.as_bytes())).as_bytes());
-    let mut tx = p.begin().await.unwrap();
-    for i in 0..n {
-        sqlx::query(
-            "INSERT INTO IMUser (sex, name, domain, nick, password, salt, phone, email, avatar, \
-             departId, status, created, updated, push_shield_status, sign_info) \
-             VALUES (1, ?, ?, ?, ?, ?, '', '', '', ?, 0, 100, 100, 0, '')",
-        )
-        .bind(format!("user{i}"))
-        .bind(format!("user{i}"))
-        .bind(format!("user{i}"))
-        .bind(&stored)
-        .bind(salt)
-        .bind((i % 50) as i64 + 1)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
-    pool.close().await;
-}
-
-async fn wait_listening(addr: SocketAddr) {
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("nothing listens on {addr}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite:{}", dir.path().join("ferry.db").display());
     // Schema first (db-proxy migrates on start), then the rows.
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["db", "migrate", "--db", &db_url])
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    seed(&db_url, SESSIONS + 2).await;
+    migrate(&db_url);
+    seed_md5_users(
+        &db_url,
+        PASSWORD,
+        (0..SESSIONS + 2).map(|i| (format!("user{i}"), (i % 50) as u32 + 1)),
+    )
+    .await;
 
     let (db, msg) = (port(), port());
-    let at = |p: u16| format!("127.0.0.1:{p}");
-    let _db_proxy = ferry(&["db-proxy", "--db", &db_url, "--listen", &at(db)]);
+    let _db_proxy = spawn(
+        "db_proxy",
+        &["db-proxy", "--db", &db_url, "--listen", &at(db)],
+    );
     wait_listening(SocketAddr::from(([127, 0, 0, 1], db))).await;
     let pc_timeout = format!("pc_timeout={}s", PC_TIMEOUT.as_secs());
-    let msg_server = ferry(&[
-        "msg-server",
-        "--listen",
-        &at(msg),
-        "--db-proxy",
-        &at(db),
-        "--route-server",
-        "",
-        "--login-server",
-        "",
-        "--file-server",
-        "",
-        "--set",
-        &pc_timeout,
-    ]);
+    let msg_server = spawn(
+        "msg_server",
+        &[
+            "msg-server",
+            "--listen",
+            &at(msg),
+            "--db-proxy",
+            &at(db),
+            "--route-server",
+            "",
+            "--login-server",
+            "",
+            "--file-server",
+            "",
+            "--set",
+            &pc_timeout,
+        ],
+    );
     let msg_addr = SocketAddr::from(([127, 0, 0, 1], msg));
     wait_listening(msg_addr).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = msg_server.0.id();
-    let before = rss_kib(pid);
+    let pid = msg_server.pid();
+    let before = proc_status(pid, "VmRSS:");
 
     // Two holders, each logging in its share and heartbeating.
     let per = SESSIONS / HOLDERS;
-    let mut holders: Vec<(
-        Process,
-        std::io::Lines<BufReader<std::process::ChildStdout>>,
-    )> = (0..HOLDERS)
+    let mut holders: Vec<(Holder, std::io::Lines<BufReader<std::process::ChildStdout>>)> = (0
+        ..HOLDERS)
         .map(|h| {
             let mut child = Command::new(std::env::current_exe().unwrap())
                 .args([
@@ -177,7 +108,7 @@ async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
                 .spawn()
                 .unwrap();
             let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            (Process(child), lines)
+            (Holder(child), lines)
         })
         .collect();
     let started = Instant::now();
@@ -205,7 +136,7 @@ async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
     }
     let login_time = started.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let held_kib = rss_kib(pid);
+    let held_kib = proc_status(pid, "VmRSS:");
     let per_session = (held_kib.saturating_sub(before) * 1024) / SESSIONS as u64;
 
     // Meanwhile: one more login, and a message to a held session's user.

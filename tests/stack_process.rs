@@ -7,9 +7,9 @@
 
 mod stack;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
 
 use ferry_proto::pb::im::base_define::{ClientType, MsgType, SessionType, TransferFileType};
 use ferry_proto::pb::im::buddy::{ImAllUserReq, ImAllUserRsp, ImDepartmentReq, ImDepartmentRsp};
@@ -19,73 +19,8 @@ use ferry_proto::pb::im::message::{
     ImUnreadMsgCntRsp,
 };
 use ferry_proto::registry::{CID_FILE_NOTIFY, CID_MSG_DATA, CID_MSG_READ_NOTIFY};
+use stack::process::{port, spawn, wait_listening};
 use stack::{Client, http_get, relay_transfer};
-
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Service {
-    name: &'static str,
-    child: Child,
-}
-
-fn spawn(name: &'static str, args: &[&str]) -> Service {
-    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("FERRY_CONFIG")
-        .env(
-            "RUST_LOG",
-            std::env::var("FERRY_CHILD_LOG").unwrap_or("warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    Service { name, child }
-}
-
-impl Service {
-    /// SIGTERM; the exit status within 20 s.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit after SIGTERM",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_listening(addr: SocketAddr) {
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("nothing listens on {addr}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_as_its_own_process_on_sqlite() {

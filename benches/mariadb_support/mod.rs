@@ -9,10 +9,15 @@ use ferry_control::store::Pool;
 /// Creates database `{prefix}_{pid}`; `(server URL, database name)`, or why
 /// MariaDB cannot be used (the bench then skips it and says so).
 pub(crate) async fn create(prefix: &str) -> Result<(String, String), String> {
-    let server = std::env::var("FERRY_BENCH_MYSQL_URL")
+    let url = std::env::var("FERRY_BENCH_MYSQL_URL")
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "mysql://root@127.0.0.1:3306".into());
+    // The server only: a database named in the URL is not ours to use.
+    let server = match url.strip_prefix("mysql://").and_then(|r| r.find('/')) {
+        Some(i) => url[.."mysql://".len() + i].to_string(),
+        None => url,
+    };
     let db = format!("{prefix}_{}", std::process::id());
     let pool = tokio::time::timeout(Duration::from_secs(5), Pool::open(&server, 1, true))
         .await

@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+pub mod process;
 #[path = "../../control/tests/common/skip.rs"]
 mod skip;
 pub use skip::required_env;
