@@ -291,13 +291,28 @@ impl MariaDb {
             .map_or(&*self.server, |(b, _)| b);
         format!("{base}/{}", self.name)
     }
+}
 
-    async fn drop_database(self) {
-        let pool = sqlx::MySqlPool::connect(&self.server).await.unwrap();
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .execute(&pool)
-            .await;
-        pool.close().await;
+/// Dropped even when the test fails part way: a thread with its own
+/// runtime, since drop runs inside the test's.
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::MySqlPool::connect(&server).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -619,6 +634,6 @@ async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
         let status = service.terminate();
         assert!(status.success(), "{name} exits 0 after SIGTERM: {status}");
     }
-    maria.drop_database().await;
+    drop(maria);
     flush();
 }
