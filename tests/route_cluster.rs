@@ -205,3 +205,149 @@ async fn a_dead_route_servers_users_go_offline_within_the_ttl() {
     );
     pair.stop().await;
 }
+
+/// Redis dies under a route_server: it keeps delivering between its own
+/// msg_servers (messages and presence), and says so: `/health` answers 503
+/// and the failures are counted. When Redis comes back (empty), the
+/// route_server writes its sessions into it again. A Redis of the test's own (a
+/// `redis-server` process on a free port) is killed; skipped where no
+/// `redis-server` is installed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_server_that_loses_redis_keeps_serving_its_own_links() {
+    use stack::process::{port, wait_listening};
+    let Some(_) = stack::required_env("FERRY_TEST_REDIS_URL") else {
+        return;
+    };
+    let redis_port = port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &redis_port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (installed with Redis)");
+    wait_listening(std::net::SocketAddr::from(([127, 0, 0, 1], redis_port))).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let (db, store) = stack::spawn_db(dir.path(), &stopped, &mut tasks).await;
+    let ops = std::net::SocketAddr::from(([127, 0, 0, 1], port()));
+    let route = stack::spawn_route(
+        ferry_control::route_server::Config {
+            redis: Some(format!("redis://127.0.0.1:{redis_port}")),
+            metrics_listen: Some(ops),
+            presence_ttl: Duration::from_millis(1500),
+            ..Default::default()
+        },
+        &stopped,
+        &mut tasks,
+    )
+    .await;
+    let login = stack::spawn_login(&stopped, &mut tasks).await;
+    let mut msg = Vec::new();
+    for _ in 0..2 {
+        let config = ferry_control::msg_server::Config {
+            listen: stack::LOCAL,
+            db_proxy: vec![db],
+            route_server: vec![route],
+            login_server: vec![login.msg_server],
+            ..Default::default()
+        };
+        msg.push(stack::spawn_msg(config, &stopped, &mut tasks).await.0);
+    }
+    let ids = stack::add_users(&store, &["alice", "bob", "carol"], 1).await;
+    let mut a = Client::login(msg[0], "alice", ClientType::Windows).await;
+    let mut b = Client::login(msg[1], "bob", ClientType::Windows).await;
+    assert_eq!(status(&mut a, &[ids[2]]).await, [(ids[2], OFFLINE)]);
+    assert_eq!(stack::http_get(ops, "/health").await, "ok\n");
+
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let ack: ImMsgDataAck = a
+        .call(&ImMsgData {
+            from_user_id: 0,
+            to_session_id: ids[1],
+            msg_id: 0,
+            create_time: 0,
+            msg_type: MsgType::SingleText as i32,
+            msg_data: b"without redis".to_vec().into(),
+            attach_data: None,
+        })
+        .await;
+    let m: ImMsgData = b.expect(CID_MSG_DATA).await.decode().unwrap();
+    assert_eq!(
+        m.msg_id, ack.msg_id,
+        "delivered between the route_server's own links"
+    );
+    // Presence from this route_server's own view.
+    let _c = Client::login(msg[1], "carol", ClientType::Windows).await;
+    assert_eq!(notify_about(&mut a, ids[2]).await, ONLINE);
+    assert_eq!(status(&mut a, &[ids[2]]).await, [(ids[2], ONLINE)]);
+    let (code, body) = stack::http_get_status(ops, "/health").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("redis"), "{body}");
+    let metrics = stack::http_get(ops, "/metrics").await;
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ferry_route_redis_failures_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap();
+    assert!(failures > 0, "{metrics}");
+
+    // Redis comes back empty: the route_server writes its sessions again.
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &redis_port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if stack::http_get_status(ops, "/health").await.0 == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "healthy again once redis answers");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{redis_port}")).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut restated = Vec::new();
+    for _ in 0..50 {
+        restated.clear();
+        for id in &ids {
+            let fields: std::collections::HashMap<String, i64> = redis::cmd("HGETALL")
+                .arg(format!("ferry:presence:{id}"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            restated.push(fields.values().sum::<i64>());
+        }
+        if restated == [1, 1, 1] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(restated, [1, 1, 1], "each user's one session counted again");
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+}

@@ -44,7 +44,7 @@ pub struct Stack {
     _dir: tempfile::TempDir,
 }
 
-async fn until(mut rx: watch::Receiver<bool>) {
+pub async fn until(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
@@ -115,9 +115,9 @@ impl Stack {
     }
 }
 
-type Tasks = Vec<tokio::task::JoinHandle<()>>;
+pub type Tasks = Vec<tokio::task::JoinHandle<()>>;
 
-async fn spawn_db(
+pub async fn spawn_db(
     dir: &std::path::Path,
     stopped: &watch::Receiver<bool>,
     tasks: &mut Tasks,
@@ -132,7 +132,7 @@ async fn spawn_db(
     (addr, store)
 }
 
-async fn spawn_route(
+pub async fn spawn_route(
     config: route_server::Config,
     stopped: &watch::Receiver<bool>,
     tasks: &mut Tasks,
@@ -153,7 +153,7 @@ async fn spawn_route(
 
 /// A msg_server, returned once every link it was given is up (one pointed
 /// nowhere waits the three seconds out).
-async fn spawn_msg(
+pub async fn spawn_msg(
     config: msg_server::Config,
     stopped: &watch::Receiver<bool>,
     tasks: &mut Tasks,
@@ -174,7 +174,7 @@ async fn spawn_msg(
     (addr, stats)
 }
 
-async fn spawn_login(
+pub async fn spawn_login(
     stopped: &watch::Receiver<bool>,
     tasks: &mut Tasks,
 ) -> login_server::Addresses {
@@ -196,7 +196,8 @@ async fn spawn_login(
     addrs
 }
 
-const LOCAL: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+pub const LOCAL: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// The pair's route_servers' presence_ttl: short, so a test sees a
 /// route_server's death quickly.
@@ -304,7 +305,7 @@ impl Pair {
     }
 }
 
-async fn add_users(options: &StoreOptions, names: &[&str], depart: u32) -> Vec<u32> {
+pub async fn add_users(options: &StoreOptions, names: &[&str], depart: u32) -> Vec<u32> {
     let store = Store::open(options).await.unwrap();
     let mut ids = Vec::new();
     for name in names {

@@ -66,6 +66,11 @@ pub(super) enum Event {
     /// A dead route_server's sessions were taken out of the view: these
     /// users had a PC client on it.
     Gone(Vec<u32>),
+    /// Redis answers again after failing: what it holds of this
+    /// route_server's sessions missed the moves made meanwhile, so they
+    /// are written again from this route_server's own view
+    /// ([`Cluster::restate`]).
+    Restate,
 }
 
 /// How one user's presence across every alive route_server moved.
@@ -142,7 +147,11 @@ impl Cluster {
         ttl: Duration,
     ) -> Result<(Arc<Cluster>, mpsc::Receiver<Event>), Error> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client.clone()).await?;
+        let conn = ConnectionManager::new_with_config(
+            client.clone(),
+            crate::store::redis_conn::manager_config(),
+        )
+        .await?;
         let id = format!("{:016x}", rand::random::<u64>());
         let cluster = Arc::new(Cluster {
             id: id.clone(),
@@ -176,6 +185,13 @@ impl Cluster {
 
     fn all_channel(&self) -> String {
         self.key("rs:*all*")
+    }
+
+    /// Redis failed and no refresh has succeeded since: callers fall back
+    /// to this route_server's own view at once instead of each waiting out
+    /// a timeout (the refresh every presence_ttl/3 tries again).
+    fn down(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 
     fn failed(&self, what: &str, e: &redis::RedisError) {
@@ -216,7 +232,10 @@ impl Cluster {
             .map(|(server, _)| server)
             .collect();
         *self.dead.write().unwrap_or_else(|p| p.into_inner()) = dead.iter().cloned().collect();
-        self.failing.store(false, Ordering::Relaxed);
+        if self.failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("redis answers again; restating this route_server's sessions");
+            let _ = events.send(Event::Restate).await;
+        }
         for server in dead {
             // Whoever removes it from the set prunes it: exactly one.
             let removed: i64 = redis::cmd("SREM")
@@ -283,6 +302,9 @@ impl Cluster {
     /// step, how the user's presence across every alive route_server moved;
     /// `None` if Redis failed.
     pub(super) async fn count(&self, user: u32, client_type: i32, delta: i64) -> Option<Flip> {
+        if self.down() {
+            return None;
+        }
         let field = format!("{}/{client_type}", self.id);
         let mut conn = self.conn.clone();
         let counted: Result<HashMap<String, i64>, _> = redis::cmd("EVAL")
@@ -312,6 +334,9 @@ impl Cluster {
     /// For each user: a PC client online on any alive route_server's links;
     /// `None` if Redis failed.
     pub(super) async fn pc_online(&self, users: &[u32]) -> Option<Vec<bool>> {
+        if self.down() {
+            return None;
+        }
         match self.sessions(users).await {
             Ok(all) => Some(
                 all.iter()
@@ -328,6 +353,9 @@ impl Cluster {
     /// Hands `pdu` to the other route_servers holding a session of any of
     /// `users`.
     pub(super) async fn to_users(&self, users: &[u32], pdu: &Bytes) {
+        if self.down() {
+            return;
+        }
         let servers: HashSet<String> = match self.sessions(users).await {
             Ok(all) => all
                 .into_iter()
@@ -348,6 +376,9 @@ impl Cluster {
 
     /// Hands `pdu` to every other route_server, for all their links.
     pub(super) async fn to_all(&self, pdu: &Bytes) {
+        if self.down() {
+            return;
+        }
         let envelope = envelope(&self.id, &Reach::All, pdu);
         self.publish(&self.all_channel(), &envelope).await;
     }
@@ -364,6 +395,34 @@ impl Cluster {
                 self.handed_out.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => self.failed("hand over", &e),
+        }
+    }
+
+    /// Replaces what Redis holds of this route_server's sessions with
+    /// `sessions` (user, client type, count), after an outage.
+    pub(super) async fn restate(&self, sessions: &[(u32, i32, u32)]) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(PRUNE)
+            .arg(1)
+            .arg(self.key(&format!("rs:users:{}", self.id)))
+            .arg(self.key("presence:"))
+            .arg(format!("{}/", self.id))
+            .ignore();
+        for (user, client_type, n) in sessions {
+            pipe.cmd("HSET")
+                .arg(self.key(&format!("presence:{user}")))
+                .arg(format!("{}/{client_type}", self.id))
+                .arg(*n)
+                .ignore()
+                .cmd("SADD")
+                .arg(self.key(&format!("rs:users:{}", self.id)))
+                .arg(*user)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            self.failed("restate", &e);
         }
     }
 

@@ -96,6 +96,12 @@ impl Shared {
                     }
                 }
             }
+            Event::Restate => {
+                if let Some(cluster) = &self.cluster {
+                    let sessions = self.presence().all_sessions();
+                    cluster.restate(&sessions).await;
+                }
+            }
             Event::Gone(users) => {
                 let Some(cluster) = &self.cluster else { return };
                 let Some(online) = cluster.pc_online(&users).await else {

@@ -69,6 +69,19 @@ impl Presence {
             .unwrap_or(0)
     }
 
+    /// Every session on every link, summed: (user, client type, sessions).
+    pub fn all_sessions(&self) -> Vec<(u32, i32, u32)> {
+        let mut sum: HashMap<(u32, i32), u32> = HashMap::new();
+        for (user, links) in &self.users {
+            for types in links.values() {
+                for (t, n) in types {
+                    *sum.entry((*user, *t)).or_default() += n;
+                }
+            }
+        }
+        sum.into_iter().map(|((u, t), n)| (u, t, n)).collect()
+    }
+
     /// Every session on `link`: (user, client type, sessions).
     pub fn sessions_of(&self, link: LinkId) -> Vec<(u32, i32, u32)> {
         let Some(users) = self.links.get(&link) else {

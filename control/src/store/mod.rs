@@ -20,7 +20,7 @@ mod offline_file;
 mod password;
 mod pool;
 mod profile;
-mod redis_conn;
+pub(crate) mod redis_conn;
 mod redis_epoch;
 mod session;
 mod shard;

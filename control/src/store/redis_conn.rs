@@ -24,15 +24,22 @@ impl std::fmt::Debug for RedisConn {
     }
 }
 
+/// How every Redis connection of ferry's behaves when Redis is slow or
+/// gone: a command fails within about a second rather than waiting on
+/// reconnects, so a caller falls back (SQL counters, a route_server's own
+/// view) instead of hanging.
+pub(crate) fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_secs(1))
+}
+
 impl RedisConn {
     pub async fn connect(url: &str) -> Result<RedisConn, Error> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let manager = ConnectionManager::new_lazy_with_config(client, config)?;
+        let manager = ConnectionManager::new_lazy_with_config(client, manager_config())?;
         let conn = RedisConn { manager };
         if let Err(e) = conn.ping().await {
             tracing::warn!(error = %e, "redis is not answering yet; requests needing it fail until it does");
