@@ -26,8 +26,10 @@
 //! notice announces its PC users offline. A msg_server that dies closes its
 //! link: its route_server takes its sessions out at once. Losing Redis
 //! leaves every route_server serving its own links from its own view
-//! (logged and counted in `failures`); a msg_server re-states its sessions
-//! when it re-links, which repairs the counts.
+//! (logged, counted in `failures`, `/health` 503): after one failed
+//! command no other waits on Redis until a refresh succeeds; then the
+//! route_server writes its sessions back (`Event::Restate`), since the
+//! moves made meanwhile never reached Redis.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
