@@ -33,7 +33,9 @@ use ferry_proto::pb::im::file::{ImFileNotify, ImFileReq, ImFileRsp};
 use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
 use ferry_proto::registry::{CID_FILE_NOTIFY, CID_MSG_DATA};
 use stack::Client;
-use stack::process::{at, cpu_seconds, migrate, port, seed_md5_users, spawn, wait_listening};
+use stack::process::{
+    at, cpu_seconds, migrate, port, seed_md5_users, spawn, spawn_relay, wait_listening,
+};
 
 const PASSWORD: &str = "secret";
 const USERS: usize = 2_500;
@@ -172,22 +174,7 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
     let db_args: Vec<&str> = db_args.iter().map(String::as_str).collect();
     let db_service = spawn("db_proxy", &db_args);
     let db_pid = db_service.pid();
-    let _relay = spawn(
-        "relay",
-        &[
-            "relay",
-            "--client-listen",
-            &at(relay_client),
-            "--msg-listen",
-            &at(relay_msg),
-            "--cores",
-            "1",
-            "--core-port-base",
-            "0",
-            "--advertise",
-            "127.0.0.1",
-        ],
-    );
+    let _relay = spawn_relay(relay_client, relay_msg, 1);
     for p in [db_port, relay_msg] {
         wait_listening(SocketAddr::from(([127, 0, 0, 1], p))).await;
     }

@@ -8,43 +8,24 @@
 mod stack;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
-use ferry_proto::pb::im::base_define::{ClientType, MsgType, SessionType, TransferFileType};
+use ferry_proto::pb::im::base_define::{ClientType, MsgType, SessionType};
 use ferry_proto::pb::im::buddy::{ImAllUserReq, ImAllUserRsp, ImDepartmentReq, ImDepartmentRsp};
-use ferry_proto::pb::im::file::{ImFileNotify, ImFileReq, ImFileRsp};
 use ferry_proto::pb::im::message::{
     ImMsgData, ImMsgDataAck, ImMsgDataReadAck, ImMsgDataReadNotify, ImUnreadMsgCntReq,
     ImUnreadMsgCntRsp,
 };
-use ferry_proto::registry::{CID_FILE_NOTIFY, CID_MSG_DATA, CID_MSG_READ_NOTIFY};
-use stack::process::{port, spawn, wait_listening};
-use stack::{Client, http_get, relay_transfer};
+use ferry_proto::registry::{CID_MSG_DATA, CID_MSG_READ_NOTIFY};
+use stack::process::{port, spawn, spawn_login, spawn_relay, user_add, wait_listening};
+use stack::{Client, http_get};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_as_its_own_process_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     for name in ["alice", "bob"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args([
-                "user",
-                "add",
-                name,
-                "--password",
-                stack::PASSWORD,
-                "--data-dir",
-                data,
-            ])
-            .env_remove("FERRY_CONFIG")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        user_add(name, stack::PASSWORD, &["--data-dir", data]);
     }
     let at = |p: u16| format!("127.0.0.1:{p}");
     let (db, route, http, client, reg, relay_client, relay_msg, msg) = (
@@ -81,34 +62,8 @@ async fn every_service_as_its_own_process_on_sqlite() {
                 &at(route_ops),
             ],
         ),
-        spawn(
-            "login_server",
-            &[
-                "login-server",
-                "--http-listen",
-                &at(http),
-                "--client-listen",
-                &at(client),
-                "--msg-server-listen",
-                &at(reg),
-            ],
-        ),
-        spawn(
-            "relay",
-            &[
-                "relay",
-                "--client-listen",
-                &at(relay_client),
-                "--msg-listen",
-                &at(relay_msg),
-                "--cores",
-                "2",
-                "--core-port-base",
-                "0",
-                "--advertise",
-                "127.0.0.1",
-            ],
-        ),
+        spawn_login(http, client, reg),
+        spawn_relay(relay_client, relay_msg, 2),
         spawn(
             "msg_server",
             &[
@@ -131,19 +86,7 @@ async fn every_service_as_its_own_process_on_sqlite() {
     for p in [db, route, http, relay_client, msg] {
         wait_listening(SocketAddr::from(([127, 0, 0, 1], p))).await;
     }
-    // msg_server registers with login_server once its links are up.
-    let http_addr = SocketAddr::from(([127, 0, 0, 1], http));
-    let mut json = serde_json::Value::Null;
-    for _ in 0..200 {
-        json = serde_json::from_str(&http_get(http_addr, "/msg_server").await).unwrap();
-        if json["code"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(json["code"], 0, "{json}");
-    let port: u16 = json["port"].as_str().unwrap().parse().unwrap();
-    let msg_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let msg_addr = stack::msg_server_from(SocketAddr::from(([127, 0, 0, 1], http))).await;
     let mut alice = Client::login(msg_addr, "alice", ClientType::Windows).await;
     let mut bob = Client::login(msg_addr, "bob", ClientType::Windows).await;
     let d: ImDepartmentRsp = alice
@@ -193,39 +136,7 @@ async fn every_service_as_its_own_process_on_sqlite() {
     let read: ImMsgDataReadNotify = alice.expect(CID_MSG_READ_NOTIFY).await.decode().unwrap();
     assert_eq!(read.msg_id, ack.msg_id);
 
-    let file: bytes::Bytes = (0..(1u32 << 20))
-        .map(|i| (i * 31 % 251) as u8)
-        .collect::<Vec<u8>>()
-        .into();
-    let rsp: ImFileRsp = alice
-        .call(&ImFileReq {
-            from_user_id: alice.user,
-            to_user_id: bob.user,
-            file_name: "one.bin".into(),
-            file_size: file.len() as u32,
-            trans_mode: TransferFileType::FileTypeOnline as i32,
-        })
-        .await;
-    assert_eq!(rsp.result_code, 0);
-    let notify: ImFileNotify = bob.expect(CID_FILE_NOTIFY).await.decode().unwrap();
-    assert_eq!(notify.task_id, rsp.task_id);
-    let relay_addr = {
-        let ip = &rsp.ip_addr_list[0];
-        SocketAddr::new(
-            std::str::from_utf8(&ip.ip).unwrap().parse().unwrap(),
-            ip.port as u16,
-        )
-    };
-    let received = relay_transfer(
-        relay_addr,
-        &rsp.task_id,
-        alice.user,
-        bob.user,
-        file.clone(),
-        34 << 10,
-    )
-    .await;
-    assert!(received == file[..], "the file arrives byte for byte");
+    stack::file_online(&mut alice, &mut bob, 1 << 20).await;
 
     // Each service's operator endpoint.
     let ops = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
@@ -316,35 +227,6 @@ impl Drop for MariaDb {
     }
 }
 
-/// `ferry user add` in department 1; the new user's id.
-fn add_user(name: &str, db: &str) -> u32 {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "user",
-            "add",
-            name,
-            "--password",
-            stack::PASSWORD,
-            "--depart",
-            "1",
-            "--db",
-            db,
-        ])
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// Issue's deployment past one machine: MariaDB + Redis behind one
 /// db_proxy, two route_servers sharing Redis, two msg_servers (one per
 /// route_server), a relay, each its own process. A message, a group message
@@ -375,7 +257,7 @@ async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
     let db_url = maria.url();
     let ids: Vec<u32> = ["alice", "bob", "carol"]
         .iter()
-        .map(|name| add_user(name, &db_url))
+        .map(|name| user_add(name, stack::PASSWORD, &["--depart", "1", "--db", &db_url]))
         .collect();
     let at = |p: u16| format!("127.0.0.1:{p}");
     let (db, route0, route1, http, client, reg, relay_client, relay_msg, msg0, msg1) = (
@@ -424,34 +306,8 @@ async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
                 &route_redis,
             ],
         ),
-        spawn(
-            "login_server",
-            &[
-                "login-server",
-                "--http-listen",
-                &at(http),
-                "--client-listen",
-                &at(client),
-                "--msg-server-listen",
-                &at(reg),
-            ],
-        ),
-        spawn(
-            "relay",
-            &[
-                "relay",
-                "--client-listen",
-                &at(relay_client),
-                "--msg-listen",
-                &at(relay_msg),
-                "--cores",
-                "2",
-                "--core-port-base",
-                "0",
-                "--advertise",
-                "127.0.0.1",
-            ],
-        ),
+        spawn_login(http, client, reg),
+        spawn_relay(relay_client, relay_msg, 2),
     ];
     for p in [db, route0, route1, relay_msg] {
         wait_listening(SocketAddr::from(([127, 0, 0, 1], p))).await;
@@ -557,39 +413,7 @@ async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
     );
 
     // A file notify crosses; the bytes go through the relay.
-    let file: bytes::Bytes = (0..(256u32 << 10))
-        .map(|i| (i % 253) as u8)
-        .collect::<Vec<u8>>()
-        .into();
-    let rsp: ImFileRsp = alice
-        .call(&ImFileReq {
-            from_user_id: 0,
-            to_user_id: bob.user,
-            file_name: "across.bin".into(),
-            file_size: file.len() as u32,
-            trans_mode: TransferFileType::FileTypeOnline as i32,
-        })
-        .await;
-    assert_eq!(rsp.result_code, 0);
-    let notify: ImFileNotify = bob.expect(CID_FILE_NOTIFY).await.decode().unwrap();
-    assert_eq!(notify.task_id, rsp.task_id);
-    let relay_addr = {
-        let ip = &rsp.ip_addr_list[0];
-        SocketAddr::new(
-            std::str::from_utf8(&ip.ip).unwrap().parse().unwrap(),
-            ip.port as u16,
-        )
-    };
-    let received = relay_transfer(
-        relay_addr,
-        &rsp.task_id,
-        alice.user,
-        bob.user,
-        file.clone(),
-        34 << 10,
-    )
-    .await;
-    assert!(received == file[..]);
+    stack::file_online(&mut alice, &mut bob, 256 << 10).await;
 
     // bob's second PC login, on msg_server 0, kicks and closes the first.
     let bob2 = login(msg0, "bob", ClientType::Mac).await;

@@ -11,11 +11,10 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_proto::pb::im::base_define::{ClientType, MsgType, TransferFileType};
-use ferry_proto::pb::im::file::{ImFileNotify, ImFileReq, ImFileRsp};
+use ferry_proto::pb::im::base_define::{ClientType, MsgType};
 use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
-use ferry_proto::registry::{CID_FILE_NOTIFY, CID_MSG_DATA};
-use stack::{Client, http_get, relay_transfer};
+use ferry_proto::registry::CID_MSG_DATA;
+use stack::Client;
 
 /// The address after `label` on the line of `ferry up`'s start-up text
 /// that starts with it.
@@ -66,39 +65,9 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     let http = address(&lines, "login_server");
 
     for name in ["alice", "bob"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args([
-                "user",
-                "add",
-                name,
-                "--password",
-                stack::PASSWORD,
-                "--data-dir",
-                data,
-            ])
-            .env_remove("FERRY_CONFIG")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        stack::process::user_add(name, stack::PASSWORD, &["--data-dir", data]);
     }
-
-    // msg_server registers once its links are up.
-    let mut json = serde_json::Value::Null;
-    for _ in 0..200 {
-        json = serde_json::from_str(&http_get(http, "/msg_server").await).unwrap();
-        if json["code"] == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(json["code"], 0, "{json}");
-    let ip: std::net::IpAddr = json["priorIP"].as_str().unwrap().parse().unwrap();
-    let port: u16 = json["port"].as_str().unwrap().parse().unwrap();
-    let msg = SocketAddr::new(ip, port);
+    let msg = stack::msg_server_from(http).await;
     let mut alice = Client::login(msg, "alice", ClientType::Windows).await;
     let mut bob = Client::login(msg, "bob", ClientType::Windows).await;
 
@@ -119,37 +88,7 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
         (ack.msg_id, &b"hello from ferry up"[..])
     );
 
-    let file: bytes::Bytes = (0..(300u32 << 10))
-        .map(|i| (i % 241) as u8)
-        .collect::<Vec<u8>>()
-        .into();
-    let rsp: ImFileRsp = alice
-        .call(&ImFileReq {
-            from_user_id: 0,
-            to_user_id: bob.user,
-            file_name: "up.bin".into(),
-            file_size: file.len() as u32,
-            trans_mode: TransferFileType::FileTypeOnline as i32,
-        })
-        .await;
-    assert_eq!(rsp.result_code, 0);
-    let notify: ImFileNotify = bob.expect(CID_FILE_NOTIFY).await.decode().unwrap();
-    assert_eq!(notify.task_id, rsp.task_id);
-    let ip = &rsp.ip_addr_list[0];
-    let relay = SocketAddr::new(
-        std::str::from_utf8(&ip.ip).unwrap().parse().unwrap(),
-        ip.port as u16,
-    );
-    let received = relay_transfer(
-        relay,
-        &rsp.task_id,
-        alice.user,
-        bob.user,
-        file.clone(),
-        34 << 10,
-    )
-    .await;
-    assert!(received == file[..], "the file arrives byte for byte");
+    stack::file_online(&mut alice, &mut bob, 300 << 10).await;
     drop((alice, bob));
 
     let _ = Command::new("kill")

@@ -511,6 +511,66 @@ pub async fn http_get_status(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// The msg_server login_server at `http` hands out, once one has
+/// registered (a msg_server registers when its links are up).
+pub async fn msg_server_from(http: SocketAddr) -> SocketAddr {
+    let mut json = serde_json::Value::Null;
+    for _ in 0..200 {
+        json = serde_json::from_str(&http_get(http, "/msg_server").await).unwrap();
+        if json["code"] == 0 {
+            let ip: std::net::IpAddr = json["priorIP"].as_str().unwrap().parse().unwrap();
+            let port: u16 = json["port"].as_str().unwrap().parse().unwrap();
+            return SocketAddr::new(ip, port);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("login_server has no msg_server: {json}");
+}
+
+/// `from` offers `size` bytes online to `to` (both logged in): the request
+/// is answered with a task, `to` is notified of it, and the bytes go
+/// through the relay as stock clients move them (34 KiB pulls) and arrive
+/// intact.
+pub async fn file_online(from: &mut Client, to: &mut Client, size: u32) {
+    use ferry_proto::pb::im::base_define::TransferFileType;
+    use ferry_proto::pb::im::file::{ImFileNotify, ImFileReq, ImFileRsp};
+    let file: bytes::Bytes = (0..size)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let rsp: ImFileRsp = from
+        .call(&ImFileReq {
+            from_user_id: 0,
+            to_user_id: to.user,
+            file_name: "online.bin".into(),
+            file_size: size,
+            trans_mode: TransferFileType::FileTypeOnline as i32,
+        })
+        .await;
+    assert_eq!(rsp.result_code, 0, "{rsp:?}");
+    let notify: ImFileNotify = to
+        .expect(ferry_proto::registry::CID_FILE_NOTIFY)
+        .await
+        .decode()
+        .unwrap();
+    assert_eq!(notify.task_id, rsp.task_id);
+    let ip = &rsp.ip_addr_list[0];
+    let relay = SocketAddr::new(
+        std::str::from_utf8(&ip.ip).unwrap().parse().unwrap(),
+        ip.port as u16,
+    );
+    let received = relay_transfer(
+        relay,
+        &rsp.task_id,
+        from.user,
+        to.user,
+        file.clone(),
+        34 << 10,
+    )
+    .await;
+    assert!(received == file[..], "the file arrives byte for byte");
+}
+
 /// Moves `data` through a relay as TeamTalk's clients do: the sender and the
 /// receiver log in to `task` at `relay`, the receiver pulls `chunk` bytes at
 /// a time with one pull in flight and says DONE; returns what it received.

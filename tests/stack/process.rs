@@ -165,3 +165,61 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     ticks as f64 / 100.0
 }
+
+/// `ferry user add NAME --password PASSWORD` plus `place` (`--data-dir
+/// DIR` or `--db URL`, and e.g. `--depart 1`); the new user's id.
+pub fn user_add(name: &str, password: &str, place: &[&str]) -> u32 {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["user", "add", name, "--password", password])
+        .args(place)
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `ferry login-server` on the given HTTP, client and registration ports.
+pub fn spawn_login(http: u16, client: u16, registration: u16) -> Service {
+    spawn(
+        "login_server",
+        &[
+            "login-server",
+            "--http-listen",
+            &at(http),
+            "--client-listen",
+            &at(client),
+            "--msg-server-listen",
+            &at(registration),
+        ],
+    )
+}
+
+/// `ferry relay` on `cores` cores, its shared client port and msg-link
+/// port given, per-core ports the system's, advertising 127.0.0.1.
+pub fn spawn_relay(client: u16, msg_link: u16, cores: u16) -> Service {
+    spawn(
+        "relay",
+        &[
+            "relay",
+            "--client-listen",
+            &at(client),
+            "--msg-listen",
+            &at(msg_link),
+            "--cores",
+            &cores.to_string(),
+            "--core-port-base",
+            "0",
+            "--advertise",
+            "127.0.0.1",
+        ],
+    )
+}
