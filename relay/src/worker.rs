@@ -32,6 +32,7 @@ pub(crate) fn spawn(
     shared: Arc<Shared>,
     inbox: flume::Receiver<CoreMsg>,
     listeners: Listeners,
+    store: Option<ferry_storage::Store>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("ferry-relay-{id}"))
@@ -52,7 +53,7 @@ pub(crate) fn spawn(
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
             };
-            let core = Core::new(id, &shared, shared.config.zero_copy);
+            let core = Core::new(id, &shared, shared.config.zero_copy, store);
             rt.block_on(run(core, inbox, listeners));
         })
 }
@@ -105,6 +106,13 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
             CoreMsg::CreateTask { spec, ack } => {
                 core.insert_task(spec);
                 let _ = ack.send(());
+            }
+            CoreMsg::CreateOffline { task, ack } => {
+                let created = match &core.offline {
+                    Some(offline) => offline.create(task).map(drop).map_err(|e| e.to_string()),
+                    None => Err("no offline store on this core".to_string()),
+                };
+                let _ = ack.send(created);
             }
             CoreMsg::Handoff { stream, buffered } => match monoio::net::TcpStream::from_std(stream)
             {
