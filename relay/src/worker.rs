@@ -100,6 +100,7 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
         monoio::spawn(metrics::serve(core.clone(), m, accepting.handle()));
     }
     monoio::spawn(expiry::sweep(core.clone()));
+    monoio::spawn(expiry::sweep_offline(core.clone()));
 
     while let Ok(msg) = inbox.recv_async().await {
         match msg {

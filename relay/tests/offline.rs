@@ -180,7 +180,15 @@ fn round_trip(driver: Driver) {
     assert_eq!(offsets.len(), answered.len(), "no pull asked twice");
     assert_eq!(bytes(&answered), u64::from(size), "every byte pulled once");
     download(addr, &task, 12, 11, size, 5).expect("served to the end");
-    download(addr, &task, 11, 11, size, 5).expect("the sender may fetch its upload again");
+    let cores = relay.addresses().cores.clone();
+    let wrong = cores[(ferry_proto::core_for_task(&task, 2) + 1) % 2];
+    let handoffs = relay.stats().handoffs_in;
+    download(wrong, &task, 11, 11, size, 5).expect("the sender may fetch its upload again");
+    assert_eq!(
+        relay.stats().handoffs_in,
+        handoffs + 1,
+        "handed to the task's core"
+    );
     let (_, rsp) = login(addr, &task, 13, DOWNLOAD);
     assert_eq!(rsp.result_code, 1, "anyone else is refused");
     let s = relay.stats();
@@ -382,6 +390,79 @@ fn corrupted_block_is_never_served() {
 #[test]
 fn corrupted_block_is_never_served_on_epoll() {
     corrupted_block(Driver::Legacy);
+}
+
+/// A second upload login of the sender supersedes the connection
+/// uploading: that one is closed, the new one is asked only for the rest.
+#[test]
+fn a_new_upload_login_supersedes_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let size = 8 * BLOCK;
+    let task = create(&relay, 71, 72, size);
+    let (mut old, rsp) = login(addr, &task, 71, UPLOAD);
+    assert_eq!(rsp.result_code, 0);
+    for _ in 0..4 {
+        let (req, seq) = old.recv_msg::<ImFilePullDataReq>();
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: task.clone().into(),
+            user_id: 71,
+            offset: req.offset,
+            file_data: fill(u64::from(req.offset), req.data_size as usize, 4).into(),
+        };
+        old.send(&rsp, seq);
+    }
+    wait_for(&relay, "four answers stored", |s| {
+        s.bytes_stored == u64::from(4 * PULL)
+    });
+    let (new, end) = upload(addr, &task, 71, 4, None);
+    assert_eq!(end, Some(DONE));
+    assert_eq!(
+        bytes(&new),
+        u64::from(size - 4 * PULL),
+        "only the rest is asked"
+    );
+    assert!(new.iter().all(|r| r.0 >= 4 * PULL));
+    old.until_closed(); // the old connection was closed (a read timeout panics)
+    assert_eq!(relay.stats().superseded, 1);
+    download(addr, &task, 72, 71, size, 4).expect("served to the end");
+    relay.shutdown();
+}
+
+/// Offline files expire: past incomplete_ttl an unfinished upload's task
+/// and files are deleted, and its uploader is refused.
+#[test]
+fn unfinished_uploads_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::local(1);
+    config.offline = Some(ferry_storage::Config {
+        root: dir.path().to_path_buf(),
+        block_size: BLOCK,
+        min_free_bytes: 0,
+        offline_ttl: std::time::Duration::from_secs(1),
+        incomplete_ttl: std::time::Duration::from_secs(1),
+        ..ferry_storage::Config::default()
+    });
+    let relay = start(config);
+    let addr = relay.addresses().client;
+    let task = create(&relay, 81, 82, 4 * BLOCK);
+    let (answered, _) = upload(addr, &task, 81, 2, Some(2));
+    assert_eq!(bytes(&answered), u64::from(BLOCK));
+    let id = ferry_storage::TaskId::parse(&task).unwrap();
+    let task_dir = ferry_storage::Layout::new(dir.path()).task_dir(&id);
+    assert!(task_dir.exists());
+    for _ in 0..50 {
+        if !task_dir.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!task_dir.exists(), "the task's directory is deleted");
+    let (_, rsp) = login(addr, &task, 81, UPLOAD);
+    assert_eq!(rsp.result_code, 1, "an expired task is unknown");
+    relay.shutdown();
 }
 
 /// Without a store, offline requests are refused as before.
