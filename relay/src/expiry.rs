@@ -73,6 +73,7 @@ pub(crate) async fn sweep_offline(core: Rc<Core>) {
             return;
         }
         let swept = offline.store.borrow_mut().sweep(crate::offline::unix_now());
+        offline.publish(&core.stats);
         match swept {
             Ok(s) if s.expired.is_empty() && s.orphans == 0 => {}
             Ok(s) => {

@@ -38,6 +38,14 @@ pub struct CoreStats {
     pub store_syncs: AtomicU64,
     /// Stored blocks that failed their CRC32C when read, ever.
     pub crc_failures: AtomicU64,
+    /// Offline tasks of this core's shard still uploading, now.
+    pub offline_uploading: AtomicU64,
+    /// Offline tasks of this core's shard complete (downloadable), now.
+    pub offline_complete: AtomicU64,
+    /// Offline tasks of this core's shard damaged (refused), now.
+    pub offline_damaged: AtomicU64,
+    /// Declared bytes of this core's shard's offline tasks, now.
+    pub store_bytes: AtomicU64,
 }
 
 impl CoreStats {
@@ -47,6 +55,10 @@ impl CoreStats {
 
     pub(crate) fn sub(counter: &AtomicU64, n: u64) {
         counter.fetch_sub(n, Relaxed);
+    }
+
+    pub(crate) fn set(gauge: &AtomicU64, n: u64) {
+        gauge.store(n, Relaxed);
     }
 }
 
@@ -68,6 +80,10 @@ pub struct Snapshot {
     pub blocks_committed: u64,
     pub store_syncs: u64,
     pub crc_failures: u64,
+    pub offline_uploading: u64,
+    pub offline_complete: u64,
+    pub offline_damaged: u64,
+    pub store_bytes: u64,
 }
 
 pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
@@ -88,6 +104,10 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.blocks_committed += c.blocks_committed.load(Relaxed);
         s.store_syncs += c.store_syncs.load(Relaxed);
         s.crc_failures += c.crc_failures.load(Relaxed);
+        s.offline_uploading += c.offline_uploading.load(Relaxed);
+        s.offline_complete += c.offline_complete.load(Relaxed);
+        s.offline_damaged += c.offline_damaged.load(Relaxed);
+        s.store_bytes += c.store_bytes.load(Relaxed);
     }
     s
 }
@@ -100,7 +120,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 15] = [
+    let metrics: [Metric; 19] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -190,6 +210,30 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "Stored blocks that failed their CRC32C when read",
             |c| &c.crc_failures,
+        ),
+        (
+            "ferry_relay_offline_tasks_uploading",
+            "gauge",
+            "Offline tasks still uploading",
+            |c| &c.offline_uploading,
+        ),
+        (
+            "ferry_relay_offline_tasks_complete",
+            "gauge",
+            "Offline tasks complete, waiting for their receiver",
+            |c| &c.offline_complete,
+        ),
+        (
+            "ferry_relay_offline_tasks_damaged",
+            "gauge",
+            "Offline tasks damaged (a stored block failed its check)",
+            |c| &c.offline_damaged,
+        ),
+        (
+            "ferry_relay_store_bytes",
+            "gauge",
+            "Declared bytes of the offline tasks stored",
+            |c| &c.store_bytes,
         ),
     ];
     let mut out = String::new();

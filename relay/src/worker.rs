@@ -54,6 +54,9 @@ pub(crate) fn spawn(
                 Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
             };
             let core = Core::new(id, &shared, shared.config.zero_copy, store);
+            if let Some(offline) = &core.offline {
+                offline.publish(&core.stats);
+            }
             rt.block_on(run(core, inbox, listeners));
         })
 }
@@ -110,7 +113,11 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
             }
             CoreMsg::CreateOffline { task, ack } => {
                 let created = match &core.offline {
-                    Some(offline) => offline.create(task).map(drop).map_err(|e| e.to_string()),
+                    Some(offline) => {
+                        let created = offline.create(task).map(drop).map_err(|e| e.to_string());
+                        offline.publish(&core.stats);
+                        created
+                    }
                     None => Err("no offline store on this core".to_string()),
                 };
                 let _ = ack.send(created);

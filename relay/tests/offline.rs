@@ -196,6 +196,17 @@ fn round_trip(driver: Driver) {
     assert_eq!(s.bytes_served, 2 * u64::from(size));
     assert_eq!(s.blocks_committed, 17);
     no_connections(&relay);
+    let s = relay.stats();
+    assert_eq!(
+        (s.offline_uploading, s.offline_complete, s.offline_damaged),
+        (0, 1, 0)
+    );
+    assert_eq!(s.store_bytes, u64::from(size));
+    assert!(
+        relay
+            .metrics_text()
+            .contains("ferry_relay_offline_tasks_complete{core=")
+    );
     relay.shutdown();
 }
 
@@ -373,6 +384,8 @@ fn corrupted_block(driver: Driver) {
         assert_eq!(relay.stats().bytes_served, u64::from(3 * BLOCK));
         let (_, rsp) = login(addr, &task, 62, DOWNLOAD);
         assert_eq!(rsp.result_code, 1, "a damaged task is refused");
+        no_connections(&relay);
+        assert_eq!(relay.stats().offline_damaged, 1);
         relay.shutdown();
         task
     };

@@ -42,6 +42,7 @@ use crate::core_state::Core;
 use crate::error::ConnError;
 use crate::outbox::{Outbox, outbox, write_loop};
 use crate::reader::FrameReader;
+use crate::stats::CoreStats;
 use crate::task::Peer;
 
 /// One core's shard of the offline store and who is uploading to it.
@@ -76,6 +77,16 @@ impl Offline {
             }
         }
         created
+    }
+
+    /// Publishes the shard's task counts and bytes to the core's gauges
+    /// (after a create, a completion, a damage, a sweep).
+    pub(crate) fn publish(&self, stats: &CoreStats) {
+        let st = self.store.borrow().stats();
+        CoreStats::set(&stats.offline_uploading, st.uploading as u64);
+        CoreStats::set(&stats.offline_complete, st.complete as u64);
+        CoreStats::set(&stats.offline_damaged, st.damaged as u64);
+        CoreStats::set(&stats.store_bytes, st.bytes);
     }
 }
 
@@ -187,6 +198,10 @@ pub(crate) async fn serve(
         }
         Side::Download => download::run(&conn, &mut reader).await,
     };
+    core.offline
+        .as_ref()
+        .expect("checked at login")
+        .publish(&core.stats);
     out.close();
     drop(conn);
     drop(out); // the writer flushes what is queued (DONE), then sends FIN
@@ -245,7 +260,7 @@ fn take_upload_slot(conn: &Conn, peer: Peer) {
     let old = conn.offline().uploaders.borrow_mut().insert(conn.id, peer);
     if let Some(mut old) = old {
         old.sever();
-        crate::stats::CoreStats::add(&conn.core.stats.superseded, 1);
+        CoreStats::add(&conn.core.stats.superseded, 1);
         tracing::info!(task = %conn.id, old_conn = old.conn_id, "a new upload login supersedes the connection uploading");
     }
 }
