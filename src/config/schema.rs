@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub db_proxy: ferry_control::db_proxy::Config,
     pub login_server: ferry_control::login_server::Config,
     pub storage: StorageFile,
+    pub offline: OfflineFile,
 }
 
 impl FileConfig {
@@ -39,6 +40,7 @@ impl FileConfig {
         section("db_proxy", &self.db_proxy, &mut out);
         section("login_server", &self.login_server, &mut out);
         section("storage", &self.storage, &mut out);
+        section("offline", &self.offline, &mut out);
         out
     }
 }
@@ -63,6 +65,46 @@ impl Validate for StorageFile {
     fn validate(&self, p: &mut Problems) {
         if self.data_dir.as_os_str().is_empty() {
             p.fail("data_dir", "must not be empty");
+        }
+    }
+}
+
+/// The relay's offline block store (ferry-storage): off unless `enabled`;
+/// the other keys are `ferry_storage::Config`'s, documented there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OfflineFile {
+    /// Serve offline transfers (keep files for receivers not online).
+    /// Off: the relay refuses them, as TeamTalk without storage would.
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub store: ferry_storage::Config,
+}
+
+impl Default for OfflineFile {
+    /// Off; the store under the data directory's `offline/`.
+    fn default() -> Self {
+        OfflineFile {
+            enabled: false,
+            store: ferry_storage::Config {
+                root: StorageFile::default().data_dir.join("offline"),
+                ..ferry_storage::Config::default()
+            },
+        }
+    }
+}
+
+impl OfflineFile {
+    /// What the relay is given: the store's settings when enabled.
+    pub fn relay_store(&self) -> Option<ferry_storage::Config> {
+        self.enabled.then(|| self.store.clone())
+    }
+}
+
+impl Validate for OfflineFile {
+    fn validate(&self, p: &mut Problems) {
+        if self.enabled {
+            self.store.validate(p);
         }
     }
 }
