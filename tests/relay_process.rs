@@ -326,4 +326,43 @@ fn offline_files_outlive_the_relay_process() {
     assert_eq!((done.state, done.user_id), (3, 5));
     drop(down);
     assert_eq!(relay.terminate().code(), Some(0));
+
+    // The operator's view: listed and sound; a flipped byte is found.
+    let store = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("store")
+            .args(args)
+            .args(["--data-dir", root.as_str()])
+            .env_remove("FERRY_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = store(&["check"]);
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{listing}");
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&task))
+        .expect("task listed");
+    assert!(
+        line.contains("100.0%") && line.contains("complete") && line.contains("notes.txt"),
+        "{line}"
+    );
+    let id = ferry_storage::TaskId::parse(&task).unwrap();
+    let data = ferry_storage::Layout::new(dir.path()).data(&id);
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[70_000] ^= 1;
+    std::fs::write(&data, bytes).unwrap();
+    let out = store(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad block makes the store unsound"
+    );
+    let out = store(&["repair", "--dry-run"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("would"),
+        "{out:?}"
+    );
 }
