@@ -220,6 +220,40 @@ fn stock_upload_then_download_on_epoll() {
     round_trip(Driver::Legacy);
 }
 
+/// TeamTalk-shaped peers move 64 MiB through the store with its default
+/// 1 MiB blocks (32 stock pulls each, one cached block serving 32 pulls);
+/// the download works again after a restart of the relay.
+#[test]
+fn stock_64mib_with_1mib_blocks_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_relay = || {
+        let mut config = Config::local(2);
+        config.offline = Some(ferry_storage::Config {
+            root: dir.path().to_path_buf(),
+            min_free_bytes: 0,
+            ..ferry_storage::Config::default()
+        });
+        start(config)
+    };
+    let size = (64 << 20) + 12_345;
+    let relay = start_relay();
+    let task = create(&relay, 91, 92, size);
+    let (answered, end) = upload(relay.addresses().client, &task, 91, 10, None);
+    assert_eq!((end, bytes(&answered)), (Some(DONE), u64::from(size)));
+    let s = relay.stats();
+    assert_eq!(s.blocks_committed, 65);
+    assert!(
+        s.store_syncs <= 2 * 17 + 4,
+        "a sync per 4 MiB: {}",
+        s.store_syncs
+    );
+    download(relay.addresses().client, &task, 92, 91, size, 10).expect("served");
+    relay.shutdown();
+    let relay = start_relay();
+    download(relay.addresses().client, &task, 92, 91, size, 10).expect("served after a restart");
+    relay.shutdown();
+}
+
 /// The uploader drops after 5 blocks; its return is asked only for the rest.
 fn dropped_uploader(driver: Driver) {
     let dir = tempfile::tempdir().unwrap();
