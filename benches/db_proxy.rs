@@ -25,6 +25,8 @@
 //! unreachable server skips its cases with a printed line.
 //! Machine and last figures: see the end of this file.
 
+mod mariadb_support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -184,29 +186,10 @@ impl Backend {
     }
 
     async fn mysql_redis() -> Result<Backend, String> {
-        let server = env_or("FERRY_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306");
         let redis_base = env_or("FERRY_BENCH_REDIS_URL", "redis://127.0.0.1:6379");
         let redis = format!("{}/{REDIS_DB}", redis_base.trim_end_matches('/'));
         flushdb(&redis).await?;
-        let base = match server.strip_prefix("mysql://").and_then(|r| r.find('/')) {
-            Some(i) => server[.."mysql://".len() + i].to_string(),
-            None => server.clone(),
-        };
-        let db = format!("ferry_bench_{}", std::process::id());
-        let pool = tokio::time::timeout(Duration::from_secs(5), Pool::open(&base, 1, true))
-            .await
-            .map_err(|_| format!("{base}: no connection within 5 s"))?
-            .map_err(|e| format!("{base}: {e}"))?;
-        let Pool::MySql(p) = &pool else {
-            return Err(format!("{base} is not a mysql:// URL"));
-        };
-        sqlx::query(&format!(
-            "CREATE DATABASE `{db}` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-        ))
-        .execute(p)
-        .await
-        .map_err(|e| format!("CREATE DATABASE: {e}"))?;
-        pool.close().await;
+        let (base, db) = mariadb_support::create("ferry_bench").await?;
         Ok(Backend {
             name: "mysql+redis",
             options: store_options(format!("{base}/{db}"), Some(redis.clone())),
@@ -217,13 +200,8 @@ impl Backend {
     }
 
     async fn cleanup(self) {
-        if let Some((base, db)) = &self.mysql
-            && let Ok(Pool::MySql(p)) = Pool::open(base, 1, true).await
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{db}`"))
-                .execute(&p)
-                .await;
-            p.close().await;
+        if let Some((base, db)) = &self.mysql {
+            mariadb_support::drop_db(base, db).await;
         }
         if let Some(url) = &self.redis {
             let _ = flushdb(url).await;

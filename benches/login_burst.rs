@@ -14,6 +14,8 @@
 //! --benches`) the burst is 40 logins. Machine and last figures: the end of
 //! this file.
 
+mod mariadb_support;
+
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ferry_control::store::{Pool, md5_hex};
+use ferry_control::store::md5_hex;
 use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
 use ferry_proto::{Frame, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,10 +49,10 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let sqlite = format!("sqlite:{}", tmp.path().join("ferry.db").display());
     rt.block_on(case("sqlite", &sqlite, burst));
-    match rt.block_on(mysql_db()) {
+    match rt.block_on(mariadb_support::create("ferry_burst")) {
         Ok((server, db)) => {
             rt.block_on(case("mariadb", &format!("{server}/{db}"), burst));
-            rt.block_on(drop_db(&server, &db));
+            rt.block_on(mariadb_support::drop_db(&server, &db));
         }
         Err(why) => println!("skipped mariadb: {why}"),
     }
@@ -196,38 +198,6 @@ fn stop(child: &mut Child) {
     // SIGTERM: db-proxy drains and exits.
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
-}
-
-async fn mysql_db() -> Result<(String, String), String> {
-    let server = std::env::var("FERRY_BENCH_MYSQL_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "mysql://root@127.0.0.1:3306".into());
-    let db = format!("ferry_burst_{}", std::process::id());
-    let pool = tokio::time::timeout(Duration::from_secs(5), Pool::open(&server, 1, true))
-        .await
-        .map_err(|_| format!("{server}: no connection within 5 s"))?
-        .map_err(|e| format!("{server}: {e}"))?;
-    let Pool::MySql(p) = &pool else {
-        return Err(format!("{server} is not a mysql:// URL"));
-    };
-    sqlx::query(&format!(
-        "CREATE DATABASE `{db}` DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-    ))
-    .execute(p)
-    .await
-    .map_err(|e| format!("CREATE DATABASE: {e}"))?;
-    pool.close().await;
-    Ok((server, db))
-}
-
-async fn drop_db(server: &str, db: &str) {
-    if let Ok(Pool::MySql(p)) = Pool::open(server, 1, true).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{db}`"))
-            .execute(&p)
-            .await;
-        p.close().await;
-    }
 }
 
 // Machine: 2 vCPU AMD EPYC, 24 GiB, Linux 6.18; a shared VM. MariaDB

@@ -21,6 +21,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole stack in one process on the embedded default
+    /// (SQLite under the data directory): login_server, msg_server,
+    /// route_server, db_proxy and the relay.
+    Up(crate::up_cmd::UpArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -110,6 +114,7 @@ impl ConfigArgs {
 pub(crate) fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Config(ConfigCommand::Check { config }) => config_check(config),
+        Command::Up(args) => crate::up_cmd::run(args),
         Command::Relay(args) => crate::relay_cmd::run(args),
         Command::DbProxy(args) => crate::db_cmd::db_proxy(args),
         Command::MsgServer(args) => crate::control_cmd::msg_server(args),

@@ -85,7 +85,7 @@ fn resolve(args: &DbArgs, more: &[(&str, Option<String>)]) -> Result<db_proxy::C
     Ok(config)
 }
 
-fn sqlite_under(dir: &Path) -> Result<String> {
+pub(crate) fn sqlite_under(dir: &Path) -> Result<String> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     Ok(format!("sqlite:{}", dir.join("ferry.db").display()))

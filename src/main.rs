@@ -6,6 +6,7 @@ mod control_cmd;
 mod db_cmd;
 mod relay_cmd;
 mod store_cmd;
+mod up_cmd;
 
 use std::process::ExitCode;
 

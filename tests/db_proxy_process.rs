@@ -2,6 +2,8 @@
 //! against users made with `ferry user add` (argon2 rows) is answered
 //! right, in bounded memory; a busy port is named once, with its address.
 
+mod stack;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +13,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use ferry_proto::frame::{self, Frame};
 use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
+use stack::process::{port, proc_status};
 
 const BURST: usize = 400;
 const USERS: usize = 8;
@@ -21,29 +24,9 @@ fn ferry() -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// md5hex, as clients send passwords.
 fn client_password(plain: &str) -> String {
     ferry_control::store::md5_hex(plain.as_bytes())
-}
-
-/// A /proc/PID/status value (kB, or a count).
-fn status(pid: u32, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = text.lines().find(|l| l.starts_with(key)).unwrap();
-    line[key.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 struct Stop(Child);
@@ -75,7 +58,7 @@ fn a_login_burst_is_answered_in_bounded_memory() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let addr: SocketAddr = ([127, 0, 0, 1], port()).into();
     let child = ferry()
         .args(["db-proxy", "--db", &db, "--listen", &addr.to_string()])
         .env("RUST_LOG", "warn")
@@ -130,7 +113,7 @@ fn a_login_burst_is_answered_in_bounded_memory() {
         })
         .collect();
     let codes: Vec<u32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    let peak_kib = status(pid, "VmHWM:");
+    let peak_kib = proc_status(pid, "VmHWM:");
     let wrong: Vec<_> = codes.iter().filter(|&&c| c != 0).collect();
     assert!(
         wrong.is_empty(),

@@ -7,9 +7,9 @@
 
 mod stack;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
 
 use ferry_proto::pb::im::base_define::{ClientType, MsgType, SessionType, TransferFileType};
 use ferry_proto::pb::im::buddy::{ImAllUserReq, ImAllUserRsp, ImDepartmentReq, ImDepartmentRsp};
@@ -19,73 +19,8 @@ use ferry_proto::pb::im::message::{
     ImUnreadMsgCntRsp,
 };
 use ferry_proto::registry::{CID_FILE_NOTIFY, CID_MSG_DATA, CID_MSG_READ_NOTIFY};
+use stack::process::{port, spawn, wait_listening};
 use stack::{Client, http_get, relay_transfer};
-
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Service {
-    name: &'static str,
-    child: Child,
-}
-
-fn spawn(name: &'static str, args: &[&str]) -> Service {
-    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .env_remove("FERRY_CONFIG")
-        .env(
-            "RUST_LOG",
-            std::env::var("FERRY_CHILD_LOG").unwrap_or("warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    Service { name, child }
-}
-
-impl Service {
-    /// SIGTERM; the exit status within 20 s.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit after SIGTERM",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_listening(addr: SocketAddr) {
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("nothing listens on {addr}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_as_its_own_process_on_sqlite() {
@@ -356,13 +291,28 @@ impl MariaDb {
             .map_or(&*self.server, |(b, _)| b);
         format!("{base}/{}", self.name)
     }
+}
 
-    async fn drop_database(self) {
-        let pool = sqlx::MySqlPool::connect(&self.server).await.unwrap();
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{}`", self.name))
-            .execute(&pool)
-            .await;
-        pool.close().await;
+/// Dropped even when the test fails part way: a thread with its own
+/// runtime, since drop runs inside the test's.
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::MySqlPool::connect(&server).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -684,6 +634,6 @@ async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
         let status = service.terminate();
         assert!(status.success(), "{name} exits 0 after SIGTERM: {status}");
     }
-    maria.drop_database().await;
+    drop(maria);
     flush();
 }

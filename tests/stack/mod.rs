@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+pub mod process;
 #[path = "../../control/tests/common/skip.rs"]
 mod skip;
 pub use skip::required_env;
@@ -439,6 +440,19 @@ impl Client {
             out.push(f);
         }
         out
+    }
+
+    /// False once msg_server has closed the connection (what it sent is
+    /// kept for later reads).
+    pub async fn is_open(&mut self) -> bool {
+        !matches!(
+            tokio::time::timeout(
+                Duration::from_millis(1),
+                self.stream.read_buf(&mut self.buf)
+            )
+            .await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
     }
 
     /// True when nothing of `command` arrives within `wait`.

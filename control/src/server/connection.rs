@@ -25,13 +25,15 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_proto::pb::im::other::ImHeartBeat;
 use ferry_proto::{Frame, frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::admission::Admitted;
 
 /// Initial receive buffer; it grows to the largest frame seen.
+/// Bytes read at a time (the buffer is allocated when the socket is
+/// readable and dropped once every frame in it is handled).
 const READ_BUFFER: usize = 8 * 1024;
 
 /// How a connection behaves.
@@ -177,7 +179,7 @@ impl Connection {
             outbox,
             mut queued,
         } = self;
-        let (mut reader, mut writer) = stream.into_split();
+        let (reader, mut writer) = stream.into_split();
         let heartbeat = config.heartbeat;
         // Ends the writer once the connection is over, even while clones of
         // the outbox are still held elsewhere: what is queued by then is
@@ -216,12 +218,17 @@ impl Connection {
         // Held until the end: a service that keeps no outbox of its own (a
         // registration link) must not have its writer end early.
         let closing = outbox.closing.clone();
-        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        // No buffer while idle: an idle session costs its socket and its
+        // tasks, not 8 KiB of buffer (20,000 sessions on one msg_server).
+        let mut buf = BytesMut::new();
         'read: loop {
             loop {
                 match Frame::take(&mut buf, config.max_frame) {
                     Ok(Some(frame)) => {
-                        if handler.on_frame(frame).await == Flow::Close {
+                        // Boxed: a handler's future (a login awaiting db_proxy) can be
+                        // kilobytes; inline it would be part of every idle
+                        // connection's task.
+                        if Box::pin(handler.on_frame(frame)).await == Flow::Close {
                             break 'read;
                         }
                     }
@@ -232,10 +239,23 @@ impl Connection {
                     }
                 }
             }
+            if buf.is_empty() && buf.capacity() > 0 {
+                buf = BytesMut::new();
+            }
             tokio::select! {
-                read = tokio::time::timeout(handler.read_timeout().unwrap_or(config.read_timeout), reader.read_buf(&mut buf)) => match read {
-                    Ok(Ok(0)) => break,
-                    Ok(Ok(_)) => {}
+                ready = tokio::time::timeout(handler.read_timeout().unwrap_or(config.read_timeout), reader.readable()) => match ready {
+                    Ok(Ok(())) => {
+                        buf.reserve(READ_BUFFER);
+                        match reader.try_read_buf(&mut buf) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            Err(e) => {
+                                tracing::debug!(error = %e, "read failed");
+                                break;
+                            }
+                        }
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "read failed");
                         break;
@@ -249,7 +269,7 @@ impl Connection {
                 _ = stop.wait_for(|stop| *stop) => break,
             }
         }
-        handler.on_end().await;
+        Box::pin(handler.on_end()).await;
         drop(outbox);
         let _ = finish.send(true);
         let _ = write.await;

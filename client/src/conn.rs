@@ -1,0 +1,193 @@
+//! One PDU connection to a server: a writer task, a reader task that hands
+//! each answer to the request with its seq and everything else (seq 0) to
+//! the event queue, and a heartbeat while nothing else is sent.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferry_proto::pb::im::other::ImHeartBeat;
+use ferry_proto::registry::CID_OTHER_HEARTBEAT;
+use ferry_proto::{Frame, Pdu, frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Kind};
+
+/// Frames from the server that answer no request, queued at most this many
+/// before the reader stops reading (the server then sees back-pressure).
+const EVENTS: usize = 1024;
+/// PDUs queued for the writer at most.
+const OUTGOING: usize = 256;
+
+type Pending = Arc<Mutex<HashMap<u16, oneshot::Sender<Frame>>>>;
+
+pub(crate) struct Conn {
+    out: mpsc::Sender<Bytes>,
+    pending: Pending,
+    seq: AtomicU16,
+    max_frame: u32,
+    timeout: Duration,
+    tasks: [tokio::task::AbortHandle; 3],
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Conn {
+    /// Starts the tasks on `stream`; unsolicited frames go to the returned
+    /// receiver. `heartbeat`: how often a heartbeat goes out (TeamTalk's
+    /// clients: every 5 s); `timeout`: how long a request may wait.
+    pub(crate) fn start(
+        stream: TcpStream,
+        heartbeat: Duration,
+        timeout: Duration,
+        max_frame: u32,
+    ) -> (Conn, mpsc::Receiver<Frame>) {
+        let _ = stream.set_nodelay(true);
+        let (mut reader, mut writer) = stream.into_split();
+        let (out, mut queued) = mpsc::channel::<Bytes>(OUTGOING);
+        let (events_tx, events) = mpsc::channel(EVENTS);
+        let pending: Pending = Arc::default();
+        let write = tokio::spawn(async move {
+            while let Some(pdu) = queued.recv().await {
+                if writer.write_all(&pdu).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let read = {
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                let mut buf = BytesMut::with_capacity(8 << 10);
+                loop {
+                    loop {
+                        match Frame::take(&mut buf, max_frame) {
+                            Ok(Some(f)) => {
+                                if f.header.command == CID_OTHER_HEARTBEAT {
+                                    continue;
+                                }
+                                let waiting = (f.header.seq_num != 0)
+                                    .then(|| lock(&pending).remove(&f.header.seq_num))
+                                    .flatten();
+                                match waiting {
+                                    Some(w) => {
+                                        let _ = w.send(f);
+                                    }
+                                    None => {
+                                        if events_tx.send(f).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "invalid frame from the server; closing");
+                                lock(&pending).clear();
+                                return;
+                            }
+                        }
+                    }
+                    match reader.read_buf(&mut buf).await {
+                        Ok(n) if n > 0 => {}
+                        _ => {
+                            // Waiting requests see the connection closed.
+                            lock(&pending).clear();
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        let beat = {
+            let out = out.clone();
+            let pdu =
+                frame::encode_to_bytes(&ImHeartBeat {}, 0, max_frame).expect("an empty PDU fits");
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(heartbeat);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if out.send(pdu.clone()).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        let conn = Conn {
+            out,
+            pending,
+            seq: AtomicU16::new(0),
+            max_frame,
+            timeout,
+            tasks: [
+                write.abort_handle(),
+                read.abort_handle(),
+                beat.abort_handle(),
+            ],
+        };
+        (conn, events)
+    }
+
+    fn next_seq(&self) -> u16 {
+        loop {
+            let s = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+            if s != 0 {
+                return s;
+            }
+        }
+    }
+
+    fn encode<T: Pdu>(&self, msg: &T, seq: u16) -> Result<Bytes, Error> {
+        frame::encode_to_bytes(msg, seq, self.max_frame)
+            .map_err(|e| Error::protocol(format!("cannot encode {}: {e}", T::COMMAND)))
+    }
+
+    /// Sends `msg` expecting no answer.
+    pub(crate) async fn send<T: Pdu>(&self, msg: &T) -> Result<(), Error> {
+        let pdu = self.encode(msg, self.next_seq())?;
+        self.out
+            .send(pdu)
+            .await
+            .map_err(|_| Error::new(Kind::Closed))
+    }
+
+    /// Sends `req` and waits for the frame answering its seq, decoded.
+    pub(crate) async fn call<Req: Pdu, Rsp: Pdu>(&self, req: &Req) -> Result<Rsp, Error> {
+        let seq = self.next_seq();
+        let pdu = self.encode(req, seq)?;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(seq, tx);
+        if self.out.send(pdu).await.is_err() {
+            lock(&self.pending).remove(&seq);
+            return Err(Error::new(Kind::Closed));
+        }
+        let frame = match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(_)) => return Err(Error::new(Kind::Closed)),
+            Err(_) => {
+                lock(&self.pending).remove(&seq);
+                return Err(Error::new(Kind::Timeout {
+                    what: "the server",
+                    after: self.timeout,
+                }));
+            }
+        };
+        frame
+            .decode()
+            .map_err(|e| Error::protocol(format!("answer to {}: {e}", Req::COMMAND)))
+    }
+}
+
+fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u16, oneshot::Sender<Frame>>> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,84 @@
+//! The client's one error type: opaque, asked with predicates
+//! (`is_refused`, `is_timeout`, …) so new causes can be added without
+//! breaking callers.
+
+use std::time::Duration;
+
+/// What went wrong talking to a ferry (or TeamTalk) server.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}")]
+pub struct Error {
+    kind: Kind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Kind {
+    #[error("i/o with {what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{what} did not answer within {after:?}")]
+    Timeout { what: &'static str, after: Duration },
+    #[error("the connection is closed")]
+    Closed,
+    #[error("refused: result {code}{}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Refused { code: u32, reason: Option<String> },
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("discovery: {0}")]
+    Discovery(String),
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind) -> Error {
+        Error { kind }
+    }
+
+    pub(crate) fn io(what: &'static str, source: std::io::Error) -> Error {
+        Error::new(Kind::Io { what, source })
+    }
+
+    pub(crate) fn protocol(text: impl Into<String>) -> Error {
+        Error::new(Kind::Protocol(text.into()))
+    }
+
+    /// The server answered with a failure result (a wrong password, a
+    /// busy server, a refused message); see [`Error::result_code`].
+    pub fn is_refused(&self) -> bool {
+        matches!(self.kind, Kind::Refused { .. })
+    }
+
+    /// The server did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout { .. })
+    }
+
+    /// The connection ended (closed by the server, kicked, or dropped).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.kind, Kind::Closed)
+    }
+
+    /// Connecting, reading or writing failed.
+    pub fn is_io(&self) -> bool {
+        matches!(self.kind, Kind::Io { .. })
+    }
+
+    /// The server sent something this client cannot read.
+    pub fn is_protocol(&self) -> bool {
+        matches!(self.kind, Kind::Protocol(_))
+    }
+
+    /// login_server's answer was missing, failed or unreadable.
+    pub fn is_discovery(&self) -> bool {
+        matches!(self.kind, Kind::Discovery(_))
+    }
+
+    /// The failure result the server answered with, when refused.
+    pub fn result_code(&self) -> Option<u32> {
+        match self.kind {
+            Kind::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}

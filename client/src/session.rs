@@ -1,0 +1,231 @@
+//! A logged-in session with a msg_server: what a TeamTalk client keeps
+//! open. Requests are answered by seq; what the server sends on its own
+//! (messages, notifies, a kick) arrives as [`Event`]s.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_proto::pb::im::base_define::{ClientType, MsgType, UserStatType};
+use ferry_proto::pb::im::buddy::ImUserStatNotify;
+use ferry_proto::pb::im::file::ImFileNotify;
+use ferry_proto::pb::im::login::{ImKickUser, ImLoginReq, ImLoginRes};
+use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
+use ferry_proto::registry::{
+    CID_BUDDY_LIST_STATUS_NOTIFY, CID_FILE_NOTIFY, CID_LOGIN_KICK_USER, CID_MSG_DATA,
+};
+use ferry_proto::{Frame, Pdu};
+use md5::{Digest, Md5};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::conn::Conn;
+use crate::error::{Error, Kind};
+
+/// How to log in.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// login_server's HTTP address, `http://host:8080`.
+    pub server: String,
+    pub user: String,
+    /// The plain password; it is sent as TeamTalk's clients send it (MD5
+    /// hex).
+    pub password: String,
+    /// PC types (Windows, Mac) are ONLINE for others; a second login of
+    /// the same kind replaces (kicks) the first.
+    pub client_type: ClientType,
+    /// Between heartbeats (TeamTalk's clients: 5 s; msg_server closes a PC
+    /// session silent for 120 s by default).
+    pub heartbeat: Duration,
+    /// How long discovery and each request may take.
+    pub timeout: Duration,
+}
+
+impl Login {
+    /// `user`/`password` at `server`, as a Windows client, heartbeat 5 s,
+    /// requests 10 s.
+    pub fn new(
+        server: impl Into<String>,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Login {
+        Login {
+            server: server.into(),
+            user: user.into(),
+            password: password.into(),
+            client_type: ClientType::Windows,
+            heartbeat: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What the server sent on its own.
+#[derive(Debug)]
+pub enum Event {
+    /// A message to this user (or a copy of one this user sent from
+    /// another session).
+    Message(ImMsgData),
+    /// Someone offers a file (online or offline).
+    File(ImFileNotify),
+    /// A watched user's PC presence changed.
+    Status { user: u32, online: bool },
+    /// Another login of the same kind replaced this session; the server
+    /// closes it.
+    Kicked(ImKickUser),
+    /// Anything else, as received.
+    Other(Frame),
+}
+
+/// A session logged in to a msg_server.
+pub struct Session {
+    conn: Conn,
+    events: mpsc::Receiver<Frame>,
+    user_id: u32,
+    msg_server: SocketAddr,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Session(user {} at {})", self.user_id, self.msg_server)
+    }
+}
+
+/// TeamTalk's client-side password: MD5 of the plain text, lowercase hex.
+pub fn password_digest(plain: &str) -> String {
+    Md5::digest(plain.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Session {
+    /// Asks login_server for a msg_server, connects and logs in.
+    ///
+    /// Errors: see [`crate::discovery::msg_server`]; `is_io` when msg_server
+    /// cannot be reached; `is_refused` with TeamTalk's refuse reason as
+    /// [`Error::result_code`] (3: no db_proxy, 4: no login_server, 5: no
+    /// route_server, 6: wrong password or unknown user).
+    pub async fn login(login: &Login) -> Result<Session, Error> {
+        let at = crate::discovery::msg_server(&login.server, login.timeout).await?;
+        Session::login_at(at, login).await
+    }
+
+    /// Logs in to the msg_server at `at` directly (no login_server).
+    pub async fn login_at(at: SocketAddr, login: &Login) -> Result<Session, Error> {
+        let stream = tokio::time::timeout(login.timeout, TcpStream::connect(at))
+            .await
+            .map_err(|_| {
+                Error::new(Kind::Timeout {
+                    what: "msg_server",
+                    after: login.timeout,
+                })
+            })?
+            .map_err(|e| Error::io("msg_server", e))?;
+        let (conn, events) = Conn::start(
+            stream,
+            login.heartbeat,
+            login.timeout,
+            ferry_proto::frame::DEFAULT_MAX_FRAME,
+        );
+        let res: ImLoginRes = conn
+            .call(&ImLoginReq {
+                user_name: login.user.clone().into(),
+                password: password_digest(&login.password).into(),
+                online_status: UserStatType::UserStatusOnline as i32,
+                client_type: login.client_type as i32,
+                client_version: Some("ferry-client".into()),
+            })
+            .await?;
+        if res.result_code != 0 {
+            return Err(Error::new(Kind::Refused {
+                code: res.result_code as u32,
+                reason: res
+                    .result_string
+                    .map(|s| String::from_utf8_lossy(&s).into_owned()),
+            }));
+        }
+        let user_id = res
+            .user_info
+            .map(|u| u.user_id)
+            .ok_or_else(|| Error::protocol("a successful login without user_info"))?;
+        Ok(Session {
+            conn,
+            events,
+            user_id,
+            msg_server: at,
+        })
+    }
+
+    /// This session's user id.
+    pub fn user_id(&self) -> u32 {
+        self.user_id
+    }
+
+    /// The msg_server this session is on.
+    pub fn msg_server(&self) -> SocketAddr {
+        self.msg_server
+    }
+
+    /// Sends a text message to user `to`; its msg_id once stored.
+    ///
+    /// Errors: `is_refused` when msg_server refuses it (over the rate
+    /// limit, or not stored); `is_timeout`, `is_closed`.
+    pub async fn send_text(&self, to: u32, text: impl Into<Bytes>) -> Result<u32, Error> {
+        let ack: ImMsgDataAck = self
+            .conn
+            .call(&ImMsgData {
+                from_user_id: self.user_id,
+                to_session_id: to,
+                msg_id: 0,
+                create_time: 0,
+                msg_type: MsgType::SingleText as i32,
+                msg_data: text.into(),
+                attach_data: None,
+            })
+            .await?;
+        if ack.msg_id == 0 {
+            return Err(Error::new(Kind::Refused {
+                code: 1,
+                reason: Some("message not accepted".into()),
+            }));
+        }
+        Ok(ack.msg_id)
+    }
+
+    /// Any request and its answer (the answer's type names the command
+    /// expected back).
+    pub async fn call<Req: Pdu, Rsp: Pdu>(&self, req: &Req) -> Result<Rsp, Error> {
+        self.conn.call(req).await
+    }
+
+    /// Any PDU that has no answer.
+    pub async fn send<T: Pdu>(&self, msg: &T) -> Result<(), Error> {
+        self.conn.send(msg).await
+    }
+
+    /// The next thing the server sent on its own; `None` once the
+    /// connection is closed.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        let f = self.events.recv().await?;
+        let cmd = f.header.command;
+        let event = if cmd == CID_MSG_DATA {
+            f.decode().map(Event::Message)
+        } else if cmd == CID_FILE_NOTIFY {
+            f.decode().map(Event::File)
+        } else if cmd == CID_BUDDY_LIST_STATUS_NOTIFY {
+            f.decode::<ImUserStatNotify>().map(|n| Event::Status {
+                user: n.user_stat.user_id,
+                online: n.user_stat.status == UserStatType::UserStatusOnline as i32,
+            })
+        } else if cmd == CID_LOGIN_KICK_USER {
+            f.decode().map(Event::Kicked)
+        } else {
+            return Some(Event::Other(f));
+        };
+        Some(event.unwrap_or_else(|e| {
+            tracing::warn!(command = %cmd, error = %e, "unreadable event; passed on as received");
+            Event::Other(f)
+        }))
+    }
+}

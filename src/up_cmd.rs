@@ -1,0 +1,168 @@
+//! `ferry up`: the whole stack in one process on the embedded default:
+//! db_proxy on SQLite under the data directory, route_server in process
+//! (no Redis), login_server, msg_server and the relay, wired to each
+//! other's bound addresses. Each service reads its own section of the
+//! config (file, environment, `--set`), so `ferry up` runs what the
+//! separate commands would. With `[offline] enabled` the relay keeps
+//! offline files under `<data dir>/offline` (unless `offline.root` is
+//! set). SIGINT or SIGTERM drains every service and exits 0.
+//!
+//! ```text
+//! client ──HTTP──> login_server ──which msg_server──> client ──PDU──> msg_server
+//!   msg_server ──> db_proxy (SQLite) · route_server · relay (file bytes, monoio threads)
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ferry_control::db_proxy::DbProxy;
+use ferry_control::login_server::LoginServer;
+use ferry_control::msg_server::MsgServer;
+use ferry_control::route_server::RouteServer;
+use ferry_relay::Relay;
+use tokio::sync::watch;
+
+use crate::cli::ConfigArgs;
+use crate::db_cmd::{runtime, sqlite_under};
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Where the SQLite database (and, with the offline store, its blocks)
+    /// live (storage.data_dir)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// The IP clients reach this machine at, handed out by login_server and
+    /// the relay (msg_server.advertise, relay.advertise); default 127.0.0.1
+    #[arg(long, value_name = "IP")]
+    advertise: Option<String>,
+    /// Every port on 127.0.0.1, chosen by the system: for tests and a second
+    /// stack beside a first; the addresses are printed.
+    #[arg(long)]
+    any_port: bool,
+}
+
+/// `addr` as a peer in this process dials it: an unspecified IP becomes
+/// loopback.
+fn dial(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}
+
+pub(crate) fn run(args: UpArgs) -> Result<()> {
+    let advertise = args.advertise.clone().unwrap_or_else(|| "127.0.0.1".into());
+    let loaded = args.config.load(
+        "",
+        &[
+            ("storage.data_dir", args.data_dir.clone()),
+            ("msg_server.advertise", Some(advertise.clone())),
+            ("relay.advertise", Some(advertise.clone())),
+        ],
+    )?;
+    let mut c = loaded.config;
+    if args.any_port {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.db_proxy.listen = any;
+        c.route_server.listen = any;
+        c.msg_server.listen = any;
+        c.login_server.http_listen = any;
+        c.login_server.client_listen = any;
+        c.login_server.msg_server_listen = any;
+        c.relay.client_listen = any;
+        c.relay.msg_listen = any;
+        c.relay.core_ports = ferry_relay::config::CorePorts::Ephemeral;
+    }
+    if c.db_proxy.store.db.is_empty() {
+        c.db_proxy.store.db = sqlite_under(&c.storage.data_dir)?;
+    }
+    c.route_server.redis = None;
+    let data_dir = c.storage.data_dir.clone();
+
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let db = DbProxy::bind(c.db_proxy).await.context("db_proxy")?;
+        let route = RouteServer::bind(c.route_server)
+            .await
+            .context("route_server")?;
+        let login = LoginServer::bind(c.login_server)
+            .await
+            .context("login_server")?;
+        let mut relay_config = c.relay;
+        let mut offline = c.offline;
+        if offline.store.root == ferry::config::OfflineFile::default().store.root {
+            // The store goes with the rest of the data (--data-dir).
+            offline.store.root = c.storage.data_dir.join("offline");
+        }
+        relay_config.offline = offline.relay_store();
+        let relay = Relay::start(relay_config).context("relay")?;
+        let mut m = c.msg_server;
+        m.db_proxy = vec![dial(db.local_addr()?)];
+        m.route_server = vec![dial(route.local_addr()?)];
+        let login_addrs = login.addresses()?;
+        m.login_server = vec![dial(login_addrs.msg_server)];
+        m.file_server = vec![dial(relay.addresses().msg)];
+        let msg = MsgServer::bind(m).await.context("msg_server")?;
+        let msg_addr = msg.addresses()?.client;
+
+        println!("ferry is up; data in {}", data_dir.display());
+        println!(
+            "  login_server   http://{}/msg_server  (clients start here)",
+            dial(login_addrs.http)
+        );
+        println!("  msg_server     {msg_addr}");
+        println!("  relay          {}", relay.addresses().client);
+        println!("  db_proxy       {} (SQLite)", db.local_addr()?);
+        println!("  route_server   {}", route.local_addr()?);
+        println!(
+            "add a user:  ferry user add alice --password secret --data-dir {}",
+            data_dir.display()
+        );
+        println!(
+            "then log in with a TeamTalk client at http://{advertise}:{}/msg_server",
+            login_addrs.http.port()
+        );
+        println!("Ctrl-C stops everything.");
+
+        // msg_server drains first, while what it calls is still up.
+        let (stop_front, front) = watch::channel(false);
+        let (stop_back, back) = watch::channel(false);
+        let until = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let msg = tokio::spawn(msg.run(until(front.clone())));
+        let login = tokio::spawn(login.run(until(front)));
+        let back = [
+            tokio::spawn(route.run(until(back.clone()))),
+            tokio::spawn(db.run(until(back))),
+        ];
+        crate::db_cmd::shutdown_signal().await;
+        let _ = stop_front.send(true);
+        let mut failed = None;
+        let front = [msg, login];
+        for s in front {
+            match s.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed = Some(anyhow::Error::new(e)),
+                Err(e) => failed = Some(anyhow::Error::new(e)),
+            }
+        }
+        let _ = stop_back.send(true);
+        for s in back {
+            match s.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed = Some(anyhow::Error::new(e)),
+                Err(e) => failed = Some(anyhow::Error::new(e)),
+            }
+        }
+        relay.shutdown();
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,242 @@
+//! One `ferry msg-server` process holding about 20,000 logged-in sessions
+//! that heartbeat (issue: "20,000 logged-in sessions with heartbeats on one
+//! msg_server process"): all stay up through several PC timeouts, the
+//! resident memory each costs is reported and bounded, and a login and a
+//! message are still answered meanwhile (their latency is printed; speed is
+//! the benches' business, so only a sanity bound is asserted).
+//!
+//! The sessions are held by two child processes (this test binary run
+//! again with `--ignored hold_sessions`): this machine's hard limit of open
+//! files per process (20,000) would not fit them in one. The same limit
+//! caps msg_server: it needs a few descriptors of its own (listener, links,
+//! stdio, the runtime's), so the test holds `SESSIONS` = 19,900 sessions,
+//! the most that fits under a 20,000 limit with headroom.
+
+mod stack;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_proto::pb::im::base_define::{ClientType, MsgType};
+use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
+use ferry_proto::pb::im::other::ImHeartBeat;
+use ferry_proto::registry::CID_MSG_DATA;
+use stack::Client;
+use stack::process::{at, migrate, port, proc_status, seed_md5_users, spawn, wait_listening};
+
+/// A holder child process; killed when dropped.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const SESSIONS: usize = 19_900;
+const HOLDERS: usize = 2;
+/// msg_server closes a PC session silent this long; holders heartbeat
+/// every third of it, and hold for `HOLD`.
+const PC_TIMEOUT: Duration = Duration::from_secs(6);
+const HOLD: Duration = Duration::from_secs(20);
+const PASSWORD: &str = "secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite:{}", dir.path().join("ferry.db").display());
+    // Schema first (db-proxy migrates on start), then the rows.
+    migrate(&db_url);
+    seed_md5_users(
+        &db_url,
+        PASSWORD,
+        (0..SESSIONS + 2).map(|i| (format!("user{i}"), (i % 50) as u32 + 1)),
+    )
+    .await;
+
+    let (db, msg) = (port(), port());
+    let _db_proxy = spawn(
+        "db_proxy",
+        &["db-proxy", "--db", &db_url, "--listen", &at(db)],
+    );
+    wait_listening(SocketAddr::from(([127, 0, 0, 1], db))).await;
+    let pc_timeout = format!("pc_timeout={}s", PC_TIMEOUT.as_secs());
+    let msg_server = spawn(
+        "msg_server",
+        &[
+            "msg-server",
+            "--listen",
+            &at(msg),
+            "--db-proxy",
+            &at(db),
+            "--route-server",
+            "",
+            "--login-server",
+            "",
+            "--file-server",
+            "",
+            "--set",
+            &pc_timeout,
+        ],
+    );
+    let msg_addr = SocketAddr::from(([127, 0, 0, 1], msg));
+    wait_listening(msg_addr).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = msg_server.pid();
+    let before = proc_status(pid, "VmRSS:");
+
+    // Two holders, each logging in its share and heartbeating.
+    let per = SESSIONS / HOLDERS;
+    let mut holders: Vec<(Holder, std::io::Lines<BufReader<std::process::ChildStdout>>)> = (0
+        ..HOLDERS)
+        .map(|h| {
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "hold_sessions",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env("FERRY_HOLD", format!("{msg_addr},{},{per}", h * per))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            (Holder(child), lines)
+        })
+        .collect();
+    let started = Instant::now();
+    let read_line = |lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>,
+                     prefix: &str|
+     -> String {
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            // libtest's "test hold_sessions ... " shares the first line.
+            if let Some(at) = line.find(prefix) {
+                return line[at + prefix.len()..].trim().to_string();
+            }
+            eprintln!("holder: {line}");
+        }
+        panic!("holder ended without {prefix}");
+    };
+    let logged: Vec<String> = tokio::task::block_in_place(|| {
+        holders
+            .iter_mut()
+            .map(|(_, l)| read_line(l, "logged-in "))
+            .collect()
+    });
+    for l in &logged {
+        assert_eq!(l, &per.to_string(), "every login of a holder succeeded");
+    }
+    let login_time = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let held_kib = proc_status(pid, "VmRSS:");
+    let per_session = (held_kib.saturating_sub(before) * 1024) / SESSIONS as u64;
+
+    // Meanwhile: one more login, and a message to a held session's user.
+    let t = Instant::now();
+    let mut probe =
+        Client::login(msg_addr, &format!("user{}", SESSIONS), ClientType::Windows).await;
+    let login_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut peer = Client::login(
+        msg_addr,
+        &format!("user{}", SESSIONS + 1),
+        ClientType::Android,
+    )
+    .await;
+    let t = Instant::now();
+    let ack: ImMsgDataAck = probe
+        .call(&ImMsgData {
+            from_user_id: 0,
+            to_session_id: peer.user,
+            msg_id: 0,
+            create_time: 0,
+            msg_type: MsgType::SingleText as i32,
+            msg_data: "still answering".into(),
+            attach_data: None,
+        })
+        .await;
+    let ack_ms = t.elapsed().as_secs_f64() * 1e3;
+    let _ = peer.expect(CID_MSG_DATA).await;
+    let delivered_ms = t.elapsed().as_secs_f64() * 1e3;
+    assert!(ack.msg_id > 0);
+
+    let alive: Vec<String> = tokio::task::block_in_place(|| {
+        holders
+            .iter_mut()
+            .map(|(_, l)| read_line(l, "alive "))
+            .collect()
+    });
+    println!(
+        "msg_server with {SESSIONS} sessions: logins took {login_time:?}; RSS {before} KiB idle, \
+         {held_kib} KiB held = {per_session} bytes per session; meanwhile a login {login_ms:.2} ms, \
+         a message acked {ack_ms:.2} ms and delivered {delivered_ms:.2} ms"
+    );
+    for a in &alive {
+        assert_eq!(
+            a,
+            &per.to_string(),
+            "every session stayed up through {HOLD:?} (pc_timeout {PC_TIMEOUT:?})"
+        );
+    }
+    assert!(per_session <= 10 << 10, "{per_session} bytes per session");
+    assert!(
+        login_ms < 1000.0 && delivered_ms < 1000.0,
+        "answered at all under load"
+    );
+    drop((probe, peer));
+}
+
+/// Not a test on its own: the holder process the test above starts
+/// (`FERRY_HOLD=addr,first,count`). Logs in users first..first+count, prints
+/// `logged-in N`, heartbeats every third of the PC timeout for `HOLD`,
+/// then prints `alive N`: the sessions msg_server never closed.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "run by twenty_thousand_sessions_with_heartbeats_on_one_msg_server"]
+async fn hold_sessions() {
+    let spec = std::env::var("FERRY_HOLD").expect("FERRY_HOLD=addr,first,count");
+    let mut parts = spec.split(',');
+    let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
+    let first: usize = parts.next().unwrap().parse().unwrap();
+    let count: usize = parts.next().unwrap().parse().unwrap();
+    let mut sessions: Vec<Client> = Vec::with_capacity(count);
+    // 100 logins in flight at a time; those logged in keep heartbeating.
+    let mut beat = Instant::now();
+    for chunk in (first..first + count).collect::<Vec<_>>().chunks(100) {
+        if beat.elapsed() > PC_TIMEOUT / 3 {
+            for s in &mut sessions {
+                s.send(&ImHeartBeat {}).await;
+            }
+            beat = Instant::now();
+        }
+        let mut logins = tokio::task::JoinSet::new();
+        for i in chunk {
+            let name = format!("user{i}");
+            logins.spawn(async move { Client::login(addr, &name, ClientType::Windows).await });
+        }
+        while let Some(c) = logins.join_next().await {
+            sessions.push(c.unwrap());
+        }
+    }
+    println!("logged-in {}", sessions.len());
+    let end = Instant::now() + HOLD;
+    while Instant::now() < end {
+        for s in &mut sessions {
+            s.send(&ImHeartBeat {}).await;
+        }
+        tokio::time::sleep(PC_TIMEOUT / 3).await;
+    }
+    let mut alive = 0;
+    for s in &mut sessions {
+        if s.is_open().await {
+            alive += 1;
+        }
+    }
+    println!("alive {alive}");
+}

@@ -1,0 +1,167 @@
+//! `ferry` subcommands as processes, for tests and benches that run the
+//! services as an operator does: free ports, a child that is killed when
+//! dropped and can be asked to drain, waiting for a port to listen, the
+//! memory a process holds, and TeamTalk MD5 user rows (cheap logins).
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_control::store::{Pool, md5_hex};
+
+/// A port nothing listens on now, on 127.0.0.1.
+pub fn port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `127.0.0.1:port` as text, for flags.
+pub fn at(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+/// A `ferry` process; killed when dropped.
+pub struct Service {
+    pub name: &'static str,
+    pub child: Child,
+}
+
+/// Starts `ferry args…` with no config file, stdout discarded, stderr
+/// shared; its log level is `FERRY_CHILD_LOG` (default `warn`).
+pub fn spawn(name: &'static str, args: &[&str]) -> Service {
+    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env_remove("FERRY_CONFIG")
+        .env(
+            "RUST_LOG",
+            std::env::var("FERRY_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    Service { name, child }
+}
+
+impl Service {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `signal` (`-TERM`, `-INT`); the exit status within 20 s.
+    pub fn stop_with(mut self, signal: &str) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit after {signal}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM; the exit status within 20 s.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.stop_with("-TERM")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Returns once something accepts on `addr` (10 s at most).
+pub async fn wait_listening(addr: SocketAddr) {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nothing listens on {addr}");
+}
+
+/// A `/proc/PID/status` value: kB for the Vm* keys, a count for Threads.
+pub fn proc_status(pid: u32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+    line[key.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `ferry db migrate --db URL`: the schema, before rows are written.
+pub fn migrate(db: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["db", "migrate", "--db", db])
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// TeamTalk MD5 rows (password `password`), one per `(name, department)`,
+/// in one transaction: logins that cost a hash of microseconds.
+pub async fn seed_md5_users(db: &str, password: &str, users: impl Iterator<Item = (String, u32)>) {
+    let pool = Pool::open(db, 1, true).await.unwrap();
+    let salt = "4321";
+    let stored = md5_hex(format!("{}{salt}", md5_hex(password.as_bytes())).as_bytes());
+    let sql = "INSERT INTO IMUser (sex, name, domain, nick, password, salt, phone, email, avatar, \
+               departId, status, created, updated, push_shield_status, sign_info) \
+               VALUES (1, ?, ?, ?, ?, ?, '', '', '', ?, 0, 100, 100, 0, '')";
+    macro_rules! insert {
+        ($p:expr) => {{
+            let mut tx = $p.begin().await.unwrap();
+            for (name, depart) in users {
+                sqlx::query(sql)
+                    .bind(&name)
+                    .bind(&name)
+                    .bind(&name)
+                    .bind(&stored)
+                    .bind(salt)
+                    .bind(i64::from(depart))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }};
+    }
+    match &pool {
+        Pool::Sqlite(p) => insert!(p),
+        Pool::MySql(p) => insert!(p),
+    }
+    pool.close().await;
+}
+
+/// CPU time a process has used so far (user + system), in seconds, from
+/// `/proc/PID/stat` (clock ticks of 1/100 s, Linux's USER_HZ).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
