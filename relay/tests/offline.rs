@@ -512,6 +512,43 @@ fn unfinished_uploads_expire() {
     relay.shutdown();
 }
 
+/// Quotas refuse a task up front, before any byte moves: result 1 on the
+/// msg link, no task id.
+#[test]
+fn quotas_refuse_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::local(2);
+    config.offline = Some(ferry_storage::Config {
+        root: dir.path().to_path_buf(),
+        block_size: BLOCK,
+        min_free_bytes: 0,
+        quota_bytes: 1 << 20,
+        user_quota_bytes: 700 << 10,
+        ..ferry_storage::Config::default()
+    });
+    let relay = start(config);
+    let mut link = MsgLink::connect(&relay);
+    let mut ask = |from: u32, size: u32| {
+        let req = ImFileTransferReq {
+            from_user_id: from,
+            to_user_id: 9,
+            file_name: "q".into(),
+            file_size: size,
+            trans_mode: OFFLINE,
+            attach_data: None,
+        };
+        link.0.send(&req, 4);
+        let (rsp, _) = link.0.recv_msg::<ImFileTransferRsp>();
+        (rsp.result_code, rsp.task_id.is_some())
+    };
+    assert_eq!(ask(1, 600 << 10), (0, true));
+    assert_eq!(ask(1, 200 << 10), (1, false), "over the sender's quota");
+    assert_eq!(ask(2, 300 << 10), (0, true));
+    assert_eq!(ask(3, 200 << 10), (1, false), "over the total quota");
+    assert_eq!(ask(3, 100 << 10), (0, true));
+    relay.shutdown();
+}
+
 /// Without a store, offline requests are refused as before.
 #[test]
 fn offline_is_refused_without_a_store() {
