@@ -512,6 +512,55 @@ fn unfinished_uploads_expire() {
     relay.shutdown();
 }
 
+/// A ferry downloader with 4 pulls in flight stops half way and comes
+/// back for the rest, starting at the offset it had reached (pulls of any
+/// size, not aligned to blocks).
+#[test]
+fn a_download_resumes_at_any_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let size = 9 * BLOCK + 999;
+    let task = create(&relay, 95, 96, size);
+    assert_eq!(upload(addr, &task, 95, 12, None).1, Some(DONE));
+    let chunk = 50_000u32;
+    let half = 5 * chunk;
+    let fetch = |from: u32, to: u32| {
+        let (mut c, rsp) = login(addr, &task, 96, DOWNLOAD);
+        assert_eq!(rsp.result_code, 0);
+        let offsets: Vec<u32> = (from..to).step_by(chunk as usize).collect();
+        for window in offsets.chunks(4) {
+            for (i, &offset) in window.iter().enumerate() {
+                let req = ImFilePullDataReq {
+                    task_id: task.clone().into(),
+                    user_id: 96,
+                    trans_mode: OFFLINE,
+                    offset,
+                    data_size: chunk,
+                };
+                c.send(&req, 300 + i as u16);
+            }
+            for (i, &offset) in window.iter().enumerate() {
+                let (rsp, seq) = c.recv_msg::<ImFilePullDataRsp>();
+                let len = chunk.min(size - offset) as usize;
+                assert_eq!(
+                    (rsp.offset, seq, rsp.file_data.len()),
+                    (offset, 300 + i as u16, len)
+                );
+                assert!(rsp.file_data == file_slice(u64::from(offset), len, 12));
+            }
+        }
+        c
+    };
+    drop(fetch(0, half));
+    let mut rest = fetch(half, size);
+    let (done, _) = rest.recv_msg::<ImFileState>();
+    assert_eq!((done.state, done.user_id), (DONE, 95));
+    assert!(rest.until_closed().is_empty(), "closed after DONE");
+    assert_eq!(relay.stats().bytes_served, u64::from(size));
+    relay.shutdown();
+}
+
 /// Quotas refuse a task up front, before any byte moves: result 1 on the
 /// msg link, no task id.
 #[test]
