@@ -94,7 +94,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             .context("login_server")?;
         let mut relay_config = c.relay;
         let mut offline = c.offline;
-        if offline.store.root == ferry::config::OfflineFile::default().store.root {
+        if offline.store.root == ferry_storage::Config::default().root {
             // The store goes with the rest of the data (--data-dir).
             offline.store.root = c.storage.data_dir.join("offline");
         }

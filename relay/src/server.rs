@@ -181,6 +181,13 @@ fn open_stores(config: &Config) -> Result<Vec<Option<ferry_storage::Store>>, Rel
     let Some(store) = &config.offline else {
         return Ok((0..config.cores).map(|_| None).collect());
     };
+    // A relative root is taken from the working directory now, once.
+    let root = std::path::absolute(&store.root)
+        .map_err(|e| RelayError::Config(format!("offline root {}: {e}", store.root.display())))?;
+    let store = &ferry_storage::Config {
+        root,
+        ..store.clone()
+    };
     let now = crate::offline::unix_now();
     let mut stores = Vec::with_capacity(config.cores);
     for shard in ferry_storage::Shard::all(config.cores) {

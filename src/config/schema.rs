@@ -70,8 +70,9 @@ impl Validate for StorageFile {
 }
 
 /// The relay's offline block store (ferry-storage): off unless `enabled`;
-/// the other keys are `ferry_storage::Config`'s, documented there.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// the other keys are `ferry_storage::Config`'s, documented there, with
+/// its defaults (a flattened struct takes its own defaults, not ours).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OfflineFile {
     /// Serve offline transfers (keep files for receivers not online).
@@ -79,19 +80,6 @@ pub struct OfflineFile {
     pub enabled: bool,
     #[serde(flatten)]
     pub store: ferry_storage::Config,
-}
-
-impl Default for OfflineFile {
-    /// Off; the store under the data directory's `offline/`.
-    fn default() -> Self {
-        OfflineFile {
-            enabled: false,
-            store: ferry_storage::Config {
-                root: StorageFile::default().data_dir.join("offline"),
-                ..ferry_storage::Config::default()
-            },
-        }
-    }
 }
 
 impl OfflineFile {
