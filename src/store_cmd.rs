@@ -47,7 +47,11 @@ fn config(args: &StoreArgs) -> Result<ferry_storage::Config> {
     let loaded = args
         .config
         .load("offline", &[("root", args.data_dir.clone())])?;
-    Ok(loaded.config.offline.store)
+    let mut store = loaded.config.offline.store;
+    // ferry-storage creates a missing root only when it is absolute.
+    store.root = std::path::absolute(&store.root)
+        .with_context(|| format!("offline root {}", store.root.display()))?;
+    Ok(store)
 }
 
 pub(crate) fn run(command: StoreCommand) -> Result<()> {
