@@ -28,7 +28,8 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Run the file server (TeamTalk's file_server): online relay.
+    /// Run the file server (TeamTalk's file_server): online relay and, with
+    /// `[offline] enabled`, offline files kept in the block store.
     Relay(crate::relay_cmd::RelayArgs),
     /// Run db_proxy (TeamTalk's db_proxy_server): SQL and Redis behind a PDU port.
     DbProxy(crate::db_cmd::DbProxyArgs),
@@ -44,6 +45,9 @@ enum Command {
     /// Users a deployment logs in with.
     #[command(subcommand)]
     User(crate::db_cmd::UserCommand),
+    /// The relay's offline block store: check, repair, import TeamTalk's files.
+    #[command(subcommand)]
+    Store(crate::store_cmd::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +122,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::LoginServer(args) => crate::control_cmd::login_server(args),
         Command::Db(command) => crate::db_cmd::db(command),
         Command::User(command) => crate::db_cmd::user(command),
+        Command::Store(command) => crate::store_cmd::run(command),
     }
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod control_cmd;
 mod db_cmd;
 mod relay_cmd;
+mod store_cmd;
 mod up_cmd;
 
 use std::process::ExitCode;

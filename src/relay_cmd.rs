@@ -1,5 +1,6 @@
 //! `ferry relay`: the file server, configured by the `[relay]` section
-//! (`ferry_relay::Config`) with the environment and flags on top; runs
+//! (`ferry_relay::Config`) and the offline store by `[offline]`, with the
+//! environment and flags on top; runs
 //! until SIGTERM or SIGINT, then drains and exits 0.
 
 use anyhow::{Context, Result};
@@ -51,7 +52,9 @@ pub(crate) fn run(args: RelayArgs) -> Result<()> {
         let _ = stop_tx.send(());
     })
     .context("cannot install the SIGTERM/SIGINT handler")?;
-    let relay = Relay::start(loaded.config.relay)?;
+    let mut config = loaded.config.relay;
+    config.offline = loaded.config.offline.relay_store();
+    let relay = Relay::start(config)?;
     let _ = stop_rx.recv();
     tracing::info!("signal received: draining");
     relay.shutdown();

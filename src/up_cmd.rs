@@ -3,8 +3,9 @@
 //! (no Redis), login_server, msg_server and the relay, wired to each
 //! other's bound addresses. Each service reads its own section of the
 //! config (file, environment, `--set`), so `ferry up` runs what the
-//! separate commands would. SIGINT or SIGTERM drains every service and
-//! exits 0.
+//! separate commands would. With `[offline] enabled` the relay keeps
+//! offline files under `<data dir>/offline` (unless `offline.root` is
+//! set). SIGINT or SIGTERM drains every service and exits 0.
 //!
 //! ```text
 //! client ──HTTP──> login_server ──which msg_server──> client ──PDU──> msg_server
@@ -91,7 +92,14 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
         let login = LoginServer::bind(c.login_server)
             .await
             .context("login_server")?;
-        let relay = Relay::start(c.relay).context("relay")?;
+        let mut relay_config = c.relay;
+        let mut offline = c.offline;
+        if offline.store.root == ferry_storage::Config::default().root {
+            // The store goes with the rest of the data (--data-dir).
+            offline.store.root = c.storage.data_dir.join("offline");
+        }
+        relay_config.offline = offline.relay_store();
+        let relay = Relay::start(relay_config).context("relay")?;
         let mut m = c.msg_server;
         m.db_proxy = vec![dial(db.local_addr()?)];
         m.route_server = vec![dial(route.local_addr()?)];

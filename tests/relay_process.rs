@@ -187,3 +187,182 @@ fn ten_thousand_idle_connections_cost_under_10_kib_each() {
     drop(conns);
     assert_eq!(relay.terminate().code(), Some(0));
 }
+
+/// One connection speaking PDUs, blocking.
+struct Pdus {
+    stream: TcpStream,
+    buf: bytes::BytesMut,
+}
+
+impl Pdus {
+    fn connect(addr: SocketAddr) -> Pdus {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Pdus {
+            stream,
+            buf: bytes::BytesMut::new(),
+        }
+    }
+
+    fn send<T: ferry_proto::Pdu>(&mut self, msg: &T, seq: u16) {
+        let pdu = ferry_proto::frame::encode_to_bytes(msg, seq, 1 << 22).unwrap();
+        self.stream.write_all(&pdu).unwrap();
+    }
+
+    fn recv(&mut self) -> ferry_proto::Frame {
+        loop {
+            if let Some(f) = ferry_proto::Frame::take(&mut self.buf, 1 << 22).unwrap() {
+                return f;
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed by the relay");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn offline_byte(offset: u32) -> u8 {
+    (offset.wrapping_mul(2_654_435_761) >> 13) as u8
+}
+
+/// `[offline] enabled` through the environment: an offline upload through
+/// `ferry relay`, a SIGTERM, a new process on the same store, and the
+/// download is the file uploaded.
+#[test]
+fn offline_files_outlive_the_relay_process() {
+    use ferry_proto::pb::im::file::{
+        ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFilePullDataRsp, ImFileState,
+    };
+    use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    let env = [
+        ("FERRY_OFFLINE__ENABLED", "true"),
+        ("FERRY_OFFLINE__ROOT", root.as_str()),
+        ("FERRY_OFFLINE__BLOCK_SIZE", "64KiB"),
+        ("FERRY_OFFLINE__MIN_FREE_BYTES", "0B"),
+    ];
+    let size: u32 = 300_001;
+    let login = |addr, task: &str, user, role| {
+        let mut c = Pdus::connect(addr);
+        let req = ImFileLoginReq {
+            user_id: user,
+            task_id: task.to_owned().into(),
+            file_role: role,
+        };
+        c.send(&req, 1);
+        let rsp: ImFileLoginRsp = c.recv().decode().unwrap();
+        assert_eq!(rsp.result_code, 0);
+        c
+    };
+
+    let relay = spawn(&env);
+    let mut link = Pdus::connect(relay.msg);
+    let req = ImFileTransferReq {
+        from_user_id: 5,
+        to_user_id: 6,
+        file_name: "notes.txt".into(),
+        file_size: size,
+        trans_mode: 2,
+        attach_data: None,
+    };
+    link.send(&req, 9);
+    let rsp: ImFileTransferRsp = link.recv().decode().unwrap();
+    assert_eq!(rsp.result_code, 0, "offline transfers are served");
+    let task = String::from_utf8(rsp.task_id.unwrap().to_vec()).unwrap();
+    let mut up = login(relay.client, &task, 5, 3);
+    loop {
+        let frame = up.recv();
+        if let Ok(state) = frame.decode::<ImFileState>() {
+            assert_eq!(state.state, 3, "DONE");
+            break;
+        }
+        let pull: ImFilePullDataReq = frame.decode().unwrap();
+        let data: Vec<u8> = (pull.offset..pull.offset + pull.data_size)
+            .map(offline_byte)
+            .collect();
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: task.clone().into(),
+            user_id: 5,
+            offset: pull.offset,
+            file_data: data.into(),
+        };
+        up.send(&rsp, frame.header.seq_num);
+    }
+    assert_eq!(
+        relay.metric("ferry_relay_store_bytes_stored_total"),
+        u64::from(size)
+    );
+    drop(up);
+    drop(link);
+    assert_eq!(relay.terminate().code(), Some(0));
+
+    let relay = spawn(&env);
+    let mut down = login(relay.client, &task, 6, 4);
+    let mut offset = 0;
+    while offset < size {
+        let req = ImFilePullDataReq {
+            task_id: task.clone().into(),
+            user_id: 6,
+            trans_mode: 2,
+            offset,
+            data_size: 32768,
+        };
+        down.send(&req, 7);
+        let rsp: ImFilePullDataRsp = down.recv().decode().unwrap();
+        let want: Vec<u8> = (offset..offset + rsp.file_data.len() as u32)
+            .map(offline_byte)
+            .collect();
+        assert_eq!(rsp.offset, offset);
+        assert!(rsp.file_data == want, "bytes differ at {offset}");
+        offset += rsp.file_data.len() as u32;
+    }
+    let done: ImFileState = down.recv().decode().unwrap();
+    assert_eq!((done.state, done.user_id), (3, 5));
+    drop(down);
+    assert_eq!(relay.terminate().code(), Some(0));
+
+    // The operator's view: listed and sound; a flipped byte is found.
+    let store = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .arg("store")
+            .args(args)
+            .args(["--data-dir", root.as_str()])
+            .env_remove("FERRY_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = store(&["check"]);
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{listing}");
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&task))
+        .expect("task listed");
+    assert!(
+        line.contains("100.0%") && line.contains("complete") && line.contains("notes.txt"),
+        "{line}"
+    );
+    let id = ferry_storage::TaskId::parse(&task).unwrap();
+    let data = ferry_storage::Layout::new(dir.path()).data(&id);
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[70_000] ^= 1;
+    std::fs::write(&data, bytes).unwrap();
+    let out = store(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad block makes the store unsound"
+    );
+    let out = store(&["repair", "--dry-run"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("would"),
+        "{out:?}"
+    );
+}

@@ -136,6 +136,23 @@ pub struct Config {
     /// copy in user space either; benches/relay.rs, side by side). 0
     /// splices always.
     pub splice_above: usize,
+    /// The offline block store (`[storage]` of ferry's file, wired by the
+    /// binary). `None`: offline transfers are refused (TRANSFER_REQ result
+    /// 1), as before the store existed. Each core opens its shard of it.
+    #[serde(skip)]
+    pub offline: Option<ferry_storage::Config>,
+    /// Pulls a core keeps in flight toward one offline uploader (the
+    /// relay drives uploads, as TeamTalk does; a stock uploader answers
+    /// each pull as it comes).
+    pub offline_window: u32,
+    /// Bytes a pull asks an offline uploader for at most. TeamTalk's
+    /// uploader expects 32 KiB; a pull never crosses a store block.
+    #[serde(with = "size")]
+    pub offline_pull: u32,
+    /// Bytes an upload writes between two data syncs and commits: a crash
+    /// loses at most this much of an upload (plus a block's remainder).
+    #[serde(with = "size")]
+    pub offline_commit_bytes: u64,
 }
 
 impl Default for Config {
@@ -162,6 +179,10 @@ impl Default for Config {
             driver: Driver::Auto,
             zero_copy: true,
             splice_above: 2,
+            offline: None,
+            offline_window: 8,
+            offline_pull: 32 << 10,
+            offline_commit_bytes: 4 << 20,
         }
     }
 }
@@ -207,6 +228,18 @@ impl Validate for Config {
         p.range("max_frame", self.max_frame, 1024..=(256 << 20));
         p.range("max_chunk", self.max_chunk, 1..=(256 << 20));
         p.range("task_buffer", self.task_buffer, 1..=(1 << 40));
+        p.range("offline_window", self.offline_window, 1..=1024);
+        p.range("offline_pull", self.offline_pull, 1..=self.max_chunk.max(1));
+        p.range(
+            "offline_commit_bytes",
+            self.offline_commit_bytes,
+            1..=(1 << 40),
+        );
+        if let Some(store) = &self.offline {
+            for problem in store.problems() {
+                p.fail("offline", problem.to_string());
+            }
+        }
         if let CorePorts::Base(base) = self.core_ports {
             let cores = self.effective_cores();
             if usize::from(base) + cores - 1 > 65535 {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use crate::config::Config;
+use crate::offline::Offline;
 use crate::stats::CoreStats;
 use crate::task::{Task, TaskSpec};
 
@@ -20,6 +21,12 @@ pub(crate) enum CoreMsg {
     CreateTask {
         spec: TaskSpec,
         ack: flume::Sender<()>,
+    },
+    /// Create an offline task in this core's store; answer on `ack` with
+    /// the outcome (the refusal's reason for the log).
+    CreateOffline {
+        task: ferry_storage::NewTask,
+        ack: flume::Sender<Result<(), String>>,
     },
     /// A connection that logged in on another core for a task of this one,
     /// with the bytes read from it so far (its login included).
@@ -57,6 +64,9 @@ pub(crate) struct Core {
     pub splice: bool,
     /// Senders in their relay loop on this core now.
     streaming: Cell<usize>,
+    /// This core's shard of the offline store; `None` when offline
+    /// transfers are off.
+    pub offline: Option<Offline>,
 }
 
 /// A sender counted in [`Core::streaming`] while it lives.
@@ -69,7 +79,12 @@ impl Drop for Streaming {
 }
 
 impl Core {
-    pub(crate) fn new(id: usize, shared: &Shared, splice: bool) -> Rc<Core> {
+    pub(crate) fn new(
+        id: usize,
+        shared: &Shared,
+        splice: bool,
+        store: Option<ferry_storage::Store>,
+    ) -> Rc<Core> {
         Rc::new(Core {
             id,
             config: shared.config.clone(),
@@ -82,6 +97,7 @@ impl Core {
             draining: Cell::new(false),
             splice,
             streaming: Cell::new(0),
+            offline: store.map(Offline::new),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Task expiry: a task that nobody joined, or that only one side joined,
 //! within `task_timeout` of its creation is freed (TeamTalk's TaskTimeout
 //! never fires). A side that is waiting is told CANCEL and closed.
+//! Offline tasks expire by the store's TTLs ([`sweep_offline`]).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -55,3 +56,38 @@ pub(crate) async fn sweep(core: Rc<Core>) {
         }
     }
 }
+
+/// Offline files do not live forever: every [`OFFLINE_SWEEP`] (or sooner
+/// for short TTLs) the core's shard deletes tasks past `offline_ttl`, and
+/// uploads nobody finished past `incomplete_ttl`. A connection still on a
+/// deleted task finds it gone at its next step and is closed.
+pub(crate) async fn sweep_offline(core: Rc<Core>) {
+    let Some(offline) = &core.offline else {
+        return;
+    };
+    let ttl = offline.store.borrow().config().incomplete_ttl;
+    let period = (ttl / 10).clamp(Duration::from_millis(10), OFFLINE_SWEEP);
+    loop {
+        monoio::time::sleep(period).await;
+        if core.draining.get() {
+            return;
+        }
+        let swept = offline.store.borrow_mut().sweep(crate::offline::unix_now());
+        offline.publish(&core.stats);
+        match swept {
+            Ok(s) if s.expired.is_empty() && s.orphans == 0 => {}
+            Ok(s) => {
+                tracing::info!(
+                    core = core.id,
+                    expired = s.expired.len(),
+                    orphans = s.orphans,
+                    "offline store swept"
+                )
+            }
+            Err(e) => tracing::error!(core = core.id, error = %e, "offline store sweep failed"),
+        }
+    }
+}
+
+/// The longest wait between two sweeps of a core's offline shard.
+const OFFLINE_SWEEP: Duration = Duration::from_secs(60);

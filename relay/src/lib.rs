@@ -6,7 +6,8 @@
 //! live on `ferry_proto::core_for_task(task_id, cores)`; a client that lands
 //! on another core is handed over after its login. Online transfers are
 //! relayed pull by pull, each response forwarded as the bytes received.
-//! Offline storage is not served yet (its own issue). Never depends on tokio.
+//! Offline transfers are kept in the block store (ferry-storage), each
+//! core serving its shard of it. Never depends on tokio.
 //!
 //! # Layout
 //!
@@ -23,6 +24,8 @@
 //!   ordered writer with back-pressure, `budget` its byte budget;
 //!   `conduit`: the pipe that splices payloads socket to socket.
 //! - `msg_link`: the msg-server link (IP list, task creation, heartbeat).
+//! - `offline`: offline uploads and downloads through the core's shard of
+//!   the block store (`files`, `upload`, `download`).
 //! - `expiry`: freeing tasks nobody joined.
 //! - `handoff`: moving a socket between cores.
 //! - [`stats`]: per-core counters and their Prometheus text; `metrics`
@@ -42,6 +45,7 @@ mod handoff;
 mod listener;
 mod metrics;
 mod msg_link;
+mod offline;
 mod outbox;
 mod reader;
 pub mod server;

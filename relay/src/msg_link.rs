@@ -241,10 +241,15 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
     };
     if core.draining.get() {
         tracing::info!("transfer refused: draining");
+    } else if req.trans_mode == TransferFileType::FileTypeOffline as i32 {
+        if let Some(id) = offline_task(core, &req).await {
+            rsp.result_code = 0;
+            rsp.task_id = Some(id.into());
+        }
     } else if req.trans_mode != TransferFileType::FileTypeOnline as i32 {
         tracing::warn!(
             mode = req.trans_mode,
-            "transfer refused: offline transfers are not served yet"
+            "transfer refused: unknown trans_mode"
         );
     } else {
         let id = uuid::Uuid::new_v4().to_string();
@@ -269,4 +274,38 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
     }
     encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
         .map_err(|e| ConnError::protocol(e.to_string()))
+}
+
+/// An offline task in its owning core's store; its id, or `None` when
+/// refused (no store, poisoned, quota, space: the owner logs why).
+async fn offline_task(core: &Core, req: &ImFileTransferReq) -> Option<String> {
+    if core.config.offline.is_none() {
+        tracing::warn!("offline transfer refused: no offline store is configured");
+        return None;
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let owner = core_for_task(&id, core.cores());
+    let task = ferry_storage::NewTask {
+        task_id: id.clone().into_bytes(),
+        from_user: req.from_user_id,
+        to_user: req.to_user_id,
+        name: req.file_name.to_vec(),
+        size: u64::from(req.file_size),
+        sha256: None,
+    };
+    let (ack, done) = flume::bounded(1);
+    if core.inboxes[owner]
+        .send(CoreMsg::CreateOffline { task, ack })
+        .is_err()
+    {
+        return None;
+    }
+    match done.recv_async().await {
+        Ok(Ok(())) => Some(id),
+        Ok(Err(reason)) => {
+            tracing::warn!(task = %id, owner, %reason, "offline transfer refused");
+            None
+        }
+        Err(_) => None,
+    }
 }

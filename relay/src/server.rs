@@ -95,6 +95,7 @@ impl Relay {
             advertised,
         };
 
+        let mut stores = open_stores(&config)?.into_iter();
         let zero_copy = config.zero_copy;
         let (inboxes, receivers): (Vec<_>, Vec<_>) =
             (0..config.cores).map(|_| flume::unbounded()).unzip();
@@ -118,7 +119,8 @@ impl Relay {
                 msg: msg.take(),
                 metrics: metrics.take(),
             };
-            let thread = worker::spawn(core, shared.clone(), inbox, listeners)
+            let store = stores.next().flatten();
+            let thread = worker::spawn(core, shared.clone(), inbox, listeners, store)
                 .map_err(|source| RelayError::Worker { core, source })?;
             threads.push(thread);
         }
@@ -170,4 +172,41 @@ impl Relay {
         }
         tracing::info!("relay stopped");
     }
+}
+
+/// Each core's shard of the offline store, opened (and recovered) before
+/// the workers start; `None` for every core when offline transfers are
+/// off. Every shard shares one quota ledger and one poison flag.
+fn open_stores(config: &Config) -> Result<Vec<Option<ferry_storage::Store>>, RelayError> {
+    let Some(store) = &config.offline else {
+        return Ok((0..config.cores).map(|_| None).collect());
+    };
+    // A relative root is taken from the working directory now, once.
+    let root = std::path::absolute(&store.root)
+        .map_err(|e| RelayError::Config(format!("offline root {}: {e}", store.root.display())))?;
+    let store = &ferry_storage::Config {
+        root,
+        ..store.clone()
+    };
+    let now = crate::offline::unix_now();
+    let mut stores = Vec::with_capacity(config.cores);
+    for shard in ferry_storage::Shard::all(config.cores) {
+        let core = shard.index;
+        let (opened, report) = ferry_storage::Store::open_shard(
+            ferry_storage::StdFs,
+            store,
+            ferry_storage::RecoveryMode::Quick,
+            now,
+            shard,
+        )
+        .map_err(|source| RelayError::Store { core, source })?;
+        // Each issue was logged by the store as it was found.
+        if report.is_sound() {
+            tracing::info!(core, tasks = report.tasks, blocks = report.blocks, root = %store.root.display(), "offline store shard opened");
+        } else {
+            tracing::warn!(core, tasks = report.tasks, blocks = report.blocks, issues = report.issues.len(), root = %store.root.display(), "offline store shard opened with issues");
+        }
+        stores.push(Some(opened));
+    }
+    Ok(stores)
 }

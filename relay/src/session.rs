@@ -29,6 +29,7 @@ use tracing::Instrument as _;
 use crate::core_state::{Core, CoreMsg};
 use crate::error::ConnError;
 use crate::handler::{self, Flow, Joined};
+use crate::offline;
 use crate::outbox::{outbox, write_loop};
 use crate::reader::{FrameReader, Incoming, SpliceRule};
 use crate::stats::CoreStats;
@@ -96,10 +97,14 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let role = match ClientFileRole::try_from(req.file_role) {
         Ok(ClientFileRole::ClientRealtimeSender) => Role::Sender,
         Ok(ClientFileRole::ClientRealtimeRecver) => Role::Receiver,
+        _ if offline::Side::of(req.file_role).is_some() => {
+            let side = offline::Side::of(req.file_role).expect("checked");
+            return offline::serve(core, reader, canceller, &req, seq, side).await;
+        }
         _ => {
             refuse(&mut reader, &req, seq).await;
             return Err(ConnError::protocol(format!(
-                "role {} is not served by this relay (offline storage)",
+                "role {} is not a file role",
                 req.file_role
             )));
         }
@@ -175,7 +180,7 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
 }
 
 /// How long a connection whose task ended waits for its peer to close.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn relay_loop(
     core: &Rc<Core>,
@@ -357,12 +362,12 @@ fn hand_off(
     Ok(())
 }
 
-async fn refuse(reader: &mut FrameReader<TcpStream>, req: &ImFileLoginReq, seq: u16) {
+pub(crate) async fn refuse(reader: &mut FrameReader<TcpStream>, req: &ImFileLoginReq, seq: u16) {
     let pdu = login_rsp(1, &req.task_id, seq);
     let _ = reader.io_mut().write_all(pdu).await;
 }
 
-fn login_rsp(result_code: u32, task_id: &Bytes, seq: u16) -> Bytes {
+pub(crate) fn login_rsp(result_code: u32, task_id: &Bytes, seq: u16) -> Bytes {
     encode_to_bytes(
         &ImFileLoginRsp {
             result_code,

@@ -28,6 +28,24 @@ pub struct CoreStats {
     pub superseded: AtomicU64,
     /// Payload bytes of answers to orphaned pulls, taken and dropped, ever.
     pub bytes_dropped: AtomicU64,
+    /// Offline payload bytes written to the store, ever.
+    pub bytes_stored: AtomicU64,
+    /// Offline payload bytes served from the store, ever.
+    pub bytes_served: AtomicU64,
+    /// Offline blocks made committed (durable), ever.
+    pub blocks_committed: AtomicU64,
+    /// Data and record syncs of the store, ever.
+    pub store_syncs: AtomicU64,
+    /// Stored blocks that failed their CRC32C when read, ever.
+    pub crc_failures: AtomicU64,
+    /// Offline tasks of this core's shard still uploading, now.
+    pub offline_uploading: AtomicU64,
+    /// Offline tasks of this core's shard complete (downloadable), now.
+    pub offline_complete: AtomicU64,
+    /// Offline tasks of this core's shard damaged (refused), now.
+    pub offline_damaged: AtomicU64,
+    /// Declared bytes of this core's shard's offline tasks, now.
+    pub store_bytes: AtomicU64,
 }
 
 impl CoreStats {
@@ -37,6 +55,10 @@ impl CoreStats {
 
     pub(crate) fn sub(counter: &AtomicU64, n: u64) {
         counter.fetch_sub(n, Relaxed);
+    }
+
+    pub(crate) fn set(gauge: &AtomicU64, n: u64) {
+        gauge.store(n, Relaxed);
     }
 }
 
@@ -53,6 +75,15 @@ pub struct Snapshot {
     pub rejected: u64,
     pub superseded: u64,
     pub bytes_dropped: u64,
+    pub bytes_stored: u64,
+    pub bytes_served: u64,
+    pub blocks_committed: u64,
+    pub store_syncs: u64,
+    pub crc_failures: u64,
+    pub offline_uploading: u64,
+    pub offline_complete: u64,
+    pub offline_damaged: u64,
+    pub store_bytes: u64,
 }
 
 pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
@@ -68,6 +99,15 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.rejected += c.rejected.load(Relaxed);
         s.superseded += c.superseded.load(Relaxed);
         s.bytes_dropped += c.bytes_dropped.load(Relaxed);
+        s.bytes_stored += c.bytes_stored.load(Relaxed);
+        s.bytes_served += c.bytes_served.load(Relaxed);
+        s.blocks_committed += c.blocks_committed.load(Relaxed);
+        s.store_syncs += c.store_syncs.load(Relaxed);
+        s.crc_failures += c.crc_failures.load(Relaxed);
+        s.offline_uploading += c.offline_uploading.load(Relaxed);
+        s.offline_complete += c.offline_complete.load(Relaxed);
+        s.offline_damaged += c.offline_damaged.load(Relaxed);
+        s.store_bytes += c.store_bytes.load(Relaxed);
     }
     s
 }
@@ -80,7 +120,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 10] = [
+    let metrics: [Metric; 19] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -140,6 +180,60 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "Payload bytes answering pulls of a superseded receiver, dropped",
             |c| &c.bytes_dropped,
+        ),
+        (
+            "ferry_relay_store_bytes_stored_total",
+            "counter",
+            "Offline payload bytes written to the store",
+            |c| &c.bytes_stored,
+        ),
+        (
+            "ferry_relay_store_bytes_served_total",
+            "counter",
+            "Offline payload bytes served from the store",
+            |c| &c.bytes_served,
+        ),
+        (
+            "ferry_relay_store_blocks_committed_total",
+            "counter",
+            "Offline blocks made durable",
+            |c| &c.blocks_committed,
+        ),
+        (
+            "ferry_relay_store_syncs_total",
+            "counter",
+            "Data and record syncs of the offline store",
+            |c| &c.store_syncs,
+        ),
+        (
+            "ferry_relay_store_crc_failures_total",
+            "counter",
+            "Stored blocks that failed their CRC32C when read",
+            |c| &c.crc_failures,
+        ),
+        (
+            "ferry_relay_offline_tasks_uploading",
+            "gauge",
+            "Offline tasks still uploading",
+            |c| &c.offline_uploading,
+        ),
+        (
+            "ferry_relay_offline_tasks_complete",
+            "gauge",
+            "Offline tasks complete, waiting for their receiver",
+            |c| &c.offline_complete,
+        ),
+        (
+            "ferry_relay_offline_tasks_damaged",
+            "gauge",
+            "Offline tasks damaged (a stored block failed its check)",
+            |c| &c.offline_damaged,
+        ),
+        (
+            "ferry_relay_store_bytes",
+            "gauge",
+            "Declared bytes of the offline tasks stored",
+            |c| &c.store_bytes,
         ),
     ];
     let mut out = String::new();

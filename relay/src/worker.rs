@@ -32,6 +32,7 @@ pub(crate) fn spawn(
     shared: Arc<Shared>,
     inbox: flume::Receiver<CoreMsg>,
     listeners: Listeners,
+    store: Option<ferry_storage::Store>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("ferry-relay-{id}"))
@@ -52,7 +53,10 @@ pub(crate) fn spawn(
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
             };
-            let core = Core::new(id, &shared, shared.config.zero_copy);
+            let core = Core::new(id, &shared, shared.config.zero_copy, store);
+            if let Some(offline) = &core.offline {
+                offline.publish(&core.stats);
+            }
             rt.block_on(run(core, inbox, listeners));
         })
 }
@@ -99,12 +103,24 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
         monoio::spawn(metrics::serve(core.clone(), m, accepting.handle()));
     }
     monoio::spawn(expiry::sweep(core.clone()));
+    monoio::spawn(expiry::sweep_offline(core.clone()));
 
     while let Ok(msg) = inbox.recv_async().await {
         match msg {
             CoreMsg::CreateTask { spec, ack } => {
                 core.insert_task(spec);
                 let _ = ack.send(());
+            }
+            CoreMsg::CreateOffline { task, ack } => {
+                let created = match &core.offline {
+                    Some(offline) => {
+                        let created = offline.create(task).map(drop).map_err(|e| e.to_string());
+                        offline.publish(&core.stats);
+                        created
+                    }
+                    None => Err("no offline store on this core".to_string()),
+                };
+                let _ = ack.send(created);
             }
             CoreMsg::Handoff { stream, buffered } => match monoio::net::TcpStream::from_std(stream)
             {

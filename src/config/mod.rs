@@ -17,7 +17,7 @@ use thiserror::Error;
 use toml::{Table, Value};
 
 pub use ferry_config::Problem;
-pub use schema::{FileConfig, StorageFile};
+pub use schema::{FileConfig, OfflineFile, StorageFile};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -270,6 +270,27 @@ mod tests {
             (4 << 20, 16, 8 << 20)
         );
         assert_eq!(c.relay.task_timeout, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_offline_store_is_off_unless_enabled() {
+        let off = load("[offline]\nblock_size = \"3KiB\"\n", &[]).unwrap();
+        assert_eq!(
+            off.config.offline.relay_store(),
+            None,
+            "off: its keys are not checked"
+        );
+        let text = "[offline]\nenabled = true\nroot = \"/srv/offline\"\nblock_size = \"64KiB\"\n";
+        let on = load(text, &[("FERRY_OFFLINE__QUOTA_BYTES", "10GiB")]).unwrap();
+        let store = on.config.offline.relay_store().expect("enabled");
+        assert_eq!(store.root, Path::new("/srv/offline"));
+        assert_eq!((store.block_size, store.quota_bytes), (64 << 10, 10 << 30));
+        let err =
+            problems(load("[offline]\nenabled = true\nblock_size = \"3000B\"\n", &[]).unwrap_err());
+        assert!(
+            err[0].starts_with("offline.block_size: 3000 is not a power of two"),
+            "{err:?}"
+        );
     }
 
     #[test]

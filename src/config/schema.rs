@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub db_proxy: ferry_control::db_proxy::Config,
     pub login_server: ferry_control::login_server::Config,
     pub storage: StorageFile,
+    pub offline: OfflineFile,
 }
 
 impl FileConfig {
@@ -39,6 +40,7 @@ impl FileConfig {
         section("db_proxy", &self.db_proxy, &mut out);
         section("login_server", &self.login_server, &mut out);
         section("storage", &self.storage, &mut out);
+        section("offline", &self.offline, &mut out);
         out
     }
 }
@@ -63,6 +65,34 @@ impl Validate for StorageFile {
     fn validate(&self, p: &mut Problems) {
         if self.data_dir.as_os_str().is_empty() {
             p.fail("data_dir", "must not be empty");
+        }
+    }
+}
+
+/// The relay's offline block store (ferry-storage): off unless `enabled`;
+/// the other keys are `ferry_storage::Config`'s, documented there, with
+/// its defaults (a flattened struct takes its own defaults, not ours).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OfflineFile {
+    /// Serve offline transfers (keep files for receivers not online).
+    /// Off: the relay refuses them, as TeamTalk without storage would.
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub store: ferry_storage::Config,
+}
+
+impl OfflineFile {
+    /// What the relay is given: the store's settings when enabled.
+    pub fn relay_store(&self) -> Option<ferry_storage::Config> {
+        self.enabled.then(|| self.store.clone())
+    }
+}
+
+impl Validate for OfflineFile {
+    fn validate(&self, p: &mut Problems) {
+        if self.enabled {
+            self.store.validate(p);
         }
     }
 }

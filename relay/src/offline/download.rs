@@ -1,0 +1,183 @@
+//! The offline download (role CLIENT_OFFLINE_DOWNLOAD): the client pulls,
+//! the relay answers from the store. Every byte served comes from a block
+//! whose CRC32C was checked after it was read; one verified block is kept
+//! per connection, so 32 KiB pulls read a 1 MiB block once, not 32 times.
+//!
+//! ```text
+//! PULL_DATA_REQ(offset, size) ─> checked (user, task, 1..=max_chunk bytes, inside the file)
+//!   ─> PULL_DATA_RSP with min(size, bytes left), under the request's seq
+//!   the answer reaching the end of the file ─> then DONE (user_id = the sender), close
+//! a block failing its check ─> the task is damaged (committed), the connection closed
+//! ```
+//!
+//! TeamTalk's stock downloader pulls 32 KiB after 32 KiB, one in flight;
+//! any offset is served, so a download can resume where it stopped.
+
+use bytes::{BufMut as _, BytesMut};
+use ferry_proto::frame::{Frame, HEADER_LEN, Header};
+use ferry_proto::pb::im::base_define::ClientFileState;
+use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
+use ferry_proto::registry::{
+    CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT,
+};
+use monoio::net::tcp::TcpOwnedReadHalf;
+use prost::encoding::{self, WireType};
+
+use super::Conn;
+use super::files::{Checked, Files};
+use crate::error::ConnError;
+use crate::reader::FrameReader;
+use crate::stats::CoreStats;
+
+pub(super) async fn run(
+    conn: &Conn,
+    reader: &mut FrameReader<TcpOwnedReadHalf>,
+) -> Result<(), ConnError> {
+    if conn.info.size == 0 {
+        // Nothing to pull: DONE at once, as after the last answer.
+        let done = conn.state_pdu(ClientFileState::ClientFileDone, conn.info.from_user);
+        let _ = conn.outbox.send(done);
+        return Ok(());
+    }
+    let files = Files::open(conn.offline(), &conn.id).await?;
+    let mut cache = Cache {
+        block: None,
+        bytes: Vec::new(),
+    };
+    let idle = conn.core.config.idle_timeout;
+    loop {
+        let next = monoio::time::timeout(idle, reader.next()).await;
+        let Some(pdu) = next.map_err(|_| ConnError::Timeout(idle))?? else {
+            return Ok(());
+        };
+        let frame = Frame {
+            header: Header::parse(pdu[..HEADER_LEN].try_into().expect("header")),
+            pdu: pdu.freeze(),
+        };
+        match frame.header.command {
+            c if c == CID_OTHER_HEARTBEAT => {
+                let _ = conn.outbox.send(frame.pdu);
+            }
+            c if c == CID_FILE_PULL_DATA_REQ => {
+                let req: ImFilePullDataReq = frame.decode()?;
+                if serve(conn, &files, &mut cache, req, frame.header.seq_num).await? {
+                    tracing::info!(task = %conn.id, user = conn.user, "offline download served to the end");
+                    return Ok(());
+                }
+            }
+            c if c == CID_FILE_STATE => {
+                let state: ImFileState = frame.decode()?;
+                tracing::info!(task = %conn.id, state = state.state, "the downloader ended the download");
+                return Ok(());
+            }
+            other => return Err(ConnError::Unexpected(other, "download")),
+        }
+    }
+}
+
+/// The last block read and verified, reused for the pulls that fall in it.
+struct Cache {
+    block: Option<u32>,
+    bytes: Vec<u8>,
+}
+
+/// Answers one pull. True when the answer reached the end of the file
+/// (DONE follows it; the connection closes).
+async fn serve(
+    conn: &Conn,
+    files: &Files,
+    cache: &mut Cache,
+    req: ImFilePullDataReq,
+    seq: u16,
+) -> Result<bool, ConnError> {
+    if req.user_id != conn.user || req.task_id != conn.id.as_bytes()[..] {
+        return Err(ConnError::protocol(format!(
+            "pull of user {} for task {} on the download of user {} for {}",
+            req.user_id,
+            ferry_proto::text::show(&req.task_id),
+            conn.user,
+            conn.id
+        )));
+    }
+    let size = conn.info.size;
+    let max = conn.core.config.max_chunk;
+    if req.data_size == 0 || req.data_size > max || u64::from(req.offset) >= size {
+        return Err(ConnError::BadPull {
+            offset: req.offset,
+            size: req.data_size,
+            file: size,
+            max,
+        });
+    }
+    let offset = u64::from(req.offset);
+    let len = u64::from(req.data_size).min(size - offset);
+    let plan = conn
+        .offline()
+        .store
+        .borrow()
+        .task(&conn.id)?
+        .read_plan(offset, len)?;
+    let mut pdu = pull_rsp_head(conn, req.offset, len as usize, seq);
+    for (block, _, _) in plan.blocks() {
+        if cache.block != Some(block) {
+            cache.block = None;
+            let stats = &conn.core.stats;
+            let (res, bytes) = files
+                .read_verified(
+                    conn.offline(),
+                    &conn.id,
+                    block,
+                    std::mem::take(&mut cache.bytes),
+                    stats,
+                )
+                .await;
+            cache.bytes = bytes;
+            if let Checked::Bad(_) = res? {
+                return Err(ConnError::TaskState {
+                    task: conn.id.to_string(),
+                    state: "damaged",
+                    role: "downloader",
+                });
+            }
+            cache.block = Some(block);
+        }
+        pdu.put_slice(plan.slice(block, &cache.bytes));
+    }
+    if conn.outbox.send_budgeted(pdu.freeze()).await.is_err() {
+        return Ok(true); // the writer is gone
+    }
+    CoreStats::add(&conn.core.stats.bytes_served, len);
+    if offset + len < size {
+        return Ok(false);
+    }
+    let done = conn.state_pdu(ClientFileState::ClientFileDone, conn.info.from_user);
+    let _ = conn.outbox.send(done);
+    Ok(true)
+}
+
+/// An IMFilePullDataRsp up to its payload: header, fields 1-4 and field 5's
+/// key and length, with room for the `len` payload bytes that follow (the
+/// payload goes from the block cache straight into the PDU).
+fn pull_rsp_head(conn: &Conn, offset: u32, len: usize, seq: u16) -> BytesMut {
+    let task_id = conn.id.as_bytes();
+    let body_len = encoding::uint32::encoded_len(1, &0)
+        + encoding::key_len(2)
+        + encoding::encoded_len_varint(task_id.len() as u64)
+        + task_id.len()
+        + encoding::uint32::encoded_len(3, &conn.user)
+        + encoding::uint32::encoded_len(4, &offset)
+        + encoding::key_len(5)
+        + encoding::encoded_len_varint(len as u64)
+        + len;
+    let mut pdu = BytesMut::with_capacity(HEADER_LEN + body_len);
+    Header::new(CID_FILE_PULL_DATA_RSP, seq, body_len as u32).write(&mut pdu);
+    encoding::uint32::encode(1, &0, &mut pdu);
+    encoding::encode_key(2, WireType::LengthDelimited, &mut pdu);
+    encoding::encode_varint(task_id.len() as u64, &mut pdu);
+    pdu.put_slice(task_id);
+    encoding::uint32::encode(3, &conn.user, &mut pdu);
+    encoding::uint32::encode(4, &offset, &mut pdu);
+    encoding::encode_key(5, WireType::LengthDelimited, &mut pdu);
+    encoding::encode_varint(len as u64, &mut pdu);
+    pdu
+}

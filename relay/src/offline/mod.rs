@@ -1,0 +1,273 @@
+//! Offline transfers served from the block store (ferry-storage): the
+//! receiver is not there, so the relay keeps the file until it comes.
+//! Each core owns its shard of the store (tasks are placed by
+//! `ferry_proto::core_for_task`, like online ones), so the data path takes
+//! no lock; the data reads, writes and syncs go through the core's runtime
+//! (io_uring, or inline syscalls on the epoll driver).
+//!
+//! ```text
+//! msg link TRANSFER_REQ (offline) ─> owning core: Store::create ─> TRANSFER_RSP 0 + task_id
+//! FILE_LOGIN_REQ role 3 (upload, the task's sender)
+//!   ─> LOGIN_RES 0; the relay pulls the missing blocks (upload.rs) ─> DONE, close
+//! FILE_LOGIN_REQ role 4 (download, the receiver or the sender)
+//!   ─> LOGIN_RES 0; the client pulls, every block verified (download.rs) ─> DONE, close
+//! ```
+//!
+//! # Layout
+//! - `files`: a task's data and manifest files on the core's runtime, and
+//!   the store's durability steps done through them (write, data sync,
+//!   commit, read a block).
+//! - `upload`: the relay-driven upload with a window of pulls.
+//! - `download`: serving a complete file, one verified block cached.
+
+mod download;
+mod files;
+mod upload;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::os::fd::AsRawFd as _;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use ferry_proto::frame::encode_to_bytes;
+use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
+use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileState};
+use ferry_storage::{Created, NewTask, State, Store, TaskId, TaskInfo};
+use monoio::io::{Canceller, Splitable as _};
+use monoio::net::TcpStream;
+use tracing::Instrument as _;
+
+use crate::core_state::Core;
+use crate::error::ConnError;
+use crate::outbox::{Outbox, outbox, write_loop};
+use crate::reader::FrameReader;
+use crate::stats::CoreStats;
+use crate::task::Peer;
+
+/// One core's shard of the offline store and who is uploading to it.
+pub(crate) struct Offline {
+    /// Never borrowed across an `.await`: the I/O happens between calls.
+    pub store: RefCell<Store>,
+    /// The connection uploading each task now. A new login of the uploader
+    /// supersedes it (a reconnect after a dead path), as online.
+    uploaders: RefCell<HashMap<TaskId, Peer>>,
+}
+
+impl Offline {
+    pub(crate) fn new(store: Store) -> Offline {
+        Offline {
+            store: RefCell::new(store),
+            uploaders: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Creates a task (a TRANSFER_REQ in offline mode). Synchronous: the
+    /// store creates the directory and files and syncs them (rare steps).
+    pub(crate) fn create(&self, new: NewTask) -> Result<Created, ferry_storage::Error> {
+        let id = String::from_utf8_lossy(&new.task_id).into_owned();
+        let (size, from, to) = (new.size, new.from_user, new.to_user);
+        let created = self.store.borrow_mut().create(new, unix_now());
+        match &created {
+            Ok(c) => {
+                tracing::info!(task = %id, from, to, size, instant = matches!(c, Created::Instant { .. }), "offline task created")
+            }
+            Err(e) => {
+                tracing::warn!(task = %id, from, to, size, error = %e, "offline task refused")
+            }
+        }
+        created
+    }
+
+    /// Publishes the shard's task counts and bytes to the core's gauges
+    /// (after a create, a completion, a damage, a sweep).
+    pub(crate) fn publish(&self, stats: &CoreStats) {
+        let st = self.store.borrow().stats();
+        CoreStats::set(&stats.offline_uploading, st.uploading as u64);
+        CoreStats::set(&stats.offline_complete, st.complete as u64);
+        CoreStats::set(&stats.offline_damaged, st.damaged as u64);
+        CoreStats::set(&stats.store_bytes, st.bytes);
+    }
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Which side of an offline task a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Upload,
+    Download,
+}
+
+impl Side {
+    pub(crate) fn of(role: i32) -> Option<Side> {
+        match ClientFileRole::try_from(role) {
+            Ok(ClientFileRole::ClientOfflineUpload) => Some(Side::Upload),
+            Ok(ClientFileRole::ClientOfflineDownload) => Some(Side::Download),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Upload => "uploader",
+            Side::Download => "downloader",
+        }
+    }
+}
+
+/// A logged-in offline connection: what its loop works with.
+pub(crate) struct Conn {
+    pub core: Rc<Core>,
+    pub id: TaskId,
+    /// The connection's (checked) user.
+    pub user: u32,
+    pub info: TaskInfo,
+    pub outbox: Outbox,
+}
+
+impl Conn {
+    pub(crate) fn offline(&self) -> &Offline {
+        self.core.offline.as_ref().expect("checked at login")
+    }
+
+    /// An IMFileState for this task.
+    pub(crate) fn state_pdu(&self, state: ClientFileState, user_id: u32) -> Bytes {
+        let msg = ImFileState {
+            state: state as i32,
+            task_id: self.id.as_str().to_owned().into(),
+            user_id,
+        };
+        encode_to_bytes(&msg, 0, u32::MAX).expect("small PDU")
+    }
+}
+
+/// Serves an offline login to its end: checks it, answers, then runs the
+/// upload or download loop. A refused login gets LOGIN_RES 1 and the reason
+/// is logged where the connection ends.
+pub(crate) async fn serve(
+    core: &Rc<Core>,
+    mut reader: FrameReader<TcpStream>,
+    canceller: Canceller,
+    req: &ImFileLoginReq,
+    seq: u16,
+    side: Side,
+) -> Result<(), ConnError> {
+    let checked = check_login(core, req, side);
+    let (id, info) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            crate::session::refuse(&mut reader, req, seq).await;
+            return Err(e);
+        }
+    };
+    let cfg = core.config.clone();
+    let (stream, rest) = reader.into_parts();
+    let fd = stream.as_raw_fd();
+    let (rd, wr) = stream.into_split();
+    let (out, inbox) = outbox(cfg.task_buffer, core.stats.clone());
+    monoio::spawn(write_loop(wr, inbox, core.stats.clone(), cfg.idle_timeout).in_current_span());
+    let _ = out.send(crate::session::login_rsp(0, &req.task_id, seq));
+    let conn = Conn {
+        core: core.clone(),
+        id,
+        user: req.user_id,
+        info,
+        outbox: out.clone(),
+    };
+    tracing::info!(task = %id, user = req.user_id, role = side.name(), size = conn.info.size, committed = conn.info.committed, blocks = conn.info.blocks, "offline login");
+    let mut reader = FrameReader::new(rd, rest, cfg.max_frame, canceller.handle());
+    let result = match side {
+        Side::Upload => {
+            let conn_id = core.conn_id();
+            let peer = Peer {
+                conn_id,
+                outbox: out.clone(),
+                canceller: Some(canceller),
+                fd,
+            };
+            take_upload_slot(&conn, peer);
+            let r = upload::run(&conn, &mut reader).await;
+            leave_upload_slot(&conn, conn_id);
+            r
+        }
+        Side::Download => download::run(&conn, &mut reader).await,
+    };
+    core.offline
+        .as_ref()
+        .expect("checked at login")
+        .publish(&core.stats);
+    out.close();
+    drop(conn);
+    drop(out); // the writer flushes what is queued (DONE), then sends FIN
+    if result.is_ok() {
+        reader.linger(crate::session::LINGER).await;
+    }
+    result
+}
+
+/// Whether `req` may take `side` of its task now.
+fn check_login(
+    core: &Core,
+    req: &ImFileLoginReq,
+    side: Side,
+) -> Result<(TaskId, TaskInfo), ConnError> {
+    let Some(offline) = &core.offline else {
+        return Err(ConnError::OfflineOff);
+    };
+    let id = TaskId::parse(&req.task_id)?;
+    let info = match offline.store.borrow().stat(&id) {
+        Ok(info) => info,
+        Err(ferry_storage::Error::NotFound(_)) => {
+            return Err(ConnError::UnknownTask(id.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let allowed = match side {
+        Side::Upload => req.user_id == info.from_user,
+        // The receiver, or the sender fetching its own upload again.
+        Side::Download => req.user_id == info.to_user || req.user_id == info.from_user,
+    };
+    if !allowed {
+        return Err(ConnError::NotParticipant {
+            user: req.user_id,
+            role: side.name(),
+            task: id.to_string(),
+        });
+    }
+    let refused = matches!(
+        (side, info.state),
+        (_, State::Damaged) | (Side::Download, State::Uploading)
+    );
+    if refused {
+        return Err(ConnError::TaskState {
+            task: id.to_string(),
+            state: info.state.as_str(),
+            role: side.name(),
+        });
+    }
+    Ok((id, info))
+}
+
+/// Puts this connection in the task's uploader slot; one already there is
+/// severed (its writes in flight finish, nothing more is read from it).
+fn take_upload_slot(conn: &Conn, peer: Peer) {
+    let old = conn.offline().uploaders.borrow_mut().insert(conn.id, peer);
+    if let Some(mut old) = old {
+        old.sever();
+        CoreStats::add(&conn.core.stats.superseded, 1);
+        tracing::info!(task = %conn.id, old_conn = old.conn_id, "a new upload login supersedes the connection uploading");
+    }
+}
+
+fn leave_upload_slot(conn: &Conn, conn_id: u64) {
+    let mut slots = conn.offline().uploaders.borrow_mut();
+    if slots.get(&conn.id).is_some_and(|p| p.conn_id == conn_id) {
+        slots.remove(&conn.id);
+    }
+}

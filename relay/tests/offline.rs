@@ -1,0 +1,618 @@
+//! Offline transfers through the block store, on real sockets and real
+//! files under a temporary directory: TeamTalk-shaped uploaders (answer
+//! each pull as it comes) and downloaders (32 KiB, one in flight), resume
+//! after a dropped uploader and after a relay restart, refused answers,
+//! an empty file, a block corrupted on disk. Each scenario runs on io_uring
+//! and on the epoll driver.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+
+use bytes::Bytes;
+use common::*;
+use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
+use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
+use ferry_relay::{Config, Driver, Relay};
+
+const UPLOAD: i32 = 3;
+const DOWNLOAD: i32 = 4;
+const OFFLINE: i32 = 2;
+/// The store's block in these tests: 2 stock pulls of 32 KiB.
+const BLOCK: u32 = 64 << 10;
+const PULL: u32 = 32 << 10;
+
+fn relay(root: &Path, driver: Driver) -> Relay {
+    let mut config = Config::local(2);
+    config.driver = driver;
+    config.offline_commit_bytes = u64::from(BLOCK);
+    config.offline = Some(ferry_storage::Config {
+        root: root.to_path_buf(),
+        block_size: BLOCK,
+        min_free_bytes: 0,
+        ..ferry_storage::Config::default()
+    });
+    start(config)
+}
+
+/// An offline TRANSFER_REQ as msg_server sends it; the task id.
+fn create(relay: &Relay, from: u32, to: u32, size: u32) -> String {
+    let mut link = MsgLink::connect(relay);
+    let req = ImFileTransferReq {
+        from_user_id: from,
+        to_user_id: to,
+        file_name: "photos/../holiday.zip".into(),
+        file_size: size,
+        trans_mode: OFFLINE,
+        attach_data: None,
+    };
+    link.0.send(&req, 31);
+    let (rsp, seq) = link.0.recv_msg::<ImFileTransferRsp>();
+    assert_eq!(
+        (rsp.result_code, seq, rsp.trans_mode),
+        (0, 31, Some(OFFLINE))
+    );
+    assert_eq!(rsp.file_size, Some(size));
+    text(&rsp.task_id.expect("task_id")).to_string()
+}
+
+/// A stock uploader: answers each pull as it comes with the file's bytes,
+/// `stop_after` answers at most (then the socket is dropped). Returns the
+/// (offset, size) answered, and the state the relay ended with, if any.
+fn upload(
+    addr: std::net::SocketAddr,
+    task: &str,
+    user: u32,
+    salt: u8,
+    stop_after: Option<usize>,
+) -> (Vec<(u32, u32)>, Option<i32>) {
+    let (mut c, rsp) = login(addr, task, user, UPLOAD);
+    assert_eq!(rsp.result_code, 0, "upload login accepted");
+    let mut answered = Vec::new();
+    loop {
+        if stop_after == Some(answered.len()) {
+            // Leave: the relay reads every answer sent, then the end.
+            c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+            c.until_closed();
+            return (answered, None);
+        }
+        let Some(frame) = c.try_recv() else {
+            return (answered, None);
+        };
+        if let Ok(state) = frame.decode::<ImFileState>() {
+            assert!(c.until_closed().is_empty(), "closed after the state");
+            return (answered, Some(state.state));
+        }
+        let req = frame.decode::<ImFilePullDataReq>().expect("a pull");
+        assert_eq!(
+            (text(&req.task_id), req.user_id, req.trans_mode),
+            (task, user, OFFLINE)
+        );
+        assert!(req.data_size <= PULL, "pulls of at most 32 KiB");
+        let first = req.offset / BLOCK;
+        let last = (req.offset + req.data_size - 1) / BLOCK;
+        assert_eq!(first, last, "a pull never crosses a block");
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: task.to_owned().into(),
+            user_id: user,
+            offset: req.offset,
+            file_data: fill(u64::from(req.offset), req.data_size as usize, salt).into(),
+        };
+        c.send(&rsp, frame.header.seq_num);
+        answered.push((req.offset, req.data_size));
+    }
+}
+
+/// A stock downloader: 32 KiB pulls, one in flight, every byte checked.
+/// `Ok` after the last answer, DONE (in the sender's name) and the close;
+/// `Err(offset)` if the relay closed the connection at that pull.
+fn download(
+    addr: std::net::SocketAddr,
+    task: &str,
+    user: u32,
+    from: u32,
+    size: u32,
+    salt: u8,
+) -> Result<(), u32> {
+    let (mut c, rsp) = login(addr, task, user, DOWNLOAD);
+    assert_eq!(rsp.result_code, 0, "download login accepted");
+    let mut offset = 0;
+    let mut seq = 200u16;
+    while offset < size {
+        seq += 1;
+        let req = ImFilePullDataReq {
+            task_id: task.to_owned().into(),
+            user_id: user,
+            trans_mode: OFFLINE,
+            offset,
+            data_size: PULL,
+        };
+        c.send(&req, seq);
+        let Some(frame) = c.try_recv() else {
+            return Err(offset);
+        };
+        let rsp = frame.decode::<ImFilePullDataRsp>().expect("a pull answer");
+        let len = PULL.min(size - offset);
+        assert_eq!(
+            (
+                rsp.result_code,
+                rsp.offset,
+                rsp.file_data.len() as u32,
+                frame.header.seq_num
+            ),
+            (0, offset, len, seq)
+        );
+        assert!(
+            rsp.file_data == file_slice(u64::from(offset), len as usize, salt),
+            "bytes differ at {offset}"
+        );
+        offset += len;
+    }
+    let (done, _) = c.recv_msg::<ImFileState>();
+    assert_eq!(
+        (done.state, done.user_id, text(&done.task_id)),
+        (DONE, from, task)
+    );
+    assert!(c.until_closed().is_empty(), "closed after DONE");
+    Ok(())
+}
+
+fn bytes(ranges: &[(u32, u32)]) -> u64 {
+    ranges.iter().map(|r| u64::from(r.1)).sum()
+}
+
+fn no_connections(relay: &Relay) {
+    wait_for(relay, "connections closed", |s| s.connections == 0);
+}
+
+fn round_trip(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let size = 16 * BLOCK + 1234;
+    let task = create(&relay, 11, 12, size);
+    let (answered, end) = upload(addr, &task, 11, 5, None);
+    assert_eq!(end, Some(DONE), "the uploader is told DONE");
+    let offsets: BTreeSet<u32> = answered.iter().map(|r| r.0).collect();
+    assert_eq!(offsets.len(), answered.len(), "no pull asked twice");
+    assert_eq!(bytes(&answered), u64::from(size), "every byte pulled once");
+    download(addr, &task, 12, 11, size, 5).expect("served to the end");
+    let cores = relay.addresses().cores.clone();
+    let wrong = cores[(ferry_proto::core_for_task(&task, 2) + 1) % 2];
+    let handoffs = relay.stats().handoffs_in;
+    download(wrong, &task, 11, 11, size, 5).expect("the sender may fetch its upload again");
+    assert_eq!(
+        relay.stats().handoffs_in,
+        handoffs + 1,
+        "handed to the task's core"
+    );
+    let (_, rsp) = login(addr, &task, 13, DOWNLOAD);
+    assert_eq!(rsp.result_code, 1, "anyone else is refused");
+    let s = relay.stats();
+    assert_eq!(s.bytes_stored, u64::from(size));
+    assert_eq!(s.bytes_served, 2 * u64::from(size));
+    assert_eq!(s.blocks_committed, 17);
+    no_connections(&relay);
+    let s = relay.stats();
+    assert_eq!(
+        (s.offline_uploading, s.offline_complete, s.offline_damaged),
+        (0, 1, 0)
+    );
+    assert_eq!(s.store_bytes, u64::from(size));
+    assert!(
+        relay
+            .metrics_text()
+            .contains("ferry_relay_offline_tasks_complete{core=")
+    );
+    relay.shutdown();
+}
+
+#[test]
+fn stock_upload_then_download() {
+    round_trip(Driver::Auto);
+}
+
+#[test]
+fn stock_upload_then_download_on_epoll() {
+    round_trip(Driver::Legacy);
+}
+
+/// TeamTalk-shaped peers move 64 MiB through the store with its default
+/// 1 MiB blocks (32 stock pulls each, one cached block serving 32 pulls);
+/// the download works again after a restart of the relay.
+#[test]
+fn stock_64mib_with_1mib_blocks_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_relay = || {
+        let mut config = Config::local(2);
+        config.offline = Some(ferry_storage::Config {
+            root: dir.path().to_path_buf(),
+            min_free_bytes: 0,
+            ..ferry_storage::Config::default()
+        });
+        start(config)
+    };
+    let size = (64 << 20) + 12_345;
+    let relay = start_relay();
+    let task = create(&relay, 91, 92, size);
+    let (answered, end) = upload(relay.addresses().client, &task, 91, 10, None);
+    assert_eq!((end, bytes(&answered)), (Some(DONE), u64::from(size)));
+    let s = relay.stats();
+    assert_eq!(s.blocks_committed, 65);
+    assert!(
+        s.store_syncs <= 2 * 17 + 4,
+        "a sync per 4 MiB: {}",
+        s.store_syncs
+    );
+    download(relay.addresses().client, &task, 92, 91, size, 10).expect("served");
+    relay.shutdown();
+    let relay = start_relay();
+    download(relay.addresses().client, &task, 92, 91, size, 10).expect("served after a restart");
+    relay.shutdown();
+}
+
+/// The uploader drops after 5 blocks; its return is asked only for the rest.
+fn dropped_uploader(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let size = 12 * BLOCK + 77;
+    let task = create(&relay, 21, 22, size);
+    let (first, end) = upload(addr, &task, 21, 6, Some(11)); // 5.5 blocks
+    assert_eq!(end, None);
+    no_connections(&relay);
+    let (second, end) = upload(addr, &task, 21, 6, None);
+    assert_eq!(end, Some(DONE));
+    let before: BTreeSet<u32> = first.iter().map(|r| r.0).collect();
+    assert!(
+        second.iter().all(|r| !before.contains(&r.0)),
+        "nothing answered is asked again"
+    );
+    assert_eq!(
+        bytes(&first) + bytes(&second),
+        u64::from(size),
+        "every byte pulled once in all"
+    );
+    download(addr, &task, 22, 21, size, 6).expect("served to the end");
+    relay.shutdown();
+}
+
+#[test]
+fn dropped_uploader_resumes() {
+    dropped_uploader(Driver::Auto);
+}
+
+#[test]
+fn dropped_uploader_resumes_on_epoll() {
+    dropped_uploader(Driver::Legacy);
+}
+
+/// The relay stops mid-upload; a new relay on the same store asks only for
+/// the blocks that were not committed.
+fn restarted_relay(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 10 * BLOCK + 5;
+    let first_relay = relay(dir.path(), driver);
+    let task = create(&first_relay, 31, 32, size);
+    let (first, _) = upload(first_relay.addresses().client, &task, 31, 7, Some(9)); // 4.5 blocks
+    no_connections(&first_relay);
+    assert_eq!(first_relay.stats().blocks_committed, 4);
+    first_relay.shutdown();
+
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let (second, end) = upload(addr, &task, 31, 7, None);
+    assert_eq!(end, Some(DONE));
+    assert!(
+        second.iter().all(|r| r.0 >= 4 * BLOCK),
+        "committed blocks are not asked again: {second:?}"
+    );
+    assert_eq!(
+        bytes(&second),
+        u64::from(size - 4 * BLOCK),
+        "the uncommitted half block is asked again"
+    );
+    assert_eq!(bytes(&first), u64::from(4 * BLOCK + PULL));
+    download(addr, &task, 32, 31, size, 7).expect("served to the end");
+    relay.shutdown();
+}
+
+#[test]
+fn restarted_relay_resumes_upload() {
+    restarted_relay(Driver::Auto);
+}
+
+#[test]
+fn restarted_relay_resumes_upload_on_epoll() {
+    restarted_relay(Driver::Legacy);
+}
+
+/// Answers one byte short, one byte long, or to a pull never asked: the
+/// uploader is closed and nothing it sent is stored.
+#[test]
+fn wrong_answers_are_refused_and_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let size = 3 * BLOCK;
+    let task = create(&relay, 41, 42, size);
+    for (delta, shift) in [(-1i64, 0u32), (1, 0), (0, 1000)] {
+        let (mut c, rsp) = login(addr, &task, 41, UPLOAD);
+        assert_eq!(rsp.result_code, 0);
+        let (req, seq) = c.recv_msg::<ImFilePullDataReq>();
+        let len = (i64::from(req.data_size) + delta) as usize;
+        let offset = req.offset + shift;
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: task.clone().into(),
+            user_id: 41,
+            offset,
+            file_data: Bytes::from(fill(u64::from(offset), len, 8)),
+        };
+        c.send(&rsp, seq);
+        let rest = c.until_closed();
+        assert!(
+            rest.iter().all(|f| f.decode::<ImFileState>().is_err()),
+            "no DONE"
+        );
+        no_connections(&relay);
+    }
+    let s = relay.stats();
+    assert_eq!(
+        (s.bytes_stored, s.blocks_committed),
+        (0, 0),
+        "nothing stored"
+    );
+    assert!(s.rejected >= 3, "each closed as bad input: {s:?}");
+    let (answered, end) = upload(addr, &task, 41, 8, None);
+    assert_eq!((end, bytes(&answered)), (Some(DONE), u64::from(size)));
+    download(addr, &task, 42, 41, size, 8).expect("served to the end");
+    relay.shutdown();
+}
+
+/// An empty file is complete at once: DONE to the uploader without a pull,
+/// DONE to the downloader without a pull.
+#[test]
+fn zero_size_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let task = create(&relay, 51, 52, 0);
+    let (answered, end) = upload(addr, &task, 51, 1, None);
+    assert_eq!((answered.len(), end), (0, Some(DONE)));
+    download(addr, &task, 52, 51, 0, 1).expect("DONE at once");
+    relay.shutdown();
+}
+
+/// A byte flipped in a stored block after the upload: the blocks before it
+/// are served, it never is, and the task is refused from then on (the mark
+/// is durable: a restarted relay refuses it too).
+fn corrupted_block(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 6 * BLOCK;
+    let task = {
+        let relay = relay(dir.path(), driver);
+        let addr = relay.addresses().client;
+        let task = create(&relay, 61, 62, size);
+        assert_eq!(upload(addr, &task, 61, 9, None).1, Some(DONE));
+        let id = ferry_storage::TaskId::parse(&task).unwrap();
+        let data = ferry_storage::Layout::new(dir.path()).data(&id);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&data)
+            .unwrap();
+        let mut byte = [0u8];
+        let at = u64::from(3 * BLOCK + 100);
+        file.read_exact_at(&mut byte, at).unwrap();
+        file.write_all_at(&[byte[0] ^ 0x40], at).unwrap();
+        assert_eq!(
+            download(addr, &task, 62, 61, size, 9),
+            Err(3 * BLOCK),
+            "served up to the bad block"
+        );
+        assert_eq!(relay.stats().crc_failures, 1);
+        assert_eq!(relay.stats().bytes_served, u64::from(3 * BLOCK));
+        let (_, rsp) = login(addr, &task, 62, DOWNLOAD);
+        assert_eq!(rsp.result_code, 1, "a damaged task is refused");
+        no_connections(&relay);
+        assert_eq!(relay.stats().offline_damaged, 1);
+        relay.shutdown();
+        task
+    };
+    let relay = relay(dir.path(), driver);
+    let (_, rsp) = login(relay.addresses().client, &task, 62, DOWNLOAD);
+    assert_eq!(rsp.result_code, 1, "still refused after a restart");
+    relay.shutdown();
+}
+
+#[test]
+fn corrupted_block_is_never_served() {
+    corrupted_block(Driver::Auto);
+}
+
+#[test]
+fn corrupted_block_is_never_served_on_epoll() {
+    corrupted_block(Driver::Legacy);
+}
+
+/// A second upload login of the sender supersedes the connection
+/// uploading: that one is closed, the new one is asked only for the rest.
+#[test]
+fn a_new_upload_login_supersedes_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let size = 8 * BLOCK;
+    let task = create(&relay, 71, 72, size);
+    let (mut old, rsp) = login(addr, &task, 71, UPLOAD);
+    assert_eq!(rsp.result_code, 0);
+    for _ in 0..4 {
+        let (req, seq) = old.recv_msg::<ImFilePullDataReq>();
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: task.clone().into(),
+            user_id: 71,
+            offset: req.offset,
+            file_data: fill(u64::from(req.offset), req.data_size as usize, 4).into(),
+        };
+        old.send(&rsp, seq);
+    }
+    wait_for(&relay, "four answers stored", |s| {
+        s.bytes_stored == u64::from(4 * PULL)
+    });
+    let (new, end) = upload(addr, &task, 71, 4, None);
+    assert_eq!(end, Some(DONE));
+    assert_eq!(
+        bytes(&new),
+        u64::from(size - 4 * PULL),
+        "only the rest is asked"
+    );
+    assert!(new.iter().all(|r| r.0 >= 4 * PULL));
+    old.until_closed(); // the old connection was closed (a read timeout panics)
+    assert_eq!(relay.stats().superseded, 1);
+    download(addr, &task, 72, 71, size, 4).expect("served to the end");
+    relay.shutdown();
+}
+
+/// Offline files expire: past incomplete_ttl an unfinished upload's task
+/// and files are deleted, and its uploader is refused.
+#[test]
+fn unfinished_uploads_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::local(1);
+    config.offline = Some(ferry_storage::Config {
+        root: dir.path().to_path_buf(),
+        block_size: BLOCK,
+        min_free_bytes: 0,
+        offline_ttl: std::time::Duration::from_secs(1),
+        incomplete_ttl: std::time::Duration::from_secs(1),
+        ..ferry_storage::Config::default()
+    });
+    let relay = start(config);
+    let addr = relay.addresses().client;
+    let task = create(&relay, 81, 82, 4 * BLOCK);
+    let (answered, _) = upload(addr, &task, 81, 2, Some(2));
+    assert_eq!(bytes(&answered), u64::from(BLOCK));
+    let id = ferry_storage::TaskId::parse(&task).unwrap();
+    let task_dir = ferry_storage::Layout::new(dir.path()).task_dir(&id);
+    assert!(task_dir.exists());
+    for _ in 0..50 {
+        if !task_dir.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!task_dir.exists(), "the task's directory is deleted");
+    let (_, rsp) = login(addr, &task, 81, UPLOAD);
+    assert_eq!(rsp.result_code, 1, "an expired task is unknown");
+    relay.shutdown();
+}
+
+/// A ferry downloader with 4 pulls in flight stops half way and comes
+/// back for the rest, starting at the offset it had reached (pulls of any
+/// size, not aligned to blocks).
+#[test]
+fn a_download_resumes_at_any_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let size = 9 * BLOCK + 999;
+    let task = create(&relay, 95, 96, size);
+    assert_eq!(upload(addr, &task, 95, 12, None).1, Some(DONE));
+    let chunk = 50_000u32;
+    let half = 5 * chunk;
+    let fetch = |from: u32, to: u32| {
+        let (mut c, rsp) = login(addr, &task, 96, DOWNLOAD);
+        assert_eq!(rsp.result_code, 0);
+        let offsets: Vec<u32> = (from..to).step_by(chunk as usize).collect();
+        for window in offsets.chunks(4) {
+            for (i, &offset) in window.iter().enumerate() {
+                let req = ImFilePullDataReq {
+                    task_id: task.clone().into(),
+                    user_id: 96,
+                    trans_mode: OFFLINE,
+                    offset,
+                    data_size: chunk,
+                };
+                c.send(&req, 300 + i as u16);
+            }
+            for (i, &offset) in window.iter().enumerate() {
+                let (rsp, seq) = c.recv_msg::<ImFilePullDataRsp>();
+                let len = chunk.min(size - offset) as usize;
+                assert_eq!(
+                    (rsp.offset, seq, rsp.file_data.len()),
+                    (offset, 300 + i as u16, len)
+                );
+                assert!(rsp.file_data == file_slice(u64::from(offset), len, 12));
+            }
+        }
+        c
+    };
+    drop(fetch(0, half));
+    let mut rest = fetch(half, size);
+    let (done, _) = rest.recv_msg::<ImFileState>();
+    assert_eq!((done.state, done.user_id), (DONE, 95));
+    assert!(rest.until_closed().is_empty(), "closed after DONE");
+    assert_eq!(relay.stats().bytes_served, u64::from(size));
+    relay.shutdown();
+}
+
+/// Quotas refuse a task up front, before any byte moves: result 1 on the
+/// msg link, no task id.
+#[test]
+fn quotas_refuse_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::local(2);
+    config.offline = Some(ferry_storage::Config {
+        root: dir.path().to_path_buf(),
+        block_size: BLOCK,
+        min_free_bytes: 0,
+        quota_bytes: 1 << 20,
+        user_quota_bytes: 700 << 10,
+        ..ferry_storage::Config::default()
+    });
+    let relay = start(config);
+    let mut link = MsgLink::connect(&relay);
+    let mut ask = |from: u32, size: u32| {
+        let req = ImFileTransferReq {
+            from_user_id: from,
+            to_user_id: 9,
+            file_name: "q".into(),
+            file_size: size,
+            trans_mode: OFFLINE,
+            attach_data: None,
+        };
+        link.0.send(&req, 4);
+        let (rsp, _) = link.0.recv_msg::<ImFileTransferRsp>();
+        (rsp.result_code, rsp.task_id.is_some())
+    };
+    assert_eq!(ask(1, 600 << 10), (0, true));
+    assert_eq!(ask(1, 200 << 10), (1, false), "over the sender's quota");
+    assert_eq!(ask(2, 300 << 10), (0, true));
+    assert_eq!(ask(3, 200 << 10), (1, false), "over the total quota");
+    assert_eq!(ask(3, 100 << 10), (0, true));
+    relay.shutdown();
+}
+
+/// Without a store, offline requests are refused as before.
+#[test]
+fn offline_is_refused_without_a_store() {
+    let relay = start(Config::local(1));
+    let mut link = MsgLink::connect(&relay);
+    let req = ImFileTransferReq {
+        from_user_id: 1,
+        to_user_id: 2,
+        file_name: "a".into(),
+        file_size: 10,
+        trans_mode: OFFLINE,
+        attach_data: None,
+    };
+    link.0.send(&req, 3);
+    let (rsp, _) = link.0.recv_msg::<ImFileTransferRsp>();
+    assert_eq!((rsp.result_code, rsp.task_id), (1, None));
+    relay.shutdown();
+}
