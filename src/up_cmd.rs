@@ -42,6 +42,10 @@ pub(crate) struct UpArgs {
     /// stack beside a first; the addresses are printed.
     #[arg(long)]
     any_port: bool,
+    /// Refuse offline files instead of keeping them in the block store
+    /// under the data directory (offline.enabled, on for `ferry up`)
+    #[arg(long)]
+    no_offline: bool,
 }
 
 /// `addr` as a peer in this process dials it: an unspecified IP becomes
@@ -62,6 +66,10 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             ("storage.data_dir", args.data_dir.clone()),
             ("msg_server.advertise", Some(advertise.clone())),
             ("relay.advertise", Some(advertise.clone())),
+            (
+                "offline.enabled",
+                Some((if args.no_offline { "false" } else { "true" }).into()),
+            ),
         ],
     )?;
     let mut c = loaded.config;
@@ -99,6 +107,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             offline.store.root = c.storage.data_dir.join("offline");
         }
         relay_config.offline = offline.relay_store();
+        let relay_offline_root = relay_config.offline.as_ref().map(|s| s.root.clone());
         let relay = Relay::start(relay_config).context("relay")?;
         let mut m = c.msg_server;
         m.db_proxy = vec![dial(db.local_addr()?)];
@@ -116,6 +125,9 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
         );
         println!("  msg_server     {msg_addr}");
         println!("  relay          {}", relay.addresses().client);
+        if let Some(store) = &relay_offline_root {
+            println!("  offline files  {}", store.display());
+        }
         println!("  db_proxy       {} (SQLite)", db.local_addr()?);
         println!("  route_server   {}", route.local_addr()?);
         println!(

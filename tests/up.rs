@@ -89,6 +89,21 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     );
 
     stack::file_online(&mut alice, &mut bob, 300 << 10).await;
+    // ferry up keeps offline files: the relay takes an offline task.
+    let offline: ferry_proto::pb::im::file::ImFileRsp = alice
+        .call(&ferry_proto::pb::im::file::ImFileReq {
+            from_user_id: 0,
+            to_user_id: bob.user,
+            file_name: "later.bin".into(),
+            file_size: 1000,
+            trans_mode: ferry_proto::pb::im::base_define::TransferFileType::FileTypeOffline as i32,
+        })
+        .await;
+    assert_eq!(offline.result_code, 0, "{offline:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("offline files")),
+        "says where offline files go: {lines:?}"
+    );
     drop((alice, bob));
 
     let _ = Command::new("kill")
