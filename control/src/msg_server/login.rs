@@ -123,6 +123,11 @@ pub(super) async fn login(conn: &mut ClientConn, f: &Frame) -> Flow {
             "a new login of the same kind of client supersedes a session"
         );
     }
+    // This session is counted before any other is kicked: route_server
+    // handles a link's PDUs in order, so the user never looks offline in
+    // between (with several route_servers, the kicked session's end may be
+    // counted on another one first).
+    announce(&shared, user, req.client_type, true).await;
     // The same user's session of this kind on other msg_servers goes too.
     let kick_elsewhere = ImServerKickUser {
         user_id: user,
@@ -132,7 +137,6 @@ pub(super) async fn login(conn: &mut ClientConn, f: &Frame) -> Flow {
     if let Some(pdu) = shared.encode(&kick_elsewhere, 0) {
         let _ = links.route.send(pdu).await;
     }
-    announce(&shared, user, req.client_type, true).await;
     shared.stats.logins.fetch_add(1, Ordering::Relaxed);
     tracing::info!(user, client_type = req.client_type, "logged in");
     let res = ImLoginRes {
