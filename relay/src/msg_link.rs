@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferry_proto::extension::{CID_OTHER_LINK_AUTH, LINK_NONCE_LEN, verify_link_mac};
-use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
+use ferry_proto::frame::{Frame, encode_to_bytes};
 use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
 use ferry_proto::pb::im::other::ImHeartBeat;
@@ -118,19 +118,18 @@ async fn authenticate(
     res?;
     let wait = core.config.login_timeout;
     let next = monoio::time::timeout(wait, reader.next()).await;
-    let Some(pdu) = next.map_err(|_| ConnError::Timeout(wait))?? else {
+    let Some(frame) = next.map_err(|_| ConnError::Timeout(wait))?? else {
         return Err(ConnError::protocol(
             "closed before answering the link challenge",
         ));
     };
-    let header = Header::parse(pdu[..HEADER_LEN].try_into().expect("header"));
-    if header.command != CID_OTHER_LINK_AUTH {
+    if frame.header.command != CID_OTHER_LINK_AUTH {
         return Err(ConnError::protocol(format!(
             "{} instead of the answer to the link challenge",
-            header.command
+            frame.header.command
         )));
     }
-    let auth: LinkAuth = ferry_proto::schema::decode(pdu.freeze().slice(HEADER_LEN..))?;
+    let auth: LinkAuth = ferry_proto::schema::decode(frame.body())?;
     if !verify_link_mac(secret.bytes(), &nonce, &auth.mac) {
         return Err(ConnError::protocol("wrong answer to the link challenge"));
     }
@@ -158,12 +157,8 @@ async fn read_loop(
 ) -> Result<(), ConnError> {
     loop {
         let next = monoio::time::timeout(LINK_TIMEOUT, reader.next()).await;
-        let Some(pdu) = next.map_err(|_| ConnError::Timeout(LINK_TIMEOUT))?? else {
+        let Some(frame) = next.map_err(|_| ConnError::Timeout(LINK_TIMEOUT))?? else {
             return Ok(());
-        };
-        let frame = Frame {
-            header: Header::parse(pdu[..HEADER_LEN].try_into().expect("header")),
-            pdu: pdu.freeze(),
         };
         let reply = match frame.header.command.command_id {
             c if c == CID_OTHER_HEARTBEAT.command_id => frame.pdu.clone(),

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ferry_proto::frame::{Check, HEADER_LEN, Header, check};
+use ferry_proto::frame::{Check, Frame, HEADER_LEN, Header, check};
 use ferry_proto::pull::{Prefix, PullDataRspHead};
 use monoio::buf::IoBufMut;
 use monoio::io::{CancelHandle, CancelableAsyncReadRent};
@@ -85,7 +85,7 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
         splice: bool,
     ) -> Result<Option<Incoming>, ConnError> {
         let Some(rule) = self.splice.filter(|_| splice) else {
-            return Ok(self.next().await?.map(Incoming::Frame));
+            return Ok(self.next_pdu().await?.map(Incoming::Frame));
         };
         loop {
             if let Some(frame) = self.take_whole()? {
@@ -151,9 +151,19 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
         Ok(res? > 0)
     }
 
-    /// The next whole PDU, header included; `None` at a clean end of stream.
-    /// A frame is never buffered beyond `max_frame` bytes.
-    pub(crate) async fn next(&mut self) -> Result<Option<BytesMut>, ConnError> {
+    /// The next whole PDU as a [`Frame`] (its header parsed once, here);
+    /// `None` at a clean end of stream.
+    pub(crate) async fn next(&mut self) -> Result<Option<Frame>, ConnError> {
+        Ok(self.next_pdu().await?.map(|pdu| Frame {
+            header: Header::parse(pdu.first_chunk().expect("a whole PDU holds a header")),
+            pdu: pdu.freeze(),
+        }))
+    }
+
+    /// The next whole PDU, header included, still mutable (the relay's
+    /// pull path edits it in place); `None` at a clean end of stream. A
+    /// frame is never buffered beyond `max_frame` bytes.
+    async fn next_pdu(&mut self) -> Result<Option<BytesMut>, ConnError> {
         loop {
             if let Some(frame) = self.take_whole()? {
                 self.hint = frame.len().clamp(MIN_READ, MAX_READ);

@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
-use ferry_proto::frame::{Frame, Header, encode_to_bytes};
+use ferry_proto::frame::{Frame, encode_to_bytes};
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState, TransferFileType};
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFileState};
 use ferry_proto::registry::{CID_FILE_LOGIN_REQ, CID_FILE_PULL_DATA_RSP, CID_OTHER_HEARTBEAT};
@@ -218,12 +218,8 @@ async fn read_login(
     reader: &mut FrameReader<TcpStream>,
 ) -> Result<Option<(Frame, ImFileLoginReq)>, ConnError> {
     loop {
-        let Some(pdu) = reader.next().await? else {
+        let Some(frame) = reader.next().await? else {
             return Ok(None);
-        };
-        let frame = Frame {
-            header: Header::parse(pdu[..16].try_into().expect("header")),
-            pdu: pdu.freeze(),
         };
         match frame.header.command {
             c if c.command_id == CID_OTHER_HEARTBEAT.command_id => {

@@ -14,7 +14,7 @@
 //! any offset is served, so a download can resume where it stopped.
 
 use bytes::{BufMut as _, BytesMut};
-use ferry_proto::frame::{Frame, HEADER_LEN, Header};
+use ferry_proto::frame::{HEADER_LEN, Header};
 use ferry_proto::pb::im::base_define::ClientFileState;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
 use ferry_proto::registry::{
@@ -47,12 +47,8 @@ pub(super) async fn run(
     let idle = conn.core.config.idle_timeout;
     loop {
         let next = monoio::time::timeout(idle, reader.next()).await;
-        let Some(pdu) = next.map_err(|_| ConnError::Timeout(idle))?? else {
+        let Some(frame) = next.map_err(|_| ConnError::Timeout(idle))?? else {
             return Ok(());
-        };
-        let frame = Frame {
-            header: Header::parse(pdu[..HEADER_LEN].try_into().expect("header")),
-            pdu: pdu.freeze(),
         };
         match frame.header.command {
             c if c == CID_OTHER_HEARTBEAT => {

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
+use ferry_proto::frame::encode_to_bytes;
 use ferry_proto::pb::im::base_define::{ClientFileState, TransferFileType};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT};
@@ -60,16 +60,12 @@ pub(super) async fn run(
             return Ok(());
         }
         let next = monoio::time::timeout(idle, reader.next()).await;
-        let Some(pdu) = next.map_err(|_| ConnError::Timeout(idle))?? else {
+        let Some(frame) = next.map_err(|_| ConnError::Timeout(idle))?? else {
             // The uploader left: keep what it sent durable for its return.
             up.files
                 .flush(conn.offline(), &conn.id, &conn.core.stats)
                 .await?;
             return Ok(());
-        };
-        let frame = Frame {
-            header: Header::parse(pdu[..HEADER_LEN].try_into().expect("header")),
-            pdu: pdu.freeze(),
         };
         match frame.header.command {
             c if c == CID_OTHER_HEARTBEAT => {
