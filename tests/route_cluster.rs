@@ -33,20 +33,6 @@ async fn status(c: &mut Client, users: &[u32]) -> Vec<(u32, i32)> {
         .collect()
 }
 
-/// The next status notify about `user`, other notifies skipped.
-async fn notify_about(c: &mut Client, user: u32) -> i32 {
-    loop {
-        let n: ImUserStatNotify = c
-            .expect(CID_BUDDY_LIST_STATUS_NOTIFY)
-            .await
-            .decode()
-            .unwrap();
-        if n.user_stat.user_id == user {
-            return n.user_stat.status;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_on_two_route_servers_reach_each_other_through_redis() {
     let Some(pair) = Pair::start().await else {
@@ -64,7 +50,7 @@ async fn users_on_two_route_servers_reach_each_other_through_redis() {
     // bob logs in on the other side: alice (same department) hears of it,
     // and her status query sees him.
     let mut b = Client::login(pair.msg[1], "bob", ClientType::Windows).await;
-    assert_eq!(notify_about(&mut a, bob).await, ONLINE);
+    assert_eq!(a.status_notify_about(bob).await, ONLINE);
     assert_eq!(
         status(&mut a, &[bob, carol]).await,
         [(bob, ONLINE), (carol, OFFLINE)]
@@ -187,7 +173,7 @@ async fn a_dead_route_servers_users_go_offline_within_the_ttl() {
     tokio::time::sleep(stack::PAIR_PRESENCE_TTL / 2).await;
     assert_eq!(status(&mut c, &[ghost]).await, [(ghost, ONLINE)]);
 
-    assert_eq!(notify_about(&mut c, ghost).await, OFFLINE);
+    assert_eq!(c.status_notify_about(ghost).await, OFFLINE);
     assert_eq!(status(&mut c, &[ghost]).await, [(ghost, OFFLINE)]);
     let left: (i64, i64) = redis::pipe()
         .cmd("HLEN")
@@ -206,6 +192,22 @@ async fn a_dead_route_servers_users_go_offline_within_the_ttl() {
     pair.stop().await;
 }
 
+/// A `redis-server` of the test's own on `port`, keeping nothing on disk.
+fn redis_server(port: u16) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (installed with Redis)")
+}
+
 /// Redis dies under a route_server: it keeps delivering between its own
 /// msg_servers (messages and presence), and says so: `/health` answers 503
 /// and the failures are counted. When Redis comes back (empty), the
@@ -219,18 +221,7 @@ async fn a_route_server_that_loses_redis_keeps_serving_its_own_links() {
         return;
     };
     let redis_port = port();
-    let mut redis = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &redis_port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server (installed with Redis)");
+    let mut redis = redis_server(redis_port);
     wait_listening(std::net::SocketAddr::from(([127, 0, 0, 1], redis_port))).await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -287,7 +278,7 @@ async fn a_route_server_that_loses_redis_keeps_serving_its_own_links() {
     );
     // Presence from this route_server's own view.
     let _c = Client::login(msg[1], "carol", ClientType::Windows).await;
-    assert_eq!(notify_about(&mut a, ids[2]).await, ONLINE);
+    assert_eq!(a.status_notify_about(ids[2]).await, ONLINE);
     assert_eq!(status(&mut a, &[ids[2]]).await, [(ids[2], ONLINE)]);
     let (code, body) = stack::http_get_status(ops, "/health").await;
     assert_eq!(code, 503, "{body}");
@@ -304,18 +295,7 @@ async fn a_route_server_that_loses_redis_keeps_serving_its_own_links() {
     assert!(failures > 0, "{metrics}");
 
     // Redis comes back empty: the route_server writes its sessions again.
-    let mut redis = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &redis_port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut redis = redis_server(redis_port);
     let mut healthy = false;
     for _ in 0..100 {
         if stack::http_get_status(ops, "/health").await.0 == 200 {

@@ -236,9 +236,8 @@ impl Drop for MariaDb {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
     use ferry_proto::pb::im::base_define::{GroupType, UserStatType};
-    use ferry_proto::pb::im::buddy::ImUserStatNotify;
     use ferry_proto::pb::im::group::{ImGroupCreateReq, ImGroupCreateRsp};
-    use ferry_proto::registry::{CID_BUDDY_LIST_STATUS_NOTIFY, CID_LOGIN_KICK_USER};
+    use ferry_proto::registry::CID_LOGIN_KICK_USER;
 
     let (Some(mysql), Some(redis)) = (
         stack::required_env("FERRY_TEST_MYSQL_URL"),
@@ -428,29 +427,11 @@ async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
     // about carol, on msg_server 0) hears carol go offline.
     let carol = login(msg1, "carol", ClientType::Windows).await;
     let carol_id = carol.user;
-    let online = loop {
-        let n: ImUserStatNotify = alice
-            .expect(CID_BUDDY_LIST_STATUS_NOTIFY)
-            .await
-            .decode()
-            .unwrap();
-        if n.user_stat.user_id == carol_id {
-            break n.user_stat.status;
-        }
-    };
+    let online = alice.status_notify_about(carol_id).await;
     assert_eq!(online, UserStatType::UserStatusOnline as i32);
     let msg1_service = services.pop().unwrap();
     drop(msg1_service); // SIGKILL
-    let offline = loop {
-        let n: ImUserStatNotify = alice
-            .expect(CID_BUDDY_LIST_STATUS_NOTIFY)
-            .await
-            .decode()
-            .unwrap();
-        if n.user_stat.user_id == carol_id {
-            break n.user_stat.status;
-        }
-    };
+    let offline = alice.status_notify_about(carol_id).await;
     assert_eq!(offline, UserStatType::UserStatusOffline as i32);
     drop((alice, bob2, carol));
     for service in services {

@@ -443,6 +443,22 @@ impl Client {
         out
     }
 
+    /// The status (online or offline) of the next status notify about
+    /// `user`; notifies about others are skipped.
+    pub async fn status_notify_about(&mut self, user: u32) -> i32 {
+        use ferry_proto::pb::im::buddy::ImUserStatNotify;
+        loop {
+            let n: ImUserStatNotify = self
+                .expect(ferry_proto::registry::CID_BUDDY_LIST_STATUS_NOTIFY)
+                .await
+                .decode()
+                .unwrap();
+            if n.user_stat.user_id == user {
+                return n.user_stat.status;
+            }
+        }
+    }
+
     /// False once msg_server has closed the connection (what it sent is
     /// kept for later reads).
     pub async fn is_open(&mut self) -> bool {

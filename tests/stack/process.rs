@@ -108,16 +108,23 @@ pub fn proc_status(pid: u32, key: &str) -> u64 {
 
 /// `ferry db migrate --db URL`: the schema, before rows are written.
 pub fn migrate(db: &str) {
+    run(&["db", "migrate", "--db", db]);
+}
+
+/// `ferry args…` to completion with no config file; its stdout. Panics
+/// with its stderr unless it exits 0.
+pub fn run(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["db", "migrate", "--db", db])
+        .args(args)
         .env_remove("FERRY_CONFIG")
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "ferry {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// TeamTalk MD5 rows (password `password`), one per `(name, department)`,
@@ -169,22 +176,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 /// `ferry user add NAME --password PASSWORD` plus `place` (`--data-dir
 /// DIR` or `--db URL`, and e.g. `--depart 1`); the new user's id.
 pub fn user_add(name: &str, password: &str, place: &[&str]) -> u32 {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["user", "add", name, "--password", password])
-        .args(place)
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    let mut args = vec!["user", "add", name, "--password", password];
+    args.extend_from_slice(place);
+    run(&args).trim().parse().unwrap()
 }
 
 /// `ferry login-server` on the given HTTP, client and registration ports.

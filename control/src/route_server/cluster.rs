@@ -248,14 +248,7 @@ impl Cluster {
             if removed == 0 {
                 continue;
             }
-            let pc: Vec<u32> = redis::cmd("EVAL")
-                .arg(PRUNE)
-                .arg(1)
-                .arg(self.key(&format!("rs:users:{server}")))
-                .arg(self.key("presence:"))
-                .arg(format!("{server}/"))
-                .query_async(&mut conn)
-                .await?;
+            let pc: Vec<u32> = self.prune(&server).query_async(&mut conn).await?;
             tracing::warn!(route_server = %server, pc_users = pc.len(), "route_server gone; its sessions are offline");
             let _ = events.send(Event::Gone(pc)).await;
         }
@@ -400,17 +393,23 @@ impl Cluster {
         }
     }
 
+    /// The command deleting `server`'s counts ([`PRUNE`]); it answers the
+    /// users that had a PC client there.
+    fn prune(&self, server: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(PRUNE)
+            .arg(1)
+            .arg(self.key(&format!("rs:users:{server}")))
+            .arg(self.key("presence:"))
+            .arg(format!("{server}/"));
+        cmd
+    }
+
     /// Replaces what Redis holds of this route_server's sessions with
     /// `sessions` (user, client type, count), after an outage.
     pub(super) async fn restate(&self, sessions: &[(u32, i32, u32)]) {
         let mut pipe = redis::pipe();
-        pipe.cmd("EVAL")
-            .arg(PRUNE)
-            .arg(1)
-            .arg(self.key(&format!("rs:users:{}", self.id)))
-            .arg(self.key("presence:"))
-            .arg(format!("{}/", self.id))
-            .ignore();
+        pipe.add_command(self.prune(&self.id)).ignore();
         for (user, client_type, n) in sessions {
             pipe.cmd("HSET")
                 .arg(self.key(&format!("presence:{user}")))
@@ -441,12 +440,7 @@ impl Cluster {
             .arg(self.key("rs:all"))
             .arg(&self.id)
             .ignore()
-            .cmd("EVAL")
-            .arg(PRUNE)
-            .arg(1)
-            .arg(self.key(&format!("rs:users:{}", self.id)))
-            .arg(self.key("presence:"))
-            .arg(format!("{}/", self.id))
+            .add_command(self.prune(&self.id))
             .query_async(&mut conn)
             .await;
         if let Err(e) = left {
