@@ -33,6 +33,18 @@ enum Path<'a> {
 
 /// One whole transfer of `size` bytes; returns the bytes received.
 fn transfer(path: Path, payload: &Bytes, size: u32, chunk: u32, window: usize) -> u64 {
+    transfer_timed(path, payload, size, chunk, window, None)
+}
+
+/// [`transfer`], pushing each response's wait (ns) onto `waits`.
+fn transfer_timed(
+    path: Path,
+    payload: &Bytes,
+    size: u32,
+    chunk: u32,
+    window: usize,
+    waits: Option<&mut Vec<u64>>,
+) -> u64 {
     let (sender, receiver, task) = match path {
         Path::Ferry(relay) => {
             let mut link = Peer::new(TcpStream::connect(relay.addresses().msg).unwrap());
@@ -67,7 +79,7 @@ fn transfer(path: Path, payload: &Bytes, size: u32, chunk: u32, window: usize) -
     };
     let (t, p) = (task.clone(), payload.clone());
     let sending = thread::spawn(move || sender.send_file(&t, 1, &p));
-    let got = receiver.receive(&task, 2, u64::from(size), chunk, window);
+    let got = receiver.receive(&task, 2, u64::from(size), chunk, window, waits);
     sending.join().unwrap();
     got
 }
@@ -85,53 +97,109 @@ fn concurrent(path: Path, payload: &Bytes, n: usize, size: u32, chunk: u32, wind
 /// The relays a run compares: ferry as configured by default (payloads
 /// read into memory and written from the same buffer while a core streams
 /// few transfers, spliced above `splice_above`), ferry splicing always,
-/// ferry never splicing, the plain splice relay, and no relay at all.
+/// ferry never splicing, variants for the round-trip cases (set by
+/// FERRY_BENCH_PATHS), the plain splice relay, and no relay at all.
 struct Relays {
-    ferry: Relay,
-    ferry_spliced: Relay,
-    ferry_buffered: Relay,
+    ferry: Vec<(&'static str, Relay)>,
     splice: SpliceRelay,
 }
 
+/// How a variant differs from the default config.
+type Tune = fn(&mut Config);
+
+/// Ferry's variants by name: how each differs from the default.
+const VARIANTS: [(&str, Tune); 7] = [
+    ("ferry", |_| {}),
+    ("ferry_spliced", |c| c.splice_above = 0),
+    ("ferry_buffered", |c| c.zero_copy = false),
+    ("ferry_unpinned", |c| c.pin_cores = false),
+    ("ferry_queued", |c| c.direct_writes = false),
+    ("ferry_epoll", |c| c.driver = ferry_relay::Driver::Legacy),
+    ("ferry_epoll_spin", |c| {
+        c.driver = ferry_relay::Driver::Legacy;
+        c.busy_poll = Duration::from_micros(50);
+    }),
+];
+
 impl Relays {
     fn start(cores: usize) -> Relays {
-        let config = |zero_copy, splice_above: Option<usize>| {
-            let mut c = Config::local(cores);
-            c.window = 64;
-            c.zero_copy = zero_copy;
-            if let Some(n) = splice_above {
-                c.splice_above = n;
-            }
-            Relay::start(c).unwrap()
+        let only = std::env::var("FERRY_BENCH_PATHS").unwrap_or_default();
+        let wanted = |name: &str| {
+            only.is_empty() && matches!(name, "ferry" | "ferry_spliced" | "ferry_buffered")
+                || only.split(',').any(|o| o == name)
         };
+        let ferry = VARIANTS
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .map(|(name, tune)| {
+                let mut c = Config::local(cores);
+                c.window = 64;
+                tune(&mut c);
+                (*name, Relay::start(c).unwrap())
+            })
+            .collect();
         Relays {
-            ferry: config(true, None),
-            ferry_spliced: config(true, Some(0)),
-            ferry_buffered: config(false, None),
+            ferry,
             splice: SpliceRelay::start(),
         }
     }
 
-    fn paths(&self) -> [(&'static str, Path<'_>); 5] {
-        [
-            ("ferry", Path::Ferry(&self.ferry)),
-            ("ferry_spliced", Path::Ferry(&self.ferry_spliced)),
-            ("ferry_buffered", Path::Ferry(&self.ferry_buffered)),
-            ("splice", Path::Splice(&self.splice)),
-            ("direct", Path::Direct),
-        ]
+    fn paths(&self) -> Vec<(&'static str, Path<'_>)> {
+        let mut paths: Vec<_> = (self.ferry.iter())
+            .map(|(name, relay)| (*name, Path::Ferry(relay)))
+            .collect();
+        paths.push(("splice", Path::Splice(&self.splice)));
+        paths.push(("direct", Path::Direct));
+        paths
     }
 
     fn shutdown(self) {
-        self.ferry.shutdown();
-        self.ferry_spliced.shutdown();
-        self.ferry_buffered.shutdown();
+        for (_, relay) in self.ferry {
+            relay.shutdown();
+        }
     }
 }
 
 fn bench(c: &mut Criterion) {
     let payload = Bytes::from(vec![0x5a; 1 << 20]);
     let one_core = Relays::start(1);
+
+    // The stock pattern (one pull in flight) is bound by round-trip latency.
+    round_trips(
+        "stock: 64 MiB, 34 KiB pulls, W = 1, 1 relay core",
+        &one_core,
+        &payload,
+        64 << 20,
+        34 << 10,
+    );
+    round_trips(
+        "latency: 8 MiB, 4 KiB pulls, W = 1, 1 relay core",
+        &one_core,
+        &payload,
+        8 << 20,
+        4 << 10,
+    );
+    let only = std::env::var("FERRY_BENCH_ONLY").unwrap_or_default();
+    if only == "round-trip" {
+        one_core.shutdown();
+        return;
+    }
+    if only == "side-by-side" {
+        side_by_side(
+            "1 GiB, 1 MiB pulls, W = 8, 1 relay core",
+            &one_core,
+            |path| transfer(path, &payload, 1 << 30, 1 << 20, 8),
+        );
+        one_core.shutdown();
+        let two_cores = Relays::start(2);
+        side_by_side(
+            "64 x 16 MiB at once, W = 8, 2 relay cores",
+            &two_cores,
+            |path| concurrent(path, &payload, 64, 16 << 20, 1 << 20, 8),
+        );
+        two_cores.shutdown();
+        return;
+    }
 
     let mut g = c.benchmark_group("relay_1gib_1mib_w8");
     g.sample_size(10)
@@ -210,11 +278,6 @@ fn side_by_side(label: &str, relays: &Relays, run: impl Fn(Path) -> u64) {
             cpu[p].push(cpus[p] - cpus[direct]);
         }
     }
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let splice = paths
         .iter()
         .position(|(n, _)| *n == "splice")
@@ -231,6 +294,58 @@ fn side_by_side(label: &str, relays: &Relays, run: impl Fn(Path) -> u64) {
             median(&cpu_ratio),
         );
     }
+}
+
+/// Transfers with one pull in flight, as every stock TeamTalk client pulls:
+/// `size` bytes in `chunk`-byte pulls, in interleaved rounds as in
+/// [`side_by_side`]. Reports per path the median MiB/s, the median of the
+/// per-round ratios to the splice relay, and the round trip (pull written
+/// by the receiver -> its response read) in µs: p50, p99 and mean over
+/// every pull of every round.
+fn round_trips(label: &str, relays: &Relays, payload: &Bytes, size: u32, chunk: u32) {
+    const ROUNDS: usize = 12;
+    let rounds = std::env::var("FERRY_BENCH_ROUNDS").map_or(ROUNDS, |v| v.parse().unwrap());
+    let only = std::env::var("FERRY_BENCH_PATHS").unwrap_or_default();
+    let paths: Vec<_> = (relays.paths().into_iter())
+        .filter(|(name, _)| only.is_empty() || only.split(',').any(|o| o == *name))
+        .collect();
+    let mut rate = vec![Vec::new(); paths.len()];
+    let mut waits = vec![Vec::new(); paths.len()];
+    for round in 0..rounds {
+        for k in 0..paths.len() {
+            let p = (round + k) % paths.len();
+            let before = waits[p].len();
+            let moved = transfer_timed(paths[p].1, payload, size, chunk, 1, Some(&mut waits[p]));
+            assert_eq!(moved, u64::from(size), "{label}: every byte arrives");
+            // While pulling: the sum of the round trips (setup excluded).
+            let ns: u64 = waits[p][before..].iter().sum();
+            rate[p].push(moved as f64 / (ns as f64 / 1e9) / f64::from(1 << 20));
+        }
+    }
+    // Without the splice relay (FERRY_BENCH_PATHS), ratios are to the first path.
+    let splice = paths.iter().position(|(n, _)| *n == "splice").unwrap_or(0);
+    println!("side by side, {label}, {rounds} interleaved rounds:");
+    for (p, (name, _)) in paths.iter().enumerate() {
+        let ratios: Vec<f64> = (0..rounds).map(|r| rate[p][r] / rate[splice][r]).collect();
+        let w = &mut waits[p];
+        w.sort_unstable();
+        let us = |q: f64| w[((w.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+        let mean = w.iter().sum::<u64>() as f64 / w.len() as f64 / 1e3;
+        println!(
+            "  {name:<14} {:>7.1} MiB/s  {:.2}x splice  round trip p50 {:>6.1} µs  p99 {:>6.1} µs  mean {:>6.1} µs",
+            median(&rate[p]),
+            median(&ratios),
+            us(0.50),
+            us(0.99),
+            mean,
+        );
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 criterion::criterion_group!(benches, bench);

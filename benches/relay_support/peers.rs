@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use ferry_proto::frame::{Frame, HEADER_LEN, Header, encode_to_bytes};
@@ -89,6 +90,9 @@ impl Peer {
     }
 
     /// Pulls `size` bytes, `chunk` at a time, `window` in flight; then DONE.
+    /// Pushes onto `waits` each response's wait in nanoseconds, from the
+    /// moment its pull was written (with one pull in flight: the round trip
+    /// through the path).
     pub(crate) fn receive(
         mut self,
         task: &str,
@@ -96,6 +100,7 @@ impl Peer {
         size: u64,
         chunk: u32,
         window: usize,
+        mut waits: Option<&mut Vec<u64>>,
     ) -> u64 {
         let (mut next, mut got, mut in_flight) = (0u64, 0u64, VecDeque::new());
         while next < size || !in_flight.is_empty() {
@@ -108,12 +113,16 @@ impl Peer {
                     offset: next as u32,
                     data_size: len,
                 };
+                let asked = Instant::now();
                 self.send(&req, in_flight.len() as u16);
-                in_flight.push_back(len);
+                in_flight.push_back((len, asked));
                 next += u64::from(len);
             }
-            let want = in_flight.pop_front().unwrap();
+            let (want, asked) = in_flight.pop_front().unwrap();
             let frame = self.recv().expect("response");
+            if let Some(waits) = waits.as_deref_mut() {
+                waits.push(asked.elapsed().as_nanos() as u64);
+            }
             let head = ferry_proto::pull::PullDataRspHead::parse(&frame.pdu[HEADER_LEN..]).unwrap();
             assert_eq!(head.data_len, want as usize);
             got += head.data_len as u64;

@@ -85,6 +85,9 @@ pub struct Config {
     pub link_secret: Option<LinkSecret>,
     /// Worker threads, one runtime each; 0 means one per available core.
     pub cores: usize,
+    /// Pin worker `i` to CPU `i mod CPUs`. Off, the kernel places workers
+    /// (and may run a worker on the CPU of the thread that woke it).
+    pub pin_cores: bool,
     /// Per-core client ports `base..base+cores-1`; 0 turns them off.
     #[serde(rename = "core_port_base", with = "core_ports")]
     pub core_ports: CorePorts,
@@ -136,6 +139,18 @@ pub struct Config {
     /// copy in user space either; benches/relay.rs, side by side). 0
     /// splices always.
     pub splice_above: usize,
+    /// After forwarding a pull or a response, a core keeps polling its
+    /// sockets this long instead of sleeping, so the answer, due soon on
+    /// a fast network, is picked up without waking the core's thread.
+    /// Costs CPU while waiting; worth it only where a core has its CPU to
+    /// itself. Needs `driver = "legacy"` (epoll): monoio's io_uring driver
+    /// reaps completions only when it sleeps. 0 (`"0s"`) is off.
+    #[serde(with = "duration")]
+    pub busy_poll: Duration,
+    /// A PDU for a connection whose writer is idle is written at once by
+    /// the task sending it (one send(2)), not handed to the writer task
+    /// (a task switch, an io_uring submission and its completion).
+    pub direct_writes: bool,
     /// The offline block store (`[storage]` of ferry's file, wired by the
     /// binary). `None`: offline transfers are refused (TRANSFER_REQ result
     /// 1), as before the store existed. Each core opens its shard of it.
@@ -164,6 +179,7 @@ impl Default for Config {
             msg_allow: Vec::new(),
             link_secret: None,
             cores: 0,
+            pin_cores: true,
             core_ports: CorePorts::Base(8610),
             advertise: None,
             metrics_listen: None,
@@ -179,6 +195,8 @@ impl Default for Config {
             driver: Driver::Auto,
             zero_copy: true,
             splice_above: 2,
+            direct_writes: true,
+            busy_poll: Duration::ZERO,
             offline: None,
             offline_window: 8,
             offline_pull: 32 << 10,
@@ -235,6 +253,18 @@ impl Validate for Config {
             self.offline_commit_bytes,
             1..=(1 << 40),
         );
+        if !self.busy_poll.is_zero() && self.driver != Driver::Legacy {
+            p.fail(
+                "busy_poll",
+                "needs driver = \"legacy\" (io_uring completions arrive only while a core sleeps)",
+            );
+        }
+        if self.busy_poll > Duration::from_millis(10) {
+            p.fail(
+                "busy_poll",
+                "at most 10ms: a core spins this long per forward",
+            );
+        }
         if let Some(store) = &self.offline {
             for problem in store.problems() {
                 p.fail("offline", problem.to_string());

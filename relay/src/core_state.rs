@@ -67,6 +67,8 @@ pub(crate) struct Core {
     /// This core's shard of the offline store; `None` when offline
     /// transfers are off.
     pub offline: Option<Offline>,
+    /// Busy polling while an answer is due (`spin.rs`, `busy_poll`).
+    pub spin: Rc<crate::spin::Spin>,
 }
 
 /// A sender counted in [`Core::streaming`] while it lives.
@@ -98,6 +100,7 @@ impl Core {
             splice,
             streaming: Cell::new(0),
             offline: store.map(Offline::new),
+            spin: Rc::default(),
         })
     }
 
@@ -111,6 +114,15 @@ impl Core {
     /// enough senders stream here that splicing's lower CPU cost wins.
     pub(crate) fn splice_now(&self) -> bool {
         self.splice && self.streaming.get() > self.config.splice_above
+    }
+
+    /// A pull or a response was forwarded: its answer is due, so with
+    /// `busy_poll` the core polls for a while instead of sleeping.
+    pub(crate) fn answer_due(&self) {
+        let d = self.config.busy_poll;
+        if !d.is_zero() {
+            self.spin.request(std::time::Instant::now() + d);
+        }
     }
 
     pub(crate) fn cores(&self) -> usize {

@@ -107,6 +107,7 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         orphan: false,
     });
     CoreStats::add(&core.stats.pulls_in_flight, 1);
+    core.answer_due();
     Ok(Flow::Continue)
 }
 
@@ -130,6 +131,7 @@ async fn pull_rsp(core: &Core, j: &Joined, mut pdu: BytesMut) -> Result<Flow, Co
     if receiver.send_budgeted(pdu.freeze()).await.is_err() {
         return Ok(Flow::Close);
     }
+    core.answer_due();
     CoreStats::add(&core.stats.bytes_relayed, head.data_len as u64);
     Ok(Flow::Continue)
 }

@@ -14,15 +14,18 @@
 //! - [`config`]: what a relay runs with.
 //! - [`server`]: [`Relay::start`] binds and starts the workers; addresses,
 //!   counters, shutdown.
-//! - `worker`: one pinned thread + runtime per core; its inbox loop, drain.
+//! - `worker`: one thread + runtime per core (pinned unless `pin_cores` is
+//!   off); its inbox loop, drain.
 //! - `listener`: binding (SO_REUSEPORT for the shared port) and accepting.
 //! - `core_state`: a core's task table and the cross-core [`CoreMsg`]s.
 //! - `task`: a transfer task, its participants and pulls in flight.
 //! - `session`: a client connection: login, hand-off, end of task.
 //! - `handler`: the relay loop's commands (pulls, responses, states).
 //! - `reader`: PDUs (or a payload's start) off a connection; `outbox`: the
-//!   ordered writer with back-pressure, `budget` its byte budget;
-//!   `conduit`: the pipe that splices payloads socket to socket.
+//!   ordered writer with back-pressure (a PDU for an idle writer is sent
+//!   at once by its sender's task), `budget` its byte budget; `conduit`:
+//!   the pipe that splices payloads socket to socket.
+//! - `spin`: optional busy polling after a forward (`busy_poll`, epoll).
 //! - `msg_link`: the msg-server link (IP list, task creation, heartbeat).
 //! - `offline`: offline uploads and downloads through the core's shard of
 //!   the block store (`files`, `upload`, `download`).
@@ -50,6 +53,7 @@ mod outbox;
 mod reader;
 pub mod server;
 mod session;
+mod spin;
 pub mod stats;
 mod task;
 mod worker;

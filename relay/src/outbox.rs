@@ -3,10 +3,21 @@
 //! per-connection byte budget that the writer refills only once the bytes
 //! are on the socket, so a receiver that does not read stops the relay
 //! reading its sender.
+//!
+//! Written at once: while the writer waits with nothing queued, a send
+//! goes straight to the socket with one non-blocking send(2) from the
+//! caller's task, and only what the socket did not take is queued. A
+//! forwarded pull or response then costs one syscall, not a task switch
+//! to the writer plus an io_uring submission and completion: on a
+//! transfer with one pull in flight (every stock client) that is the
+//! relay's share of each round trip (benches/relay.rs, "round trips").
 
-use std::os::fd::AsRawFd;
+use std::cell::Cell;
+use std::future::poll_fn;
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,6 +52,11 @@ pub(crate) struct Outbox {
     tx: unbounded::Tx<Outgoing>,
     budget: Rc<Budget>,
     stats: Arc<CoreStats>,
+    /// The socket, while the writer waits with nothing queued: a send may
+    /// then write to it directly. `None` while anything is queued or being
+    /// written, and for good once the writer has ended (the fd may be
+    /// closed and its number reused).
+    idle: Rc<Cell<Option<RawFd>>>,
 }
 
 /// The connection's peer is gone; nothing more can be sent to it.
@@ -48,28 +64,54 @@ pub(crate) struct Outbox {
 pub(crate) struct Closed;
 
 impl Outbox {
-    /// Queues a small control PDU (responses, states, pulls): never waits.
+    /// Sends a small control PDU (responses, states, pulls): never waits.
     pub(crate) fn send(&self, pdu: Bytes) -> Result<(), Closed> {
-        self.tx
-            .send(Outgoing {
-                what: Queued::Pdu(pdu),
-                permit: None,
-            })
-            .map_err(|_| Closed)
+        let Some(pdu) = self.write_now(pdu) else {
+            return Ok(());
+        };
+        self.queue(Outgoing {
+            what: Queued::Pdu(pdu),
+            permit: None,
+        })
     }
 
-    /// Queues a payload PDU, first waiting until the bytes already queued
+    /// Sends a payload PDU, first waiting until the bytes already queued
     /// toward this connection leave room for it (back-pressure).
     pub(crate) async fn send_budgeted(&self, pdu: Bytes) -> Result<(), Closed> {
+        let Some(pdu) = self.write_now(pdu) else {
+            return Ok(());
+        };
         let len = pdu.len() as u64;
         let permit = self.budget.acquire(len).await.map_err(|_| Closed)?;
         CoreStats::add(&self.stats.bytes_buffered, len);
-        self.tx
-            .send(Outgoing {
-                what: Queued::Pdu(pdu),
-                permit: Some(permit),
-            })
-            .map_err(|_| Closed)
+        self.queue(Outgoing {
+            what: Queued::Pdu(pdu),
+            permit: Some(permit),
+        })
+    }
+
+    /// Writes `pdu` to the socket at once if the writer is idle; returns
+    /// what is left to queue (all of it when the writer is busy, the rest
+    /// after a partial write, `None` when the socket took everything).
+    /// Errors are left to the writer, which meets them on the queued rest.
+    fn write_now(&self, pdu: Bytes) -> Option<Bytes> {
+        let Some(fd) = self.idle.get() else {
+            return Some(pdu);
+        };
+        match send_nonblocking(fd, &pdu) {
+            Ok(n) if n == pdu.len() => {
+                CoreStats::add(&self.stats.direct_writes, 1);
+                None
+            }
+            Ok(n) => Some(pdu.slice(n..)),
+            Err(_) => Some(pdu),
+        }
+    }
+
+    /// Hands `out` to the writer, which is no longer idle.
+    fn queue(&self, out: Outgoing) -> Result<(), Closed> {
+        self.idle.set(None);
+        self.tx.send(out).map_err(|_| Closed)
     }
 
     /// Queues `head` followed by `len` bytes the caller will move into
@@ -88,12 +130,10 @@ impl Outbox {
             .map_err(|_| Closed)?;
         CoreStats::add(&self.stats.bytes_buffered, head.len() as u64);
         let what = Queued::Spliced { head, conduit, len };
-        self.tx
-            .send(Outgoing {
-                what,
-                permit: Some(permit),
-            })
-            .map_err(|_| Closed)
+        self.queue(Outgoing {
+            what,
+            permit: Some(permit),
+        })
     }
 
     /// Wakes any sender waiting for budget: the connection is going away.
@@ -106,19 +146,22 @@ impl Outbox {
 pub(crate) struct Inbox {
     rx: unbounded::Rx<Outgoing>,
     budget: Rc<Budget>,
+    idle: Rc<Cell<Option<RawFd>>>,
 }
 
 /// An outbox allowing `budget` bytes of payload queued at once.
 pub(crate) fn outbox(budget: u64, stats: Arc<CoreStats>) -> (Outbox, Inbox) {
     let (tx, rx) = unbounded::channel();
     let budget = Budget::new(budget);
+    let idle = Rc::new(Cell::new(None));
     (
         Outbox {
             tx,
             budget: budget.clone(),
             stats,
+            idle: idle.clone(),
         },
-        Inbox { rx, budget },
+        Inbox { rx, budget, idle },
     )
 }
 
@@ -130,8 +173,10 @@ pub(crate) async fn write_loop(
     mut inbox: Inbox,
     stats: Arc<CoreStats>,
     stall_timeout: Duration,
+    direct: bool,
 ) {
-    while let Some(out) = inbox.rx.recv().await {
+    let fd = direct.then(|| shared_stream(&io.0).as_raw_fd());
+    while let Some(out) = next(&mut inbox, fd).await {
         let counted = out.permit.is_some();
         let (len, result) = match out.what {
             Queued::Pdu(pdu) => {
@@ -171,6 +216,7 @@ pub(crate) async fn write_loop(
         }
     }
     // Unblock budgeted senders and drop whatever is still queued.
+    inbox.idle.set(None);
     inbox.budget.close();
     inbox.rx.close();
     while let Ok(out) = inbox.rx.try_recv() {
@@ -186,6 +232,42 @@ pub(crate) async fn write_loop(
         }
     }
     let _ = io.shutdown().await;
+}
+
+/// The next PDU queued; while none is, senders may write to `fd` at once.
+async fn next(inbox: &mut Inbox, fd: Option<RawFd>) -> Option<Outgoing> {
+    poll_fn(|cx| match inbox.rx.poll_recv(cx) {
+        Poll::Pending => {
+            inbox.idle.set(fd);
+            Poll::Pending
+        }
+        Poll::Ready(out) => {
+            inbox.idle.set(None);
+            Poll::Ready(out)
+        }
+    })
+    .await
+}
+
+/// One non-blocking send(2) of `bytes`; how many the socket took.
+#[allow(unsafe_code)]
+fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: `fd` is the writer's open socket (the writer is parked, so
+    // it is alive and has no write in flight); the buffer is valid for
+    // its length for the call's duration.
+    let n = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 /// `head`, then `len` bytes out of `conduit`, as one PDU on the wire.

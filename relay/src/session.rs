@@ -129,7 +129,16 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let (outbox, inbox) = outbox(cfg.task_buffer, core.stats.clone());
-    monoio::spawn(write_loop(wr, inbox, core.stats.clone(), cfg.idle_timeout).in_current_span());
+    monoio::spawn(
+        write_loop(
+            wr,
+            inbox,
+            core.stats.clone(),
+            cfg.idle_timeout,
+            cfg.direct_writes,
+        )
+        .in_current_span(),
+    );
     let _ = outbox.send(login_rsp(0, &req.task_id, seq));
     let conn_id = core.conn_id();
     let cancel = canceller.handle();

@@ -46,6 +46,9 @@ pub struct CoreStats {
     pub offline_damaged: AtomicU64,
     /// Declared bytes of this core's shard's offline tasks, now.
     pub store_bytes: AtomicU64,
+    /// PDUs written whole to a socket by the task that sent them, the
+    /// connection's writer being idle (no queue, no io_uring round), ever.
+    pub direct_writes: AtomicU64,
 }
 
 impl CoreStats {
@@ -84,6 +87,7 @@ pub struct Snapshot {
     pub offline_complete: u64,
     pub offline_damaged: u64,
     pub store_bytes: u64,
+    pub direct_writes: u64,
 }
 
 pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
@@ -108,6 +112,7 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.offline_complete += c.offline_complete.load(Relaxed);
         s.offline_damaged += c.offline_damaged.load(Relaxed);
         s.store_bytes += c.store_bytes.load(Relaxed);
+        s.direct_writes += c.direct_writes.load(Relaxed);
     }
     s
 }
@@ -120,7 +125,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 19] = [
+    let metrics: [Metric; 20] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -234,6 +239,12 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "gauge",
             "Declared bytes of the offline tasks stored",
             |c| &c.store_bytes,
+        ),
+        (
+            "ferry_relay_direct_writes_total",
+            "counter",
+            "PDUs written to an idle connection's socket at once by their sender's task",
+            |c| &c.direct_writes,
         ),
     ];
     let mut out = String::new();

@@ -38,7 +38,9 @@ pub(crate) fn spawn(
         .name(format!("ferry-relay-{id}"))
         .spawn(move || {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            if let Err(e) = monoio::utils::bind_to_cpu_set([id % cpus]) {
+            if shared.config.pin_cores
+                && let Err(e) = monoio::utils::bind_to_cpu_set([id % cpus])
+            {
                 tracing::warn!(core = id, error = ?e, "cannot pin worker to a cpu");
             }
             let want_uring = shared.config.driver == Driver::Auto;
@@ -101,6 +103,10 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
     }
     if let Some(m) = listeners.metrics {
         monoio::spawn(metrics::serve(core.clone(), m, accepting.handle()));
+    }
+    if !core.config.busy_poll.is_zero() {
+        monoio::spawn(core.spin.clone().run(0));
+        monoio::spawn(core.spin.clone().run(1));
     }
     monoio::spawn(expiry::sweep(core.clone()));
     monoio::spawn(expiry::sweep_offline(core.clone()));

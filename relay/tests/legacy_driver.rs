@@ -80,3 +80,22 @@ fn disconnect_and_back_pressure_on_epoll() {
     wait_for(&relay, "everything freed", all_free);
     relay.shutdown();
 }
+
+/// `busy_poll` on epoll: after each forward the core polls instead of
+/// sleeping. A transfer with one pull in flight moves every byte (pulls are
+/// checked by `pull_all`) and the task ends cleanly. (Its speed is the
+/// round-trip bench's business: benches/relay.rs, ferry_epoll_spin.)
+#[test]
+fn busy_polling_moves_a_stock_transfer() {
+    let mut config = legacy(1);
+    config.busy_poll = std::time::Duration::from_micros(200);
+    let relay = start(config);
+    let size = 8 << 20;
+    let (task, sender, mut receiver) = pair(&relay, 21, 22, size);
+    let t = task.clone();
+    let sending = std::thread::spawn(move || serve_pulls(sender, &t, 21, 8));
+    pull_all(&mut receiver, &task, 22, size, 34 << 10, 1, 8);
+    assert_eq!(sending.join().unwrap(), DONE);
+    assert_eq!(relay.stats().bytes_relayed, u64::from(size));
+    relay.shutdown();
+}

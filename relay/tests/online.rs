@@ -143,3 +143,37 @@ fn windowed_transfer_without_zero_copy() {
     wait_for(&relay, "everything freed", all_free);
     relay.shutdown();
 }
+
+/// One pull in flight (the stock pattern), not spliced: the relay writes
+/// each forwarded pull and response to the idle peer's socket itself (one
+/// send, no writer round). With `direct_writes` off the same transfer goes
+/// through the writer tasks and nothing is counted: the counter is real.
+#[test]
+fn forwards_are_written_directly_to_idle_peers() {
+    for direct in [true, false] {
+        let mut config = Config::local(1);
+        config.zero_copy = false;
+        config.direct_writes = direct;
+        let relay = start(config);
+        let size = 4 << 20;
+        let (task, sender, mut receiver) = pair(&relay, 11, 12, size);
+        let t = task.clone();
+        let sending = thread::spawn(move || serve_pulls(sender, &t, 11, 5));
+        pull_all(&mut receiver, &task, 12, size, 34 << 10, 1, 5);
+        assert_eq!(sending.join().unwrap(), DONE);
+        wait_for(&relay, "everything freed", all_free);
+        let pulls = u64::from(size.div_ceil(34 << 10));
+        let direct_writes = relay.stats().direct_writes;
+        if direct {
+            // Every pull and every response found its peer's writer idle
+            // (one in flight), give or take the first and the last.
+            assert!(
+                direct_writes >= 2 * pulls - 2,
+                "{direct_writes} direct writes for {pulls} pulls"
+            );
+        } else {
+            assert_eq!(direct_writes, 0);
+        }
+        relay.shutdown();
+    }
+}

@@ -344,6 +344,18 @@ mod tests {
     }
 
     #[test]
+    fn busy_polling_needs_the_epoll_driver() {
+        let err = problems(load("[relay]\nbusy_poll = \"50us\"\n", &[]).unwrap_err());
+        assert!(
+            err[0].starts_with("relay.busy_poll: needs driver = \"legacy\""),
+            "{err:?}"
+        );
+        let ok = load("[relay]\nbusy_poll = \"50us\"\ndriver = \"legacy\"\n", &[]);
+        let relay = ok.unwrap().config.relay;
+        assert_eq!(relay.busy_poll, std::time::Duration::from_micros(50));
+    }
+
+    #[test]
     fn every_problem_is_listed_with_its_key() {
         let text = "[relay]\nclient_listen = \"0.0.0.0:70000\"\nwindow = 0\nadvertise = \"0.0.0.0\"\n\
                     max_frame = \"lots\"\n[db_proxy]\ndb = \"postgres://x\"\n[msg_server]\nfile_server = [\"1.2.3.4\"]\n";

@@ -171,7 +171,16 @@ pub(crate) async fn serve(
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let (out, inbox) = outbox(cfg.task_buffer, core.stats.clone());
-    monoio::spawn(write_loop(wr, inbox, core.stats.clone(), cfg.idle_timeout).in_current_span());
+    monoio::spawn(
+        write_loop(
+            wr,
+            inbox,
+            core.stats.clone(),
+            cfg.idle_timeout,
+            cfg.direct_writes,
+        )
+        .in_current_span(),
+    );
     let _ = out.send(crate::session::login_rsp(0, &req.task_id, seq));
     let conn = Conn {
         core: core.clone(),
