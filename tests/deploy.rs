@@ -934,6 +934,51 @@ fn every_ferry_command_in_the_guides_is_accepted() {
     );
 }
 
+/// The ```toml blocks of the guides, each a config file of its own.
+fn toml_blocks(body: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in body.lines() {
+        let fence = line.trim_start();
+        if fence.starts_with("```") {
+            match current.take() {
+                Some(block) => blocks.push(block),
+                None if fence.trim_start_matches('`').trim() == "toml" => {
+                    current = Some(String::new())
+                }
+                None => {}
+            }
+            continue;
+        }
+        if let Some(block) = &mut current {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_toml_snippet_in_the_guides_is_a_valid_config() {
+    let dir = std::env::temp_dir().join(format!("ferry-deploy-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (path, body) in guides() {
+        for (i, block) in toml_blocks(&body).iter().enumerate() {
+            let file = dir.join(format!("snippet-{checked}.toml"));
+            std::fs::write(&file, block).unwrap();
+            checked += 1;
+            if let Err(e) = config_check(&["--config".into(), file.display().to_string()], &[]) {
+                problems.push(format!("{} (toml block {}): {e}", path.display(), i + 1));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked >= 5, "only {checked} toml blocks found in docs/deploy");
+}
+
 #[test]
 fn every_key_the_kit_names_exists() {
     let defaults = defaults();
