@@ -114,13 +114,14 @@ fn shell_words(line: &str) -> Vec<(String, bool)> {
     let mut word = String::new();
     let (mut in_word, mut quoted) = (false, false);
     let mut chars = line.chars().peekable();
-    let flush = |words: &mut Vec<(String, bool)>, word: &mut String, in_word: &mut bool, q: &mut bool| {
-        if *in_word {
-            words.push((std::mem::take(word), *q));
-        }
-        *in_word = false;
-        *q = false;
-    };
+    let flush =
+        |words: &mut Vec<(String, bool)>, word: &mut String, in_word: &mut bool, q: &mut bool| {
+            if *in_word {
+                words.push((std::mem::take(word), *q));
+            }
+            *in_word = false;
+            *q = false;
+        };
     while let Some(c) = chars.next() {
         match c {
             '\'' => {
@@ -493,7 +494,8 @@ fn every_unit_runs_a_real_subcommand_with_real_flags_and_a_valid_config() {
         }
         unit_config(&unit);
         assert!(
-            args.iter().any(|a| a == &root().join("deploy/ferry.toml").display().to_string()),
+            args.iter()
+                .any(|a| a == &root().join("deploy/ferry.toml").display().to_string()),
             "{name}: ExecStart reads {INSTALLED_CONFIG} with --config"
         );
     }
@@ -504,7 +506,10 @@ fn every_unit_has_its_limits_user_restart_and_stop_timeout() {
     for name in UNITS {
         let unit = Unit::load(name);
         let user = unit.get("User").unwrap_or("root");
-        assert!(user != "root" && !user.is_empty(), "{name}: a dedicated User=");
+        assert!(
+            user != "root" && !user.is_empty(),
+            "{name}: a dedicated User="
+        );
         assert_eq!(unit.get("Restart"), Some("on-failure"), "{name}");
         assert_eq!(unit.get("NoNewPrivileges"), Some("yes"), "{name}");
         assert_eq!(unit.get("ProtectSystem"), Some("strict"), "{name}");
@@ -597,9 +602,7 @@ fn units_write_only_where_they_may() {
                 "{name}: {p} should be absolute (it would follow the working directory)"
             );
             assert!(
-                writable
-                    .iter()
-                    .any(|w| Path::new(&p).starts_with(w)),
+                writable.iter().any(|w| Path::new(&p).starts_with(w)),
                 "{name}: {p} is written to but is not under ReadWritePaths= {writable:?}"
             );
         }
@@ -651,7 +654,9 @@ fn interpolate(value: &str) -> String {
 
 fn unquote(v: &str) -> String {
     let v = v.trim();
-    if v.len() >= 2 && (v.starts_with('"') && v.ends_with('"') || v.starts_with('\'') && v.ends_with('\'')) {
+    if v.len() >= 2
+        && (v.starts_with('"') && v.ends_with('"') || v.starts_with('\'') && v.ends_with('\''))
+    {
         v[1..v.len() - 1].to_string()
     } else {
         v.to_string()
@@ -705,7 +710,8 @@ fn compose_services() -> BTreeMap<String, Service> {
             }
         } else if block == "environment" && indent == 6 {
             let (k, v) = trimmed.split_once(':').expect("KEY: value");
-            s.environment.push((k.trim().to_string(), interpolate(&unquote(v))));
+            s.environment
+                .push((k.trim().to_string(), interpolate(&unquote(v))));
         } else if block == "networks"
             && let Some(ip) = trimmed.strip_prefix("ipv4_address:")
         {
@@ -743,7 +749,8 @@ fn every_compose_service_runs_a_real_subcommand_with_a_valid_config() {
             panic!("compose.yaml {name}: {e}");
         }
         assert!(
-            args.iter().any(|a| a == &root().join("deploy/ferry.toml").display().to_string()),
+            args.iter()
+                .any(|a| a == &root().join("deploy/ferry.toml").display().to_string()),
             "compose.yaml {name}: reads {INSTALLED_CONFIG} (./ferry.toml mounted) with --config"
         );
         if let Err(e) = config_check(&as_config_check(&args), &s.environment) {
@@ -773,17 +780,29 @@ fn compose_services_point_at_each_other() {
     let msg = |key: &str| env("msg-server", key);
     assert_eq!(
         msg("FERRY_MSG_SERVER__DB_PROXY"),
-        format!("{}:{}", ip("db-proxy"), port(env("db-proxy", "FERRY_DB_PROXY__LISTEN")))
+        format!(
+            "{}:{}",
+            ip("db-proxy"),
+            port(env("db-proxy", "FERRY_DB_PROXY__LISTEN"))
+        )
     );
     assert_eq!(
         msg("FERRY_MSG_SERVER__FILE_SERVER"),
-        format!("{}:{}", ip("relay"), port(env("relay", "FERRY_RELAY__MSG_LISTEN")))
+        format!(
+            "{}:{}",
+            ip("relay"),
+            port(env("relay", "FERRY_RELAY__MSG_LISTEN"))
+        )
     );
     let defaults = defaults();
     let default_port = |s: &str, k: &str| port(defaults[s][k].as_str().unwrap().to_string());
     assert_eq!(
         msg("FERRY_MSG_SERVER__ROUTE_SERVER"),
-        format!("{}:{}", ip("route-server"), default_port("route_server", "listen"))
+        format!(
+            "{}:{}",
+            ip("route-server"),
+            default_port("route_server", "listen")
+        )
     );
     assert_eq!(
         msg("FERRY_MSG_SERVER__LOGIN_SERVER"),
@@ -806,14 +825,24 @@ fn compose_services_point_at_each_other() {
     // Every relay core's port is published: cores fixed, 8610.. mapped.
     let cores: u16 = env("relay", "FERRY_RELAY__CORES").parse().unwrap();
     let base = defaults["relay"]["core_port_base"].as_integer().unwrap() as u16;
-    let range = format!("\"{base}-{}:{base}-{}\"", base + cores - 1, base + cores - 1);
+    let range = format!(
+        "\"{base}-{}:{base}-{}\"",
+        base + cores - 1,
+        base + cores - 1
+    );
     assert!(
         services["relay"].lines.iter().any(|l| l.contains(&range)),
         "compose.yaml relay: publish {range} for {cores} cores"
     );
     let relay = services["relay"].lines.join("\n");
-    assert!(relay.contains("memlock: -1"), "compose.yaml relay: memlock ulimit");
-    assert!(relay.contains("nofile:"), "compose.yaml relay: nofile ulimit");
+    assert!(
+        relay.contains("memlock: -1"),
+        "compose.yaml relay: memlock ulimit"
+    );
+    assert!(
+        relay.contains("nofile:"),
+        "compose.yaml relay: nofile ulimit"
+    );
 }
 
 // ---------------------------------------------------------------- docs
@@ -863,10 +892,14 @@ fn sh_lines(body: &str) -> Vec<String> {
 fn ferry_invocation(words: &[String]) -> Option<Vec<String>> {
     let is_ferry = |w: &str| w == "ferry" || w == INSTALLED_BINARY || w == "target/release/ferry";
     // Options of the wrappers that take a value.
-    let takes_value = |w: &str| matches!(w, "-u" | "-g" | "-f" | "-e" | "-w" | "--user" | "--workdir");
+    let takes_value =
+        |w: &str| matches!(w, "-u" | "-g" | "-f" | "-e" | "-w" | "--user" | "--workdir");
     let mut i = 0;
     // VAR=value prefixes.
-    while words.get(i).is_some_and(|w| !w.starts_with('-') && w.contains('=')) {
+    while words
+        .get(i)
+        .is_some_and(|w| !w.starts_with('-') && w.contains('='))
+    {
         i += 1;
     }
     let first = words.get(i)?.as_str();
@@ -976,7 +1009,10 @@ fn every_toml_snippet_in_the_guides_is_a_valid_config() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(checked >= 5, "only {checked} toml blocks found in docs/deploy");
+    assert!(
+        checked >= 5,
+        "only {checked} toml blocks found in docs/deploy"
+    );
 }
 
 #[test]
@@ -1040,9 +1076,18 @@ fn the_shell_splitter_reads_what_the_guides_write() {
     assert_eq!(c.len(), 2);
     assert_eq!(
         ferry_invocation(&c[0]).unwrap(),
-        ["user", "add", "alice", "--password", "a b", "--data-dir", "/var/lib/ferry"]
+        [
+            "user",
+            "add",
+            "alice",
+            "--password",
+            "a b",
+            "--data-dir",
+            "/var/lib/ferry"
+        ]
     );
-    let c = simple_commands("FERRY_OFFLINE__ENABLED=true ferry relay --advertise 10.0.0.5 > log; ls");
+    let c =
+        simple_commands("FERRY_OFFLINE__ENABLED=true ferry relay --advertise 10.0.0.5 > log; ls");
     assert_eq!(
         ferry_invocation(&c[0]).unwrap(),
         ["relay", "--advertise", "10.0.0.5"]
@@ -1050,7 +1095,9 @@ fn the_shell_splitter_reads_what_the_guides_write() {
     assert_eq!(ferry_invocation(&c[1]), None);
     let c = simple_commands("install -d /etc/ferry && cp deploy/ferry.toml /etc/ferry/");
     assert!(c.iter().all(|c| ferry_invocation(c).is_none()));
-    let c = simple_commands("docker compose exec db-proxy ferry user list --config /etc/ferry/ferry.toml");
+    let c = simple_commands(
+        "docker compose exec db-proxy ferry user list --config /etc/ferry/ferry.toml",
+    );
     assert_eq!(
         ferry_invocation(&c[0]).unwrap(),
         ["user", "list", "--config", "/etc/ferry/ferry.toml"]
