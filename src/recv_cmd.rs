@@ -93,8 +93,12 @@ async fn recv(args: RecvArgs) -> Result<()> {
         if task.mode == Mode::Offline && !task.offline_ready {
             continue; // the upload is running; a second notify says it is done
         }
-        take(&session, &task, &args.dir, &opts).await?;
-        received += 1;
+        match take(&session, &task, &args.dir, &opts).await {
+            Ok(()) => received += 1,
+            // A sender that gives up ends its transfer, not this receiver.
+            Err(e) if e.code == Failed::REFUSED => eprintln!("warning: {e}"),
+            Err(e) => return Err(e.into()),
+        }
         if enough(received) {
             return Ok(());
         }

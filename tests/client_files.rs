@@ -14,19 +14,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ferry_client::transfer::{self, FileTask, Mode, Options, SendOptions};
-use ferry_client::{Event, Login, Session};
+use ferry_client::{Event, Session};
 use stack::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-fn login(stack: &Stack, user: &str) -> Login {
-    let mut l = Login::new(
-        format!("http://{}", stack.login.http),
-        user,
-        stack::PASSWORD,
-    );
-    l.timeout = Duration::from_secs(10);
-    l
+/// A stack with the offline store, alice and bob (their ids) logged in,
+/// a scratch directory.
+async fn pair() -> (Stack, Vec<u32>, Session, Session, tempfile::TempDir) {
+    let stack = Stack::start_offline().await;
+    let ids = stack.users(&["alice", "bob"], 1).await;
+    let alice = Session::login(&stack.login_as("alice")).await.unwrap();
+    let bob = Session::login(&stack.login_as("bob")).await.unwrap();
+    (stack, ids, alice, bob, tempfile::tempdir().unwrap())
 }
 
 /// `size` bytes that differ from block to block (a misplaced chunk shows).
@@ -69,11 +69,7 @@ async fn next_file(session: &mut Session) -> FileTask {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_transfer_with_a_window_of_pulls() {
-    let stack = Stack::start_offline().await;
-    let ids = stack.users(&["alice", "bob"], 1).await;
-    let alice = Session::login(&login(&stack, "alice")).await.unwrap();
-    let mut bob = Session::login(&login(&stack, "bob")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (stack, ids, alice, mut bob, dir) = pair().await;
     let data = content((3 << 20) + 12_345);
     let src = write_file(dir.path(), "online.bin", &data);
 
@@ -125,10 +121,7 @@ async fn online_transfer_with_a_window_of_pulls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_upload_then_download_and_the_records() {
-    let stack = Stack::start_offline().await;
-    let ids = stack.users(&["alice", "bob"], 1).await;
-    let alice = Session::login(&login(&stack, "alice")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (stack, ids, alice, bob, dir) = pair().await;
     let data = content((2 << 20) + 777);
     let src = write_file(dir.path(), "later.bin", &data);
     let empty = write_file(dir.path(), "empty.bin", b"");
@@ -140,7 +133,6 @@ async fn offline_upload_then_download_and_the_records() {
     assert_eq!(task.mode, Mode::Offline);
     alice.send_file(ids[1], &empty, &send).await.unwrap();
 
-    let bob = Session::login(&login(&stack, "bob")).await.unwrap();
     let mut pending = pending(&bob, 2).await;
     pending.sort_by_key(|t| t.size);
     assert_eq!(pending.len(), 2, "{pending:?}");
@@ -176,11 +168,7 @@ async fn offline_upload_then_download_and_the_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_download_resumes_from_the_partial_file() {
-    let stack = Stack::start_offline().await;
-    let ids = stack.users(&["alice", "bob"], 1).await;
-    let alice = Session::login(&login(&stack, "alice")).await.unwrap();
-    let bob = Session::login(&login(&stack, "bob")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (stack, ids, alice, bob, dir) = pair().await;
     let data = content(6 << 20);
     let src = write_file(dir.path(), "big.bin", &data);
     let send = SendOptions {
@@ -195,7 +183,7 @@ async fn a_dropped_download_resumes_from_the_partial_file() {
     let half = data.len() as u64 / 2;
     // The download's future is dropped once half has arrived.
     tokio::select! {
-        r = transfer::download(&task, ids[1], &dst, &opts) => panic!("finished early: {r:?}"),
+        r = transfer::receive(&task, ids[1], &dst, &opts) => panic!("finished early: {r:?}"),
         _ = progress.wait_for(|p| p.done >= half) => {}
     }
     let had = std::fs::metadata(&dst).unwrap().len();
@@ -210,9 +198,7 @@ async fn a_dropped_download_resumes_from_the_partial_file() {
     );
     let mut opts = opts.clone();
     let progress = opts.watch_progress();
-    transfer::download(&task, ids[1], &dst, &opts)
-        .await
-        .unwrap();
+    transfer::receive(&task, ids[1], &dst, &opts).await.unwrap();
     assert!(std::fs::read(&dst).unwrap() == data);
     assert_eq!(progress.borrow().done, data.len() as u64);
     stack.stop().await;
@@ -303,11 +289,7 @@ async fn pipe(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_connections_resume_having_sent_again_at_most_a_window() {
-    let stack = Stack::start_offline().await;
-    let ids = stack.users(&["alice", "bob"], 1).await;
-    let alice = Session::login(&login(&stack, "alice")).await.unwrap();
-    let bob = Session::login(&login(&stack, "bob")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (stack, ids, alice, bob, dir) = pair().await;
     let size = 8usize << 20;
     let data = content(size);
     let src = write_file(dir.path(), "cut.bin", &data);
@@ -320,7 +302,7 @@ async fn cut_connections_resume_having_sent_again_at_most_a_window() {
         .unwrap();
     let up = Proxy::start(task.relays[0], 3 << 20, true).await;
     task.relays = vec![up.addr];
-    transfer::upload(&task, ids[0], &src, &Options::default())
+    transfer::send(&task, ids[0], &src, &Options::default())
         .await
         .unwrap();
     alice.add_offline(&task).await.unwrap();
@@ -340,9 +322,7 @@ async fn cut_connections_resume_having_sent_again_at_most_a_window() {
     task.relays = vec![down.addr];
     let opts = Options::default().with_window(4).with_chunk(128 << 10);
     let dst = dir.path().join("cut.out");
-    transfer::download(&task, ids[1], &dst, &opts)
-        .await
-        .unwrap();
+    transfer::receive(&task, ids[1], &dst, &opts).await.unwrap();
     assert!(down.cut.load(Ordering::SeqCst), "the download was cut");
     assert!(std::fs::read(&dst).unwrap() == data, "intact after the cut");
     let received = down.to_client.load(Ordering::Relaxed);

@@ -15,7 +15,7 @@ use ferry_client::{Login, Mode, SendOptions, Session};
 
 /// `ferry up` on a fresh data directory, and what it printed.
 struct Up {
-    child: Child,
+    service: stack::process::Service,
     /// login_server's URL (`http://127.0.0.1:PORT`).
     url: String,
 }
@@ -23,31 +23,21 @@ struct Up {
 impl Up {
     fn start(dir: &Path) -> Up {
         let data = dir.join("data").to_str().unwrap().to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["up", "--any-port", "--data-dir", &data])
-            .env_remove("FERRY_CONFIG")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut url = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if line.trim_start().starts_with("login_server") {
-                let word = line.split_whitespace().nth(1).unwrap();
-                url = Some(word.trim_end_matches("/msg_server").to_string());
-            }
-            if line.starts_with("Ctrl-C") {
-                break;
-            }
-        }
+        let (child, lines) = stack::process::spawn_up(&data);
+        let url = lines
+            .iter()
+            .find(|l| l.trim_start().starts_with("login_server"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(|w| w.trim_end_matches("/msg_server").to_string());
         let url = url.expect("ferry up printed login_server's address");
         for name in ["alice", "bob"] {
             stack::process::user_add(name, stack::PASSWORD, &["--data-dir", &data]);
         }
-        Up { child, url }
+        let service = stack::process::Service {
+            name: "ferry up",
+            child,
+        };
+        Up { service, url }
     }
 
     /// `ferry ARGS --server URL --user USER` with the password in the
@@ -62,27 +52,10 @@ impl Up {
         c
     }
 
-    /// SIGINT; `ferry up` must exit 0 within 20 s.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "ferry up ignored SIGINT");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+    /// SIGINT; `ferry up` must exit 0 (within 20 s).
+    fn stop(self) {
+        let status = self.service.stop_with("-INT");
         assert!(status.success(), "ferry up exits 0 after SIGINT: {status}");
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -138,6 +138,33 @@ impl Conn {
         (conn, events)
     }
 
+    /// Connects to `what` at `at` within `timeout`, then [`Conn::start`]s
+    /// (the default frame limit).
+    ///
+    /// Errors: `is_timeout`, `is_io`.
+    pub(crate) async fn connect(
+        at: std::net::SocketAddr,
+        what: &'static str,
+        heartbeat: Duration,
+        timeout: Duration,
+    ) -> Result<(Conn, mpsc::Receiver<Frame>), Error> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(at))
+            .await
+            .map_err(|_| {
+                Error::new(Kind::Timeout {
+                    what,
+                    after: timeout,
+                })
+            })?
+            .map_err(|e| Error::io(what, e))?;
+        Ok(Conn::start(
+            stream,
+            heartbeat,
+            timeout,
+            ferry_proto::frame::DEFAULT_MAX_FRAME,
+        ))
+    }
+
     fn next_seq(&self) -> u16 {
         loop {
             let s = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);

@@ -123,6 +123,14 @@ impl Stack {
         }
     }
 
+    /// How ferry-client logs in as `user` here (through login_server's
+    /// HTTP; requests may take 5 s).
+    pub fn login_as(&self, user: &str) -> ferry_client::Login {
+        let mut l = ferry_client::Login::new(format!("http://{}", self.login.http), user, PASSWORD);
+        l.timeout = Duration::from_secs(5);
+        l
+    }
+
     /// Users `names`, created as `ferry user add` does (argon2); their ids.
     pub async fn users(&self, names: &[&str], depart: u32) -> Vec<u32> {
         add_users(&self.store, names, depart).await

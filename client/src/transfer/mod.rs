@@ -23,13 +23,16 @@
 //!   offline lists, the high-level [`Session::send_file`] and
 //!   [`Session::receive_file`]).
 //! - `relay`: one relay connection (login with a role) and the retry rule.
-//! - `source`: answering pulls from a local file (online sender, uploader).
-//! - `sink`: pulling into a partial file with a window (online receiver,
-//!   downloader).
-//! - `online`, `offline`: the four flows, each with its retries.
+//! - `source`: [`send`]: answering pulls from a local file, with retries
+//!   (online sender, uploader).
+//! - `sink`: [`receive`]: pulling into a partial file with a window, with
+//!   retries (online receiver, downloader).
+//!
+//! An offline upload whose bytes lived on a relay that died starts again
+//! from the first block at the next address: another relay has none of it
+//! (the task itself lives on the dead relay, so that login is refused
+//! unless the relays share the store).
 
-mod offline;
-mod online;
 mod relay;
 mod signal;
 mod sink;
@@ -46,9 +49,9 @@ use tokio::sync::watch;
 
 use crate::error::Error;
 
-pub use offline::{download, upload};
-pub use online::{receive_online, send_online};
 pub use signal::SendOptions;
+pub use sink::receive;
+pub use source::send;
 
 #[cfg(doc)]
 use crate::Session;

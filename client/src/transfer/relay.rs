@@ -11,7 +11,6 @@ use std::time::Duration;
 use ferry_proto::Frame;
 use ferry_proto::pb::im::base_define::ClientFileRole;
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::{FileTask, Options};
@@ -42,21 +41,7 @@ impl RelayConn {
         role: ClientFileRole,
         opts: &Options,
     ) -> Result<RelayConn, Error> {
-        let stream = tokio::time::timeout(opts.timeout, TcpStream::connect(at))
-            .await
-            .map_err(|_| {
-                Error::new(Kind::Timeout {
-                    what: "the relay",
-                    after: opts.timeout,
-                })
-            })?
-            .map_err(|e| Error::io("the relay", e))?;
-        let (conn, events) = Conn::start(
-            stream,
-            opts.heartbeat,
-            opts.timeout,
-            ferry_proto::frame::DEFAULT_MAX_FRAME,
-        );
+        let (conn, events) = Conn::connect(at, "the relay", opts.heartbeat, opts.timeout).await?;
         let rsp: ImFileLoginRsp = conn
             .call(&ImFileLoginReq {
                 user_id: user,

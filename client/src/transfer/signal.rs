@@ -156,8 +156,8 @@ impl Session {
     /// it online, or uploads it and records it (when the task is offline).
     /// Returns the task as it ran.
     ///
-    /// Errors: those of [`Session::request_file`], [`super::send_online`],
-    /// [`super::upload`]; `is_file` when `path` cannot be read.
+    /// Errors: those of [`Session::request_file`] and [`super::send`];
+    /// `is_file` when `path` cannot be read.
     pub async fn send_file(
         &self,
         to: u32,
@@ -174,12 +174,9 @@ impl Session {
         };
         let task = self.request_file(to, name, size, send.mode).await?;
         tracing::info!(task = %task.task_id, to, size, mode = ?task.mode, "file task");
-        match task.mode {
-            Mode::Online => super::send_online(&task, self.user_id(), path, &send.transfer).await?,
-            Mode::Offline => {
-                super::upload(&task, self.user_id(), path, &send.transfer).await?;
-                self.add_offline(&task).await?;
-            }
+        super::send(&task, self.user_id(), path, &send.transfer).await?;
+        if task.mode == Mode::Offline {
+            self.add_offline(&task).await?;
         }
         Ok(task)
     }
@@ -193,13 +190,11 @@ impl Session {
         path: &Path,
         opts: &Options,
     ) -> Result<(), Error> {
-        match task.mode {
-            Mode::Online => super::receive_online(task, self.user_id(), path, opts).await,
-            Mode::Offline => {
-                super::download(task, self.user_id(), path, opts).await?;
-                self.del_offline(task).await
-            }
+        super::receive(task, self.user_id(), path, opts).await?;
+        if task.mode == Mode::Offline {
+            self.del_offline(task).await?;
         }
+        Ok(())
     }
 }
 

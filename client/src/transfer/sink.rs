@@ -1,7 +1,8 @@
 //! The receiving side: pulls the file into a partial local file with a
 //! window of pulls in flight, in file order. The relay answers in the
 //! order asked, so the local file is always a whole prefix of the file and
-//! its length is where a resumed transfer starts.
+//! its length is where a resumed transfer starts (a download is served at
+//! any offset; an online task ends at the relay when either side leaves).
 //!
 //! ```text
 //! have = partial file's length
@@ -14,26 +15,110 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::CID_FILE_STATE;
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
-use super::relay::RelayConn;
-use super::source::{decode, ended};
+use super::relay::{RelayConn, Retry};
+use super::source::{decode, ended, same_task};
 use super::{FileTask, Mode, Options};
 use crate::error::Error;
 
+/// Receives `task` as `me` into `path`, continuing after what `path`
+/// already holds: online (a new file for a new task), it waits for the
+/// sender (PEER_READY), pulls and says DONE; offline, it downloads (the
+/// receiver, or the sender fetching its own upload), and a download cut
+/// off (a dropped connection, a cancelled future, a crash) resumes where it
+/// stopped when called again; the caller then removes the record
+/// ([`crate::Session::del_offline`]). [`Options::window`] pulls of
+/// [`Options::chunk`] bytes are in flight. The file is synced before this
+/// returns.
+///
+/// Errors: `is_file`, `is_invalid` (`path` holds more than the file, the
+/// options are unusable), `is_cancelled`, and those of the relay
+/// connection after the retries (`is_io`, `is_closed`, `is_timeout`,
+/// `is_refused`, `is_protocol`).
+pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
+    opts.check()?;
+    task.size32()?;
+    let mut sink = Sink::open(path, task.size).await?;
+    opts.report(sink.have, task.size);
+    let mode = task.mode;
+    let (role, answerer) = match mode {
+        Mode::Offline => (ClientFileRole::ClientOfflineDownload, me),
+        Mode::Online => (ClientFileRole::ClientRealtimeRecver, task.from_user_id),
+    };
+    if mode == Mode::Offline && sink.have == task.size {
+        return sink.finish().await;
+    }
+    let how = Pulling {
+        task,
+        me,
+        answerer,
+        mode,
+        opts,
+    };
+    let mut retry = Retry::new(task, opts)?;
+    loop {
+        let before = sink.have;
+        let attempt = async {
+            let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
+            if mode == Mode::Online {
+                wait_ready(&mut relay, task, opts).await?;
+            }
+            pull(&mut relay, &mut sink, &how).await?;
+            sink.finish().await?;
+            if mode == Mode::Online {
+                let done = ImFileState {
+                    state: ClientFileState::ClientFileDone as i32,
+                    task_id: task.task_id.clone().into(),
+                    user_id: me,
+                };
+                relay.conn.send(&done).await?;
+            }
+            // The relay ends the task and closes: by then DONE was written
+            // (ours online; the relay's after the last answer offline).
+            relay.until_closed(opts.timeout).await;
+            Ok(())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) => retry.failed(e, sink.have > before).await?,
+        }
+    }
+}
+
+/// Waits for PEER_READY (the sender is in), within `peer_timeout`.
+async fn wait_ready(relay: &mut RelayConn, task: &FileTask, opts: &Options) -> Result<(), Error> {
+    let frame = relay.next(opts.peer_timeout).await?;
+    if frame.header.command != CID_FILE_STATE {
+        return Err(Error::protocol(format!(
+            "{} from the relay before PEER_READY",
+            frame.header.command
+        )));
+    }
+    let state: ImFileState = decode(&frame)?;
+    if state.state == ClientFileState::ClientFilePeerReady as i32
+        && state.task_id == task.task_id.as_bytes()
+    {
+        return Ok(());
+    }
+    ended(task, &state)?;
+    Err(Error::protocol("DONE before the transfer began"))
+}
+
 /// The partial local file a transfer writes.
-pub(crate) struct Sink {
+struct Sink {
     file: tokio::fs::File,
     path: PathBuf,
     /// Bytes of the file it holds (a prefix).
-    pub have: u64,
+    have: u64,
 }
 
 impl Sink {
     /// Opens (or creates) `path` to continue at its end.
-    pub(crate) async fn open(path: &Path, size: u64) -> Result<Sink, Error> {
+    async fn open(path: &Path, size: u64) -> Result<Sink, Error> {
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -75,7 +160,7 @@ impl Sink {
     }
 
     /// Flushes and syncs what was written.
-    pub(crate) async fn finish(&mut self) -> Result<(), Error> {
+    async fn finish(&mut self) -> Result<(), Error> {
         self.file
             .flush()
             .await
@@ -88,15 +173,15 @@ impl Sink {
 }
 
 /// Who pulls and what the answers carry.
-pub(crate) struct Pulling<'a> {
-    pub task: &'a FileTask,
+struct Pulling<'a> {
+    task: &'a FileTask,
     /// This client's user id (the pulls carry it).
-    pub me: u32,
+    me: u32,
     /// The user id answers carry: the online sender, or this user on a
     /// download.
-    pub answerer: u32,
-    pub mode: Mode,
-    pub opts: &'a Options,
+    answerer: u32,
+    mode: Mode,
+    opts: &'a Options,
 }
 
 /// Pulls the rest of the file into `sink`. True when the relay's DONE
@@ -105,11 +190,7 @@ pub(crate) struct Pulling<'a> {
 /// Errors: `is_cancelled`, `is_closed`, `is_timeout`, `is_protocol` (an
 /// answer that is not exactly what was asked), `is_refused` (an answer
 /// with a failure result), `is_file`.
-pub(crate) async fn pull(
-    relay: &mut RelayConn,
-    sink: &mut Sink,
-    how: &Pulling<'_>,
-) -> Result<bool, Error> {
+async fn pull(relay: &mut RelayConn, sink: &mut Sink, how: &Pulling<'_>) -> Result<bool, Error> {
     let size = how.task.size;
     let (chunk, window) = (u64::from(how.opts.chunk), how.opts.window as usize);
     let mut next = sink.have;
@@ -166,15 +247,13 @@ fn check(how: &Pulling<'_>, rsp: &ImFilePullDataRsp, offset: u64, len: u64) -> R
             format!("the pull at {offset} of task {}", how.task.task_id),
         ));
     }
-    if rsp.task_id != how.task.task_id.as_bytes() || rsp.user_id != how.answerer {
-        return Err(Error::protocol(format!(
-            "an answer of user {} for task {} (expected user {} for {})",
-            rsp.user_id,
-            ferry_proto::text::show(&rsp.task_id),
-            how.answerer,
-            how.task.task_id
-        )));
-    }
+    same_task(
+        how.task,
+        "an answer",
+        &rsp.task_id,
+        rsp.user_id,
+        how.answerer,
+    )?;
     if u64::from(rsp.offset) != offset || rsp.file_data.len() as u64 != len {
         return Err(Error::protocol(format!(
             "an answer of {} bytes at {} to a pull of {len} at {offset}",

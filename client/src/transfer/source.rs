@@ -1,6 +1,9 @@
 //! The sending side: answers each pull the relay sends (the online
 //! receiver's, forwarded; or the relay's own during an offline upload) with
 //! the bytes of the local file at the asked offset, under the pull's seq.
+//! An uploader that reconnects is asked only for what the relay is still
+//! missing; an online sender's reconnect is usually refused (the relay
+//! ends an online task when either side leaves).
 //!
 //! ```text
 //! PULL_DATA_REQ(task, user, mode, offset, size) ─> checked (this task, the expected
@@ -10,14 +13,15 @@
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ferry_proto::pb::im::base_define::ClientFileState;
+use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
-use super::relay::RelayConn;
+use super::relay::{RelayConn, Retry};
 use super::{FileTask, Mode, Options};
 use crate::error::{Error, Kind};
 
@@ -25,7 +29,7 @@ use crate::error::{Error, Kind};
 const MAX_PULL: u32 = ferry_proto::frame::DEFAULT_MAX_FRAME - (4 << 10);
 
 /// The local file being sent.
-pub(crate) struct Source {
+struct Source {
     file: tokio::fs::File,
     path: PathBuf,
     size: u64,
@@ -33,8 +37,8 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    /// Opens `path`; its size in bytes is [`Source::size`].
-    pub(crate) async fn open(path: &Path) -> Result<Source, Error> {
+    /// Opens `path` (a regular file).
+    async fn open(path: &Path) -> Result<Source, Error> {
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| Error::file("opening", path, e))?;
@@ -56,10 +60,6 @@ impl Source {
         })
     }
 
-    pub(crate) fn size(&self) -> u64 {
-        self.size
-    }
-
     async fn read(&mut self, offset: u64, len: usize) -> Result<bytes::Bytes, Error> {
         self.file
             .seek(SeekFrom::Start(offset))
@@ -74,16 +74,73 @@ impl Source {
     }
 }
 
+/// Sends the file at `path` for `task` as its sender `me`: online,
+/// answering the receiver's pulls until it says DONE; offline, uploading
+/// until the relay has all of it (DONE), after which the caller records it
+/// ([`crate::Session::add_offline`]). A dropped connection is retried as
+/// `relay.rs` says; an upload resumed so sends again at most the pulls that
+/// were in flight. The file must have the task's size (bytes).
+///
+/// Errors: `is_cancelled` (the receiver refused, cancelled or left),
+/// `is_file`, `is_invalid` (the file's size is not the task's), and those
+/// of the relay connection after the retries (`is_io`, `is_closed`,
+/// `is_timeout`, `is_refused`, `is_protocol`).
+pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
+    let mut src = Source::open(path).await?;
+    if src.size != task.size {
+        return Err(Error::invalid(format!(
+            "{} has {} bytes, the task {}",
+            path.display(),
+            src.size,
+            task.size
+        )));
+    }
+    let (role, puller) = match task.mode {
+        Mode::Offline => (ClientFileRole::ClientOfflineUpload, me),
+        Mode::Online => (ClientFileRole::ClientRealtimeSender, task.to_user_id),
+    };
+    let how = Serving {
+        task,
+        me,
+        puller,
+        mode: task.mode,
+        opts,
+    };
+    let sent = AtomicU64::new(0);
+    opts.report(0, task.size);
+    let mut retry = Retry::new(task, opts)?;
+    loop {
+        let before = sent.load(Ordering::Relaxed);
+        let attempt = async {
+            let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
+            serve(&mut relay, &mut src, &how, &sent).await?;
+            // The relay closes after DONE: leave after it.
+            relay.until_closed(opts.timeout).await;
+            Ok(())
+        };
+        match attempt.await {
+            Ok(()) => break,
+            Err(e) => {
+                retry
+                    .failed(e, sent.load(Ordering::Relaxed) > before)
+                    .await?
+            }
+        }
+    }
+    opts.report(task.size, task.size);
+    Ok(())
+}
+
 /// Who pulls and how the bytes go.
-pub(crate) struct Serving<'a> {
-    pub task: &'a FileTask,
+struct Serving<'a> {
+    task: &'a FileTask,
     /// This client's user id (the answers carry it).
-    pub me: u32,
+    me: u32,
     /// The user id pulls must carry: the online receiver, or this user for
     /// the relay's upload pulls.
-    pub puller: u32,
-    pub mode: Mode,
-    pub opts: &'a Options,
+    puller: u32,
+    mode: Mode,
+    opts: &'a Options,
 }
 
 /// Answers pulls until the relay says DONE. `sent` is raised to the end
@@ -93,11 +150,11 @@ pub(crate) struct Serving<'a> {
 /// ended first), `is_timeout` (no pull within `peer_timeout`),
 /// `is_protocol` (a pull outside the file, for another task or user, or
 /// anything unexpected), `is_file`.
-pub(crate) async fn serve(
+async fn serve(
     relay: &mut RelayConn,
     src: &mut Source,
     how: &Serving<'_>,
-    sent: &std::sync::atomic::AtomicU64,
+    sent: &AtomicU64,
 ) -> Result<(), Error> {
     let wait: Duration = how.opts.peer_timeout;
     loop {
@@ -124,21 +181,13 @@ pub(crate) async fn serve(
         };
         relay.conn.reply(&rsp, frame.header.seq_num).await?;
         let end = u64::from(req.offset) + u64::from(req.data_size);
-        let before = sent.fetch_max(end, std::sync::atomic::Ordering::Relaxed);
+        let before = sent.fetch_max(end, Ordering::Relaxed);
         how.opts.report(before.max(end), src.size);
     }
 }
 
 fn check(how: &Serving<'_>, size: u64, req: &ImFilePullDataReq) -> Result<(), Error> {
-    if req.task_id != how.task.task_id.as_bytes() || req.user_id != how.puller {
-        return Err(Error::protocol(format!(
-            "a pull of user {} for task {} (expected user {} for {})",
-            req.user_id,
-            ferry_proto::text::show(&req.task_id),
-            how.puller,
-            how.task.task_id
-        )));
-    }
+    same_task(how.task, "a pull", &req.task_id, req.user_id, how.puller)?;
     if req.trans_mode != how.mode.wire() {
         return Err(Error::protocol(format!(
             "a pull with trans_mode {} on a {:?} task",
@@ -153,6 +202,24 @@ fn check(how: &Serving<'_>, size: u64, req: &ImFilePullDataReq) -> Result<(), Er
         )));
     }
     Ok(())
+}
+
+/// `what` (a pull, an answer) names `task` and the `expected` user.
+pub(crate) fn same_task(
+    task: &FileTask,
+    what: &str,
+    task_id: &[u8],
+    user: u32,
+    expected: u32,
+) -> Result<(), Error> {
+    if task_id == task.task_id.as_bytes() && user == expected {
+        return Ok(());
+    }
+    Err(Error::protocol(format!(
+        "{what} of user {user} for task {} (expected user {expected} for {})",
+        ferry_proto::text::show(task_id),
+        task.task_id
+    )))
 }
 
 /// A file state that ends a transfer: DONE is success.
