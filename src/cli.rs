@@ -48,6 +48,12 @@ enum Command {
     /// The relay's offline block store: check, repair, import TeamTalk's files.
     #[command(subcommand)]
     Store(crate::store_cmd::StoreCommand),
+    /// Send a file to a user, as a TeamTalk client does (online, or kept
+    /// on the relay for later).
+    Send(crate::send_cmd::SendArgs),
+    /// Receive the files sent to a user: those waiting, then each one
+    /// offered while this runs.
+    Recv(crate::recv_cmd::RecvArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +129,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Db(command) => crate::db_cmd::db(command),
         Command::User(command) => crate::db_cmd::user(command),
         Command::Store(command) => crate::store_cmd::run(command),
+        Command::Send(args) => crate::send_cmd::run(args),
+        Command::Recv(args) => crate::recv_cmd::run(args),
     }
 }
 

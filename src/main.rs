@@ -2,9 +2,14 @@
 //! config and runs one subcommand. Everything else lives in the crates.
 
 mod cli;
+mod client_cmd;
 mod control_cmd;
 mod db_cmd;
+mod progress;
+mod recv_cmd;
 mod relay_cmd;
+mod safe_name;
+mod send_cmd;
 mod store_cmd;
 mod up_cmd;
 
@@ -23,7 +28,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", report(&e));
-            ExitCode::FAILURE
+            client_cmd::exit_code(&e)
         }
     }
 }

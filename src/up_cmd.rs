@@ -138,6 +138,10 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             "then log in with a TeamTalk client at http://{advertise}:{}/msg_server",
             login_addrs.http.port()
         );
+        println!(
+            "or send a file:  ferry send FILE --to bob --user alice --server http://{advertise}:{}  (ferry recv --user bob receives)",
+            login_addrs.http.port()
+        );
         println!("Ctrl-C stops everything.");
 
         // msg_server drains first, while what it calls is still up.

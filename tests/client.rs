@@ -11,13 +11,8 @@ use ferry_proto::pb::im::base_define::{ClientType, ResultType};
 use stack::Stack;
 
 fn login(stack: &Stack, user: &str) -> Login {
-    let mut l = Login::new(
-        format!("http://{}", stack.login.http),
-        user,
-        stack::PASSWORD,
-    );
+    let mut l = stack.login_as(user);
     l.heartbeat = Duration::from_millis(300);
-    l.timeout = Duration::from_secs(5);
     l
 }
 

@@ -6,9 +6,8 @@
 
 mod stack;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ferry_proto::pb::im::base_define::{ClientType, MsgType};
@@ -35,28 +34,7 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let started = Instant::now();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["up", "--any-port", "--data-dir", data])
-        .env_remove("FERRY_CONFIG")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(up.stdout.take().unwrap()).lines();
-    let mut lines = Vec::new();
-    let ready = tokio::task::block_in_place(|| {
-        for line in out.by_ref() {
-            let line = line.unwrap();
-            let done = line.starts_with("Ctrl-C");
-            lines.push(line);
-            if done {
-                return true;
-            }
-        }
-        false
-    });
-    assert!(ready, "ferry up printed {lines:?} and stopped");
+    let (mut up, lines) = tokio::task::block_in_place(|| stack::process::spawn_up(data));
     println!("ferry up: listening {:?} after start", started.elapsed());
     assert!(
         lines.iter().any(|l| l.contains("ferry user add")),

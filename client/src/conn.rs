@@ -138,6 +138,33 @@ impl Conn {
         (conn, events)
     }
 
+    /// Connects to `what` at `at` within `timeout`, then [`Conn::start`]s
+    /// (the default frame limit).
+    ///
+    /// Errors: `is_timeout`, `is_io`.
+    pub(crate) async fn connect(
+        at: std::net::SocketAddr,
+        what: &'static str,
+        heartbeat: Duration,
+        timeout: Duration,
+    ) -> Result<(Conn, mpsc::Receiver<Frame>), Error> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(at))
+            .await
+            .map_err(|_| {
+                Error::new(Kind::Timeout {
+                    what,
+                    after: timeout,
+                })
+            })?
+            .map_err(|e| Error::io(what, e))?;
+        Ok(Conn::start(
+            stream,
+            heartbeat,
+            timeout,
+            ferry_proto::frame::DEFAULT_MAX_FRAME,
+        ))
+    }
+
     fn next_seq(&self) -> u16 {
         loop {
             let s = self.seq.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
@@ -161,8 +188,19 @@ impl Conn {
             .map_err(|_| Error::new(Kind::Closed))
     }
 
-    /// Sends `req` and waits for the frame answering its seq, decoded.
-    pub(crate) async fn call<Req: Pdu, Rsp: Pdu>(&self, req: &Req) -> Result<Rsp, Error> {
+    /// Sends `msg` under `seq` (an answer to the server's request with
+    /// that seq, as a relay's pull is answered), expecting nothing back.
+    pub(crate) async fn reply<T: Pdu>(&self, msg: &T, seq: u16) -> Result<(), Error> {
+        let pdu = self.encode(msg, seq)?;
+        self.out
+            .send(pdu)
+            .await
+            .map_err(|_| Error::new(Kind::Closed))
+    }
+
+    /// Sends `req` and returns at once; [`Asked::answer`] waits for the
+    /// frame answering its seq. Several may be in flight (a pull window).
+    pub(crate) async fn ask<Req: Pdu>(&self, req: &Req) -> Result<Asked, Error> {
         let seq = self.next_seq();
         let pdu = self.encode(req, seq)?;
         let (tx, rx) = oneshot::channel();
@@ -171,20 +209,58 @@ impl Conn {
             lock(&self.pending).remove(&seq);
             return Err(Error::new(Kind::Closed));
         }
-        let frame = match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(f)) => f,
-            Ok(Err(_)) => return Err(Error::new(Kind::Closed)),
-            Err(_) => {
-                lock(&self.pending).remove(&seq);
-                return Err(Error::new(Kind::Timeout {
-                    what: "the server",
-                    after: self.timeout,
-                }));
-            }
-        };
-        frame
+        Ok(Asked {
+            seq,
+            rx,
+            pending: self.pending.clone(),
+            timeout: self.timeout,
+            command: Req::COMMAND,
+        })
+    }
+
+    /// Sends `req` and waits for the frame answering its seq, decoded.
+    pub(crate) async fn call<Req: Pdu, Rsp: Pdu>(&self, req: &Req) -> Result<Rsp, Error> {
+        self.ask(req)
+            .await?
+            .answer()
+            .await?
             .decode()
             .map_err(|e| Error::protocol(format!("answer to {}: {e}", Req::COMMAND)))
+    }
+}
+
+/// A request sent and not answered yet.
+pub(crate) struct Asked {
+    seq: u16,
+    rx: oneshot::Receiver<Frame>,
+    pending: Pending,
+    timeout: Duration,
+    command: ferry_proto::CommandId,
+}
+
+impl Asked {
+    /// The frame answering the request, within the connection's timeout.
+    /// Errors: `is_closed` when the connection ended first, `is_timeout`.
+    pub(crate) async fn answer(mut self) -> Result<Frame, Error> {
+        match tokio::time::timeout(self.timeout, &mut self.rx).await {
+            Ok(Ok(f)) => Ok(f),
+            Ok(Err(_)) => Err(Error::new(Kind::Closed)),
+            Err(_) => {
+                tracing::debug!(command = %self.command, seq = self.seq, "no answer in time");
+                Err(Error::new(Kind::Timeout {
+                    what: "the server",
+                    after: self.timeout,
+                }))
+            }
+        }
+    }
+}
+
+impl Drop for Asked {
+    /// An answer nobody waits for any more (timed out, or the caller was
+    /// cancelled) goes nowhere.
+    fn drop(&mut self) {
+        lock(&self.pending).remove(&self.seq);
     }
 }
 

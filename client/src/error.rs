@@ -28,6 +28,15 @@ pub(crate) enum Kind {
     Protocol(String),
     #[error("discovery: {0}")]
     Discovery(String),
+    #[error("{what}: {source}")]
+    File {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("the transfer was {state} by {by}")]
+    Cancelled { state: &'static str, by: String },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Error {
@@ -41,6 +50,25 @@ impl Error {
 
     pub(crate) fn protocol(text: impl Into<String>) -> Error {
         Error::new(Kind::Protocol(text.into()))
+    }
+
+    /// Reading or writing the local file `path` failed (`doing`: what).
+    pub(crate) fn file(doing: &str, path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::new(Kind::File {
+            what: format!("{doing} {}", path.display()),
+            source,
+        })
+    }
+
+    pub(crate) fn invalid(text: impl Into<String>) -> Error {
+        Error::new(Kind::Invalid(text.into()))
+    }
+
+    pub(crate) fn refused(code: u32, reason: impl Into<String>) -> Error {
+        Error::new(Kind::Refused {
+            code,
+            reason: Some(reason.into()),
+        })
     }
 
     /// The server answered with a failure result (a wrong password, a
@@ -72,6 +100,34 @@ impl Error {
     /// login_server's answer was missing, failed or unreadable.
     pub fn is_discovery(&self) -> bool {
         matches!(self.kind, Kind::Discovery(_))
+    }
+
+    /// Reading or writing a local file failed (the file to send, the file
+    /// being received); the path is in the message.
+    pub fn is_file(&self) -> bool {
+        matches!(self.kind, Kind::File { .. })
+    }
+
+    /// The other side (or the relay on its behalf) cancelled or refused a
+    /// transfer (IMFileState CANCEL or REFUSE).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, Kind::Cancelled { .. })
+    }
+
+    /// The caller asked for something that cannot be done: a file of
+    /// 4 GiB or more (TeamTalk's sizes and offsets are u32), a chunk of 0
+    /// bytes, a task without a relay address.
+    pub fn is_invalid(&self) -> bool {
+        matches!(self.kind, Kind::Invalid(_))
+    }
+
+    /// Worth trying again on a new connection: the connection failed,
+    /// closed or went silent.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Io { .. } | Kind::Closed | Kind::Timeout { .. }
+        )
     }
 
     /// The failure result the server answered with, when refused.

@@ -16,7 +16,6 @@ use ferry_proto::registry::{
 };
 use ferry_proto::{Frame, Pdu};
 use md5::{Digest, Md5};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::conn::Conn;
@@ -113,21 +112,8 @@ impl Session {
 
     /// Logs in to the msg_server at `at` directly (no login_server).
     pub async fn login_at(at: SocketAddr, login: &Login) -> Result<Session, Error> {
-        let stream = tokio::time::timeout(login.timeout, TcpStream::connect(at))
-            .await
-            .map_err(|_| {
-                Error::new(Kind::Timeout {
-                    what: "msg_server",
-                    after: login.timeout,
-                })
-            })?
-            .map_err(|e| Error::io("msg_server", e))?;
-        let (conn, events) = Conn::start(
-            stream,
-            login.heartbeat,
-            login.timeout,
-            ferry_proto::frame::DEFAULT_MAX_FRAME,
-        );
+        let (conn, events) =
+            Conn::connect(at, "msg_server", login.heartbeat, login.timeout).await?;
         let res: ImLoginRes = conn
             .call(&ImLoginReq {
                 user_name: login.user.clone().into(),

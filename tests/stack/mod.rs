@@ -54,8 +54,23 @@ impl Stack {
         Self::start_with(true, |_| {}).await
     }
 
+    /// The stack with a relay that keeps offline files (1 MiB blocks,
+    /// under the stack's temporary directory).
+    pub async fn start_offline() -> Stack {
+        Self::start_full(true, true, |_| {}).await
+    }
+
     /// `relay`: start one; `tune` adjusts msg_server's config.
     pub async fn start_with(relay: bool, tune: impl FnOnce(&mut msg_server::Config)) -> Stack {
+        Self::start_full(relay, false, tune).await
+    }
+
+    /// `offline`: the relay keeps offline files.
+    pub async fn start_full(
+        relay: bool,
+        offline: bool,
+        tune: impl FnOnce(&mut msg_server::Config),
+    ) -> Stack {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -73,8 +88,17 @@ impl Stack {
 
         let login_addrs = spawn_login(&stopped, &mut tasks).await;
 
-        let relay =
-            relay.then(|| ferry_relay::Relay::start(ferry_relay::Config::local(2)).unwrap());
+        let relay = relay.then(|| {
+            let mut config = ferry_relay::Config::local(2);
+            if offline {
+                config.offline = Some(ferry_storage::Config {
+                    root: dir.path().join("offline"),
+                    min_free_bytes: 0,
+                    ..ferry_storage::Config::default()
+                });
+            }
+            ferry_relay::Relay::start(config).unwrap()
+        });
         let mut config = msg_server::Config {
             listen: local,
             db_proxy: vec![db_addr],
@@ -97,6 +121,14 @@ impl Stack {
             tasks,
             _dir: dir,
         }
+    }
+
+    /// How ferry-client logs in as `user` here (through login_server's
+    /// HTTP; requests may take 5 s).
+    pub fn login_as(&self, user: &str) -> ferry_client::Login {
+        let mut l = ferry_client::Login::new(format!("http://{}", self.login.http), user, PASSWORD);
+        l.timeout = Duration::from_secs(5);
+        l
     }
 
     /// Users `names`, created as `ferry user add` does (argon2); their ids.

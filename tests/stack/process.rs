@@ -217,3 +217,30 @@ pub fn spawn_relay(client: u16, msg_link: u16, cores: u16) -> Service {
         ],
     )
 }
+
+/// `ferry up --any-port --data-dir DATA` as a child (stdout read here,
+/// stderr shared) and the lines it printed up to `Ctrl-C stops
+/// everything.`; panics when it stops before.
+pub fn spawn_up(data: &str) -> (Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut up = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["up", "--any-port", "--data-dir", data])
+        .env_remove("FERRY_CONFIG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(up.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with("Ctrl-C");
+        lines.push(line);
+        if done {
+            return (up, lines);
+        }
+    }
+    let _ = up.kill();
+    let _ = up.wait();
+    panic!("ferry up printed {lines:?} and stopped");
+}

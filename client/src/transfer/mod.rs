@@ -1,0 +1,263 @@
+//! File transfer: a task asked of msg_server, its bytes moved through a
+//! relay as TeamTalk's clients move them.
+//!
+//! ```text
+//! sender ── CID_FILE_REQUEST ──> msg_server ──> relay: task ──> IMFileRsp(task_id, relays) to the sender
+//!                                          └──> IMFileNotify to the receiver
+//! online:  sender  logs in as REALTIME_SENDER, answers the pulls the relay forwards
+//!          receiver logs in as REALTIME_RECVER, waits PEER_READY, pulls (a window), says DONE
+//! offline: sender  logs in as OFFLINE_UPLOAD, answers the relay's pulls (only the blocks
+//!          it is missing) until DONE, then CID_FILE_ADD_OFFLINE_REQ: the receiver is notified
+//!          receiver lists CID_FILE_HAS_OFFLINE_REQ (or the notify), logs in as OFFLINE_DOWNLOAD,
+//!          pulls from what its partial file holds, then CID_FILE_DEL_OFFLINE_REQ
+//! ```
+//!
+//! A dropped relay connection is tried again ([`Options::reconnects`]
+//! times, then the next address of the task's list): an offline upload
+//! resumes by answering what the relay still asks, a download from the
+//! length of the partial file. An online task ends at the relay when
+//! either side leaves, so a reconnect there is usually refused.
+//!
+//! # Layout
+//! - `signal`: the requests to msg_server ([`Session::request_file`],
+//!   offline lists, the high-level [`Session::send_file`] and
+//!   [`Session::receive_file`]).
+//! - `relay`: one relay connection (login with a role) and the retry rule.
+//! - `source`: [`send`]: answering pulls from a local file, with retries
+//!   (online sender, uploader).
+//! - `sink`: [`receive`]: pulling into a partial file with a window, with
+//!   retries (online receiver, downloader).
+//!
+//! An offline upload whose bytes lived on a relay that died starts again
+//! from the first block at the next address: another relay has none of it
+//! (the task itself lives on the dead relay, so that login is refused
+//! unless the relays share the store).
+
+mod relay;
+mod signal;
+mod sink;
+mod source;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_proto::pb::im::base_define::{IpAddr as PbIpAddr, TransferFileType};
+use ferry_proto::pb::im::file::ImFileNotify;
+use tokio::sync::watch;
+
+use crate::error::Error;
+
+pub use signal::SendOptions;
+pub use sink::receive;
+pub use source::send;
+
+#[cfg(doc)]
+use crate::Session;
+
+/// Largest file TeamTalk's protocol can describe: sizes and offsets are
+/// u32 on the wire (bytes).
+pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
+
+/// How a task moves its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Sender and receiver are both connected; the relay passes the
+    /// receiver's pulls to the sender.
+    Online,
+    /// The relay keeps the file until the receiver downloads it.
+    Offline,
+}
+
+impl Mode {
+    pub(crate) fn wire(self) -> i32 {
+        match self {
+            Mode::Online => TransferFileType::FileTypeOnline as i32,
+            Mode::Offline => TransferFileType::FileTypeOffline as i32,
+        }
+    }
+
+    pub(crate) fn from_wire(mode: i32) -> Result<Mode, Error> {
+        match TransferFileType::try_from(mode) {
+            Ok(TransferFileType::FileTypeOnline) => Ok(Mode::Online),
+            Ok(TransferFileType::FileTypeOffline) => Ok(Mode::Offline),
+            Err(_) => Err(Error::protocol(format!("trans_mode {mode}"))),
+        }
+    }
+}
+
+/// One file transfer as msg_server described it (IMFileRsp to the sender,
+/// IMFileNotify to the receiver, or an entry of the offline list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTask {
+    /// The relay's task id (36-character UUID text, checked).
+    pub task_id: String,
+    pub from_user_id: u32,
+    pub to_user_id: u32,
+    /// The name as the sender's client sent it: bytes in any encoding
+    /// (TeamTalk's Windows clients send their code page). Never a path to
+    /// trust; see [`FileTask::display_name`].
+    pub file_name: Bytes,
+    /// Bytes.
+    pub size: u64,
+    /// The relay addresses to log in at, in order of preference.
+    pub relays: Vec<SocketAddr>,
+    pub mode: Mode,
+    /// Offline: the upload has finished and the file can be downloaded.
+    pub offline_ready: bool,
+}
+
+impl FileTask {
+    /// The task an IMFileNotify offers.
+    ///
+    /// Errors: `is_protocol` when the task id is not a UUID, the mode is
+    /// unknown or an address unreadable.
+    pub fn from_notify(n: &ImFileNotify) -> Result<FileTask, Error> {
+        Ok(FileTask {
+            task_id: task_id(&n.task_id)?,
+            from_user_id: n.from_user_id,
+            to_user_id: n.to_user_id,
+            file_name: n.file_name.clone(),
+            size: u64::from(n.file_size),
+            relays: relays(&n.ip_addr_list)?,
+            mode: Mode::from_wire(n.trans_mode)?,
+            offline_ready: n.offline_ready != 0,
+        })
+    }
+
+    /// The name for people: lossy UTF-8, control characters escaped.
+    pub fn display_name(&self) -> String {
+        ferry_proto::text::show(&self.file_name).to_string()
+    }
+
+    /// The size as the wire's u32.
+    pub(crate) fn size32(&self) -> Result<u32, Error> {
+        u32::try_from(self.size).map_err(|_| too_large(self.size))
+    }
+}
+
+pub(crate) fn too_large(size: u64) -> Error {
+    Error::invalid(format!(
+        "a file of {size} bytes: TeamTalk's protocol carries at most {MAX_FILE_SIZE}"
+    ))
+}
+
+/// A task id from the wire, checked.
+pub(crate) fn task_id(raw: &[u8]) -> Result<String, Error> {
+    ferry_proto::validate_task_id(raw)
+        .map(str::to_owned)
+        .map_err(|e| Error::protocol(format!("task id {}: {e}", ferry_proto::text::show(raw))))
+}
+
+/// Relay addresses from the wire (text IPs, u32 ports), checked.
+pub(crate) fn relays(list: &[PbIpAddr]) -> Result<Vec<SocketAddr>, Error> {
+    list.iter()
+        .map(|a| {
+            let ip = std::str::from_utf8(&a.ip)
+                .ok()
+                .and_then(|s| s.parse::<IpAddr>().ok());
+            match (ip, u16::try_from(a.port)) {
+                (Some(ip), Ok(port)) if port != 0 => Ok(SocketAddr::new(ip, port)),
+                _ => Err(Error::protocol(format!(
+                    "relay address {}:{}",
+                    ferry_proto::text::show(&a.ip),
+                    a.port
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// Bytes moved of a transfer, for a progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes of the file sent or received so far (a resumed transfer
+    /// starts at what it already had).
+    pub done: u64,
+    /// The file's size in bytes.
+    pub total: u64,
+}
+
+/// How a transfer moves its bytes.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes a pull asks for (online receive, download). TeamTalk's
+    /// Windows client asks 34 KiB; ferry's relay allows up to 1 MiB
+    /// (`relay.max_chunk`). Default 256 KiB.
+    pub chunk: u32,
+    /// Pulls in flight (online receive, download). Stock clients keep 1;
+    /// ferry's relay closes an online receiver with more than
+    /// `relay.window` (16 by default). Default 8.
+    pub window: u32,
+    /// How long a connect, a login or one pull's answer may take.
+    /// Default 30 s.
+    pub timeout: Duration,
+    /// How long a sender waits for the next pull (the online receiver may
+    /// take a while to accept). Default 10 min.
+    pub peer_timeout: Duration,
+    /// Reconnects to one relay address after a dropped connection before
+    /// the next address is tried. Default 3.
+    pub reconnects: u32,
+    /// Heartbeat interval on relay connections. Default 5 s.
+    pub heartbeat: Duration,
+    progress: Option<Arc<watch::Sender<Progress>>>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            chunk: 256 << 10,
+            window: 8,
+            timeout: Duration::from_secs(30),
+            peer_timeout: Duration::from_secs(600),
+            reconnects: 3,
+            heartbeat: Duration::from_secs(5),
+            progress: None,
+        }
+    }
+}
+
+impl Options {
+    /// These options with `window` pulls in flight.
+    pub fn with_window(mut self, window: u32) -> Options {
+        self.window = window;
+        self
+    }
+
+    /// These options with pulls of `chunk` bytes.
+    pub fn with_chunk(mut self, chunk: u32) -> Options {
+        self.chunk = chunk;
+        self
+    }
+
+    /// Progress of the transfers run with these options from now on:
+    /// the receiver sees the latest [`Progress`] (bytes done / total).
+    pub fn watch_progress(&mut self) -> watch::Receiver<Progress> {
+        let (tx, rx) = watch::channel(Progress::default());
+        self.progress = Some(Arc::new(tx));
+        rx
+    }
+
+    pub(crate) fn report(&self, done: u64, total: u64) {
+        if let Some(p) = &self.progress {
+            p.send_replace(Progress { done, total });
+        }
+    }
+
+    /// The pull settings are usable.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        // A pull's answer must fit one PDU under the client's frame limit.
+        let max = ferry_proto::frame::DEFAULT_MAX_FRAME - (4 << 10);
+        if self.chunk == 0 || self.chunk > max {
+            return Err(Error::invalid(format!(
+                "chunk of {} bytes (1..={max})",
+                self.chunk
+            )));
+        }
+        if self.window == 0 {
+            return Err(Error::invalid("a window of 0 pulls"));
+        }
+        Ok(())
+    }
+}

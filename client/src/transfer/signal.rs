@@ -1,0 +1,213 @@
+//! File signalling with msg_server: asking for a task, the offline list,
+//! recording and removing offline files; and the two calls that do a whole
+//! transfer, [`Session::send_file`] and [`Session::receive_file`].
+
+use std::path::Path;
+
+use bytes::Bytes;
+use ferry_proto::pb::im::buddy::{ImAllUserReq, ImAllUserRsp};
+use ferry_proto::pb::im::file::{
+    ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp, ImFileReq,
+    ImFileRsp,
+};
+
+use super::{FileTask, Mode, Options, relays, task_id, too_large};
+use crate::error::Error;
+use crate::session::Session;
+
+/// How [`Session::send_file`] sends.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// Online (msg_server turns it offline when the receiver has no PC
+    /// client online, as TeamTalk does) or offline.
+    pub mode: Mode,
+    /// The name the receiver is told; default: the file's own name.
+    pub file_name: Option<Bytes>,
+    pub transfer: Options,
+}
+
+impl Default for SendOptions {
+    fn default() -> SendOptions {
+        SendOptions {
+            mode: Mode::Online,
+            file_name: None,
+            transfer: Options::default(),
+        }
+    }
+}
+
+impl Session {
+    /// Asks msg_server for a task sending `size` bytes named `file_name`
+    /// to user `to` (CID_FILE_REQUEST). The answer's mode may differ from
+    /// `mode`: an online request to a user with no PC client online comes
+    /// back offline.
+    ///
+    /// Errors: `is_invalid` for 4 GiB or more; `is_refused` when msg_server
+    /// answers a failure (no relay up, the relay refused: result 1);
+    /// `is_protocol` when the answer lacks a task id or relay address.
+    pub async fn request_file(
+        &self,
+        to: u32,
+        file_name: impl Into<Bytes>,
+        size: u64,
+        mode: Mode,
+    ) -> Result<FileTask, Error> {
+        let file_size = u32::try_from(size).map_err(|_| too_large(size))?;
+        let file_name = file_name.into();
+        let rsp: ImFileRsp = self
+            .call(&ImFileReq {
+                from_user_id: self.user_id(),
+                to_user_id: to,
+                file_name: file_name.clone(),
+                file_size,
+                trans_mode: mode.wire(),
+            })
+            .await?;
+        if rsp.result_code != 0 {
+            return Err(Error::refused(rsp.result_code, "file request refused"));
+        }
+        let relays = relays(&rsp.ip_addr_list)?;
+        if relays.is_empty() {
+            return Err(Error::protocol("a file task without a relay address"));
+        }
+        Ok(FileTask {
+            task_id: task_id(&rsp.task_id)?,
+            from_user_id: self.user_id(),
+            to_user_id: to,
+            file_name,
+            size,
+            relays,
+            mode: Mode::from_wire(rsp.trans_mode)?,
+            offline_ready: false,
+        })
+    }
+
+    /// The offline files waiting for this user (CID_FILE_HAS_OFFLINE_REQ),
+    /// each with the relay addresses msg_server gave.
+    ///
+    /// Errors: `is_protocol` for an unreadable entry; the session's.
+    pub async fn offline_files(&self) -> Result<Vec<FileTask>, Error> {
+        let rsp: ImFileHasOfflineRsp = self
+            .call(&ImFileHasOfflineReq {
+                user_id: self.user_id(),
+                attach_data: None,
+            })
+            .await?;
+        let relays = relays(&rsp.ip_addr_list)?;
+        rsp.offline_file_list
+            .iter()
+            .map(|f| {
+                Ok(FileTask {
+                    task_id: task_id(&f.task_id)?,
+                    from_user_id: f.from_user_id,
+                    to_user_id: self.user_id(),
+                    file_name: f.file_name.clone(),
+                    size: u64::from(f.file_size),
+                    relays: relays.clone(),
+                    mode: Mode::Offline,
+                    offline_ready: true,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a finished upload (CID_FILE_ADD_OFFLINE_REQ, no answer):
+    /// msg_server stores it and notifies the receiver.
+    pub async fn add_offline(&self, task: &FileTask) -> Result<(), Error> {
+        self.send(&ImFileAddOfflineReq {
+            from_user_id: self.user_id(),
+            to_user_id: task.to_user_id,
+            task_id: task.task_id.clone().into(),
+            file_name: task.file_name.clone(),
+            file_size: task.size32()?,
+        })
+        .await
+    }
+
+    /// Removes an offline file's record once downloaded
+    /// (CID_FILE_DEL_OFFLINE_REQ, no answer).
+    pub async fn del_offline(&self, task: &FileTask) -> Result<(), Error> {
+        self.send(&ImFileDelOfflineReq {
+            from_user_id: task.from_user_id,
+            to_user_id: task.to_user_id,
+            task_id: task.task_id.clone().into(),
+        })
+        .await
+    }
+
+    /// The id of the user whose login name is `name`, from the all-users
+    /// list (`None`: no such user).
+    pub async fn user_id_by_name(&self, name: &str) -> Result<Option<u32>, Error> {
+        let rsp: ImAllUserRsp = self
+            .call(&ImAllUserReq {
+                user_id: self.user_id(),
+                latest_update_time: 0,
+                attach_data: None,
+            })
+            .await?;
+        Ok(rsp
+            .user_list
+            .iter()
+            .find(|u| u.user_real_name == name.as_bytes())
+            .map(|u| u.user_id))
+    }
+
+    /// Sends the file at `path` to user `to`: asks for a task, then sends
+    /// it online, or uploads it and records it (when the task is offline).
+    /// Returns the task as it ran.
+    ///
+    /// Errors: those of [`Session::request_file`] and [`super::send`];
+    /// `is_file` when `path` cannot be read.
+    pub async fn send_file(
+        &self,
+        to: u32,
+        path: &Path,
+        send: &SendOptions,
+    ) -> Result<FileTask, Error> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| Error::file("reading the size of", path, e))?
+            .len();
+        let name = match &send.file_name {
+            Some(n) => n.clone(),
+            None => own_name(path),
+        };
+        let task = self.request_file(to, name, size, send.mode).await?;
+        tracing::info!(task = %task.task_id, to, size, mode = ?task.mode, "file task");
+        super::send(&task, self.user_id(), path, &send.transfer).await?;
+        if task.mode == Mode::Offline {
+            self.add_offline(&task).await?;
+        }
+        Ok(task)
+    }
+
+    /// Receives `task` (from a notify or [`Session::offline_files`]) into
+    /// `path`: online, or as a download (continuing after what `path`
+    /// holds) followed by removing the offline record.
+    pub async fn receive_file(
+        &self,
+        task: &FileTask,
+        path: &Path,
+        opts: &Options,
+    ) -> Result<(), Error> {
+        super::receive(task, self.user_id(), path, opts).await?;
+        if task.mode == Mode::Offline {
+            self.del_offline(task).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The last component of `path` as bytes (as the file system holds it).
+fn own_name(path: &Path) -> Bytes {
+    let name = path.file_name().unwrap_or(path.as_os_str());
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        Bytes::copy_from_slice(name.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        Bytes::from(name.to_string_lossy().into_owned())
+    }
+}

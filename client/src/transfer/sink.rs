@@ -1,0 +1,265 @@
+//! The receiving side: pulls the file into a partial local file with a
+//! window of pulls in flight, in file order. The relay answers in the
+//! order asked, so the local file is always a whole prefix of the file and
+//! its length is where a resumed transfer starts (a download is served at
+//! any offset; an online task ends at the relay when either side leaves).
+//!
+//! ```text
+//! have = partial file's length
+//! while have < size: ask PULL_DATA_REQ(offset, min(chunk, left)) until `window` in flight
+//!   answer ─> checked (result 0, this task, the expected user, the offset asked,
+//!             exactly the length asked) ─> appended; have += len
+//! a state meanwhile: DONE kept (the relay's after the last answer), CANCEL / REFUSE end it
+//! ```
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
+use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
+use ferry_proto::registry::CID_FILE_STATE;
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
+
+use super::relay::{RelayConn, Retry};
+use super::source::{decode, ended, same_task};
+use super::{FileTask, Mode, Options};
+use crate::error::Error;
+
+/// Receives `task` as `me` into `path`, continuing after what `path`
+/// already holds: online (a new file for a new task), it waits for the
+/// sender (PEER_READY), pulls and says DONE; offline, it downloads (the
+/// receiver, or the sender fetching its own upload), and a download cut
+/// off (a dropped connection, a cancelled future, a crash) resumes where it
+/// stopped when called again; the caller then removes the record
+/// ([`crate::Session::del_offline`]). [`Options::window`] pulls of
+/// [`Options::chunk`] bytes are in flight. The file is synced before this
+/// returns.
+///
+/// Errors: `is_file`, `is_invalid` (`path` holds more than the file, the
+/// options are unusable), `is_cancelled`, and those of the relay
+/// connection after the retries (`is_io`, `is_closed`, `is_timeout`,
+/// `is_refused`, `is_protocol`).
+pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
+    opts.check()?;
+    task.size32()?;
+    let mut sink = Sink::open(path, task.size).await?;
+    opts.report(sink.have, task.size);
+    let mode = task.mode;
+    let (role, answerer) = match mode {
+        Mode::Offline => (ClientFileRole::ClientOfflineDownload, me),
+        Mode::Online => (ClientFileRole::ClientRealtimeRecver, task.from_user_id),
+    };
+    if mode == Mode::Offline && sink.have == task.size {
+        return sink.finish().await;
+    }
+    let how = Pulling {
+        task,
+        me,
+        answerer,
+        mode,
+        opts,
+    };
+    let mut retry = Retry::new(task, opts)?;
+    loop {
+        let before = sink.have;
+        let attempt = async {
+            let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
+            if mode == Mode::Online {
+                wait_ready(&mut relay, task, opts).await?;
+            }
+            pull(&mut relay, &mut sink, &how).await?;
+            sink.finish().await?;
+            if mode == Mode::Online {
+                let done = ImFileState {
+                    state: ClientFileState::ClientFileDone as i32,
+                    task_id: task.task_id.clone().into(),
+                    user_id: me,
+                };
+                relay.conn.send(&done).await?;
+            }
+            // The relay ends the task and closes: by then DONE was written
+            // (ours online; the relay's after the last answer offline).
+            relay.until_closed(opts.timeout).await;
+            Ok(())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) => retry.failed(e, sink.have > before).await?,
+        }
+    }
+}
+
+/// Waits for PEER_READY (the sender is in), within `peer_timeout`.
+async fn wait_ready(relay: &mut RelayConn, task: &FileTask, opts: &Options) -> Result<(), Error> {
+    let frame = relay.next(opts.peer_timeout).await?;
+    if frame.header.command != CID_FILE_STATE {
+        return Err(Error::protocol(format!(
+            "{} from the relay before PEER_READY",
+            frame.header.command
+        )));
+    }
+    let state: ImFileState = decode(&frame)?;
+    if state.state == ClientFileState::ClientFilePeerReady as i32
+        && state.task_id == task.task_id.as_bytes()
+    {
+        return Ok(());
+    }
+    ended(task, &state)?;
+    Err(Error::protocol("DONE before the transfer began"))
+}
+
+/// The partial local file a transfer writes.
+struct Sink {
+    file: tokio::fs::File,
+    path: PathBuf,
+    /// Bytes of the file it holds (a prefix).
+    have: u64,
+}
+
+impl Sink {
+    /// Opens (or creates) `path` to continue at its end.
+    async fn open(path: &Path, size: u64) -> Result<Sink, Error> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)
+            .await
+            .map_err(|e| Error::file("opening", path, e))?;
+        let have = file
+            .seek(std::io::SeekFrom::End(0))
+            .await
+            .map_err(|e| Error::file("seeking in", path, e))?;
+        if have > size {
+            return Err(Error::invalid(format!(
+                "{} holds {have} bytes, more than the file's {size}",
+                path.display()
+            )));
+        }
+        Ok(Sink {
+            file,
+            path: path.to_owned(),
+            have,
+        })
+    }
+
+    /// Appends `data`; once this returns it is in the file (tokio's file
+    /// finishes a write in the background unless flushed), so `have` is
+    /// what a resumed transfer finds even if this one is dropped now.
+    async fn append(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.file
+            .write_all(data)
+            .await
+            .map_err(|e| Error::file("writing", &self.path, e))?;
+        self.file
+            .flush()
+            .await
+            .map_err(|e| Error::file("writing", &self.path, e))?;
+        self.have += data.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes and syncs what was written.
+    async fn finish(&mut self) -> Result<(), Error> {
+        self.file
+            .flush()
+            .await
+            .map_err(|e| Error::file("writing", &self.path, e))?;
+        self.file
+            .sync_data()
+            .await
+            .map_err(|e| Error::file("syncing", &self.path, e))
+    }
+}
+
+/// Who pulls and what the answers carry.
+struct Pulling<'a> {
+    task: &'a FileTask,
+    /// This client's user id (the pulls carry it).
+    me: u32,
+    /// The user id answers carry: the online sender, or this user on a
+    /// download.
+    answerer: u32,
+    mode: Mode,
+    opts: &'a Options,
+}
+
+/// Pulls the rest of the file into `sink`. True when the relay's DONE
+/// already arrived.
+///
+/// Errors: `is_cancelled`, `is_closed`, `is_timeout`, `is_protocol` (an
+/// answer that is not exactly what was asked), `is_refused` (an answer
+/// with a failure result), `is_file`.
+async fn pull(relay: &mut RelayConn, sink: &mut Sink, how: &Pulling<'_>) -> Result<bool, Error> {
+    let size = how.task.size;
+    let (chunk, window) = (u64::from(how.opts.chunk), how.opts.window as usize);
+    let mut next = sink.have;
+    let mut in_flight = VecDeque::with_capacity(window);
+    let mut done_seen = false;
+    while sink.have < size {
+        while next < size && in_flight.len() < window {
+            let len = chunk.min(size - next);
+            let asked = relay
+                .conn
+                .ask(&ImFilePullDataReq {
+                    task_id: how.task.task_id.clone().into(),
+                    user_id: how.me,
+                    trans_mode: how.mode.wire(),
+                    offset: next as u32, // sizes are checked to fit u32
+                    data_size: len as u32,
+                })
+                .await?;
+            in_flight.push_back((next, len, asked));
+            next += len;
+        }
+        let (offset, len, asked) = in_flight.pop_front().expect("a pull is in flight");
+        let answer = asked.answer();
+        tokio::pin!(answer);
+        let frame = loop {
+            tokio::select! {
+                f = &mut answer => break f?,
+                state = relay.next(how.opts.timeout), if !done_seen => {
+                    let frame = state?;
+                    if frame.header.command != CID_FILE_STATE {
+                        return Err(Error::protocol(format!(
+                            "{} from the relay to a receiver",
+                            frame.header.command
+                        )));
+                    }
+                    let state: ImFileState = decode(&frame)?;
+                    ended(how.task, &state)?;
+                    done_seen = true;
+                }
+            }
+        };
+        let rsp: ImFilePullDataRsp = decode(&frame)?;
+        check(how, &rsp, offset, len)?;
+        sink.append(&rsp.file_data).await?;
+        how.opts.report(sink.have, size);
+    }
+    Ok(done_seen)
+}
+
+fn check(how: &Pulling<'_>, rsp: &ImFilePullDataRsp, offset: u64, len: u64) -> Result<(), Error> {
+    if rsp.result_code != 0 {
+        return Err(Error::refused(
+            rsp.result_code,
+            format!("the pull at {offset} of task {}", how.task.task_id),
+        ));
+    }
+    same_task(
+        how.task,
+        "an answer",
+        &rsp.task_id,
+        rsp.user_id,
+        how.answerer,
+    )?;
+    if u64::from(rsp.offset) != offset || rsp.file_data.len() as u64 != len {
+        return Err(Error::protocol(format!(
+            "an answer of {} bytes at {} to a pull of {len} at {offset}",
+            rsp.file_data.len(),
+            rsp.offset
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! The sending side: answers each pull the relay sends (the online
+//! receiver's, forwarded; or the relay's own during an offline upload) with
+//! the bytes of the local file at the asked offset, under the pull's seq.
+//! An uploader that reconnects is asked only for what the relay is still
+//! missing; an online sender's reconnect is usually refused (the relay
+//! ends an online task when either side leaves).
+//!
+//! ```text
+//! PULL_DATA_REQ(task, user, mode, offset, size) ─> checked (this task, the expected
+//!   puller, the mode, 1..=max bytes inside the file) ─> file read ─> PULL_DATA_RSP
+//! FILE_STATE DONE ─> finished;  CANCEL / REFUSE ─> cancelled;  close ─> closed
+//! ```
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
+use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
+use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use super::relay::{RelayConn, Retry};
+use super::{FileTask, Mode, Options};
+use crate::error::{Error, Kind};
+
+/// The largest pull answered (bytes): the answer must fit one PDU.
+const MAX_PULL: u32 = ferry_proto::frame::DEFAULT_MAX_FRAME - (4 << 10);
+
+/// The local file being sent.
+struct Source {
+    file: tokio::fs::File,
+    path: PathBuf,
+    size: u64,
+    buf: Vec<u8>,
+}
+
+impl Source {
+    /// Opens `path` (a regular file).
+    async fn open(path: &Path) -> Result<Source, Error> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Error::file("opening", path, e))?;
+        let meta = file
+            .metadata()
+            .await
+            .map_err(|e| Error::file("reading the size of", path, e))?;
+        if !meta.is_file() {
+            return Err(Error::invalid(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        Ok(Source {
+            file,
+            path: path.to_owned(),
+            size: meta.len(),
+            buf: Vec::new(),
+        })
+    }
+
+    async fn read(&mut self, offset: u64, len: usize) -> Result<bytes::Bytes, Error> {
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .await
+            .map_err(|e| Error::file("seeking in", &self.path, e))?;
+        self.buf.resize(len, 0);
+        self.file
+            .read_exact(&mut self.buf)
+            .await
+            .map_err(|e| Error::file("reading", &self.path, e))?;
+        Ok(bytes::Bytes::copy_from_slice(&self.buf))
+    }
+}
+
+/// Sends the file at `path` for `task` as its sender `me`: online,
+/// answering the receiver's pulls until it says DONE; offline, uploading
+/// until the relay has all of it (DONE), after which the caller records it
+/// ([`crate::Session::add_offline`]). A dropped connection is retried as
+/// `relay.rs` says; an upload resumed so sends again at most the pulls that
+/// were in flight. The file must have the task's size (bytes).
+///
+/// Errors: `is_cancelled` (the receiver refused, cancelled or left),
+/// `is_file`, `is_invalid` (the file's size is not the task's), and those
+/// of the relay connection after the retries (`is_io`, `is_closed`,
+/// `is_timeout`, `is_refused`, `is_protocol`).
+pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
+    let mut src = Source::open(path).await?;
+    if src.size != task.size {
+        return Err(Error::invalid(format!(
+            "{} has {} bytes, the task {}",
+            path.display(),
+            src.size,
+            task.size
+        )));
+    }
+    let (role, puller) = match task.mode {
+        Mode::Offline => (ClientFileRole::ClientOfflineUpload, me),
+        Mode::Online => (ClientFileRole::ClientRealtimeSender, task.to_user_id),
+    };
+    let how = Serving {
+        task,
+        me,
+        puller,
+        mode: task.mode,
+        opts,
+    };
+    let sent = AtomicU64::new(0);
+    opts.report(0, task.size);
+    let mut retry = Retry::new(task, opts)?;
+    loop {
+        let before = sent.load(Ordering::Relaxed);
+        let attempt = async {
+            let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
+            serve(&mut relay, &mut src, &how, &sent).await?;
+            // The relay closes after DONE: leave after it.
+            relay.until_closed(opts.timeout).await;
+            Ok(())
+        };
+        match attempt.await {
+            Ok(()) => break,
+            Err(e) => {
+                retry
+                    .failed(e, sent.load(Ordering::Relaxed) > before)
+                    .await?
+            }
+        }
+    }
+    opts.report(task.size, task.size);
+    Ok(())
+}
+
+/// Who pulls and how the bytes go.
+struct Serving<'a> {
+    task: &'a FileTask,
+    /// This client's user id (the answers carry it).
+    me: u32,
+    /// The user id pulls must carry: the online receiver, or this user for
+    /// the relay's upload pulls.
+    puller: u32,
+    mode: Mode,
+    opts: &'a Options,
+}
+
+/// Answers pulls until the relay says DONE. `sent` is raised to the end
+/// of the furthest range answered (for progress and retries).
+///
+/// Errors: `is_cancelled` (CANCEL or REFUSE), `is_closed` (the connection
+/// ended first), `is_timeout` (no pull within `peer_timeout`),
+/// `is_protocol` (a pull outside the file, for another task or user, or
+/// anything unexpected), `is_file`.
+async fn serve(
+    relay: &mut RelayConn,
+    src: &mut Source,
+    how: &Serving<'_>,
+    sent: &AtomicU64,
+) -> Result<(), Error> {
+    let wait: Duration = how.opts.peer_timeout;
+    loop {
+        let frame = relay.next(wait).await?;
+        let cmd = frame.header.command;
+        if cmd == CID_FILE_STATE {
+            let state: ImFileState = decode(&frame)?;
+            return ended(how.task, &state);
+        }
+        if cmd != CID_FILE_PULL_DATA_REQ {
+            return Err(Error::protocol(format!("{cmd} from the relay to a sender")));
+        }
+        let req: ImFilePullDataReq = decode(&frame)?;
+        check(how, src.size, &req)?;
+        let data = src
+            .read(u64::from(req.offset), req.data_size as usize)
+            .await?;
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: how.task.task_id.clone().into(),
+            user_id: how.me,
+            offset: req.offset,
+            file_data: data,
+        };
+        relay.conn.reply(&rsp, frame.header.seq_num).await?;
+        let end = u64::from(req.offset) + u64::from(req.data_size);
+        let before = sent.fetch_max(end, Ordering::Relaxed);
+        how.opts.report(before.max(end), src.size);
+    }
+}
+
+fn check(how: &Serving<'_>, size: u64, req: &ImFilePullDataReq) -> Result<(), Error> {
+    same_task(how.task, "a pull", &req.task_id, req.user_id, how.puller)?;
+    if req.trans_mode != how.mode.wire() {
+        return Err(Error::protocol(format!(
+            "a pull with trans_mode {} on a {:?} task",
+            req.trans_mode, how.mode
+        )));
+    }
+    let end = u64::from(req.offset) + u64::from(req.data_size);
+    if req.data_size == 0 || req.data_size > MAX_PULL || end > size {
+        return Err(Error::protocol(format!(
+            "a pull of {} bytes at {} (the file has {size}, at most {MAX_PULL} a pull)",
+            req.data_size, req.offset
+        )));
+    }
+    Ok(())
+}
+
+/// `what` (a pull, an answer) names `task` and the `expected` user.
+pub(crate) fn same_task(
+    task: &FileTask,
+    what: &str,
+    task_id: &[u8],
+    user: u32,
+    expected: u32,
+) -> Result<(), Error> {
+    if task_id == task.task_id.as_bytes() && user == expected {
+        return Ok(());
+    }
+    Err(Error::protocol(format!(
+        "{what} of user {user} for task {} (expected user {expected} for {})",
+        ferry_proto::text::show(task_id),
+        task.task_id
+    )))
+}
+
+/// A file state that ends a transfer: DONE is success.
+pub(crate) fn ended(task: &FileTask, state: &ImFileState) -> Result<(), Error> {
+    if state.task_id != task.task_id.as_bytes() {
+        return Err(Error::protocol(format!(
+            "a file state for task {}",
+            ferry_proto::text::show(&state.task_id)
+        )));
+    }
+    match ClientFileState::try_from(state.state) {
+        Ok(ClientFileState::ClientFileDone) => Ok(()),
+        Ok(ClientFileState::ClientFileCancel) => Err(cancelled("cancelled", state.user_id)),
+        Ok(ClientFileState::ClientFileRefuse) => Err(cancelled("refused", state.user_id)),
+        _ => Err(Error::protocol(format!(
+            "file state {} where the transfer ends",
+            state.state
+        ))),
+    }
+}
+
+fn cancelled(state: &'static str, user: u32) -> Error {
+    Error::new(Kind::Cancelled {
+        state,
+        by: format!("user {user}"),
+    })
+}
+
+pub(crate) fn decode<T: ferry_proto::Pdu>(frame: &ferry_proto::Frame) -> Result<T, Error> {
+    frame
+        .decode()
+        .map_err(|e| Error::protocol(format!("{} from the relay: {e}", T::COMMAND)))
+}
