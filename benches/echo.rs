@@ -35,10 +35,9 @@ const ROUNDS: usize = 8;
 #[derive(Clone, Copy, Debug)]
 enum Server {
     MonoioUring,
-    /// MonoioEpoll with a task that keeps the loop turning (never parks):
-    /// busy polling. (On io_uring the same never completes a read: monoio
-    /// reaps completions only when it sleeps.)
-    MonoioEpollSpin,
+    /// MonoioUring with tasks that keep the loop turning (never parks):
+    /// busy polling, as ferry's `relay.busy_poll` does.
+    MonoioUringSpin,
     MonoioEpoll,
     Epoll,
     Thread,
@@ -50,7 +49,7 @@ fn main() {
     for pin in [true, false] {
         for kind in [
             Server::MonoioUring,
-            Server::MonoioEpollSpin,
+            Server::MonoioUringSpin,
             Server::MonoioEpoll,
             Server::Epoll,
             Server::Thread,
@@ -119,8 +118,8 @@ fn start(kind: Server, cpu: Option<usize>) -> SocketAddr {
                     .unwrap();
                 rt.block_on(monoio_serve(listener));
             }
-            Server::MonoioEpollSpin => {
-                let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            Server::MonoioUringSpin => {
+                let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                     .enable_timer()
                     .build()
                     .unwrap();

@@ -95,9 +95,9 @@ fn concurrent(path: Path, payload: &Bytes, n: usize, size: u32, chunk: u32, wind
 }
 
 /// The relays a run compares: ferry as configured by default (payloads
-/// read into memory and written from the same buffer while a core streams
-/// few transfers, spliced above `splice_above`), ferry splicing always,
-/// ferry never splicing, variants for the round-trip cases (set by
+/// spliced socket to socket), ferry reading payloads into memory while a
+/// core streams at most two transfers (`ferry_above_2`), ferry never
+/// splicing, more variants for the round-trip cases (chosen with
 /// FERRY_BENCH_PATHS), the plain splice relay, and no relay at all.
 struct Relays {
     ferry: Vec<(&'static str, Relay)>,
@@ -108,14 +108,15 @@ struct Relays {
 type Tune = fn(&mut Config);
 
 /// Ferry's variants by name: how each differs from the default.
-const VARIANTS: [(&str, Tune); 7] = [
+const VARIANTS: [(&str, Tune); 8] = [
     ("ferry", |_| {}),
-    ("ferry_spliced", |c| c.splice_above = 0),
+    ("ferry_above_2", |c| c.splice_above = 2),
     ("ferry_buffered", |c| c.zero_copy = false),
     ("ferry_unpinned", |c| c.pin_cores = false),
     ("ferry_queued", |c| c.direct_writes = false),
     ("ferry_epoll", |c| c.driver = ferry_relay::Driver::Legacy),
-    ("ferry_epoll_spin", |c| {
+    ("ferry_busy", |c| c.busy_poll = Duration::from_micros(50)),
+    ("ferry_epoll_busy", |c| {
         c.driver = ferry_relay::Driver::Legacy;
         c.busy_poll = Duration::from_micros(50);
     }),
@@ -125,7 +126,7 @@ impl Relays {
     fn start(cores: usize) -> Relays {
         let only = std::env::var("FERRY_BENCH_PATHS").unwrap_or_default();
         let wanted = |name: &str| {
-            only.is_empty() && matches!(name, "ferry" | "ferry_spliced" | "ferry_buffered")
+            only.is_empty() && matches!(name, "ferry" | "ferry_above_2" | "ferry_buffered")
                 || only.split(',').any(|o| o == name)
         };
         let ferry = VARIANTS

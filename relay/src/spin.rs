@@ -6,15 +6,14 @@
 //! ```text
 //! forward ─> Spin::request(until) ─> two spinner tasks wake each other until `until`
 //!   a ready task keeps monoio from sleeping: each turn of its loop runs the
-//!   other tasks, then polls the driver without blocking (epoll_wait, 0 ms)
+//!   other tasks, then polls the driver without blocking (io_uring_enter
+//!   without waiting, or epoll_wait with 0 ms)
 //! ```
 //!
 //! Two tasks, not one: monoio puts a task that wakes itself at the front of
 //! its run queue, so a lone spinner would run again and again before any
 //! task it woke (found by benches/echo.rs, which hung). A task woken by
-//! another goes to the back. Only the epoll driver is polled this way:
-//! monoio's io_uring driver reaps socket completions only when it sleeps
-//! (config validation refuses the combination).
+//! another goes to the back.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;

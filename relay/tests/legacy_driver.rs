@@ -84,7 +84,7 @@ fn disconnect_and_back_pressure_on_epoll() {
 /// `busy_poll` on epoll: after each forward the core polls instead of
 /// sleeping. A transfer with one pull in flight moves every byte (pulls are
 /// checked by `pull_all`) and the task ends cleanly. (Its speed is the
-/// round-trip bench's business: benches/relay.rs, ferry_epoll_spin.)
+/// round-trip bench's business: benches/relay.rs, ferry_epoll_busy.)
 #[test]
 fn busy_polling_moves_a_stock_transfer() {
     let mut config = legacy(1);

@@ -177,3 +177,24 @@ fn forwards_are_written_directly_to_idle_peers() {
         relay.shutdown();
     }
 }
+
+/// `busy_poll`: after each forward the core polls instead of sleeping. A
+/// transfer with one pull in flight moves every byte (each answer checked
+/// by `pull_all`) and ends cleanly. Its speed is the round-trip bench's
+/// business (benches/relay.rs, ferry_busy); the epoll driver's twin is in
+/// legacy_driver.rs.
+#[test]
+fn busy_polling_moves_a_stock_transfer() {
+    let mut config = Config::local(1);
+    config.busy_poll = std::time::Duration::from_micros(200);
+    let relay = start(config);
+    let size = 8 << 20;
+    let (task, sender, mut receiver) = pair(&relay, 31, 32, size);
+    let t = task.clone();
+    let sending = thread::spawn(move || serve_pulls(sender, &t, 31, 9));
+    pull_all(&mut receiver, &task, 32, size, 34 << 10, 1, 9);
+    assert_eq!(sending.join().unwrap(), DONE);
+    assert_eq!(relay.stats().bytes_relayed, u64::from(size));
+    wait_for(&relay, "everything freed", all_free);
+    relay.shutdown();
+}
