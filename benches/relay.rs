@@ -4,9 +4,18 @@
 //!
 //!   cargo bench --bench relay
 //!
-//! After the criterion groups it prints relay CPU-seconds per GiB for ferry
-//! and the splice relay, measured on the relay threads alone.
-//! Machine and last figures: see the end of this file.
+//! First the round trips: one pull in flight, as every stock client pulls
+//! (64 MiB in 34 KiB pulls, and 8 MiB in 4 KiB pulls: pure latency), in
+//! interleaved rounds, reported as MiB/s while pulling, the ratio to the
+//! splice relay, and µs per round trip (p50, p99, mean). Then the criterion
+//! groups, and the windowed cases side by side with relay CPU-seconds per
+//! GiB (measured on the process, the direct path's CPU subtracted).
+//!
+//! Knobs (environment): `FERRY_BENCH_ONLY=round-trip` stops after the round
+//! trips, `FERRY_BENCH_ONLY=side-by-side` skips the criterion groups;
+//! `FERRY_BENCH_PATHS=ferry,ferry_busy,splice,...` picks the paths (ferry's
+//! variants are listed in `VARIANTS`); `FERRY_BENCH_ROUNDS=N` sets the
+//! round trips' rounds. Machine and last figures: see the end of this file.
 
 mod relay_support;
 

@@ -54,6 +54,9 @@ enum Command {
     /// Receive the files sent to a user: those waiting, then each one
     /// offered while this runs.
     Recv(crate::recv_cmd::RecvArgs),
+    /// Drive a running stack as many clients at once and report
+    /// throughput, latency and errors (table, --json, --svg).
+    Loadgen(crate::loadgen::LoadgenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +120,18 @@ impl ConfigArgs {
     }
 }
 
+impl Cli {
+    /// The log level when `RUST_LOG` is unset: `warn` for `ferry loadgen`
+    /// (its own lines report progress; a log line per operation would
+    /// drown them), `info` for the rest.
+    pub(crate) fn default_log(&self) -> &'static str {
+        match self.command {
+            Command::Loadgen(_) => "warn",
+            _ => "info",
+        }
+    }
+}
+
 pub(crate) fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Config(ConfigCommand::Check { config }) => config_check(config),
@@ -131,6 +146,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Store(command) => crate::store_cmd::run(command),
         Command::Send(args) => crate::send_cmd::run(args),
         Command::Recv(args) => crate::recv_cmd::run(args),
+        Command::Loadgen(args) => crate::loadgen::run(args),
     }
 }
 

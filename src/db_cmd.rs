@@ -85,6 +85,42 @@ fn resolve(args: &DbArgs, more: &[(&str, Option<String>)]) -> Result<db_proxy::C
     Ok(config)
 }
 
+impl DbArgs {
+    /// Whether `--db` or `--data-dir` was given.
+    pub(crate) fn given(&self) -> bool {
+        self.db.is_some() || self.data_dir.is_some()
+    }
+}
+
+/// Creates those of `names` that do not exist yet, with `password`
+/// (`ferry loadgen --data-dir`). Works while the deployment runs, as
+/// `ferry user add` does.
+pub(crate) fn ensure_users(db: &DbArgs, names: &[String], password: &str) -> Result<()> {
+    let mut store = resolve(db, &[])?.store;
+    store.redis = None;
+    runtime()?.block_on(async {
+        let store = Store::open(&store).await?;
+        let existing = store.list_users().await?;
+        let mut created = 0;
+        for name in names {
+            if existing.iter().any(|u| u.name == *name) {
+                continue;
+            }
+            let user = NewUser {
+                name: name.clone(),
+                password: password.to_string(),
+                nick: String::new(),
+                depart_id: 0,
+            };
+            store.add_user(&user).await?;
+            created += 1;
+        }
+        store.close().await;
+        eprintln!("{created} users created, {} existed", names.len() - created);
+        Ok(())
+    })
+}
+
 pub(crate) fn sqlite_under(dir: &Path) -> Result<String> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;

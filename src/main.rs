@@ -5,6 +5,7 @@ mod cli;
 mod client_cmd;
 mod control_cmd;
 mod db_cmd;
+mod loadgen;
 mod progress;
 mod recv_cmd;
 mod relay_cmd;
@@ -23,7 +24,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = <cli::Cli as clap::Parser>::parse();
-    install_tracing();
+    install_tracing(cli.default_log());
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,13 +52,13 @@ fn report(e: &anyhow::Error) -> String {
     line
 }
 
-/// Text logs on stderr; `RUST_LOG` filters (default `info`). Colour only
+/// Text logs on stderr; `RUST_LOG` filters (default `level`). Colour only
 /// when stderr is a terminal (and `NO_COLOR` is unset): a log file or a
 /// pipe gets plain text.
-fn install_tracing() {
+fn install_tracing(level: &str) {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)

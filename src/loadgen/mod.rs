@@ -1,0 +1,274 @@
+//! `ferry loadgen SCENARIO`: drives a running stack (`--server`, the
+//! login_server URL) as many TeamTalk clients at once and reports what it
+//! did: a live line per second, then a summary table (throughput,
+//! operations/s, latency p50/p90/p99/max, errors by kind, the server's CPU
+//! and RSS with `--server-pid`), optionally as JSON (`--json`) and as a
+//! chart (`--svg`).
+//!
+//! - `scenario`: what one operation is, per scenario.
+//! - `record`: latencies, bytes and errors, overall and per second.
+//! - `report`: the table, the JSON and the SVG.
+//!
+//! Users `PREFIX0 .. PREFIX{n-1}` must exist with `--password` (TeamTalk
+//! rows or `ferry user add`); with `--data-dir` (ferry up's, or the
+//! embedded database's) the missing ones are created first.
+
+mod record;
+mod report;
+mod scenario;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use ferry_client::{Login, Session};
+
+use crate::client_cmd::runtime;
+use crate::db_cmd::DbArgs;
+use record::Recorder;
+use report::{ServerUse, Setup};
+pub(crate) use scenario::Scenario;
+use scenario::Worker;
+
+#[derive(Debug, Args)]
+pub(crate) struct LoadgenArgs {
+    /// What each operation is: online / offline file transfers, mixed (all
+    /// in turn), login-storm (fresh logins), msg-storm (text messages)
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// login_server's HTTP address
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Users taking part (two per concurrent worker at least)
+    #[arg(long, default_value_t = 8)]
+    users: usize,
+    /// Operations in progress at once (each worker one sender/receiver pair)
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Run this long ("30s", "2m")
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with = "count")]
+    duration: Option<Duration>,
+    /// Run this many operations in all (default: 100 without --duration)
+    #[arg(long)]
+    count: Option<u64>,
+    /// File size of the online and offline scenarios ("64KiB", "1MiB")
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    size: bytesize::ByteSize,
+    /// Pulls in flight per transfer (the relay allows relay.window)
+    #[arg(long, default_value_t = 8)]
+    window: u32,
+    /// Bytes per pull
+    #[arg(long, value_name = "SIZE", default_value = "256KiB")]
+    chunk: bytesize::ByteSize,
+    /// User names are PREFIX0, PREFIX1, ...
+    #[arg(long, default_value = "load")]
+    user_prefix: String,
+    /// Their password (test accounts: it is visible in the process list)
+    #[arg(long, default_value = "loadgen")]
+    password: String,
+    /// Write the results as JSON here
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a chart of throughput and p99 latency per second here
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// The server process to report CPU and RSS of (Linux /proc)
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+    /// Create missing users in this deployment's database first
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub(crate) fn run(args: LoadgenArgs) -> Result<()> {
+    if args.users < 2 * args.concurrency {
+        bail!(
+            "--users {} is too few for --concurrency {}: each worker needs two users",
+            args.users,
+            args.concurrency
+        );
+    }
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let names: Vec<String> = (0..args.users)
+        .map(|i| format!("{}{i}", args.user_prefix))
+        .collect();
+    if args.db.given() {
+        crate::db_cmd::ensure_users(&args.db, &names, &args.password)?;
+    }
+    runtime()?.block_on(load(args, names))
+}
+
+async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
+    let work = tempfile_dir()?;
+    let size = args.size.as_u64();
+    let source = work.join("source.bin");
+    write_pattern(&source, size)?;
+    let transfer = ferry_client::Options::default()
+        .with_window(args.window)
+        .with_chunk(u32::try_from(args.chunk.as_u64()).context("--chunk is too large")?);
+    let login = |name: &str| Login::new(args.server.clone(), name, args.password.clone());
+
+    let mut workers = Vec::new();
+    for k in 0..args.concurrency {
+        let (a, b) = (login(&names[2 * k]), login(&names[2 * k + 1]));
+        let sender = Session::login(&a)
+            .await
+            .with_context(|| format!("logging in {}", a.user))?;
+        let receiver = Session::login(&b)
+            .await
+            .with_context(|| format!("logging in {}", b.user))?;
+        workers.push(Worker {
+            sender,
+            receiver,
+            sender_login: a,
+            source: source.clone(),
+            sink: work.join(format!("sink-{k}.bin")),
+            transfer: transfer.clone(),
+            done: 0,
+        });
+    }
+
+    let setup = Setup {
+        scenario: args.scenario,
+        users: args.users,
+        concurrency: args.concurrency,
+        size_bytes: size,
+        window: args.window,
+        chunk_bytes: transfer.chunk,
+    };
+    let cpu_before = args.server_pid.map(proc_cpu_seconds).transpose()?;
+    let recorder = Arc::new(Recorder::new());
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let budget = Arc::new(AtomicU64::new(match (args.count, deadline) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => 100,
+    }));
+    let ticker = tokio::spawn(live(recorder.clone()));
+    let mut running = Vec::new();
+    for mut worker in workers {
+        let (recorder, budget) = (recorder.clone(), budget.clone());
+        let scenario = args.scenario;
+        running.push(tokio::spawn(async move {
+            while deadline.is_none_or(|d| Instant::now() < d)
+                && budget
+                    .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                let t0 = Instant::now();
+                match worker.op(scenario).await {
+                    Ok(bytes) => recorder.ok(t0.elapsed(), bytes),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "operation failed");
+                        recorder.error(e.kind());
+                    }
+                }
+            }
+        }));
+    }
+    for r in running {
+        r.await.context("a worker panicked")?;
+    }
+    ticker.abort();
+    let summary = recorder.summary();
+    let server = match (args.server_pid, cpu_before) {
+        (Some(pid), Some(before)) => Some(ServerUse {
+            pid,
+            cpu_s: proc_cpu_seconds(pid)? - before,
+            rss_kib: proc_rss_kib(pid)?,
+        }),
+        _ => None,
+    };
+    print!("{}", report::table(&setup, &summary, server));
+    if let Some(path) = &args.json {
+        let doc = report::json(&setup, &summary, server);
+        std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        std::fs::write(path, report::svg(&setup, &summary))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    if summary.error_count() > 0 {
+        bail!("{} operations failed", summary.error_count());
+    }
+    Ok(())
+}
+
+/// A line on stderr each second: operations and errors so far.
+async fn live(recorder: Arc<Recorder>) {
+    let started = Instant::now();
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (ops, errors) = recorder.counts();
+        eprintln!(
+            "{:>4.0}s  {ops} ops ({}/s)  {errors} errors",
+            started.elapsed().as_secs_f64(),
+            ops - last
+        );
+        last = ops;
+    }
+}
+
+/// A private directory for the run's files.
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("ferry-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// `size` bytes of a non-repeating-looking pattern (so nothing along the
+/// way can compress or deduplicate it).
+fn write_pattern(path: &std::path::Path, size: u64) -> Result<()> {
+    use std::io::Write as _;
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut left = size;
+    while left > 0 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = left.min(8) as usize;
+        file.write_all(&x.to_le_bytes()[..n])?;
+        left -= n as u64;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+/// utime + stime of `pid` in seconds (/proc/PID/stat, clock ticks of 100 Hz).
+fn proc_cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat (--server-pid)"))?;
+    // Fields after the command name in parentheses; utime and stime are
+    // the 14th and 15th fields of the line.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok((ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// VmRSS of `pid` in KiB.
+fn proc_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status (--server-pid)"))?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0))
+}
