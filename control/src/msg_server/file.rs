@@ -10,7 +10,8 @@
 //! Online tasks go to the relays in turn. An offline task goes to its
 //! receiver's preferred relay (`location::preferred`; the next up one if
 //! that one refuses), and a receiver is sent to the relay that holds the
-//! file, as the relays tell (`location`).
+//! file, as the relays tell (`location`). An offline request whose file
+//! name db_proxy could not record is refused at once.
 
 use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType, UserStatType};
@@ -24,6 +25,7 @@ use ferry_proto::{Frame, core_for_task};
 
 use super::client::{ClientConn, Refusal};
 use super::{Shared, location};
+use crate::store::OFFLINE_FILE_NAME_MAX_BYTES;
 
 pub(super) async fn request(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
     let mut req: ImFileReq = f.decode()?;
@@ -89,6 +91,19 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
         trans_mode: mode as i32,
         attach_data: None,
     };
+    if mode == TransferFileType::FileTypeOffline
+        && req.file_name.len() > OFFLINE_FILE_NAME_MAX_BYTES
+    {
+        // db_proxy would refuse the ADD_OFFLINE (it has no answer): the
+        // receiver would never hear of the file. Refused before a byte moves.
+        tracing::warn!(
+            from = req.from_user_id,
+            bytes = req.file_name.len(),
+            max = OFFLINE_FILE_NAME_MAX_BYTES,
+            "offline file request refused: file name too long to record"
+        );
+        return rsp;
+    }
     let created = if mode == TransferFileType::FileTypeOffline {
         offline_task(shared, task, seq, handle).await
     } else {
