@@ -1,0 +1,254 @@
+//! Offline files over several relays, in process over real sockets: two
+//! relays keep offline files, msg_servers know both. Each receiver is sent
+//! to the relay that took the upload (the offline-ready notify, and the
+//! HAS_OFFLINE answer of another msg_server that never saw the upload and
+//! lists the relays in the other order), and downloads every file. And an
+//! offline request whose file name db_proxy would not record is refused
+//! at once, with nothing stored.
+
+mod stack;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ferry_client::transfer::{FileTask, Mode, Options, SendOptions};
+use ferry_client::{Event, Session};
+use ferry_control::msg_server;
+use ferry_control::store::OFFLINE_FILE_NAME_MAX_BYTES;
+use ferry_proto::pb::im::base_define::{ClientType, TransferFileType};
+use ferry_proto::pb::im::file::{ImFileHasOfflineReq, ImFileHasOfflineRsp, ImFileReq, ImFileRsp};
+use ferry_relay::Relay;
+use stack::{Client, LOCAL, Stack, add_users, spawn_db, spawn_login, spawn_msg, spawn_route};
+use tokio::sync::watch;
+
+/// A relay of two cores keeping offline files under `root`.
+fn offline_relay(root: &Path) -> Relay {
+    let mut config = ferry_relay::Config::local(2);
+    config.offline = Some(ferry_storage::Config {
+        root: root.to_path_buf(),
+        min_free_bytes: 0,
+        ..ferry_storage::Config::default()
+    });
+    Relay::start(config).unwrap()
+}
+
+/// `size` bytes, different for each `seed`.
+fn content(seed: u32, size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503) >> 7) as u8)
+        .collect()
+}
+
+/// Which of `relays` serves `addr` (an address of its IP_RSP list).
+fn relay_of(relays: &[&Relay], addr: SocketAddr) -> Option<usize> {
+    relays
+        .iter()
+        .position(|r| r.addresses().advertised.contains(&addr))
+}
+
+/// The offline files of `session`'s user once there are `n`.
+async fn pending(session: &Session, n: usize) -> Vec<FileTask> {
+    for _ in 0..300 {
+        let files = session.offline_files().await.unwrap();
+        if files.len() >= n {
+            return files;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {n} offline files listed after 3 s");
+}
+
+/// The next offline-ready notify `session` gets.
+async fn next_ready(session: &mut Session) -> FileTask {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), session.next_event())
+            .await
+            .expect("an offline-ready notify within 10 s")
+            .expect("the session is open");
+        if let Event::File(n) = event
+            && n.offline_ready == 1
+        {
+            return FileTask::from_notify(&n).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_receiver_is_sent_to_the_relay_that_holds_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let (db, store) = spawn_db(dir.path(), &stopped, &mut tasks).await;
+    let route = spawn_route(Default::default(), &stopped, &mut tasks).await;
+    let login = spawn_login(&stopped, &mut tasks).await;
+    let relays = [
+        offline_relay(&dir.path().join("relay0")),
+        offline_relay(&dir.path().join("relay1")),
+    ];
+    let links: Vec<SocketAddr> = relays.iter().map(|r| r.addresses().msg).collect();
+    let msg_config = |file_server: Vec<SocketAddr>| msg_server::Config {
+        listen: LOCAL,
+        db_proxy: vec![db],
+        route_server: vec![route],
+        login_server: vec![login.msg_server],
+        file_server,
+        ..Default::default()
+    };
+    let (msg_a, _) = spawn_msg(msg_config(links.clone()), &stopped, &mut tasks).await;
+
+    let names = ["alice", "bob", "carol", "dave"];
+    let ids = add_users(&store, &names, 1).await;
+    let session = |name: &str, at: SocketAddr| {
+        let login =
+            ferry_client::Login::new(format!("http://{}", login.http), name, stack::PASSWORD);
+        async move { Session::login_at(at, &login).await.unwrap() }
+    };
+    let alice = session("alice", msg_a).await;
+    let mut bob = session("bob", msg_a).await;
+
+    // Two files for each receiver, uploaded through msg_server A.
+    let send = SendOptions {
+        mode: Mode::Offline,
+        ..SendOptions::default()
+    };
+    let mut sent = Vec::new(); // (receiver index, task, bytes)
+    for (n, &to) in ids[1..].iter().enumerate() {
+        for k in 0..2 {
+            let seed = (n * 2 + k) as u32;
+            let data = content(seed, 300_000 + 4_099 * seed as usize);
+            let path = dir.path().join(format!("src-{seed}.bin"));
+            std::fs::write(&path, &data).unwrap();
+            let task = alice.send_file(to, &path, &send).await.unwrap();
+            assert_eq!(task.mode, Mode::Offline);
+            sent.push((n + 1, task, data));
+        }
+    }
+    let refs = [&relays[0], &relays[1]];
+    let holder = |t: &FileTask| relay_of(&refs, t.relays[0]).expect("a relay's address");
+    let complete: Vec<u64> = relays.iter().map(|r| r.stats().offline_complete).collect();
+    assert_eq!(complete.iter().sum::<u64>(), 6, "{complete:?}");
+    assert!(
+        complete.iter().all(|&c| c > 0),
+        "the uploads land on both relays: {complete:?}"
+    );
+    for (who, task, _) in &sent {
+        let same: Vec<usize> = sent
+            .iter()
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, t, _)| holder(t))
+            .collect();
+        assert!(
+            same.iter().all(|&h| h == holder(task)),
+            "one receiver's files lie on one relay: {same:?}"
+        );
+    }
+
+    // bob, online at A, is told each file is ready at the relay holding it.
+    let opts = Options::default().with_window(4).with_chunk(64 << 10);
+    for _ in 0..2 {
+        let ready = next_ready(&mut bob).await; // in any order
+        let (_, task, data) = sent
+            .iter()
+            .find(|(w, t, _)| *w == 1 && t.task_id == ready.task_id)
+            .expect("a file sent to bob");
+        assert_eq!(
+            relay_of(&refs, ready.relays[0]),
+            Some(holder(task)),
+            "the offline-ready notify names the relay holding {}",
+            task.task_id
+        );
+        let out = dir.path().join(format!("notified-{}", task.task_id));
+        bob.receive_file(&ready, &out, &opts).await.unwrap();
+        assert!(std::fs::read(&out).unwrap() == *data);
+    }
+
+    // msg_server B never saw the uploads and lists the relays the other
+    // way round; it still sends each receiver to the relay holding its files.
+    let (msg_b, _) = spawn_msg(
+        msg_config(links.iter().rev().copied().collect()),
+        &stopped,
+        &mut tasks,
+    )
+    .await;
+    for (n, name) in names.iter().enumerate().skip(2) {
+        let receiver = session(name, msg_b).await;
+        let files = pending(&receiver, 2).await;
+        assert_eq!(files.len(), 2, "{files:?}");
+        for file in &files {
+            let (_, task, data) = sent
+                .iter()
+                .find(|(w, t, _)| *w == n && t.task_id == file.task_id)
+                .expect("a file sent to this receiver");
+            assert_eq!(
+                relay_of(&refs, file.relays[0]),
+                Some(holder(task)),
+                "HAS_OFFLINE through B leads with the relay holding {}",
+                task.task_id
+            );
+            let out = dir.path().join(format!("listed-{}", task.task_id));
+            receiver.receive_file(file, &out, &opts).await.unwrap();
+            assert!(
+                std::fs::read(&out).unwrap() == *data,
+                "{name}'s file arrives intact"
+            );
+        }
+    }
+    let served: u64 = relays.iter().map(|r| r.stats().bytes_served).sum();
+    let total: u64 = sent.iter().map(|(_, _, d)| d.len() as u64).sum();
+    assert!(served >= total, "served {served} of {total} bytes");
+
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    for r in relays {
+        r.shutdown();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_file_name_db_proxy_cannot_record_is_refused_at_once() {
+    let stack = Stack::start_offline().await;
+    let ids = stack.users(&["alice", "bob"], 1).await;
+    let mut alice = Client::login(stack.msg, "alice", ClientType::Windows).await;
+    let request = |len: usize| ImFileReq {
+        from_user_id: ids[0],
+        to_user_id: ids[1],
+        file_name: vec![b'n'; len].into(),
+        file_size: 1_000,
+        trans_mode: TransferFileType::FileTypeOffline as i32,
+    };
+    let rsp: ImFileRsp = alice.call(&request(OFFLINE_FILE_NAME_MAX_BYTES + 1)).await;
+    assert_eq!(rsp.result_code, 1, "refused");
+    assert!(rsp.task_id.is_empty() && rsp.ip_addr_list.is_empty());
+    assert_eq!(rsp.file_name.len(), OFFLINE_FILE_NAME_MAX_BYTES + 1);
+    let relay = stack.relay.as_ref().unwrap();
+    let st = relay.stats();
+    assert_eq!(
+        (st.offline_uploading, st.offline_complete),
+        (0, 0),
+        "no task stored"
+    );
+    // An online request to a user with no PC client becomes offline: the
+    // same refusal.
+    let mut online = request(OFFLINE_FILE_NAME_MAX_BYTES + 1);
+    online.trans_mode = TransferFileType::FileTypeOnline as i32;
+    let rsp: ImFileRsp = alice.call(&online).await;
+    assert_eq!(rsp.result_code, 1);
+    assert_eq!(relay.stats().offline_uploading, 0);
+
+    // The longest name db_proxy records is taken.
+    let rsp: ImFileRsp = alice.call(&request(OFFLINE_FILE_NAME_MAX_BYTES)).await;
+    assert_eq!(rsp.result_code, 0);
+    assert_eq!(relay.stats().offline_uploading, 1);
+    let mut bob = Client::login(stack.msg, "bob", ClientType::Windows).await;
+    let has: ImFileHasOfflineRsp = bob
+        .call(&ImFileHasOfflineReq {
+            user_id: ids[1],
+            attach_data: None,
+        })
+        .await;
+    assert!(has.offline_file_list.is_empty(), "nothing recorded");
+    stack.stop().await;
+}
