@@ -132,18 +132,6 @@ async fn each_receiver_is_sent_to_the_relay_that_holds_its_file() {
         complete.iter().all(|&c| c > 0),
         "the uploads land on both relays: {complete:?}"
     );
-    for (who, task, _) in &sent {
-        let same: Vec<usize> = sent
-            .iter()
-            .filter(|(w, _, _)| w == who)
-            .map(|(_, t, _)| holder(t))
-            .collect();
-        assert!(
-            same.iter().all(|&h| h == holder(task)),
-            "one receiver's files lie on one relay: {same:?}"
-        );
-    }
-
     // bob, online at A, is told each file is ready at the relay holding it.
     let opts = Options::default().with_window(4).with_chunk(64 << 10);
     for _ in 0..2 {
@@ -171,32 +159,92 @@ async fn each_receiver_is_sent_to_the_relay_that_holds_its_file() {
         &mut tasks,
     )
     .await;
-    for (n, name) in names.iter().enumerate().skip(2) {
-        let receiver = session(name, msg_b).await;
-        let files = pending(&receiver, 2).await;
-        assert_eq!(files.len(), 2, "{files:?}");
-        for file in &files {
-            let (_, task, data) = sent
-                .iter()
-                .find(|(w, t, _)| *w == n && t.task_id == file.task_id)
-                .expect("a file sent to this receiver");
-            assert_eq!(
-                relay_of(&refs, file.relays[0]),
-                Some(holder(task)),
-                "HAS_OFFLINE through B leads with the relay holding {}",
-                task.task_id
-            );
-            let out = dir.path().join(format!("listed-{}", task.task_id));
-            receiver.receive_file(file, &out, &opts).await.unwrap();
-            assert!(
-                std::fs::read(&out).unwrap() == *data,
-                "{name}'s file arrives intact"
-            );
-        }
+    // carol lists and downloads hers through B.
+    let carol = session("carol", msg_b).await;
+    let files = pending(&carol, 2).await;
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        let (_, task, data) = sent
+            .iter()
+            .find(|(w, t, _)| *w == 2 && t.task_id == file.task_id)
+            .expect("a file sent to carol");
+        assert_eq!(
+            relay_of(&refs, file.relays[0]),
+            Some(holder(task)),
+            "HAS_OFFLINE through B leads with the relay holding {}",
+            task.task_id
+        );
+        let out = dir.path().join(format!("listed-{}", task.task_id));
+        carol.receive_file(file, &out, &opts).await.unwrap();
+        assert!(
+            std::fs::read(&out).unwrap() == *data,
+            "carol's file arrives intact"
+        );
+    }
+
+    // A third file for dave goes through B, whose preferred relay for him
+    // is the other one: his files now lie on both relays. B's answer leads
+    // with the relay holding two of them and lists the other after it.
+    let alice_b = session("alice", msg_b).await;
+    let data = content(99, 123_457);
+    let path = dir.path().join("src-99.bin");
+    std::fs::write(&path, &data).unwrap();
+    let task = alice_b.send_file(ids[3], &path, &send).await.unwrap();
+    sent.push((3, task, data));
+    let dave_holders: Vec<usize> = sent
+        .iter()
+        .filter(|(w, _, _)| *w == 3)
+        .map(|(_, t, _)| holder(t))
+        .collect();
+    assert!(
+        dave_holders.contains(&0) && dave_holders.contains(&1),
+        "{dave_holders:?}"
+    );
+    let most = if dave_holders.iter().filter(|&&h| h == 0).count() == 2 {
+        0
+    } else {
+        1
+    };
+    let dave = session("dave", msg_b).await;
+    let files = pending(&dave, 3).await;
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert_eq!(relay_of(&refs, files[0].relays[0]), Some(most));
+    assert!(
+        files[0]
+            .relays
+            .iter()
+            .any(|a| relay_of(&refs, *a) == Some(1 - most)),
+        "the other relay is listed too: {:?}",
+        files[0].relays
+    );
+    for file in &files {
+        let (_, _, data) = sent
+            .iter()
+            .find(|(w, t, _)| *w == 3 && t.task_id == file.task_id)
+            .expect("a file sent to dave");
+        let out = dir.path().join(format!("listed-{}", file.task_id));
+        dave.receive_file(file, &out, &opts).await.unwrap();
+        assert!(
+            std::fs::read(&out).unwrap() == *data,
+            "dave's file arrives intact"
+        );
     }
     let served: u64 = relays.iter().map(|r| r.stats().bytes_served).sum();
     let total: u64 = sent.iter().map(|(_, _, d)| d.len() as u64).sum();
     assert!(served >= total, "served {served} of {total} bytes");
+    // A's uploads: each receiver's files on one relay (its preferred).
+    for (who, task, _) in &sent[..6] {
+        let same: Vec<usize> = sent
+            .iter()
+            .take(6)
+            .filter(|(w, _, _)| w == who)
+            .map(|(_, t, _)| holder(t))
+            .collect();
+        assert!(
+            same.iter().all(|&h| h == holder(task)),
+            "one receiver's files lie on one relay: {same:?}"
+        );
+    }
 
     let _ = stop.send(true);
     for t in tasks {
