@@ -300,3 +300,169 @@ async fn an_offline_file_name_db_proxy_cannot_record_is_refused_at_once() {
     assert!(has.offline_file_list.is_empty(), "nothing recorded");
     stack.stop().await;
 }
+
+/// A number for the stock file_server's task ids below (UUID-shaped, unique).
+fn next_task_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A stock TeamTalk file_server on the msg-server link, as far as
+/// msg_server sees it: its address list, a task for each TRANSFER_REQ,
+/// heartbeats echoed, anything else (ferry's locate request) ignored. The
+/// commands it ignored are counted.
+async fn stock_file_server(
+    advertised: SocketAddr,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use bytes::BytesMut;
+    use ferry_proto::frame::{DEFAULT_MAX_FRAME, Frame, encode_to_bytes};
+    use ferry_proto::pb::im::base_define::IpAddr;
+    use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
+    use ferry_proto::registry::{
+        CID_OTHER_FILE_SERVER_IP_REQ, CID_OTHER_FILE_TRANSFER_REQ, CID_OTHER_HEARTBEAT,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind(LOCAL).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ignored = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = ignored.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let ignored = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = BytesMut::new();
+                loop {
+                    while let Ok(Some(f)) = Frame::take(&mut buf, DEFAULT_MAX_FRAME) {
+                        let seq = f.header.seq_num;
+                        let out = if f.header.command == CID_OTHER_HEARTBEAT {
+                            Some(f.pdu.clone())
+                        } else if f.header.command == CID_OTHER_FILE_SERVER_IP_REQ {
+                            let list = ImFileServerIpRsp {
+                                ip_addr_list: vec![IpAddr {
+                                    ip: advertised.ip().to_string().into(),
+                                    port: u32::from(advertised.port()),
+                                }],
+                            };
+                            encode_to_bytes(&list, seq, DEFAULT_MAX_FRAME).ok()
+                        } else if f.header.command == CID_OTHER_FILE_TRANSFER_REQ {
+                            let req: ImFileTransferReq = f.decode().unwrap();
+                            let rsp = ImFileTransferRsp {
+                                result_code: 0,
+                                from_user_id: req.from_user_id,
+                                to_user_id: req.to_user_id,
+                                file_name: Some(req.file_name),
+                                file_size: Some(req.file_size),
+                                task_id: Some(
+                                    format!("00000000-0000-4000-8000-{:012x}", next_task_number())
+                                        .into(),
+                                ),
+                                trans_mode: Some(req.trans_mode),
+                                attach_data: req.attach_data,
+                            };
+                            encode_to_bytes(&rsp, seq, DEFAULT_MAX_FRAME).ok()
+                        } else {
+                            ignored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            None
+                        };
+                        if let Some(pdu) = out
+                            && stream.write_all(&pdu).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match stream.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    (addr, ignored)
+}
+
+/// With stock file_servers, which never answer the locate request, a
+/// receiver is sent to the relay its offline files are placed on (its user
+/// id modulo the relays), at once: no wait for an answer that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_file_servers_get_the_placement_without_a_wait() {
+    use ferry_proto::pb::im::file::ImFileAddOfflineReq;
+    use ferry_proto::registry::CID_FILE_NOTIFY;
+
+    let fake: [SocketAddr; 2] = [
+        "10.0.0.1:8600".parse().unwrap(),
+        "10.0.0.2:8600".parse().unwrap(),
+    ];
+    let (link0, ignored0) = stock_file_server(fake[0]).await;
+    let (link1, ignored1) = stock_file_server(fake[1]).await;
+    let stack = Stack::start_with(false, |c| {
+        c.file_server = vec![link0, link1];
+        c.call_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let ids = stack.users(&["alice", "bob", "carol"], 1).await;
+    let mut alice = Client::login(stack.msg, "alice", ClientType::Windows).await;
+    for &to in &ids[1..] {
+        let mut receiver = Client::login(
+            stack.msg,
+            if to == ids[1] { "bob" } else { "carol" },
+            ClientType::Windows,
+        )
+        .await;
+        let placed = fake[to as usize % 2];
+        let rsp: ImFileRsp = alice
+            .call(&ImFileReq {
+                from_user_id: ids[0],
+                to_user_id: to,
+                file_name: "stock.bin".into(),
+                file_size: 1_000,
+                trans_mode: TransferFileType::FileTypeOffline as i32,
+            })
+            .await;
+        assert_eq!(rsp.result_code, 0);
+        assert_eq!(rsp.ip_addr_list[0].port, u32::from(placed.port()));
+        assert_eq!(rsp.ip_addr_list[0].ip, placed.ip().to_string().as_bytes());
+        let _ = receiver.expect(CID_FILE_NOTIFY).await; // the task's notify
+        let started = std::time::Instant::now();
+        alice
+            .send(&ImFileAddOfflineReq {
+                from_user_id: ids[0],
+                to_user_id: to,
+                task_id: rsp.task_id.clone(),
+                file_name: "stock.bin".into(),
+                file_size: 1_000,
+            })
+            .await;
+        let ready: ferry_proto::pb::im::file::ImFileNotify =
+            receiver.expect(CID_FILE_NOTIFY).await.decode().unwrap();
+        assert_eq!(ready.offline_ready, 1);
+        assert_eq!(ready.ip_addr_list[0].ip, placed.ip().to_string().as_bytes());
+        let mut has = ImFileHasOfflineRsp::default();
+        for _ in 0..100 {
+            has = receiver
+                .call(&ImFileHasOfflineReq {
+                    user_id: to,
+                    attach_data: None,
+                })
+                .await;
+            if !has.offline_file_list.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(has.offline_file_list.len(), 1);
+        assert_eq!(has.ip_addr_list[0].ip, placed.ip().to_string().as_bytes());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "no wait for stock relays: {:?}",
+            started.elapsed()
+        );
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(
+        ignored0.load(Relaxed) >= 1 && ignored1.load(Relaxed) >= 1,
+        "each got the probe, and ignored it"
+    );
+    stack.stop().await;
+}
