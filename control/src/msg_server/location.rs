@@ -15,7 +15,9 @@
 //! ```
 //!
 //! Only relays that answered the probe are asked, so a stock file_server
-//! costs no wait. A file no relay claims (stock relays, a relay down) gets
+//! costs no wait. A link stays marked once it answered (a ferry relay
+//! replaced by a stock one at the same address would cost each locate
+//! `call_timeout`, then fall back as below). A file no relay claims (stock relays, a relay down) gets
 //! the relay new offline tasks for its receiver go to ([`preferred`]):
 //! msg_server places a receiver's offline files on one relay, by user id,
 //! so that even then, and in TeamTalk's single address list of a
