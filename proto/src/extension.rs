@@ -12,13 +12,19 @@
 //! answer, as its first PDU, [`CID_OTHER_LINK_AUTH`] carrying
 //! [`link_mac`]`(secret, nonce)`; anything else closes the link. A fresh
 //! nonce per link means a recorded answer is worth nothing on another.
+//!
+//! Defined: where an offline file lives (`Ferry.Link.proto`). A msg server
+//! asks each relay with [`CID_OTHER_OFFLINE_LOCATE_REQ`] which of a list of
+//! task ids its offline store holds; the relay answers
+//! [`CID_OTHER_OFFLINE_LOCATE_RSP`] with those it holds. An empty request
+//! is a probe (a stock file_server ignores the command and never answers).
 
 use std::ops::RangeInclusive;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::pb::ferry::link::{LinkAuth, LinkChallenge};
+use crate::pb::ferry::link::{LinkAuth, LinkChallenge, OfflineLocateReq, OfflineLocateRsp};
 use crate::registry::{CommandId, Pdu, SID_OTHER};
 
 /// New file-service commands (SID_FILE).
@@ -32,6 +38,22 @@ pub const FIRST_EXTENSION_FIELD: u32 = 100;
 pub const CID_OTHER_LINK_CHALLENGE: CommandId = CommandId::new(SID_OTHER, 0x0780);
 /// Msg server -> relay, the answer to the challenge.
 pub const CID_OTHER_LINK_AUTH: CommandId = CommandId::new(SID_OTHER, 0x0781);
+
+/// Msg server -> relay: which of these offline tasks do you hold?
+pub const CID_OTHER_OFFLINE_LOCATE_REQ: CommandId = CommandId::new(SID_OTHER, 0x0782);
+/// Relay -> msg server: the ones it holds.
+pub const CID_OTHER_OFFLINE_LOCATE_RSP: CommandId = CommandId::new(SID_OTHER, 0x0783);
+/// Task ids one locate request names at most (a relay ignores the rest):
+/// 36-byte ids, so a request stays near 40 KiB.
+pub const OFFLINE_LOCATE_MAX_TASKS: usize = 1000;
+
+impl Pdu for OfflineLocateReq {
+    const COMMAND: CommandId = CID_OTHER_OFFLINE_LOCATE_REQ;
+}
+
+impl Pdu for OfflineLocateRsp {
+    const COMMAND: CommandId = CID_OTHER_OFFLINE_LOCATE_RSP;
+}
 
 impl Pdu for LinkChallenge {
     const COMMAND: CommandId = CID_OTHER_LINK_CHALLENGE;
@@ -99,7 +121,12 @@ mod tests {
 
     #[test]
     fn link_commands_lie_in_the_reserved_space() {
-        for c in [CID_OTHER_LINK_CHALLENGE, CID_OTHER_LINK_AUTH] {
+        for c in [
+            CID_OTHER_LINK_CHALLENGE,
+            CID_OTHER_LINK_AUTH,
+            CID_OTHER_OFFLINE_LOCATE_REQ,
+            CID_OTHER_OFFLINE_LOCATE_RSP,
+        ] {
             assert!(is_extension_command(c.command_id));
             assert!(crate::registry::lookup(c).is_none(), "not a stock command");
         }

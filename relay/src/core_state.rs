@@ -28,6 +28,12 @@ pub(crate) enum CoreMsg {
         task: ferry_storage::NewTask,
         ack: flume::Sender<Result<(), String>>,
     },
+    /// Which of `ids` (tasks this core owns) this core's offline store
+    /// holds; answered on `ack` in the order given.
+    Locate {
+        ids: Vec<bytes::Bytes>,
+        ack: flume::Sender<Vec<bytes::Bytes>>,
+    },
     /// A connection that logged in on another core for a task of this one,
     /// with the bytes read from it so far (its login included).
     Handoff {

@@ -5,6 +5,12 @@
 //! names are bytes (any encoding; `ferry_proto::text`): a GBK name creates
 //! its task like any other.
 //!
+//! ferry's locate extension (`ferry_proto::extension`): OFFLINE_LOCATE_REQ
+//! names offline task ids; the answer lists those this relay's store holds
+//! (each asked of its owning core), so msg_servers send a receiver to the
+//! relay that took the upload. An empty request is a probe and gets an
+//! empty answer.
+//!
 //! The link is kept alive from this side too, as TeamTalk's servers do: a
 //! writer task sends a heartbeat after [`HEARTBEAT`] without sending
 //! anything, so a peer that times out silent links never sees one here.
@@ -20,9 +26,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use ferry_proto::extension::{CID_OTHER_LINK_AUTH, LINK_NONCE_LEN, verify_link_mac};
+use ferry_proto::extension::{
+    CID_OTHER_LINK_AUTH, CID_OTHER_OFFLINE_LOCATE_REQ, LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS,
+    verify_link_mac,
+};
 use ferry_proto::frame::{Frame, encode_to_bytes};
-use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
+use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge, OfflineLocateReq, OfflineLocateRsp};
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
 use ferry_proto::pb::im::other::ImHeartBeat;
 use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
@@ -164,6 +173,7 @@ async fn read_loop(
             c if c == CID_OTHER_HEARTBEAT.command_id => frame.pdu.clone(),
             c if c == CID_OTHER_FILE_SERVER_IP_REQ.command_id => ip_rsp(core, frame.header.seq_num),
             c if c == CID_OTHER_FILE_TRANSFER_REQ.command_id => transfer(core, &frame).await?,
+            c if c == CID_OTHER_OFFLINE_LOCATE_REQ.command_id => locate(core, &frame).await?,
             _ => {
                 tracing::info!(command = %frame.header.command, "ignored on the msg-server link");
                 continue;
@@ -267,6 +277,40 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
             rsp.task_id = Some(id.into());
         }
     }
+    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
+        .map_err(|e| ConnError::protocol(e.to_string()))
+}
+
+/// The ids of a locate request that this relay's offline store holds, each
+/// asked of the core that owns it; ids past [`OFFLINE_LOCATE_MAX_TASKS`]
+/// are not looked at.
+async fn locate(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
+    let req: OfflineLocateReq = frame.decode()?;
+    let mut by_core: Vec<Vec<Bytes>> = vec![Vec::new(); core.cores()];
+    if core.config.offline.is_some() {
+        for id in req.task_id.into_iter().take(OFFLINE_LOCATE_MAX_TASKS) {
+            by_core[core_for_task(&id[..], core.cores())].push(id);
+        }
+    }
+    let mut held = Vec::new();
+    for (owner, ids) in by_core.into_iter().enumerate() {
+        if ids.is_empty() {
+            continue;
+        }
+        let (ack, done) = flume::bounded(1);
+        if core.inboxes[owner]
+            .send(CoreMsg::Locate { ids, ack })
+            .is_ok()
+            && let Ok(found) = done.recv_async().await
+        {
+            held.extend(found);
+        }
+    }
+    tracing::debug!(held = held.len(), "offline tasks located");
+    let rsp = OfflineLocateRsp {
+        task_id: held,
+        attach_data: req.attach_data,
+    };
     encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
         .map_err(|e| ConnError::protocol(e.to_string()))
 }

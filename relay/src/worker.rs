@@ -128,6 +128,18 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
                 };
                 let _ = ack.send(created);
             }
+            CoreMsg::Locate { ids, ack } => {
+                let held = match &core.offline {
+                    Some(offline) => {
+                        let store = offline.store.borrow();
+                        ids.into_iter()
+                            .filter(|id| store.stat(&id[..]).is_ok())
+                            .collect()
+                    }
+                    None => Vec::new(),
+                };
+                let _ = ack.send(held);
+            }
             CoreMsg::Handoff { stream, buffered } => match monoio::net::TcpStream::from_std(stream)
             {
                 Ok(stream) => {

@@ -616,3 +616,62 @@ fn offline_is_refused_without_a_store() {
     assert_eq!((rsp.result_code, rsp.task_id), (1, None));
     relay.shutdown();
 }
+
+/// ferry's locate request: the offline tasks the store holds are named
+/// (whichever core owns them, after a restart too), others are not; the
+/// seq and the cookie come back; an empty request is answered empty.
+fn located_tasks(driver: Driver) {
+    use ferry_proto::pb::ferry::link::{OfflineLocateReq, OfflineLocateRsp};
+    let dir = tempfile::tempdir().unwrap();
+    let first = relay(dir.path(), driver);
+    let held: BTreeSet<String> = (0..6).map(|i| create(&first, 41, 42 + i, 1_000)).collect();
+    first.shutdown();
+    let relay = relay(dir.path(), driver);
+    let online = MsgLink::connect(&relay).create_task(41, 42, 9);
+    let mut ids: Vec<Bytes> = held.iter().map(|t| Bytes::from(t.clone())).collect();
+    ids.extend([
+        Bytes::from(online),
+        Bytes::from_static(b"00000000-0000-4000-8000-000000000000"),
+        Bytes::from_static(b"../../etc/passwd"),
+    ]);
+    let mut link = MsgLink::connect(&relay);
+    let cookie = Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9]);
+    for (task_id, want) in [(ids, held.clone()), (Vec::new(), BTreeSet::new())] {
+        link.0.send(
+            &OfflineLocateReq {
+                task_id,
+                attach_data: Some(cookie.clone()),
+            },
+            77,
+        );
+        let (rsp, seq) = link.0.recv_msg::<OfflineLocateRsp>();
+        let got: BTreeSet<String> = rsp.task_id.iter().map(|t| text(t).to_string()).collect();
+        assert_eq!((got, seq), (want, 77));
+        assert_eq!(rsp.attach_data, Some(cookie.clone()));
+    }
+    relay.shutdown();
+
+    let without_store = start(Config::local(2));
+    let mut link = MsgLink::connect(&without_store);
+    let task_id = held.iter().map(|t| Bytes::from(t.clone())).collect();
+    link.0.send(
+        &OfflineLocateReq {
+            task_id,
+            attach_data: None,
+        },
+        5,
+    );
+    let (rsp, _) = link.0.recv_msg::<OfflineLocateRsp>();
+    assert!(rsp.task_id.is_empty(), "a relay without a store holds none");
+    without_store.shutdown();
+}
+
+#[test]
+fn offline_tasks_are_located() {
+    located_tasks(Driver::Auto);
+}
+
+#[test]
+fn offline_tasks_are_located_on_epoll() {
+    located_tasks(Driver::Legacy);
+}

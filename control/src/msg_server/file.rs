@@ -6,7 +6,14 @@
 //! transfer to a user with no PC client anywhere becomes offline, as in
 //! TeamTalk. Offline rows (ADD / HAS / DEL) go to db_proxy with the user
 //! forced to the session's.
+//!
+//! Online tasks go to the relays in turn. An offline task goes to its
+//! receiver's preferred relay (`location::preferred`; the next up one if
+//! that one refuses), and a receiver is sent to the relay that holds the
+//! file, as the relays tell (`location`). An offline request whose file
+//! name db_proxy could not record is refused at once.
 
+use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType, UserStatType};
 use ferry_proto::pb::im::buddy::{ImUsersStatReq, ImUsersStatRsp};
 use ferry_proto::pb::im::file::{
@@ -16,8 +23,9 @@ use ferry_proto::pb::im::file::{
 use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
 use ferry_proto::{Frame, core_for_task};
 
-use super::Shared;
 use super::client::{ClientConn, Refusal};
+use super::{Shared, location};
+use crate::store::OFFLINE_FILE_NAME_MAX_BYTES;
 
 pub(super) async fn request(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
     let mut req: ImFileReq = f.decode()?;
@@ -83,34 +91,84 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
         trans_mode: mode as i32,
         attach_data: None,
     };
-    let answer = match shared.call_on(&links.relays, task, seq, handle).await {
-        Ok((index, frame)) => frame.decode::<ImFileTransferRsp>().ok().map(|r| (index, r)),
-        Err(e) => {
-            tracing::warn!(error = %e, "file request refused: the relay did not answer");
-            None
-        }
-    };
-    let Some((index, answer)) = answer else {
-        return rsp;
-    };
-    let Some(task_id) = answer.task_id.filter(|_| answer.result_code == 0) else {
+    if mode == TransferFileType::FileTypeOffline
+        && req.file_name.len() > OFFLINE_FILE_NAME_MAX_BYTES
+    {
+        // db_proxy would refuse the ADD_OFFLINE (it has no answer): the
+        // receiver would never hear of the file. Refused before a byte moves.
         tracing::warn!(
-            result = answer.result_code,
-            "file request refused by the relay"
+            from = req.from_user_id,
+            bytes = req.file_name.len(),
+            max = OFFLINE_FILE_NAME_MAX_BYTES,
+            "offline file request refused: file name too long to record"
         );
         return rsp;
+    }
+    let created = if mode == TransferFileType::FileTypeOffline {
+        offline_task(shared, task, seq, handle).await
+    } else {
+        match shared.call_on(&links.relays, task, seq, handle).await {
+            Ok((index, frame)) => accepted(index, &frame),
+            Err(e) => {
+                tracing::warn!(error = %e, "file request refused: the relay did not answer");
+                None
+            }
+        }
     };
-    let ips = shared
-        .relay_ips
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(index)
-        .cloned()
-        .unwrap_or_default();
-    rsp.ip_addr_list = owner_first(ips, &task_id);
+    let Some((index, task_id)) = created else {
+        return rsp;
+    };
+    rsp.ip_addr_list = owner_first(shared.relay_ips_of(index), &task_id);
     rsp.task_id = task_id;
     rsp.result_code = 0;
     rsp
+}
+
+/// The task id of a relay's TRANSFER_RSP that accepts, with the link it
+/// came on; `None` (logged) for a refusal.
+fn accepted(index: usize, frame: &Frame) -> Option<(usize, Bytes)> {
+    let answer: ImFileTransferRsp = frame.decode().ok()?;
+    match answer.task_id.filter(|_| answer.result_code == 0) {
+        Some(id) => Some((index, id)),
+        None => {
+            tracing::warn!(
+                link = index,
+                result = answer.result_code,
+                "file request refused by the relay"
+            );
+            None
+        }
+    }
+}
+
+/// An offline task on the receiver's preferred relay, or on the next up
+/// relay after it that accepts (one without an offline store, or out of
+/// space, refuses): the relay's link and the task id.
+async fn offline_task(
+    shared: &Shared,
+    task: ImFileTransferReq,
+    seq: u16,
+    handle: u32,
+) -> Option<(usize, Bytes)> {
+    let links = shared.links().relays.links();
+    let first = location::preferred(shared, task.to_user_id)?;
+    for i in 0..links.len() {
+        let link = &links[(first + i) % links.len()];
+        if !link.is_up() {
+            continue;
+        }
+        match shared.call_at(link, task.clone(), seq, handle).await {
+            Ok((index, frame)) => {
+                if let Some(created) = accepted(index, &frame) {
+                    return Some(created);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(link = link.index, error = %e, "offline task: the relay did not answer")
+            }
+        }
+    }
+    None
 }
 
 /// A relay's address list puts each core's own port first, in core order,
@@ -159,8 +217,9 @@ async fn notify_receiver(shared: &Shared, notify: &ImFileNotify) {
     }
 }
 
-/// Offline files waiting for the session's user, with a relay's addresses
-/// (TeamTalk hands the client its internal cookie too; this one does not).
+/// Offline files waiting for the session's user, with the addresses of
+/// the relay that holds them (TeamTalk hands the client its internal
+/// cookie too, and any relay's addresses; this one does neither).
 pub(super) async fn has_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
     let mut req: ImFileHasOfflineReq = f.decode()?;
     req.user_id = conn.user;
@@ -185,7 +244,15 @@ pub(super) async fn has_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), 
             },
         };
         rsp.attach_data = None;
-        rsp.ip_addr_list = shared.any_relay_ips();
+        let ids: Vec<Bytes> = rsp
+            .offline_file_list
+            .iter()
+            .map(|f| f.task_id.clone())
+            .collect();
+        rsp.ip_addr_list = location::list_addresses(&shared, &ids, user).await;
+        if rsp.ip_addr_list.is_empty() {
+            rsp.ip_addr_list = shared.any_relay_ips();
+        }
         let outbox = shared.sessions().get(handle).map(|s| s.outbox.clone());
         if let (Some(outbox), Some(pdu)) = (outbox, shared.encode(&rsp, seq)) {
             let _ = outbox.send(pdu).await;
@@ -195,7 +262,8 @@ pub(super) async fn has_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), 
 }
 
 /// The sender's upload is done: db_proxy records it (no answer; repeating
-/// it changes nothing) and the receiver is told it is ready.
+/// it changes nothing) and the receiver is told it is ready, with the
+/// addresses of the relay that holds it.
 pub(super) async fn add_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
     let mut req: ImFileAddOfflineReq = f.decode()?;
     req.from_user_id = conn.user;
@@ -205,17 +273,25 @@ pub(super) async fn add_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), 
     {
         tracing::warn!("offline file not recorded: no db_proxy link up");
     }
-    let notify = ImFileNotify {
-        from_user_id: req.from_user_id,
-        to_user_id: req.to_user_id,
-        file_name: req.file_name,
-        file_size: req.file_size,
-        task_id: req.task_id,
-        ip_addr_list: shared.any_relay_ips(),
-        trans_mode: TransferFileType::FileTypeOffline as i32,
-        offline_ready: 1,
-    };
-    notify_receiver(shared, &notify).await;
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let mut ip_addr_list =
+            location::task_addresses(&shared, &req.task_id, req.to_user_id).await;
+        if ip_addr_list.is_empty() {
+            ip_addr_list = shared.any_relay_ips();
+        }
+        let notify = ImFileNotify {
+            from_user_id: req.from_user_id,
+            to_user_id: req.to_user_id,
+            file_name: req.file_name,
+            file_size: req.file_size,
+            task_id: req.task_id,
+            ip_addr_list,
+            trans_mode: TransferFileType::FileTypeOffline as i32,
+            offline_ready: 1,
+        };
+        notify_receiver(&shared, &notify).await;
+    });
     Ok(())
 }
 

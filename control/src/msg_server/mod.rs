@@ -21,6 +21,8 @@
 //! - `calls`: requests awaited by call id.
 //! - `client`: one client connection: the command table.
 //! - `login`, `message`, `group`, `file`: the flows with more than one step.
+//! - `location`: which relay holds an offline file (ferry's locate
+//!   extension), and where a receiver's new offline files go.
 //! - `upstream`: frames from db_proxy, route_server, login_server, relays.
 
 mod calls;
@@ -28,6 +30,7 @@ mod client;
 mod config;
 mod file;
 mod group;
+mod location;
 mod login;
 mod message;
 mod ops;
@@ -150,6 +153,8 @@ struct Shared {
     calls: calls::Calls,
     /// Each relay link's client addresses (IMFileServerIPRsp), by index.
     relay_ips: Mutex<Vec<Vec<PbIpAddr>>>,
+    /// Which relay links answer ferry's offline locate request.
+    locating: location::Locating,
     stats: Stats,
     /// The client port as bound.
     port: AtomicU32,
@@ -247,7 +252,31 @@ impl Shared {
         pending.answer(self.config.call_timeout).await
     }
 
-    /// The client addresses of an up relay (for HAS_OFFLINE answers).
+    /// Sends `msg` as a call on `link` alone and waits for its answer.
+    async fn call_at<T: Pdu + Attached>(
+        &self,
+        link: &crate::server::Link,
+        mut msg: T,
+        seq: u16,
+        handle: Handle,
+    ) -> Result<(usize, Frame), calls::CallError> {
+        let pending = self.calls.start();
+        msg.set_attach(Attach::handle(handle, pending.id).encode());
+        let pdu = self.encode(&msg, seq).ok_or(calls::CallError::Down)?;
+        if link.send(pdu).await.is_err() {
+            return Err(calls::CallError::Down);
+        }
+        pending.answer(self.config.call_timeout).await
+    }
+
+    /// The client addresses relay link `index` told (empty until it has).
+    fn relay_ips_of(&self, index: usize) -> Vec<PbIpAddr> {
+        let ips = self.relay_ips.lock().unwrap_or_else(|p| p.into_inner());
+        ips.get(index).cloned().unwrap_or_default()
+    }
+
+    /// The client addresses of an up relay (the last resort for a
+    /// receiver's address list).
     fn any_relay_ips(&self) -> Vec<PbIpAddr> {
         let ips = self.relay_ips.lock().unwrap_or_else(|p| p.into_inner());
         self.links()
@@ -353,6 +382,7 @@ impl MsgServer {
         .await?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
+            locating: location::Locating::new(config.file_server.len()),
             config,
             sessions: Mutex::default(),
             next_handle: AtomicU32::new(0),
@@ -559,17 +589,28 @@ fn login_hello(shared: Weak<Shared>) -> crate::server::link::Hello {
     })
 }
 
-/// A relay tells its client addresses when asked; with a link secret the
-/// question waits for the relay's challenge to be answered (upstream).
+/// A relay tells its client addresses when asked, and a ferry relay
+/// answers the locate probe (`location`); with a link secret both wait
+/// for the relay's challenge to be answered (upstream).
 fn relay_hello(secret: bool) -> crate::server::link::Hello {
     Arc::new(move || {
         if secret {
             return Vec::new();
         }
-        frame::encode_to_bytes(&ImFileServerIpReq {}, 0, frame::DEFAULT_MAX_FRAME)
-            .into_iter()
-            .collect()
+        relay_questions()
     })
+}
+
+/// What msg_server asks a relay once its link is up: its client
+/// addresses, and whether it answers locate requests.
+fn relay_questions() -> Vec<Bytes> {
+    [
+        frame::encode_to_bytes(&ImFileServerIpReq {}, 0, frame::DEFAULT_MAX_FRAME).ok(),
+        location::probe(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn hostname() -> String {

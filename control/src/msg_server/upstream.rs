@@ -10,14 +10,15 @@
 //!   over for users here: messages, P2P commands, read notifies, kicks,
 //!   group and file notifies, removed sessions, signature changes.
 //! - relays: their client addresses, their challenge (link secret), and
-//!   task answers (calls).
+//!   task and locate answers (calls; a locate answer also tells that the
+//!   relay speaks ferry's locate extension).
 //! - login_server: nothing is expected.
 
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_proto::attach::{ATTACH_FIELD, Attach, bytes_field, varint_field, without_field};
-use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, link_mac};
+use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, CID_OTHER_OFFLINE_LOCATE_RSP, link_mac};
 use ferry_proto::frame::HEADER_LEN;
 use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::base_define::{KickReasonType, UserStatType};
@@ -28,11 +29,11 @@ use ferry_proto::pb::im::file::ImFileNotify;
 use ferry_proto::pb::im::group::ImGroupChangeMemberNotify;
 use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataReadNotify};
 use ferry_proto::pb::im::server::{
-    ImFileServerIpReq, ImFileServerIpRsp, ImServerKickUser, ImServerPcLoginStatusNotify,
+    ImFileServerIpRsp, ImServerKickUser, ImServerPcLoginStatusNotify,
 };
 use ferry_proto::pb::im::switch_service::Imp2pCmdMsg;
 use ferry_proto::registry::*;
-use ferry_proto::{Frame, Header, frame};
+use ferry_proto::{Frame, Header};
 use tokio::sync::mpsc;
 
 use super::sessions::is_mobile;
@@ -131,6 +132,11 @@ pub(super) async fn relay_frames(shared: Arc<Shared>, mut frames: Frames) {
             answer_challenge(&shared, index, &frame).await;
         } else if cmd == CID_OTHER_FILE_TRANSFER_RSP {
             route_answer(&shared, index, frame);
+        } else if cmd == CID_OTHER_OFFLINE_LOCATE_RSP {
+            shared.locating.answered(index);
+            if cookie(&frame).is_some() {
+                route_answer(&shared, index, frame); // a locate call's answer
+            }
         } else {
             tracing::debug!(command = %cmd, "ignored from a relay");
         }
@@ -138,7 +144,7 @@ pub(super) async fn relay_frames(shared: Arc<Shared>, mut frames: Frames) {
 }
 
 /// ferry's link handshake: the relay's challenge answered with the shared
-/// secret, then the address list asked for.
+/// secret, then the address list asked for and the locate probe sent.
 async fn answer_challenge(shared: &Shared, index: usize, frame: &Frame) {
     let Some(secret) = &shared.config.file_server_secret else {
         tracing::error!("the relay asks for a link secret; set msg_server.file_server_secret");
@@ -151,12 +157,10 @@ async fn answer_challenge(shared: &Shared, index: usize, frame: &Frame) {
         mac: Bytes::copy_from_slice(&link_mac(secret.as_bytes(), &challenge.nonce)),
     };
     let link = &shared.links().relays.links()[index];
-    for pdu in [
-        shared.encode(&auth, 0),
-        frame::encode_to_bytes(&ImFileServerIpReq {}, 0, frame::DEFAULT_MAX_FRAME).ok(),
-    ]
-    .into_iter()
-    .flatten()
+    for pdu in shared
+        .encode(&auth, 0)
+        .into_iter()
+        .chain(super::relay_questions())
     {
         let _ = link.send(pdu).await;
     }
