@@ -73,16 +73,23 @@ pub trait Pdu: Message {
     const COMMAND: CommandId;
 }
 
-/// The registered command with this exact (service id, command id).
+/// The registered command with this exact (service id, command id): a
+/// stock one ([`COMMANDS`]) or one of ferry's extensions
+/// ([`crate::extension::COMMANDS`]).
 pub fn lookup(id: CommandId) -> Option<&'static CommandInfo> {
-    COMMANDS.iter().find(|c| c.id == id)
+    all().find(|c| c.id == id)
 }
 
 /// The registered command with this command id, whatever the service id
 /// says (TeamTalk's file_server and msg_server dispatch on the command id
 /// alone, and the high byte of every command id is its service).
 pub fn lookup_command(command_id: u16) -> Option<&'static CommandInfo> {
-    COMMANDS.iter().find(|c| c.id.command_id == command_id)
+    all().find(|c| c.id.command_id == command_id)
+}
+
+/// Stock commands, then extension commands.
+fn all() -> impl Iterator<Item = &'static CommandInfo> {
+    COMMANDS.iter().chain(crate::extension::COMMANDS)
 }
 
 macro_rules! commands {

@@ -301,6 +301,7 @@ fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer, core: &Core) {
             state: ClientFileState::ClientFilePeerReady as i32,
             task_id: t.id.to_string().into(),
             user_id: t.spec.from_user,
+            sha256: None,
         };
         let pdu = encode_to_bytes(&ready, 0, u32::MAX).expect("small PDU");
         if let Some(receiver) = &t.receiver {
@@ -336,6 +337,7 @@ fn leave(core: &Core, task: &Rc<RefCell<Task>>, role: Role, conn_id: u64, clean:
             state: ClientFileState::ClientFileCancel as i32,
             task_id: id.to_string().into(),
             user_id: user,
+            sha256: None,
         };
         let _ = other
             .outbox

@@ -74,6 +74,7 @@ pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> R
                     state: ClientFileState::ClientFileDone as i32,
                     task_id: task.task_id.clone().into(),
                     user_id: me,
+                    sha256: None,
                 };
                 relay.conn.send(&done).await?;
             }
