@@ -133,6 +133,20 @@ async fn offline_upload_then_download_and_the_records() {
     assert_eq!(task.mode, Mode::Offline);
     alice.send_file(ids[1], &empty, &send).await.unwrap();
 
+    // The breakpoint query (a ferry extension): the whole file, complete,
+    // for the sender and the receiver; refused to anyone else.
+    let opts = Options::default();
+    for user in [ids[0], ids[1]] {
+        let b = transfer::breakpoint(&task, user, &opts).await.unwrap();
+        assert_eq!(b.committed, vec![0..data.len() as u64], "user {user}");
+        assert_eq!((b.size, b.is_complete()), (data.len() as u64, true));
+    }
+    let stranger = ids[0] + ids[1] + 1000;
+    let e = transfer::breakpoint(&task, stranger, &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.result_code(), Some(3), "not a participant: {e}");
+
     let mut pending = pending(&bob, 2).await;
     pending.sort_by_key(|t| t.size);
     assert_eq!(pending.len(), 2, "{pending:?}");
