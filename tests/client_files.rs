@@ -180,6 +180,43 @@ async fn offline_upload_then_download_and_the_records() {
     stack.stop().await;
 }
 
+/// A download resumed from a partial file whose bytes are not the file's:
+/// the SHA-256 on the relay's DONE exposes it (is_mismatch), the record
+/// stays, and a download from good bytes then passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_partial_file_fails_the_sha256_check() {
+    let (stack, ids, alice, bob, dir) = pair().await;
+    let data = content((1 << 20) + 4321);
+    let src = write_file(dir.path(), "checked.bin", &data);
+    let send = SendOptions {
+        mode: Mode::Offline,
+        ..SendOptions::default()
+    };
+    let task = alice.send_file(ids[1], &src, &send).await.unwrap();
+    let pending = pending(&bob, 1).await;
+    assert_eq!(pending[0].task_id, task.task_id);
+
+    let mut partial = data[..300_000].to_vec();
+    partial[1234] ^= 0x5a; // one byte the download will not fetch again
+    let out = write_file(dir.path(), "checked.out", &partial);
+    let e = bob
+        .receive_file(&pending[0], &out, &Options::default())
+        .await
+        .unwrap_err();
+    assert!(e.is_mismatch(), "{e}");
+    assert_eq!(
+        std::fs::read(&out).unwrap().len(),
+        data.len(),
+        "the file is left in place"
+    );
+    std::fs::write(&out, &data[..300_000]).unwrap();
+    bob.receive_file(&pending[0], &out, &Options::default())
+        .await
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == data);
+    stack.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_download_resumes_from_the_partial_file() {
     let (stack, ids, alice, bob, dir) = pair().await;

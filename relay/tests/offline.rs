@@ -451,6 +451,8 @@ fn corrupted_block(driver: Driver) {
         assert_eq!(relay.stats().bytes_served, u64::from(3 * BLOCK));
         let (_, rsp) = login(addr, &task, 62, DOWNLOAD);
         assert_eq!(rsp.result_code, 1, "a damaged task is refused");
+        let query = breakpoint(addr, &task, 62);
+        assert_eq!(query.state, Some(OfflineState::Damaged.code()));
         no_connections(&relay);
         assert_eq!(relay.stats().offline_damaged, 1);
         relay.shutdown();
