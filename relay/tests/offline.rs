@@ -799,7 +799,14 @@ fn breakpoint_query(driver: Driver) {
     );
     let want = sha256_of(size, 3);
     assert_eq!(done_digest(&end.expect("DONE"), &task, 111), want);
+    let answered = relay.stats().breakpoint_queries;
     let rsp = breakpoint(addr, &task, 112);
+    assert_eq!(relay.stats().breakpoint_queries, answered + 1);
+    assert!(
+        relay
+            .metrics_text()
+            .contains("ferry_relay_breakpoint_queries_total{core=")
+    );
     assert_eq!(
         ranges(&rsp),
         vec![(0, u64::from(size))],

@@ -58,6 +58,7 @@ pub(crate) async fn serve(
         Ok(rsp) => {
             let committed: u64 = rsp.committed.iter().map(|r| r.length).sum();
             tracing::info!(task = %id, user = req.user_id, state = rsp.state, ranges = rsp.committed.len(), committed, "breakpoint query answered");
+            crate::stats::CoreStats::add(&core.stats.breakpoint_queries, 1);
             reply(&mut reader, &rsp, seq).await;
             Ok(())
         }
