@@ -867,3 +867,47 @@ fn breakpoint_query_without_a_store() {
     assert_refused(&rsp, BreakpointResult::NoStore);
     relay.shutdown();
 }
+
+/// Heartbeats before a query are echoed, as before a login; a query
+/// missing its required fields is closed without an answer.
+#[test]
+fn breakpoint_query_after_a_heartbeat_and_a_malformed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let task = create(&relay, 131, 132, BLOCK);
+
+    let mut c = Conn::connect(addr);
+    c.send(&ferry_proto::pb::im::other::ImHeartBeat {}, 1);
+    let req = BreakpointReq {
+        user_id: 132,
+        task_id: task.clone().into(),
+    };
+    c.send(&req, 2);
+    let heartbeat = c.recv();
+    assert_eq!(
+        heartbeat.header.command,
+        ferry_proto::registry::CID_OTHER_HEARTBEAT
+    );
+    let (rsp, seq) = c.recv_msg::<BreakpointRsp>();
+    assert_eq!((rsp.result_code, seq), (0, 2));
+    assert_eq!(
+        (ranges(&rsp), rsp.file_size),
+        (vec![], Some(u64::from(BLOCK)))
+    );
+    assert!(c.until_closed().is_empty(), "closed after the answer");
+
+    let rejected = relay.stats().rejected;
+    let mut c = Conn::connect(addr);
+    let mut pdu = bytes::BytesMut::new();
+    ferry_proto::Header::new(ferry_proto::extension::CID_FILE_BREAKPOINT_REQ, 3, 0).write(&mut pdu);
+    c.send_raw(&pdu);
+    assert!(
+        c.until_closed().is_empty(),
+        "no answer to a malformed query"
+    );
+    wait_for(&relay, "the malformed query counted", |s| {
+        s.rejected == rejected + 1
+    });
+    relay.shutdown();
+}
