@@ -1,5 +1,5 @@
-//! Compiles TeamTalk's nine `.proto` packages, and ferry's one extension
-//! package (`Ferry.Link`), with protox (pure Rust: no
+//! Compiles TeamTalk's nine `.proto` packages, and ferry's extension
+//! packages (`Ferry.Link`, `Ferry.File`), with protox (pure Rust: no
 //! `protoc` binary on any machine) and prost-build, and writes
 //! `schema.rs`: one static table per message listing its fields, which are
 //! required, which are closed enums and which are nested messages. prost does
@@ -22,7 +22,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
-const FILES: [&str; 10] = [
+const FILES: [&str; 11] = [
     "IM.BaseDefine.proto",
     "IM.Login.proto",
     "IM.Buddy.proto",
@@ -33,6 +33,7 @@ const FILES: [&str; 10] = [
     "IM.Other.proto",
     "IM.SwitchService.proto",
     "Ferry.Link.proto",
+    "Ferry.File.proto",
 ];
 
 fn main() {

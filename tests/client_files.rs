@@ -133,6 +133,20 @@ async fn offline_upload_then_download_and_the_records() {
     assert_eq!(task.mode, Mode::Offline);
     alice.send_file(ids[1], &empty, &send).await.unwrap();
 
+    // The breakpoint query (a ferry extension): the whole file, complete,
+    // for the sender and the receiver; refused to anyone else.
+    let opts = Options::default();
+    for user in [ids[0], ids[1]] {
+        let b = transfer::breakpoint(&task, user, &opts).await.unwrap();
+        assert_eq!(b.committed, vec![0..data.len() as u64], "user {user}");
+        assert_eq!((b.size, b.is_complete()), (data.len() as u64, true));
+    }
+    let stranger = ids[0] + ids[1] + 1000;
+    let e = transfer::breakpoint(&task, stranger, &opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.result_code(), Some(3), "not a participant: {e}");
+
     let mut pending = pending(&bob, 2).await;
     pending.sort_by_key(|t| t.size);
     assert_eq!(pending.len(), 2, "{pending:?}");
@@ -163,6 +177,43 @@ async fn offline_upload_then_download_and_the_records() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(left, 0, "downloaded files are no longer listed");
+    stack.stop().await;
+}
+
+/// A download resumed from a partial file whose bytes are not the file's:
+/// the SHA-256 on the relay's DONE exposes it (is_mismatch), the record
+/// stays, and a download from good bytes then passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_partial_file_fails_the_sha256_check() {
+    let (stack, ids, alice, bob, dir) = pair().await;
+    let data = content((1 << 20) + 4321);
+    let src = write_file(dir.path(), "checked.bin", &data);
+    let send = SendOptions {
+        mode: Mode::Offline,
+        ..SendOptions::default()
+    };
+    let task = alice.send_file(ids[1], &src, &send).await.unwrap();
+    let pending = pending(&bob, 1).await;
+    assert_eq!(pending[0].task_id, task.task_id);
+
+    let mut partial = data[..300_000].to_vec();
+    partial[1234] ^= 0x5a; // one byte the download will not fetch again
+    let out = write_file(dir.path(), "checked.out", &partial);
+    let e = bob
+        .receive_file(&pending[0], &out, &Options::default())
+        .await
+        .unwrap_err();
+    assert!(e.is_mismatch(), "{e}");
+    assert_eq!(
+        std::fs::read(&out).unwrap().len(),
+        data.len(),
+        "the file is left in place"
+    );
+    std::fs::write(&out, &data[..300_000]).unwrap();
+    bob.receive_file(&pending[0], &out, &Options::default())
+        .await
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == data);
     stack.stop().await;
 }
 

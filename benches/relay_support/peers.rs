@@ -132,6 +132,7 @@ impl Peer {
                 state: 3,
                 task_id: task.to_owned().into(),
                 user_id: user,
+                sha256: None,
             },
             0,
         );

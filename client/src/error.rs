@@ -37,6 +37,16 @@ pub(crate) enum Kind {
     Cancelled { state: &'static str, by: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("SHA-256 mismatch: {what} {path} hashes to {local}, the relay stored {stored}")]
+    Mismatch {
+        /// "the file sent", "the file received".
+        what: &'static str,
+        path: String,
+        /// Lowercase hex.
+        local: String,
+        /// Lowercase hex.
+        stored: String,
+    },
 }
 
 impl Error {
@@ -119,6 +129,15 @@ impl Error {
     /// bytes, a task without a relay address.
     pub fn is_invalid(&self) -> bool {
         matches!(self.kind, Kind::Invalid(_))
+    }
+
+    /// The file's SHA-256 differs from the one the relay stored (the DONE
+    /// of an offline upload or download): the bytes on one side are not
+    /// the bytes on the other. A received file that fails is left in place
+    /// for the caller to discard; the paths and both digests are in the
+    /// message.
+    pub fn is_mismatch(&self) -> bool {
+        matches!(self.kind, Kind::Mismatch { .. })
     }
 
     /// Worth trying again on a new connection: the connection failed,

@@ -18,14 +18,27 @@
 //! task ids its offline store holds; the relay answers
 //! [`CID_OTHER_OFFLINE_LOCATE_RSP`] with those it holds. An empty request
 //! is a probe (a stock file_server ignores the command and never answers).
+//!
+//! Defined: the breakpoint query (`Ferry.File.proto`). A participant of an
+//! offline task sends [`CID_FILE_BREAKPOINT_REQ`] to the relay's client port
+//! as its connection's first PDU (in place of a file login) and gets
+//! [`CID_FILE_BREAKPOINT_RSP`]: the committed ranges, size, block size and
+//! state, or a refusal ([`BreakpointResult`]) carrying nothing about the
+//! task. The relay then closes the connection.
+//!
+//! Defined: `IMFileState.sha256` (field [`FIELD_FILE_STATE_SHA256`]): the
+//! stored file's SHA-256 on the DONE that ends an offline upload or
+//! download. Every extension field is listed in [`EXTENSION_FIELDS`].
 
 use std::ops::RangeInclusive;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::pb::ferry::file::{BreakpointReq, BreakpointRsp};
 use crate::pb::ferry::link::{LinkAuth, LinkChallenge, OfflineLocateReq, OfflineLocateRsp};
-use crate::registry::{CommandId, Pdu, SID_OTHER};
+use crate::registry::{CommandId, CommandInfo, Pdu, SID_FILE, SID_OTHER};
+use crate::schema::Message;
 
 /// New file-service commands (SID_FILE).
 pub const FILE_EXTENSION_COMMANDS: RangeInclusive<u16> = 0x0580..=0x05ff;
@@ -55,6 +68,11 @@ impl Pdu for OfflineLocateRsp {
     const COMMAND: CommandId = CID_OTHER_OFFLINE_LOCATE_RSP;
 }
 
+/// Client -> relay: a breakpoint query, the first PDU of a connection.
+pub const CID_FILE_BREAKPOINT_REQ: CommandId = CommandId::new(SID_FILE, 0x0580);
+/// Relay -> client: the answer, under the query's seq; then the close.
+pub const CID_FILE_BREAKPOINT_RSP: CommandId = CommandId::new(SID_FILE, 0x0581);
+
 impl Pdu for LinkChallenge {
     const COMMAND: CommandId = CID_OTHER_LINK_CHALLENGE;
 }
@@ -62,6 +80,116 @@ impl Pdu for LinkChallenge {
 impl Pdu for LinkAuth {
     const COMMAND: CommandId = CID_OTHER_LINK_AUTH;
 }
+
+impl Pdu for BreakpointReq {
+    const COMMAND: CommandId = CID_FILE_BREAKPOINT_REQ;
+}
+
+impl Pdu for BreakpointRsp {
+    const COMMAND: CommandId = CID_FILE_BREAKPOINT_RSP;
+}
+
+macro_rules! extension_commands {
+    ($($name:ident => $ty:ty,)*) => {
+        /// Every extension command, for dispatch, logs and the fuzz target
+        /// ([`crate::registry::lookup_any`] finds them after the stock ones).
+        pub static COMMANDS: &[CommandInfo] = &[
+            $(CommandInfo {
+                id: $name,
+                name: stringify!($name),
+                schema: <$ty as Message>::SCHEMA,
+                decode_debug: |body| crate::schema::decode::<$ty>(body).map(|m| format!("{m:?}")),
+            },)*
+        ];
+    };
+}
+
+extension_commands! {
+    CID_FILE_BREAKPOINT_REQ => BreakpointReq,
+    CID_FILE_BREAKPOINT_RSP => BreakpointRsp,
+    CID_OTHER_LINK_CHALLENGE => LinkChallenge,
+    CID_OTHER_LINK_AUTH => LinkAuth,
+    CID_OTHER_OFFLINE_LOCATE_REQ => OfflineLocateReq,
+    CID_OTHER_OFFLINE_LOCATE_RSP => OfflineLocateRsp,
+}
+
+/// `IMFileState.sha256`: 32 bytes, the SHA-256 of the stored file, on the
+/// DONE of an offline upload (to the uploader) and download.
+pub const FIELD_FILE_STATE_SHA256: u32 = 100;
+
+/// Every field ferry added to a stock message: (message, field number,
+/// field name). A test checks that the generated schemas agree and that no
+/// other field of a stock message lies at [`FIRST_EXTENSION_FIELD`] or up.
+pub const EXTENSION_FIELDS: &[(&str, u32, &str)] =
+    &[("IM.File.IMFileState", FIELD_FILE_STATE_SHA256, "sha256")];
+
+/// `BreakpointRsp.result_code`. A refusal carries no range, size or state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakpointResult {
+    /// The answer carries the task's ranges, size, block size and state.
+    Ok = 0,
+    /// The task id is not UUID text; nothing was looked up.
+    BadTaskId = 1,
+    /// No offline task with this id (never created, expired or deleted).
+    UnknownTask = 2,
+    /// The asker is neither the task's sender nor its receiver.
+    NotParticipant = 3,
+    /// The relay keeps no offline store.
+    NoStore = 4,
+}
+
+impl BreakpointResult {
+    /// The code a `result_code` carries, if ferry knows it.
+    pub fn from_code(code: u32) -> Option<BreakpointResult> {
+        Some(match code {
+            0 => BreakpointResult::Ok,
+            1 => BreakpointResult::BadTaskId,
+            2 => BreakpointResult::UnknownTask,
+            3 => BreakpointResult::NotParticipant,
+            4 => BreakpointResult::NoStore,
+            _ => return None,
+        })
+    }
+
+    /// The wire value.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// `BreakpointRsp.state`: where an offline upload stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineState {
+    /// Blocks are missing (or the digest is not computed yet).
+    Uploading = 0,
+    /// Every block committed and the SHA-256 recorded: downloadable.
+    Complete = 1,
+    /// A committed block failed its check: downloads are refused.
+    Damaged = 2,
+}
+
+impl OfflineState {
+    /// The state a `state` field carries, if ferry knows it.
+    pub fn from_code(code: u32) -> Option<OfflineState> {
+        Some(match code {
+            0 => OfflineState::Uploading,
+            1 => OfflineState::Complete,
+            2 => OfflineState::Damaged,
+            _ => return None,
+        })
+    }
+
+    /// The wire value.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// At most this many ranges in one answer (`truncated` says when more
+/// exist): 100,000 ranges of at most 24 bytes each stay well inside the
+/// default 4 MiB frame. Only a task whose committed blocks alternate with
+/// missing ones over a huge file comes near it.
+pub const BREAKPOINT_MAX_RANGES: usize = 100_000;
 
 /// Bytes of a challenge's nonce.
 pub const LINK_NONCE_LEN: usize = 32;
@@ -93,7 +221,7 @@ pub fn is_extension_command(command_id: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::COMMANDS;
+    use crate::registry::COMMANDS as STOCK;
     use crate::schema::ALL_SCHEMAS;
 
     #[test]
@@ -133,21 +261,123 @@ mod tests {
     }
 
     #[test]
+    fn extension_commands_lie_in_the_reserved_space() {
+        assert_eq!(COMMANDS.len(), 6);
+        for c in COMMANDS {
+            assert!(is_extension_command(c.id.command_id), "{}", c.name);
+            assert_eq!(c.id.command_id >> 8, c.id.service_id, "{}", c.name);
+            assert!(
+                crate::registry::lookup(c.id).is_none(),
+                "{} is not a stock command",
+                c.name
+            );
+            let found = crate::registry::lookup_any(c.id).map(|i| i.name);
+            assert_eq!(found, Some(c.name));
+            assert_eq!(c.id.info().map(|i| i.id), Some(c.id));
+        }
+        let ids: Vec<CommandId> = COMMANDS.iter().map(|c| c.id).collect();
+        for id in [
+            CID_FILE_BREAKPOINT_REQ,
+            CID_FILE_BREAKPOINT_RSP,
+            CID_OTHER_LINK_CHALLENGE,
+            CID_OTHER_LINK_AUTH,
+        ] {
+            assert!(ids.contains(&id), "{id} is registered");
+        }
+        assert!(FILE_EXTENSION_COMMANDS.contains(&CID_FILE_BREAKPOINT_REQ.command_id));
+        assert!(FILE_EXTENSION_COMMANDS.contains(&CID_FILE_BREAKPOINT_RSP.command_id));
+        assert_eq!(
+            CID_FILE_BREAKPOINT_REQ.to_string(),
+            "CID_FILE_BREAKPOINT_REQ (0x0005/0x0580)"
+        );
+    }
+
+    #[test]
     fn no_stock_command_or_field_lies_in_the_reserved_space() {
         assert!(
-            COMMANDS
-                .iter()
-                .all(|c| !is_extension_command(c.id.command_id))
+            STOCK.iter().all(|c| !is_extension_command(c.id.command_id)),
+            "a stock command id in the extension ranges"
         );
+        let mut listed = 0;
         for schema in ALL_SCHEMAS {
-            assert!(
-                schema
-                    .fields
+            if schema.name.starts_with("Ferry.") {
+                continue; // ferry's own packages: every field is ferry's
+            }
+            for f in schema.fields {
+                let extension = EXTENSION_FIELDS
                     .iter()
-                    .all(|f| f.number < FIRST_EXTENSION_FIELD),
-                "{}",
-                schema.name
-            );
+                    .find(|(m, n, _)| *m == schema.name && *n == f.number);
+                match extension {
+                    Some((_, _, name)) => {
+                        listed += 1;
+                        assert_eq!(f.name, *name, "{}.{}", schema.name, f.number);
+                        assert!(f.number >= FIRST_EXTENSION_FIELD);
+                        assert!(!f.required, "{}.{} must be optional", schema.name, f.name);
+                    }
+                    None => assert!(
+                        f.number < FIRST_EXTENSION_FIELD,
+                        "{}.{} = {} is a stock field in the extension space",
+                        schema.name,
+                        f.name,
+                        f.number
+                    ),
+                }
+            }
         }
+        assert_eq!(listed, EXTENSION_FIELDS.len(), "every listed field exists");
+    }
+
+    #[test]
+    fn result_codes_and_states_round_trip() {
+        for r in [
+            BreakpointResult::Ok,
+            BreakpointResult::BadTaskId,
+            BreakpointResult::UnknownTask,
+            BreakpointResult::NotParticipant,
+            BreakpointResult::NoStore,
+        ] {
+            assert_eq!(BreakpointResult::from_code(r.code()), Some(r));
+        }
+        assert_eq!(BreakpointResult::from_code(5), None);
+        for s in [
+            OfflineState::Uploading,
+            OfflineState::Complete,
+            OfflineState::Damaged,
+        ] {
+            assert_eq!(OfflineState::from_code(s.code()), Some(s));
+        }
+        assert_eq!(OfflineState::from_code(3), None);
+    }
+
+    /// A stock peer's IMFileState (three fields, no 100) decodes a DONE
+    /// carrying the digest, and ferry's reads the digest back.
+    #[test]
+    fn a_stock_decoder_skips_the_digest_field() {
+        use crate::pb::im::file::ImFileState;
+
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockFileState {
+            #[prost(int32, required, tag = "1")]
+            state: i32,
+            #[prost(bytes = "vec", required, tag = "2")]
+            task_id: Vec<u8>,
+            #[prost(uint32, required, tag = "3")]
+            user_id: u32,
+        }
+
+        let done = ImFileState {
+            state: 3,
+            task_id: "6f9619ff-8b86-4d11-b42d-00c04fc964ff".into(),
+            user_id: 7,
+            sha256: Some(vec![0xab; 32].into()),
+        };
+        let body = prost::Message::encode_to_vec(&done);
+        let stock = <StockFileState as prost::Message>::decode(&body[..]).unwrap();
+        assert_eq!(
+            (stock.state, stock.user_id, &stock.task_id[..]),
+            (3, 7, &b"6f9619ff-8b86-4d11-b42d-00c04fc964ff"[..])
+        );
+        let back: ImFileState = crate::schema::decode(body.into()).unwrap();
+        assert_eq!(back.sha256.as_deref(), Some(&[0xab; 32][..]));
     }
 }

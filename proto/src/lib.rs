@@ -15,14 +15,17 @@
 //! - [`pb`]: prost types generated from `proto/*.proto` (`bytes` as `Bytes`).
 //! - [`schema`]: proto2 `required` and closed-enum checks on the wire bytes,
 //!   and [`schema::decode`], the one way a received body becomes a message.
-//! - [`registry`]: (service id, command id) -> name and message; `CID_*` and
-//!   `SID_*` constants; the [`registry::Pdu`] trait.
+//! - [`registry`]: (service id, command id) -> name and message (stock;
+//!   [`registry::lookup_any`] adds the extensions); `CID_*` and `SID_*`
+//!   constants; the [`registry::Pdu`] trait.
 //! - [`pull`]: [`pull::PullDataRspHead`], a pull response checked without
 //!   touching (or copying) its payload, for relays.
 //! - [`task`]: task id validation and [`task::core_for_task`] placement.
 //! - [`text`]: text fields are bytes (`string` is generated as `Bytes`);
 //!   [`text::show`] for logs, [`text::utf8`] where a `str` is needed.
-//! - [`extension`]: command and field ids reserved for ferry's extensions.
+//! - [`extension`]: command and field ids reserved for ferry's extensions,
+//!   and those defined: the link handshake, the breakpoint query, the
+//!   SHA-256 on DONE (`IMFileState.sha256`); their [`extension::COMMANDS`].
 //! - [`error`]: [`FrameError`], [`DecodeError`], [`EncodeError`].
 //!
 //! A receive loop looks like: `Frame::take(&mut buf, max)` until it yields a

@@ -38,17 +38,17 @@ impl CommandId {
         }
     }
 
-    /// The registered command, if any.
+    /// The registered command (stock or extension), if any.
     pub fn info(self) -> Option<&'static CommandInfo> {
-        lookup(self)
+        lookup_any(self)
     }
 }
 
-/// `CID_FILE_LOGIN_REQ (0x0005/0x0501)` for a known command, the bare
-/// numbers for an unknown one.
+/// `CID_FILE_LOGIN_REQ (0x0005/0x0501)` for a known command (stock or
+/// extension), the bare numbers for an unknown one.
 impl fmt::Display for CommandId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(info) = lookup(*self) {
+        if let Some(info) = lookup_any(*self) {
             write!(f, "{} ", info.name)?;
         }
         write!(f, "(0x{:04x}/0x{:04x})", self.service_id, self.command_id)
@@ -73,16 +73,23 @@ pub trait Pdu: Message {
     const COMMAND: CommandId;
 }
 
-/// The registered command with this exact (service id, command id).
+/// The stock command with this exact (service id, command id).
 pub fn lookup(id: CommandId) -> Option<&'static CommandInfo> {
     COMMANDS.iter().find(|c| c.id == id)
 }
 
-/// The registered command with this command id, whatever the service id
+/// The stock command with this command id, whatever the service id
 /// says (TeamTalk's file_server and msg_server dispatch on the command id
 /// alone, and the high byte of every command id is its service).
 pub fn lookup_command(command_id: u16) -> Option<&'static CommandInfo> {
     COMMANDS.iter().find(|c| c.id.command_id == command_id)
+}
+
+/// The command with this exact (service id, command id), stock or one of
+/// ferry's extensions ([`crate::extension::COMMANDS`]): for dispatch and
+/// logs of peers that speak the extensions.
+pub fn lookup_any(id: CommandId) -> Option<&'static CommandInfo> {
+    lookup(id).or_else(|| crate::extension::COMMANDS.iter().find(|c| c.id == id))
 }
 
 macro_rules! commands {

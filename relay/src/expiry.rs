@@ -43,6 +43,7 @@ pub(crate) async fn sweep(core: Rc<Core>) {
                     state: ClientFileState::ClientFileCancel as i32,
                     task_id: t.id.to_string().into(),
                     user_id: absent_user,
+                    sha256: None,
                 };
                 let _ = peer
                     .outbox

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! accept ─> FILE_LOGIN_REQ (within login_timeout; heartbeats echoed)
+//!   or BREAKPOINT_REQ (extension) ─> answered, close (offline/breakpoint.rs)
 //!   task id not a UUID / unknown task / wrong user / task ended ─> LOGIN_RES 1, close
 //!   role held by another connection of the same user ─> that one is severed, this one takes over
 //!   task owned by another core ─> handed to it with the bytes read (it logs in again there)
@@ -16,7 +17,9 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
+use ferry_proto::extension::CID_FILE_BREAKPOINT_REQ;
 use ferry_proto::frame::{Frame, encode_to_bytes};
+use ferry_proto::pb::ferry::file::BreakpointReq;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState, TransferFileType};
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFileState};
 use ferry_proto::registry::{CID_FILE_LOGIN_REQ, CID_FILE_PULL_DATA_RSP, CID_OTHER_HEARTBEAT};
@@ -74,9 +77,13 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let cfg = core.config.clone();
     let canceller = Canceller::new();
     let mut reader = FrameReader::new(stream, buffered, cfg.max_frame, canceller.handle());
-    let login = monoio::time::timeout(cfg.login_timeout, read_login(&mut reader)).await;
-    let Some((login, req)) = login.map_err(|_| ConnError::Timeout(cfg.login_timeout))?? else {
-        return Ok(());
+    let first = monoio::time::timeout(cfg.login_timeout, read_first(&mut reader)).await;
+    let (login, req) = match first.map_err(|_| ConnError::Timeout(cfg.login_timeout))?? {
+        None => return Ok(()),
+        Some(First::Login(login, req)) => (login, req),
+        Some(First::Breakpoint(query, req)) => {
+            return offline::breakpoint::serve(core, reader, &query, &req).await;
+        }
     };
     let seq = login.header.seq_num;
 
@@ -222,10 +229,17 @@ async fn relay_loop(
 /// below it, one read and one write cost less than the extra operations.
 const SPLICE_MIN: usize = 16 << 10;
 
-/// Reads until the login request, echoing heartbeats; `None` at EOF.
-async fn read_login(
-    reader: &mut FrameReader<TcpStream>,
-) -> Result<Option<(Frame, ImFileLoginReq)>, ConnError> {
+/// What a client connection opens with (after any heartbeats).
+enum First {
+    /// A file login: the transfer follows.
+    Login(Frame, ImFileLoginReq),
+    /// A breakpoint query (extension): answered, then the connection ends.
+    Breakpoint(Frame, BreakpointReq),
+}
+
+/// Reads until the login request or a breakpoint query, echoing
+/// heartbeats; `None` at EOF.
+async fn read_first(reader: &mut FrameReader<TcpStream>) -> Result<Option<First>, ConnError> {
     loop {
         let Some(frame) = reader.next().await? else {
             return Ok(None);
@@ -237,7 +251,11 @@ async fn read_login(
             }
             c if c.command_id == CID_FILE_LOGIN_REQ.command_id => {
                 let req = ferry_proto::schema::decode::<ImFileLoginReq>(frame.body())?;
-                return Ok(Some((frame, req)));
+                return Ok(Some(First::Login(frame, req)));
+            }
+            c if c.command_id == CID_FILE_BREAKPOINT_REQ.command_id => {
+                let req = ferry_proto::schema::decode::<BreakpointReq>(frame.body())?;
+                return Ok(Some(First::Breakpoint(frame, req)));
             }
             other => return Err(ConnError::protocol(format!("{other} before login"))),
         }
@@ -301,6 +319,7 @@ fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer, core: &Core) {
             state: ClientFileState::ClientFilePeerReady as i32,
             task_id: t.id.to_string().into(),
             user_id: t.spec.from_user,
+            sha256: None,
         };
         let pdu = encode_to_bytes(&ready, 0, u32::MAX).expect("small PDU");
         if let Some(receiver) = &t.receiver {
@@ -336,6 +355,7 @@ fn leave(core: &Core, task: &Rc<RefCell<Task>>, role: Role, conn_id: u64, clean:
             state: ClientFileState::ClientFileCancel as i32,
             task_id: id.to_string().into(),
             user_id: user,
+            sha256: None,
         };
         let _ = other
             .outbox
@@ -349,7 +369,7 @@ fn leave(core: &Core, task: &Rc<RefCell<Task>>, role: Role, conn_id: u64, clean:
 }
 
 /// Passes the connection, with every byte read from it, to `owner`.
-fn hand_off(
+pub(crate) fn hand_off(
     core: &Core,
     owner: usize,
     reader: FrameReader<TcpStream>,

@@ -38,6 +38,9 @@ pub struct CoreStats {
     pub store_syncs: AtomicU64,
     /// Stored blocks that failed their CRC32C when read, ever.
     pub crc_failures: AtomicU64,
+    /// Breakpoint queries answered with the task's ranges, ever (refused
+    /// ones count in `rejected`).
+    pub breakpoint_queries: AtomicU64,
     /// Offline tasks of this core's shard still uploading, now.
     pub offline_uploading: AtomicU64,
     /// Offline tasks of this core's shard complete (downloadable), now.
@@ -83,6 +86,7 @@ pub struct Snapshot {
     pub blocks_committed: u64,
     pub store_syncs: u64,
     pub crc_failures: u64,
+    pub breakpoint_queries: u64,
     pub offline_uploading: u64,
     pub offline_complete: u64,
     pub offline_damaged: u64,
@@ -108,6 +112,7 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.blocks_committed += c.blocks_committed.load(Relaxed);
         s.store_syncs += c.store_syncs.load(Relaxed);
         s.crc_failures += c.crc_failures.load(Relaxed);
+        s.breakpoint_queries += c.breakpoint_queries.load(Relaxed);
         s.offline_uploading += c.offline_uploading.load(Relaxed);
         s.offline_complete += c.offline_complete.load(Relaxed);
         s.offline_damaged += c.offline_damaged.load(Relaxed);
@@ -125,7 +130,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 20] = [
+    let metrics: [Metric; 21] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -185,6 +190,12 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "Payload bytes answering pulls of a superseded receiver, dropped",
             |c| &c.bytes_dropped,
+        ),
+        (
+            "ferry_relay_breakpoint_queries_total",
+            "counter",
+            "Breakpoint queries answered with a task's committed ranges",
+            |c| &c.breakpoint_queries,
         ),
         (
             "ferry_relay_store_bytes_stored_total",

@@ -290,6 +290,7 @@ fn a_receiver_that_does_not_drain_stops_the_sender() {
             state: DONE,
             task_id: task.into(),
             user_id: 62,
+            sha256: None,
         },
         0,
     );

@@ -58,6 +58,7 @@ fn cancel_from_the_sender_is_forwarded_and_ends_the_task() {
             state: CANCEL,
             task_id: task.clone().into(),
             user_id: 5,
+            sha256: None,
         },
         0,
     );

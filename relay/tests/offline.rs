@@ -2,8 +2,9 @@
 //! files under a temporary directory: TeamTalk-shaped uploaders (answer
 //! each pull as it comes) and downloaders (32 KiB, one in flight), resume
 //! after a dropped uploader and after a relay restart, refused answers,
-//! an empty file, a block corrupted on disk. Each scenario runs on io_uring
-//! and on the epoll driver.
+//! an empty file, a block corrupted on disk; the breakpoint query and the
+//! SHA-256 on DONE (extensions). Each scenario runs on io_uring and on the
+//! epoll driver.
 
 mod common;
 
@@ -13,9 +14,13 @@ use std::path::Path;
 
 use bytes::Bytes;
 use common::*;
+use ferry_proto::Frame;
+use ferry_proto::extension::{BreakpointResult, OfflineState};
+use ferry_proto::pb::ferry::file::{BreakpointReq, BreakpointRsp};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
 use ferry_relay::{Config, Driver, Relay};
+use sha2::{Digest as _, Sha256};
 
 const UPLOAD: i32 = 3;
 const DOWNLOAD: i32 = 4;
@@ -68,6 +73,21 @@ fn upload(
     salt: u8,
     stop_after: Option<usize>,
 ) -> (Vec<(u32, u32)>, Option<i32>) {
+    let (answered, end) = upload_to_the_end(addr, task, user, salt, stop_after);
+    (
+        answered,
+        end.map(|f| f.decode::<ImFileState>().unwrap().state),
+    )
+}
+
+/// [`upload`], returning the final state's whole PDU.
+fn upload_to_the_end(
+    addr: std::net::SocketAddr,
+    task: &str,
+    user: u32,
+    salt: u8,
+    stop_after: Option<usize>,
+) -> (Vec<(u32, u32)>, Option<Frame>) {
     let (mut c, rsp) = login(addr, task, user, UPLOAD);
     assert_eq!(rsp.result_code, 0, "upload login accepted");
     let mut answered = Vec::new();
@@ -81,9 +101,9 @@ fn upload(
         let Some(frame) = c.try_recv() else {
             return (answered, None);
         };
-        if let Ok(state) = frame.decode::<ImFileState>() {
+        if frame.decode::<ImFileState>().is_ok() {
             assert!(c.until_closed().is_empty(), "closed after the state");
-            return (answered, Some(state.state));
+            return (answered, Some(frame));
         }
         let req = frame.decode::<ImFilePullDataReq>().expect("a pull");
         assert_eq!(
@@ -117,6 +137,18 @@ fn download(
     size: u32,
     salt: u8,
 ) -> Result<(), u32> {
+    download_to_the_end(addr, task, user, from, size, salt).map(drop)
+}
+
+/// [`download`], returning the DONE PDU.
+fn download_to_the_end(
+    addr: std::net::SocketAddr,
+    task: &str,
+    user: u32,
+    from: u32,
+    size: u32,
+    salt: u8,
+) -> Result<Frame, u32> {
     let (mut c, rsp) = login(addr, task, user, DOWNLOAD);
     assert_eq!(rsp.result_code, 0, "download login accepted");
     let mut offset = 0;
@@ -151,13 +183,14 @@ fn download(
         );
         offset += len;
     }
-    let (done, _) = c.recv_msg::<ImFileState>();
+    let frame = c.recv();
+    let done = frame.decode::<ImFileState>().expect("DONE");
     assert_eq!(
         (done.state, done.user_id, text(&done.task_id)),
         (DONE, from, task)
     );
     assert!(c.until_closed().is_empty(), "closed after DONE");
-    Ok(())
+    Ok(frame)
 }
 
 fn bytes(ranges: &[(u32, u32)]) -> u64 {
@@ -418,6 +451,8 @@ fn corrupted_block(driver: Driver) {
         assert_eq!(relay.stats().bytes_served, u64::from(3 * BLOCK));
         let (_, rsp) = login(addr, &task, 62, DOWNLOAD);
         assert_eq!(rsp.result_code, 1, "a damaged task is refused");
+        let query = breakpoint(addr, &task, 62);
+        assert_eq!(query.state, Some(OfflineState::Damaged.code()));
         no_connections(&relay);
         assert_eq!(relay.stats().offline_damaged, 1);
         relay.shutdown();
@@ -674,4 +709,264 @@ fn offline_tasks_are_located() {
 #[test]
 fn offline_tasks_are_located_on_epoll() {
     located_tasks(Driver::Legacy);
+}
+
+/// A breakpoint query on its own connection: the answer (under the query's
+/// seq), after which the relay closes the connection.
+fn breakpoint(addr: std::net::SocketAddr, task: &str, user: u32) -> BreakpointRsp {
+    let mut c = Conn::connect(addr);
+    let req = BreakpointReq {
+        user_id: user,
+        task_id: task.to_owned().into(),
+    };
+    c.send(&req, 44);
+    let (rsp, seq) = c.recv_msg::<BreakpointRsp>();
+    assert_eq!(seq, 44, "the answer echoes the query's seq");
+    assert_eq!(text(&rsp.task_id), task, "the task id as asked");
+    assert!(c.until_closed().is_empty(), "closed after the answer");
+    rsp
+}
+
+fn ranges(rsp: &BreakpointRsp) -> Vec<(u64, u64)> {
+    rsp.committed.iter().map(|r| (r.offset, r.length)).collect()
+}
+
+/// A refusal: its code and nothing about the task.
+fn assert_refused(rsp: &BreakpointRsp, want: BreakpointResult) {
+    assert_eq!(rsp.result_code, want.code(), "{rsp:?}");
+    assert!(
+        rsp.committed.is_empty()
+            && rsp.file_size.is_none()
+            && rsp.block_size.is_none()
+            && rsp.state.is_none()
+            && rsp.truncated.is_none(),
+        "a refusal carries nothing about the task: {rsp:?}"
+    );
+}
+
+/// Every path under `root`, sorted.
+fn tree(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The SHA-256 of the first `size` bytes of test file `salt`.
+fn sha256_of(size: u32, salt: u8) -> Vec<u8> {
+    Sha256::digest(file_slice(0, size as usize, salt)).to_vec()
+}
+
+/// TeamTalk's IMFileState as a stock peer compiles it: three fields, no
+/// extension. Its decoder must accept the relay's DONE.
+#[derive(Clone, PartialEq, prost::Message)]
+struct StockFileState {
+    #[prost(int32, required, tag = "1")]
+    state: i32,
+    #[prost(bytes = "vec", required, tag = "2")]
+    task_id: Vec<u8>,
+    #[prost(uint32, required, tag = "3")]
+    user_id: u32,
+}
+
+/// The digest a DONE carries, after checking a stock decoder reads the
+/// rest of it unchanged.
+fn done_digest(frame: &Frame, task: &str, user: u32) -> Vec<u8> {
+    let stock = <StockFileState as prost::Message>::decode(frame.body()).expect("stock decode");
+    assert_eq!(
+        (stock.state, stock.user_id, &stock.task_id[..]),
+        (DONE, user, task.as_bytes())
+    );
+    let done = frame.decode::<ImFileState>().expect("ferry decode");
+    done.sha256.expect("DONE carries the SHA-256").to_vec()
+}
+
+/// Breakpoint queries during a partial upload and after completion, from
+/// both participants, a stranger, through the wrong core, with bad ids.
+fn breakpoint_query(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let size = 10 * BLOCK + 77;
+    let task = create(&relay, 111, 112, size);
+
+    let rsp = breakpoint(addr, &task, 111);
+    assert_eq!(rsp.result_code, BreakpointResult::Ok.code());
+    assert_eq!(ranges(&rsp), vec![], "nothing committed yet");
+    assert_eq!(rsp.state, Some(OfflineState::Uploading.code()));
+
+    // 4.5 blocks answered, then the uploader drops: 4 blocks committed.
+    let (first, end) = upload(addr, &task, 111, 3, Some(9));
+    assert_eq!((end, bytes(&first)), (None, u64::from(4 * BLOCK + PULL)));
+    no_connections(&relay);
+    for user in [111, 112] {
+        let rsp = breakpoint(addr, &task, user);
+        assert_eq!(rsp.result_code, BreakpointResult::Ok.code());
+        assert_eq!(ranges(&rsp), vec![(0, u64::from(4 * BLOCK))], "user {user}");
+        assert_eq!(
+            (rsp.file_size, rsp.block_size, rsp.state, rsp.truncated),
+            (
+                Some(u64::from(size)),
+                Some(BLOCK),
+                Some(OfflineState::Uploading.code()),
+                None
+            )
+        );
+    }
+    let cores = relay.addresses().cores.clone();
+    let wrong = cores[(ferry_proto::core_for_task(&task, 2) + 1) % 2];
+    let handoffs = relay.stats().handoffs_in;
+    let rsp = breakpoint(wrong, &task, 112);
+    assert_eq!(ranges(&rsp), vec![(0, u64::from(4 * BLOCK))]);
+    assert_eq!(
+        relay.stats().handoffs_in,
+        handoffs + 1,
+        "answered by the task's core"
+    );
+
+    let before = tree(dir.path());
+    assert_refused(
+        &breakpoint(addr, &task, 113),
+        BreakpointResult::NotParticipant,
+    );
+    assert_refused(&breakpoint(addr, "../x", 111), BreakpointResult::BadTaskId);
+    assert_refused(
+        &breakpoint(addr, &task.to_uppercase(), 111),
+        BreakpointResult::BadTaskId,
+    );
+    assert_refused(
+        &breakpoint(addr, "6f9619ff-8b86-4d11-b42d-00c04fc964ff", 111),
+        BreakpointResult::UnknownTask,
+    );
+    assert_eq!(tree(dir.path()), before, "refused queries touch no path");
+
+    // The rest of the upload; DONE carries the stored file's digest.
+    let (second, end) = upload_to_the_end(addr, &task, 111, 3, None);
+    assert_eq!(
+        bytes(&first) + bytes(&second),
+        u64::from(size),
+        "every byte pulled once in all"
+    );
+    let want = sha256_of(size, 3);
+    assert_eq!(done_digest(&end.expect("DONE"), &task, 111), want);
+    let answered = relay.stats().breakpoint_queries;
+    let rsp = breakpoint(addr, &task, 112);
+    assert_eq!(relay.stats().breakpoint_queries, answered + 1);
+    assert!(
+        relay
+            .metrics_text()
+            .contains("ferry_relay_breakpoint_queries_total{core=")
+    );
+    assert_eq!(
+        ranges(&rsp),
+        vec![(0, u64::from(size))],
+        "one range, the whole file"
+    );
+    assert_eq!(rsp.state, Some(OfflineState::Complete.code()));
+
+    // The download's DONE carries the same digest.
+    let done = download_to_the_end(addr, &task, 112, 111, size, 3).expect("served");
+    assert_eq!(done_digest(&done, &task, 111), want);
+    // A stock uploader coming back to a complete task gets it too.
+    let (again, end) = upload_to_the_end(addr, &task, 111, 3, None);
+    assert!(again.is_empty());
+    assert_eq!(done_digest(&end.expect("DONE"), &task, 111), want);
+    no_connections(&relay);
+    relay.shutdown();
+}
+
+#[test]
+fn breakpoint_query_answers_participants_only() {
+    breakpoint_query(Driver::Auto);
+}
+
+#[test]
+fn breakpoint_query_answers_participants_only_on_epoll() {
+    breakpoint_query(Driver::Legacy);
+}
+
+/// An empty file's DONE carries the SHA-256 of no bytes, both ways.
+#[test]
+fn an_empty_files_done_carries_the_empty_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let task = create(&relay, 121, 122, 0);
+    let (_, end) = upload_to_the_end(addr, &task, 121, 1, None);
+    let empty = Sha256::digest([]).to_vec();
+    assert_eq!(done_digest(&end.expect("DONE"), &task, 121), empty);
+    let done = download_to_the_end(addr, &task, 122, 121, 0, 1).expect("DONE at once");
+    assert_eq!(done_digest(&done, &task, 121), empty);
+    let rsp = breakpoint(addr, &task, 122);
+    assert_eq!(
+        (ranges(&rsp), rsp.file_size, rsp.state),
+        (vec![], Some(0), Some(OfflineState::Complete.code()))
+    );
+    relay.shutdown();
+}
+
+/// Without a store, a query is refused with its own code.
+#[test]
+fn breakpoint_query_without_a_store() {
+    let relay = start(Config::local(1));
+    let rsp = breakpoint(
+        relay.addresses().client,
+        "6f9619ff-8b86-4d11-b42d-00c04fc964ff",
+        1,
+    );
+    assert_refused(&rsp, BreakpointResult::NoStore);
+    relay.shutdown();
+}
+
+/// Heartbeats before a query are echoed, as before a login; a query
+/// missing its required fields is closed without an answer.
+#[test]
+fn breakpoint_query_after_a_heartbeat_and_a_malformed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), Driver::Auto);
+    let addr = relay.addresses().client;
+    let task = create(&relay, 131, 132, BLOCK);
+
+    let mut c = Conn::connect(addr);
+    c.send(&ferry_proto::pb::im::other::ImHeartBeat {}, 1);
+    let req = BreakpointReq {
+        user_id: 132,
+        task_id: task.clone().into(),
+    };
+    c.send(&req, 2);
+    let heartbeat = c.recv();
+    assert_eq!(
+        heartbeat.header.command,
+        ferry_proto::registry::CID_OTHER_HEARTBEAT
+    );
+    let (rsp, seq) = c.recv_msg::<BreakpointRsp>();
+    assert_eq!((rsp.result_code, seq), (0, 2));
+    assert_eq!(
+        (ranges(&rsp), rsp.file_size),
+        (vec![], Some(u64::from(BLOCK)))
+    );
+    assert!(c.until_closed().is_empty(), "closed after the answer");
+
+    let rejected = relay.stats().rejected;
+    let mut c = Conn::connect(addr);
+    let mut pdu = bytes::BytesMut::new();
+    ferry_proto::Header::new(ferry_proto::extension::CID_FILE_BREAKPOINT_REQ, 3, 0).write(&mut pdu);
+    c.send_raw(&pdu);
+    assert!(
+        c.until_closed().is_empty(),
+        "no answer to a malformed query"
+    );
+    wait_for(&relay, "the malformed query counted", |s| {
+        s.rejected == rejected + 1
+    });
+    relay.shutdown();
 }

@@ -94,6 +94,7 @@ fn sender_reconnect(config: Config) {
             state: DONE,
             task_id: task.clone().into(),
             user_id: 12,
+            sha256: None,
         },
         0,
     );

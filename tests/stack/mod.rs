@@ -695,6 +695,7 @@ pub async fn relay_transfer(
             state: 3,
             task_id: task,
             user_id: to,
+            sha256: None,
         })
         .await;
     let _ = tokio::time::timeout(Duration::from_secs(10), serving).await;

@@ -27,12 +27,18 @@
 //!   (online sender, uploader).
 //! - `sink`: [`receive`]: pulling into a partial file with a window, with
 //!   retries (online receiver, downloader).
+//! - `digest`: after an offline upload or download, the file's SHA-256
+//!   compared with the one ferry's relay put on DONE (an extension).
+//! - `breakpoint`: [`breakpoint()`]: which bytes of an offline task the
+//!   relay holds (ferry's breakpoint query, an extension).
 //!
 //! An offline upload whose bytes lived on a relay that died starts again
 //! from the first block at the next address: another relay has none of it
 //! (the task itself lives on the dead relay, so that login is refused
 //! unless the relays share the store).
 
+mod breakpoint;
+mod digest;
 mod relay;
 mod signal;
 mod sink;
@@ -49,6 +55,8 @@ use tokio::sync::watch;
 
 use crate::error::Error;
 
+pub use breakpoint::{Breakpoint, breakpoint};
+pub use ferry_proto::extension::OfflineState;
 pub use signal::SendOptions;
 pub use sink::receive;
 pub use source::send;

@@ -10,16 +10,19 @@
 //!   answer ─> checked (result 0, this task, the expected user, the offset asked,
 //!             exactly the length asked) ─> appended; have += len
 //! a state meanwhile: DONE kept (the relay's after the last answer), CANCEL / REFUSE end it
+//! offline: the relay's DONE carries its SHA-256 (extension) ─> the local file hashed and compared
 //! ```
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::CID_FILE_STATE;
 use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
+use super::digest;
 use super::relay::{RelayConn, Retry};
 use super::source::{decode, ended, same_task};
 use super::{FileTask, Mode, Options};
@@ -35,8 +38,12 @@ use crate::error::Error;
 /// [`Options::chunk`] bytes are in flight. The file is synced before this
 /// returns.
 ///
-/// Errors: `is_file`, `is_invalid` (`path` holds more than the file, the
-/// options are unusable), `is_cancelled`, and those of the relay
+/// Offline, the SHA-256 ferry's relay puts on DONE is compared with the
+/// received file's (a stock relay sends none: not checked).
+///
+/// Errors: `is_mismatch` (the file received is not the file stored; it is
+/// left in place), `is_file`, `is_invalid` (`path` holds more than the
+/// file, the options are unusable), `is_cancelled`, and those of the relay
 /// connection after the retries (`is_io`, `is_closed`, `is_timeout`,
 /// `is_refused`, `is_protocol`).
 pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
@@ -60,33 +67,72 @@ pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> R
         opts,
     };
     let mut retry = Retry::new(task, opts)?;
-    loop {
+    let stored = loop {
         let before = sink.have;
         let attempt = async {
             let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
             if mode == Mode::Online {
                 wait_ready(&mut relay, task, opts).await?;
             }
-            pull(&mut relay, &mut sink, &how).await?;
+            let done = pull(&mut relay, &mut sink, &how).await?;
             sink.finish().await?;
+            let stored = match (mode, done) {
+                (Mode::Online, _) => None,
+                (Mode::Offline, Some(done)) => done.sha256,
+                (Mode::Offline, None) => relay_done(&mut relay, task, opts).await?,
+            };
             if mode == Mode::Online {
                 let done = ImFileState {
                     state: ClientFileState::ClientFileDone as i32,
                     task_id: task.task_id.clone().into(),
                     user_id: me,
+                    sha256: None,
                 };
                 relay.conn.send(&done).await?;
             }
             // The relay ends the task and closes: by then DONE was written
             // (ours online; the relay's after the last answer offline).
             relay.until_closed(opts.timeout).await;
-            Ok(())
+            Ok(stored)
         };
         match attempt.await {
-            Ok(()) => return Ok(()),
+            Ok(stored) => break stored,
             Err(e) => retry.failed(e, sink.have > before).await?,
         }
+    };
+    if mode == Mode::Offline {
+        digest::verify(path, stored.as_deref(), "the file received", &task.task_id).await?;
     }
+    Ok(())
+}
+
+/// The relay's DONE after the last answer of a download, and the SHA-256
+/// it carries. A relay that closes or stays silent instead (`timeout`)
+/// leaves the file unchecked: every byte arrived already.
+///
+/// Errors: `is_cancelled`, `is_protocol` (another state or command).
+async fn relay_done(
+    relay: &mut RelayConn,
+    task: &FileTask,
+    opts: &Options,
+) -> Result<Option<Bytes>, Error> {
+    let frame = match relay.next(opts.timeout).await {
+        Ok(frame) => frame,
+        Err(e) if e.is_closed() || e.is_timeout() => {
+            tracing::debug!(task = %task.task_id, error = %e, "no DONE after the download");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    if frame.header.command != CID_FILE_STATE {
+        return Err(Error::protocol(format!(
+            "{} from the relay after the last answer",
+            frame.header.command
+        )));
+    }
+    let state: ImFileState = decode(&frame)?;
+    ended(task, &state)?;
+    Ok(state.sha256)
 }
 
 /// Waits for PEER_READY (the sender is in), within `peer_timeout`.
@@ -184,18 +230,22 @@ struct Pulling<'a> {
     opts: &'a Options,
 }
 
-/// Pulls the rest of the file into `sink`. True when the relay's DONE
+/// Pulls the rest of the file into `sink`. The relay's DONE, when it
 /// already arrived.
 ///
 /// Errors: `is_cancelled`, `is_closed`, `is_timeout`, `is_protocol` (an
 /// answer that is not exactly what was asked), `is_refused` (an answer
 /// with a failure result), `is_file`.
-async fn pull(relay: &mut RelayConn, sink: &mut Sink, how: &Pulling<'_>) -> Result<bool, Error> {
+async fn pull(
+    relay: &mut RelayConn,
+    sink: &mut Sink,
+    how: &Pulling<'_>,
+) -> Result<Option<ImFileState>, Error> {
     let size = how.task.size;
     let (chunk, window) = (u64::from(how.opts.chunk), how.opts.window as usize);
     let mut next = sink.have;
     let mut in_flight = VecDeque::with_capacity(window);
-    let mut done_seen = false;
+    let mut done_seen = None;
     while sink.have < size {
         while next < size && in_flight.len() < window {
             let len = chunk.min(size - next);
@@ -218,7 +268,7 @@ async fn pull(relay: &mut RelayConn, sink: &mut Sink, how: &Pulling<'_>) -> Resu
         let frame = loop {
             tokio::select! {
                 f = &mut answer => break f?,
-                state = relay.next(how.opts.timeout), if !done_seen => {
+                state = relay.next(how.opts.timeout), if done_seen.is_none() => {
                     let frame = state?;
                     if frame.header.command != CID_FILE_STATE {
                         return Err(Error::protocol(format!(
@@ -228,7 +278,7 @@ async fn pull(relay: &mut RelayConn, sink: &mut Sink, how: &Pulling<'_>) -> Resu
                     }
                     let state: ImFileState = decode(&frame)?;
                     ended(how.task, &state)?;
-                    done_seen = true;
+                    done_seen = Some(state);
                 }
             }
         };

@@ -9,6 +9,7 @@
 //! PULL_DATA_REQ(task, user, mode, offset, size) ─> checked (this task, the expected
 //!   puller, the mode, 1..=max bytes inside the file) ─> file read ─> PULL_DATA_RSP
 //! FILE_STATE DONE ─> finished;  CANCEL / REFUSE ─> cancelled;  close ─> closed
+//! offline DONE with the relay's SHA-256 (extension) ─> the local file hashed and compared
 //! ```
 
 use std::io::SeekFrom;
@@ -16,11 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
+use super::digest;
 use super::relay::{RelayConn, Retry};
 use super::{FileTask, Mode, Options};
 use crate::error::{Error, Kind};
@@ -81,7 +84,11 @@ impl Source {
 /// `relay.rs` says; an upload resumed so sends again at most the pulls that
 /// were in flight. The file must have the task's size (bytes).
 ///
+/// Offline, the SHA-256 ferry's relay puts on DONE is compared with the
+/// local file's (a stock relay sends none: not checked).
+///
 /// Errors: `is_cancelled` (the receiver refused, cancelled or left),
+/// `is_mismatch` (the relay stored other bytes than the file holds now),
 /// `is_file`, `is_invalid` (the file's size is not the task's), and those
 /// of the relay connection after the retries (`is_io`, `is_closed`,
 /// `is_timeout`, `is_refused`, `is_protocol`).
@@ -109,23 +116,26 @@ pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Resu
     let sent = AtomicU64::new(0);
     opts.report(0, task.size);
     let mut retry = Retry::new(task, opts)?;
-    loop {
+    let stored = loop {
         let before = sent.load(Ordering::Relaxed);
         let attempt = async {
             let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
-            serve(&mut relay, &mut src, &how, &sent).await?;
+            let stored = serve(&mut relay, &mut src, &how, &sent).await?;
             // The relay closes after DONE: leave after it.
             relay.until_closed(opts.timeout).await;
-            Ok(())
+            Ok(stored)
         };
         match attempt.await {
-            Ok(()) => break,
+            Ok(stored) => break stored,
             Err(e) => {
                 retry
                     .failed(e, sent.load(Ordering::Relaxed) > before)
                     .await?
             }
         }
+    };
+    if task.mode == Mode::Offline {
+        digest::verify(path, stored.as_deref(), "the file sent", &task.task_id).await?;
     }
     opts.report(task.size, task.size);
     Ok(())
@@ -143,7 +153,8 @@ struct Serving<'a> {
     opts: &'a Options,
 }
 
-/// Answers pulls until the relay says DONE. `sent` is raised to the end
+/// Answers pulls until the relay says DONE; returns the SHA-256 the DONE
+/// carried, if any (ferry's relay, offline). `sent` is raised to the end
 /// of the furthest range answered (for progress and retries).
 ///
 /// Errors: `is_cancelled` (CANCEL or REFUSE), `is_closed` (the connection
@@ -155,14 +166,15 @@ async fn serve(
     src: &mut Source,
     how: &Serving<'_>,
     sent: &AtomicU64,
-) -> Result<(), Error> {
+) -> Result<Option<Bytes>, Error> {
     let wait: Duration = how.opts.peer_timeout;
     loop {
         let frame = relay.next(wait).await?;
         let cmd = frame.header.command;
         if cmd == CID_FILE_STATE {
             let state: ImFileState = decode(&frame)?;
-            return ended(how.task, &state);
+            ended(how.task, &state)?;
+            return Ok(state.sha256);
         }
         if cmd != CID_FILE_PULL_DATA_REQ {
             return Err(Error::protocol(format!("{cmd} from the relay to a sender")));

@@ -9,6 +9,7 @@
 
 use bytes::{Bytes, BytesMut};
 use ferry_proto::frame::{self, Check, Frame, HEADER_LEN};
+use ferry_proto::extension;
 use ferry_proto::registry::{self, COMMANDS};
 use ferry_proto::schema::ALL_SCHEMAS;
 use libfuzzer_sys::fuzz_target;
@@ -25,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     // Any byte string may arrive as the body of any command, whatever its
     // header says: every decoder and every schema must refuse it cleanly.
     let body = Bytes::copy_from_slice(data);
-    for info in COMMANDS {
+    for info in COMMANDS.iter().chain(extension::COMMANDS) {
         let _ = (info.decode_debug)(body.clone());
     }
     for schema in ALL_SCHEMAS {
@@ -62,7 +63,7 @@ fn take_every_frame(data: &[u8], max: u32) {
         // Exactly one PDU was consumed, and it is the length the header declared.
         assert_eq!(before - buf.len(), frame.pdu.len());
         assert_eq!(frame.pdu.len(), frame.header.length as usize);
-        if let Some(info) = registry::lookup(frame.header.command) {
+        if let Some(info) = registry::lookup_any(frame.header.command) {
             let _ = (info.decode_debug)(frame.body());
         }
     }

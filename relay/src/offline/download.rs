@@ -6,7 +6,8 @@
 //! ```text
 //! PULL_DATA_REQ(offset, size) ─> checked (user, task, 1..=max_chunk bytes, inside the file)
 //!   ─> PULL_DATA_RSP with min(size, bytes left), under the request's seq
-//!   the answer reaching the end of the file ─> then DONE (user_id = the sender), close
+//!   the answer reaching the end of the file ─> then DONE (user_id = the sender,
+//!   sha256 = the stored file's digest), close
 //! a block failing its check ─> the task is damaged (committed), the connection closed
 //! ```
 //!
@@ -15,7 +16,6 @@
 
 use bytes::{BufMut as _, BytesMut};
 use ferry_proto::frame::{HEADER_LEN, Header};
-use ferry_proto::pb::im::base_define::ClientFileState;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
 use ferry_proto::registry::{
     CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT,
@@ -35,7 +35,7 @@ pub(super) async fn run(
 ) -> Result<(), ConnError> {
     if conn.info.size == 0 {
         // Nothing to pull: DONE at once, as after the last answer.
-        let done = conn.state_pdu(ClientFileState::ClientFileDone, conn.info.from_user);
+        let done = conn.done_pdu(conn.info.from_user);
         let _ = conn.outbox.send(done);
         return Ok(());
     }
@@ -146,7 +146,7 @@ async fn serve(
     if offset + len < size {
         return Ok(false);
     }
-    let done = conn.state_pdu(ClientFileState::ClientFileDone, conn.info.from_user);
+    let done = conn.done_pdu(conn.info.from_user);
     let _ = conn.outbox.send(done);
     Ok(true)
 }

@@ -11,6 +11,9 @@
 //!   ─> LOGIN_RES 0; the relay pulls the missing blocks (upload.rs) ─> DONE, close
 //! FILE_LOGIN_REQ role 4 (download, the receiver or the sender)
 //!   ─> LOGIN_RES 0; the client pulls, every block verified (download.rs) ─> DONE, close
+//! DONE carries the stored SHA-256 (IMFileState.sha256, field 100, an extension)
+//! BREAKPOINT_REQ (extension 0x0580) as a connection's first PDU
+//!   ─> BREAKPOINT_RSP: committed ranges, size, state; or a refusal code ─> close
 //! ```
 //!
 //! # Layout
@@ -19,7 +22,10 @@
 //!   commit, read a block).
 //! - `upload`: the relay-driven upload with a window of pulls.
 //! - `download`: serving a complete file, one verified block cached.
+//! - `breakpoint`: the breakpoint query (an extension): a task's committed
+//!   ranges, size and state, for its participants only.
 
+pub(crate) mod breakpoint;
 mod download;
 mod files;
 mod upload;
@@ -136,12 +142,25 @@ impl Conn {
         self.core.offline.as_ref().expect("checked at login")
     }
 
-    /// An IMFileState for this task.
-    pub(crate) fn state_pdu(&self, state: ClientFileState, user_id: u32) -> Bytes {
+    /// The DONE that ends an upload or a download of this (complete) task,
+    /// in `user_id`'s name, carrying the stored file's SHA-256 in the
+    /// extension field `sha256` (100; stock peers skip it).
+    pub(crate) fn done_pdu(&self, user_id: u32) -> Bytes {
+        let sha256 = self
+            .offline()
+            .store
+            .borrow()
+            .task(&self.id)
+            .ok()
+            .and_then(|t| t.record().sha256);
+        if sha256.is_none() {
+            tracing::warn!(task = %self.id, "DONE without a stored SHA-256");
+        }
         let msg = ImFileState {
-            state: state as i32,
+            state: ClientFileState::ClientFileDone as i32,
             task_id: self.id.as_str().to_owned().into(),
             user_id,
+            sha256: sha256.map(|d| Bytes::copy_from_slice(&d)),
         };
         encode_to_bytes(&msg, 0, u32::MAX).expect("small PDU")
     }

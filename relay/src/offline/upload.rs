@@ -8,7 +8,8 @@
 //! answer ─> checked (user, task, an outstanding pull, exactly its length) ─> write_at
 //!   every offline_commit_bytes: data sync, then the record naming the blocks
 //! nothing left to ask or answer ─> sync + commit ─> read every block back
-//!   into the SHA-256 (a bad one is asked again) ─> final commit ─> DONE, close
+//!   into the SHA-256 (a bad one is asked again) ─> final commit
+//!   ─> DONE carrying the SHA-256 (IMFileState.sha256, an extension), close
 //! a bad answer ─> the uploader is closed with the reason; nothing of it stored
 //! ```
 //!
@@ -19,7 +20,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use ferry_proto::frame::encode_to_bytes;
-use ferry_proto::pb::im::base_define::{ClientFileState, TransferFileType};
+use ferry_proto::pb::im::base_define::TransferFileType;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT};
 use ferry_storage::{Digest, State};
@@ -43,9 +44,7 @@ pub(super) async fn run(
 ) -> Result<(), ConnError> {
     if conn.info.state == State::Complete {
         // Stored already (an empty file, or a finished upload): nothing to send.
-        let _ = conn
-            .outbox
-            .send(conn.state_pdu(ClientFileState::ClientFileDone, conn.user));
+        let _ = conn.outbox.send(conn.done_pdu(conn.user));
         return Ok(());
     }
     let files = Files::open(conn.offline(), &conn.id).await?;
@@ -54,7 +53,7 @@ pub(super) async fn run(
     loop {
         up.ask()?;
         if up.asked.is_empty() && up.settle().await? {
-            let done = conn.state_pdu(ClientFileState::ClientFileDone, conn.user);
+            let done = conn.done_pdu(conn.user);
             let _ = conn.outbox.send(done);
             tracing::info!(task = %conn.id, "offline upload complete");
             return Ok(());

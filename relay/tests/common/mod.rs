@@ -277,6 +277,7 @@ pub fn pull_all(
             state: DONE,
             task_id: task.to_owned().into(),
             user_id: user,
+            sha256: None,
         },
         0,
     );
