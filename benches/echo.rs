@@ -261,4 +261,23 @@ fn epoll_serve(listener: TcpListener) {
     }
 }
 
-// Last figures: none recorded yet.
+// Machine: 2 vCPU AMD EPYC, 24 GiB, Linux 6.18, a shared VM.
+// 2026-12-01 (session 5), `cargo bench --bench echo`, nothing else running;
+// servers pinned to CPU 0 (as ferry pins its cores), the client unpinned:
+//
+// | server (pinned)        | 64 B p50 / mean µs | 4 KiB p50 / mean | 34 KiB p50 / mean |
+// |------------------------|--------------------|------------------|-------------------|
+// | monoio, io_uring       | 9.8 / 23.8         | 15.7 / 31.0      | 23.1 / 44.1       |
+// | monoio, io_uring, busy | 6.9 / 15.0         | 7.2 / 12.8       | 15.0 / 28.8       |
+// | monoio, epoll          | 7.0 / 17.4         | 6.9 / 17.5       | 12.8 / 32.0       |
+// | epoll loop             | 6.3 / 17.9         | 6.3 / 18.0       | 11.3 / 32.0       |
+// | thread                 | 5.5 / 17.3         | 5.8 / 17.2       | 10.3 / 30.2       |
+//
+// Unpinned servers vary more between runs (the scheduler may put server
+// and client on one CPU or on two). Read: for one latency-bound stream,
+// monoio's io_uring driver costs about 8 µs more per round trip than epoll
+// here (its wake-up goes through io_uring's task work); epoll, a thread
+// and monoio on epoll are within a microsecond of each other; busy polling
+// on io_uring recovers the difference. In the relay (benches/relay.rs)
+// the two drivers are within noise of each other, because the relay
+// writes with plain send(2) when the peer is idle.

@@ -366,6 +366,57 @@ criterion::criterion_main!(benches);
 // "side by side" ratios over the criterion groups, which run one path after
 // another.
 //
+// 2026-12-01 (session 5), nothing else running:
+//   FERRY_BENCH_ONLY=side-by-side FERRY_BENCH_PATHS=ferry,ferry_above_2,ferry_queued,\
+//     ferry_busy,ferry_epoll,ferry_epoll_busy,splice,direct cargo bench --bench relay
+// Paths: ferry = the default (splice_above 0: payloads spliced; direct
+// writes to idle peers), ferry_above_2 = payloads read into memory while a
+// core streams <= 2 transfers (the old default), ferry_queued = direct
+// writes off (every PDU through the writer task), ferry_busy = busy_poll
+// 50 µs, ferry_epoll = the epoll driver, ferry_epoll_busy = both.
+//
+// | case (12 interleaved rounds)     | path             | rate       | / splice | round trip p50 / p99 / mean µs |
+// |----------------------------------|------------------|------------|----------|--------------------------------|
+// | stock: 64 MiB, 34 KiB, W = 1     | ferry            | 595 MiB/s  | 0.84x    | 55.8 / 93.6 / 57.1             |
+// |                                  | ferry_above_2    | 583        | 0.84x    | 56.8 / 88.9 / 59.2             |
+// |                                  | ferry_queued     | 625        | 0.87x    | 54.3 / 98.6 / 59.2             |
+// |                                  | ferry_epoll      | 597        | 0.86x    | 54.4 / 91.6 / 56.2             |
+// |                                  | ferry_busy       | 618        | 0.83x    | 52.4 / 92.7 / 56.4             |
+// |                                  | ferry_epoll_busy | 749        | 1.08x    | 42.2 / 72.2 / 44.6             |
+// |                                  | splice relay     | 724        | 1.00x    | 46.0 / 78.1 / 48.5             |
+// |                                  | direct           | 1,116      | 1.59x    | 29.4 / 49.7 / 30.1             |
+// | latency: 8 MiB, 4 KiB, W = 1     | ferry            | 80.0       | 0.77x    | 48.9 / 72.5 / 50.7             |
+// |                                  | ferry_above_2    | 82.5       | 0.81x    | 46.8 / 69.1 / 47.8             |
+// |                                  | ferry_queued     | 72.4       | 0.72x    | 53.2 / 79.3 / 54.9             |
+// |                                  | ferry_epoll      | 82.1       | 0.82x    | 47.1 / 69.4 / 48.3             |
+// |                                  | ferry_busy       | 92.2       | 0.97x    | 40.9 / 62.2 / 41.4             |
+// |                                  | ferry_epoll_busy | 102.4      | 1.08x    | 36.8 / 56.6 / 37.0             |
+// |                                  | splice relay     | 100.5      | 1.00x    | 38.7 / 58.9 / 39.4             |
+// |                                  | direct           | 178.1      | 1.72x    | 22.6 / 37.9 / 22.9             |
+//
+// | case (12 interleaved rounds, medians) | path          | GiB/s | / splice | relay CPU s/GiB (/ splice) |
+// |---------------------------------------|---------------|-------|----------|----------------------------|
+// | 1 GiB, 1 MiB pulls, W = 8, 1 core     | ferry         | 2.48  | 1.16x    | 0.257 (0.91x)              |
+// |                                       | ferry_above_2 | 2.05  | 0.90x    | 0.344 (1.48x)              |
+// |                                       | ferry_queued  | 2.56  | 1.21x    | 0.255 (1.01x)              |
+// |                                       | splice relay  | 2.28  | 1.00x    | 0.277                      |
+// |                                       | direct        | 4.27  | 1.91x    |                            |
+// | 64 x 16 MiB at once, W = 8, 2 cores   | ferry         | 2.54  | 1.08x    | 0.205 (0.88x)              |
+// |                                       | ferry_above_2 | 2.59  | 1.09x    | 0.169 (0.62x)              |
+// |                                       | ferry_queued  | 2.56  | 1.07x    | 0.197 (0.76x)              |
+// |                                       | splice relay  | 2.39  | 1.00x    | 0.263                      |
+// |                                       | direct        | 3.44  | 1.46x    |                            |
+//
+// Read: with one pull in flight the relay's share is its wake-ups. Busy
+// polling (epoll) removes them and beats the splice relay (1.08x in both
+// round-trip cases); on io_uring it helps 4 KiB pulls (0.97x) but not
+// 34 KiB ones. Direct writes save about 4 µs per 4 KiB round trip (0.72x
+// -> 0.77x); 34 KiB answers are spliced by default, which queues them.
+// Splicing always is 1.16x for one windowed transfer where reading into
+// memory (the old default for few transfers) fell to 0.90x on this machine.
+//
+// Earlier: session 2's record below (another VM of the same kind, slower).
+//
 // Paths: ferry = the default (zero_copy on, splice_above = 2: payloads read
 // into memory and written from the same buffer while a core streams at most
 // two transfers, spliced beyond), ferry_spliced = splice_above 0 (always
