@@ -194,19 +194,23 @@ fn bench(c: &mut Criterion) {
         one_core.shutdown();
         return;
     }
-    if only == "side-by-side" {
-        side_by_side(
-            "1 GiB, 1 MiB pulls, W = 8, 1 relay core",
-            &one_core,
-            |path| transfer(path, &payload, 1 << 30, 1 << 20, 8),
-        );
-        one_core.shutdown();
-        let two_cores = Relays::start(2);
+    let one_transfer = |relays: &Relays| {
+        side_by_side("1 GiB, 1 MiB pulls, W = 8, 1 relay core", relays, |path| {
+            transfer(path, &payload, 1 << 30, 1 << 20, 8)
+        })
+    };
+    let sixty_four = |relays: &Relays| {
         side_by_side(
             "64 x 16 MiB at once, W = 8, 2 relay cores",
-            &two_cores,
+            relays,
             |path| concurrent(path, &payload, 64, 16 << 20, 1 << 20, 8),
-        );
+        )
+    };
+    if only == "side-by-side" {
+        one_transfer(&one_core);
+        one_core.shutdown();
+        let two_cores = Relays::start(2);
+        sixty_four(&two_cores);
         two_cores.shutdown();
         return;
     }
@@ -233,11 +237,7 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    side_by_side(
-        "1 GiB, 1 MiB pulls, W = 8, 1 relay core",
-        &one_core,
-        |path| transfer(path, &payload, 1 << 30, 1 << 20, 8),
-    );
+    one_transfer(&one_core);
     one_core.shutdown();
 
     let two_cores = Relays::start(2);
@@ -251,11 +251,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
-    side_by_side(
-        "64 x 16 MiB at once, W = 8, 2 relay cores",
-        &two_cores,
-        |path| concurrent(path, &payload, 64, 16 << 20, 1 << 20, 8),
-    );
+    sixty_four(&two_cores);
     two_cores.shutdown();
 }
 

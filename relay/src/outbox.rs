@@ -98,14 +98,19 @@ impl Outbox {
         let Some(fd) = self.idle.get() else {
             return Some(pdu);
         };
-        match send_nonblocking(fd, &pdu) {
+        let rest = match send_nonblocking(fd, &pdu) {
             Ok(n) if n == pdu.len() => {
                 CoreStats::add(&self.stats.direct_writes, 1);
-                None
+                return None;
             }
-            Ok(n) => Some(pdu.slice(n..)),
-            Err(_) => Some(pdu),
-        }
+            Ok(n) => pdu.slice(n..),
+            Err(_) => pdu,
+        };
+        // The rest goes through the writer: from now on nobody writes
+        // directly (a budgeted sender may still wait for its permit before
+        // queueing it, and nothing may overtake it meanwhile).
+        self.idle.set(None);
+        Some(rest)
     }
 
     /// Hands `out` to the writer, which is no longer idle.
@@ -150,7 +155,7 @@ pub(crate) struct Inbox {
 }
 
 /// An outbox allowing `budget` bytes of payload queued at once.
-pub(crate) fn outbox(budget: u64, stats: Arc<CoreStats>) -> (Outbox, Inbox) {
+fn outbox(budget: u64, stats: Arc<CoreStats>) -> (Outbox, Inbox) {
     let (tx, rx) = unbounded::channel();
     let budget = Budget::new(budget);
     let idle = Rc::new(Cell::new(None));
@@ -165,10 +170,27 @@ pub(crate) fn outbox(budget: u64, stats: Arc<CoreStats>) -> (Outbox, Inbox) {
     )
 }
 
+/// A connection's outbox with its writer task running on `wr` (settings
+/// from the core's config: budget, stall timeout, direct writes).
+pub(crate) fn start_writer(wr: TcpOwnedWriteHalf, core: &crate::core_state::Core) -> Outbox {
+    use tracing::Instrument as _;
+    let cfg = &core.config;
+    let (out, inbox) = outbox(cfg.task_buffer, core.stats.clone());
+    let writer = write_loop(
+        wr,
+        inbox,
+        core.stats.clone(),
+        cfg.idle_timeout,
+        cfg.direct_writes,
+    );
+    monoio::spawn(writer.in_current_span());
+    out
+}
+
 /// Writes queued PDUs in order until every [`Outbox`] is dropped, then
 /// shuts the write side down. A write that makes no progress for
 /// `stall_timeout` ends the connection (a peer that stopped reading).
-pub(crate) async fn write_loop(
+async fn write_loop(
     mut io: TcpOwnedWriteHalf,
     mut inbox: Inbox,
     stats: Arc<CoreStats>,

@@ -33,7 +33,7 @@ use crate::core_state::{Core, CoreMsg};
 use crate::error::ConnError;
 use crate::handler::{self, Flow, Joined};
 use crate::offline;
-use crate::outbox::{outbox, write_loop};
+use crate::outbox::start_writer;
 use crate::reader::{FrameReader, Incoming, SpliceRule};
 use crate::stats::CoreStats;
 use crate::task::{Peer, Pull, Role, Task};
@@ -135,17 +135,7 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let (stream, rest) = reader.into_parts();
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
-    let (outbox, inbox) = outbox(cfg.task_buffer, core.stats.clone());
-    monoio::spawn(
-        write_loop(
-            wr,
-            inbox,
-            core.stats.clone(),
-            cfg.idle_timeout,
-            cfg.direct_writes,
-        )
-        .in_current_span(),
-    );
+    let outbox = start_writer(wr, core);
     let _ = outbox.send(login_rsp(0, &req.task_id, seq));
     let conn_id = core.conn_id();
     let cancel = canceller.handle();

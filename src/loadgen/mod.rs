@@ -63,6 +63,11 @@ pub(crate) struct LoadgenArgs {
     /// Bytes per pull
     #[arg(long, value_name = "SIZE", default_value = "256KiB")]
     chunk: bytesize::ByteSize,
+    /// Operations per second per worker at most (default: 18 for
+    /// msg-storm, under TeamTalk's 20 messages/s per connection, which
+    /// msg_server enforces; unpaced otherwise). Raise --concurrency for more
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
     /// User names are PREFIX0, PREFIX1, ...
     #[arg(long, default_value = "load")]
     user_prefix: String,
@@ -149,22 +154,39 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
         (None, Some(_)) => u64::MAX,
         (None, None) => 100,
     }));
+    let rate = args
+        .rate
+        .or((args.scenario == Scenario::MsgStorm).then_some(18.0));
+    let every = match rate {
+        Some(r) if r > 0.0 => Some(Duration::from_secs_f64(1.0 / r)),
+        Some(r) => bail!("--rate {r} must be above 0"),
+        None => None,
+    };
     let ticker = tokio::spawn(live(recorder.clone()));
+    let logged = Arc::new(AtomicU64::new(0));
     let mut running = Vec::new();
     for mut worker in workers {
-        let (recorder, budget) = (recorder.clone(), budget.clone());
+        let (recorder, budget, logged) = (recorder.clone(), budget.clone(), logged.clone());
         let scenario = args.scenario;
         running.push(tokio::spawn(async move {
+            let mut next = Instant::now();
             while deadline.is_none_or(|d| Instant::now() < d)
                 && budget
                     .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
                     .is_ok()
             {
+                if let Some(every) = every {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += every;
+                }
                 let t0 = Instant::now();
                 match worker.op(scenario).await {
                     Ok(bytes) => recorder.ok(t0.elapsed(), bytes),
                     Err(e) => {
-                        tracing::warn!(error = %e, "operation failed");
+                        // The first few in full; the rest are counted.
+                        if logged.fetch_add(1, Relaxed) < ERRORS_LOGGED {
+                            tracing::warn!(error = %e, "operation failed");
+                        }
                         recorder.error(e.kind());
                     }
                 }
@@ -200,6 +222,9 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
     }
     Ok(())
 }
+
+/// Failed operations logged one by one; the rest are only counted.
+const ERRORS_LOGGED: u64 = 10;
 
 /// A line on stderr each second: operations and errors so far.
 async fn live(recorder: Arc<Recorder>) {

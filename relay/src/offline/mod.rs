@@ -42,11 +42,10 @@ use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileState};
 use ferry_storage::{Created, NewTask, State, Store, TaskId, TaskInfo};
 use monoio::io::{Canceller, Splitable as _};
 use monoio::net::TcpStream;
-use tracing::Instrument as _;
 
 use crate::core_state::Core;
 use crate::error::ConnError;
-use crate::outbox::{Outbox, outbox, write_loop};
+use crate::outbox::{Outbox, start_writer};
 use crate::reader::FrameReader;
 use crate::stats::CoreStats;
 use crate::task::Peer;
@@ -189,17 +188,7 @@ pub(crate) async fn serve(
     let (stream, rest) = reader.into_parts();
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
-    let (out, inbox) = outbox(cfg.task_buffer, core.stats.clone());
-    monoio::spawn(
-        write_loop(
-            wr,
-            inbox,
-            core.stats.clone(),
-            cfg.idle_timeout,
-            cfg.direct_writes,
-        )
-        .in_current_span(),
-    );
+    let out = start_writer(wr, core);
     let _ = out.send(crate::session::login_rsp(0, &req.task_id, seq));
     let conn = Conn {
         core: core.clone(),
