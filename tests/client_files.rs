@@ -114,8 +114,10 @@ async fn online_transfer_with_a_window_of_pulls() {
         .await
         .unwrap_err();
     assert!(e.is_refused() || e.is_closed(), "{e}");
+    // The sender is told CANCEL, or finds its connection gone first and
+    // its reconnect refused (the task has ended): either way it fails.
     let e = sending.await.unwrap().unwrap_err();
-    assert!(e.is_cancelled() || e.is_closed(), "{e}");
+    assert!(e.is_cancelled() || e.is_closed() || e.is_refused(), "{e}");
     stack.stop().await;
 }
 

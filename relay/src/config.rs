@@ -137,9 +137,9 @@ pub struct Config {
     /// senders stream through it; below, payloads are read into memory and
     /// written from the same buffer. 0 (the default) splices always: in
     /// benches/relay.rs's side-by-side rounds splicing was never below the
-    /// plain splice relay (1.01x-1.06x for one 1 GiB transfer, 0.99x-1.03x
-    /// for 64 at once) and used the least relay CPU, while reading into
-    /// memory ranged from 0.81x to 1.14x across machines.
+    /// plain splice relay (1.01x-1.16x for one 1 GiB transfer, 0.99x-1.08x
+    /// for 64 at once, over four runs on two machines) with less relay CPU
+    /// than reading into memory, which ranged from 0.81x to 1.14x.
     pub splice_above: usize,
     /// After forwarding a pull or a response, a core keeps polling its
     /// sockets this long instead of sleeping, so the answer, due soon on
