@@ -71,8 +71,14 @@ pub(crate) struct LoadgenArgs {
     /// User names are PREFIX0, PREFIX1, ...
     #[arg(long, default_value = "load")]
     user_prefix: String,
-    /// Their password (test accounts: it is visible in the process list)
-    #[arg(long, default_value = "loadgen")]
+    /// Their password (test accounts; a value given here is visible in
+    /// the process list, FERRY_PASSWORD is not)
+    #[arg(
+        long,
+        env = "FERRY_PASSWORD",
+        hide_env_values = true,
+        default_value = "loadgen"
+    )]
     password: String,
     /// Write the results as JSON here
     #[arg(long, value_name = "FILE")]
