@@ -38,7 +38,6 @@ use sha2::Sha256;
 use crate::pb::ferry::file::{BreakpointReq, BreakpointRsp};
 use crate::pb::ferry::link::{LinkAuth, LinkChallenge, OfflineLocateReq, OfflineLocateRsp};
 use crate::registry::{CommandId, CommandInfo, Pdu, SID_FILE, SID_OTHER};
-use crate::schema::Message;
 
 /// New file-service commands (SID_FILE).
 pub const FILE_EXTENSION_COMMANDS: RangeInclusive<u16> = 0x0580..=0x05ff;
@@ -94,12 +93,7 @@ macro_rules! extension_commands {
         /// Every extension command, for dispatch, logs and the fuzz target
         /// ([`crate::registry::lookup_any`] finds them after the stock ones).
         pub static COMMANDS: &[CommandInfo] = &[
-            $(CommandInfo {
-                id: $name,
-                name: stringify!($name),
-                schema: <$ty as Message>::SCHEMA,
-                decode_debug: |body| crate::schema::decode::<$ty>(body).map(|m| format!("{m:?}")),
-            },)*
+            $(CommandInfo::of::<$ty>($name, stringify!($name)),)*
         ];
     };
 }

@@ -68,6 +68,26 @@ pub struct CommandInfo {
     pub decode_debug: fn(Bytes) -> Result<String, DecodeError>,
 }
 
+impl CommandInfo {
+    /// The entry for command `id` (named `name`) carrying message `T`.
+    pub(crate) const fn of<T: Message + std::fmt::Debug>(
+        id: CommandId,
+        name: &'static str,
+    ) -> CommandInfo {
+        CommandInfo {
+            id,
+            name,
+            schema: T::SCHEMA,
+            decode_debug: decode_debug::<T>,
+        }
+    }
+}
+
+/// Validates and decodes `body` as a `T`, rendered with `Debug`.
+fn decode_debug<T: Message + std::fmt::Debug>(body: Bytes) -> Result<String, DecodeError> {
+    crate::schema::decode::<T>(body).map(|m| format!("{m:?}"))
+}
+
 /// A message that travels as the body of exactly one command.
 pub trait Pdu: Message {
     const COMMAND: CommandId;
@@ -102,12 +122,7 @@ macro_rules! commands {
         )*
         /// Every stock command, in command-id order.
         pub static COMMANDS: &[CommandInfo] = &[
-            $(CommandInfo {
-                id: $name,
-                name: stringify!($name),
-                schema: <$ty as Message>::SCHEMA,
-                decode_debug: |body| crate::schema::decode::<$ty>(body).map(|m| format!("{m:?}")),
-            },)*
+            $(CommandInfo::of::<$ty>($name, stringify!($name)),)*
         ];
     };
 }
