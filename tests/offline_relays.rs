@@ -4,7 +4,8 @@
 //! HAS_OFFLINE answer of another msg_server that never saw the upload and
 //! lists the relays in the other order), and downloads every file. And an
 //! offline request whose file name db_proxy would not record is refused
-//! at once, with nothing stored.
+//! at once, with nothing stored. A receiver's delete drops the stored file
+//! on the relay holding it; the sender's leaves it.
 
 mod stack;
 
@@ -244,6 +245,114 @@ async fn each_receiver_is_sent_to_the_relay_that_holds_its_file() {
             same.iter().all(|&h| h == holder(task)),
             "one receiver's files lie on one relay: {same:?}"
         );
+    }
+
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    for r in relays {
+        r.shutdown();
+    }
+}
+
+/// Waits until `relays` hold `n` complete offline files in all.
+async fn complete_files(relays: &[Relay], n: u64) {
+    for _ in 0..500 {
+        if relays
+            .iter()
+            .map(|r| r.stats().offline_complete)
+            .sum::<u64>()
+            == n
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let held: Vec<u64> = relays.iter().map(|r| r.stats().offline_complete).collect();
+    panic!("the relays hold {held:?} complete files, not {n} in all, after 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receivers_delete_drops_the_stored_file_on_the_relay_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let (db, store) = spawn_db(dir.path(), &stopped, &mut tasks).await;
+    let route = spawn_route(Default::default(), &stopped, &mut tasks).await;
+    let login = spawn_login(&stopped, &mut tasks).await;
+    let relays = [
+        offline_relay(&dir.path().join("relay0")),
+        offline_relay(&dir.path().join("relay1")),
+    ];
+    let config = msg_server::Config {
+        listen: LOCAL,
+        db_proxy: vec![db],
+        route_server: vec![route],
+        login_server: vec![login.msg_server],
+        file_server: relays.iter().map(|r| r.addresses().msg).collect(),
+        ..Default::default()
+    };
+    let (msg, _) = spawn_msg(config, &stopped, &mut tasks).await;
+    let ids = add_users(&store, &["alice", "bob", "carol", "mallory"], 1).await;
+    let session = |name: &str| {
+        let login =
+            ferry_client::Login::new(format!("http://{}", login.http), name, stack::PASSWORD);
+        async move { Session::login_at(msg, &login).await.unwrap() }
+    };
+    let (alice, bob, carol, mallory) = (
+        session("alice").await,
+        session("bob").await,
+        session("carol").await,
+        session("mallory").await,
+    );
+    let send = SendOptions {
+        mode: Mode::Offline,
+        ..SendOptions::default()
+    };
+    // Two files for bob and one for carol: bob's and carol's lie on
+    // different relays (placed by receiver id over two relays).
+    let mut sent = Vec::new();
+    for (seed, to) in [(1, ids[1]), (2, ids[1]), (3, ids[2])] {
+        let path = dir.path().join(format!("src-{seed}.bin"));
+        std::fs::write(&path, content(seed, 200_000)).unwrap();
+        sent.push(alice.send_file(to, &path, &send).await.unwrap());
+    }
+    complete_files(&relays, 3).await;
+    let refs = [&relays[0], &relays[1]];
+    assert_ne!(
+        relay_of(&refs, sent[0].relays[0]),
+        relay_of(&refs, sent[2].relays[0]),
+        "bob's and carol's files on different relays"
+    );
+    let opts = Options::default();
+    let stored = |t: &FileTask, me: u32| {
+        let (t, opts) = (t.clone(), opts.clone());
+        async move { ferry_client::transfer::breakpoint(&t, me, &opts).await }
+    };
+
+    // Neither the sender's delete nor a stranger's drops a stored file.
+    alice.del_offline(&sent[0]).await.unwrap();
+    mallory.del_offline(&sent[2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    complete_files(&relays, 3).await;
+    assert!(stored(&sent[0], ids[1]).await.unwrap().is_complete());
+
+    // bob downloads his second file; receive_file deletes it after.
+    let out = dir.path().join("bob-2.bin");
+    bob.receive_file(&sent[1], &out, &opts).await.unwrap();
+    assert!(std::fs::read(&out).unwrap() == content(2, 200_000));
+    complete_files(&relays, 2).await;
+    let gone = stored(&sent[1], ids[1]).await.unwrap_err();
+    assert!(gone.is_refused(), "deleted: {gone}");
+    // His first file (its record gone by the sender's delete) goes when he
+    // deletes it; carol's, on the other relay, when she does.
+    bob.del_offline(&sent[0]).await.unwrap();
+    complete_files(&relays, 1).await;
+    carol.del_offline(&sent[2]).await.unwrap();
+    complete_files(&relays, 0).await;
+    for r in &relays {
+        assert_eq!(r.stats().offline_uploading, 0);
     }
 
     let _ = stop.send(true);

@@ -19,6 +19,14 @@
 //! [`CID_OTHER_OFFLINE_LOCATE_RSP`] with those it holds. An empty request
 //! is a probe (a stock file_server ignores the command and never answers).
 //!
+//! Defined: deleting an offline file (`Ferry.Link.proto`). When a receiver
+//! deletes an offline task (stock CID_FILE_DEL_OFFLINE_REQ), the msg
+//! server tells the relay that holds it with
+//! [`CID_OTHER_OFFLINE_DELETE_REQ`] (task id and the session's user); the
+//! relay deletes the stored file if that user is the task's receiver and
+//! answers [`CID_OTHER_OFFLINE_DELETE_RSP`] with an
+//! [`OfflineDeleteResult`].
+//!
 //! Defined: the breakpoint query (`Ferry.File.proto`). A participant of an
 //! offline task sends [`CID_FILE_BREAKPOINT_REQ`] to the relay's client port
 //! as its connection's first PDU (in place of a file login) and gets
@@ -36,7 +44,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::pb::ferry::file::{BreakpointReq, BreakpointRsp};
-use crate::pb::ferry::link::{LinkAuth, LinkChallenge, OfflineLocateReq, OfflineLocateRsp};
+use crate::pb::ferry::link::{
+    LinkAuth, LinkChallenge, OfflineDeleteReq, OfflineDeleteRsp, OfflineLocateReq, OfflineLocateRsp,
+};
 use crate::registry::{CommandId, CommandInfo, Pdu, SID_FILE, SID_OTHER};
 
 /// New file-service commands (SID_FILE).
@@ -58,6 +68,19 @@ pub const CID_OTHER_OFFLINE_LOCATE_RSP: CommandId = CommandId::new(SID_OTHER, 0x
 /// Task ids one locate request names at most (a relay ignores the rest):
 /// 36-byte ids, so a request stays near 40 KiB.
 pub const OFFLINE_LOCATE_MAX_TASKS: usize = 1000;
+
+/// Msg server -> relay: the receiver deleted this offline task.
+pub const CID_OTHER_OFFLINE_DELETE_REQ: CommandId = CommandId::new(SID_OTHER, 0x0784);
+/// Relay -> msg server: what became of it ([`OfflineDeleteResult`]).
+pub const CID_OTHER_OFFLINE_DELETE_RSP: CommandId = CommandId::new(SID_OTHER, 0x0785);
+
+impl Pdu for OfflineDeleteReq {
+    const COMMAND: CommandId = CID_OTHER_OFFLINE_DELETE_REQ;
+}
+
+impl Pdu for OfflineDeleteRsp {
+    const COMMAND: CommandId = CID_OTHER_OFFLINE_DELETE_RSP;
+}
 
 impl Pdu for OfflineLocateReq {
     const COMMAND: CommandId = CID_OTHER_OFFLINE_LOCATE_REQ;
@@ -105,6 +128,8 @@ extension_commands! {
     CID_OTHER_LINK_AUTH => LinkAuth,
     CID_OTHER_OFFLINE_LOCATE_REQ => OfflineLocateReq,
     CID_OTHER_OFFLINE_LOCATE_RSP => OfflineLocateRsp,
+    CID_OTHER_OFFLINE_DELETE_REQ => OfflineDeleteReq,
+    CID_OTHER_OFFLINE_DELETE_RSP => OfflineDeleteRsp,
 }
 
 /// `IMFileState.sha256`: 32 bytes, the SHA-256 of the stored file, on the
@@ -141,6 +166,44 @@ impl BreakpointResult {
             2 => BreakpointResult::UnknownTask,
             3 => BreakpointResult::NotParticipant,
             4 => BreakpointResult::NoStore,
+            _ => return None,
+        })
+    }
+
+    /// The wire value.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// `OfflineDeleteRsp.result_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineDeleteResult {
+    /// The stored file and its record are gone.
+    Deleted = 0,
+    /// The task id is not UUID text; nothing was looked up.
+    BadTaskId = 1,
+    /// This relay holds no offline task with this id.
+    UnknownTask = 2,
+    /// The user named is not the task's receiver: nothing was deleted.
+    NotReceiver = 3,
+    /// The relay keeps no offline store.
+    NoStore = 4,
+    /// The store failed to delete (the relay logs why); the file expires
+    /// by its TTL.
+    Failed = 5,
+}
+
+impl OfflineDeleteResult {
+    /// The code a `result_code` carries, if ferry knows it.
+    pub fn from_code(code: u32) -> Option<OfflineDeleteResult> {
+        Some(match code {
+            0 => OfflineDeleteResult::Deleted,
+            1 => OfflineDeleteResult::BadTaskId,
+            2 => OfflineDeleteResult::UnknownTask,
+            3 => OfflineDeleteResult::NotReceiver,
+            4 => OfflineDeleteResult::NoStore,
+            5 => OfflineDeleteResult::Failed,
             _ => return None,
         })
     }
@@ -248,6 +311,8 @@ mod tests {
             CID_OTHER_LINK_AUTH,
             CID_OTHER_OFFLINE_LOCATE_REQ,
             CID_OTHER_OFFLINE_LOCATE_RSP,
+            CID_OTHER_OFFLINE_DELETE_REQ,
+            CID_OTHER_OFFLINE_DELETE_RSP,
         ] {
             assert!(is_extension_command(c.command_id));
             assert!(crate::registry::lookup(c).is_none(), "not a stock command");
@@ -256,7 +321,7 @@ mod tests {
 
     #[test]
     fn extension_commands_lie_in_the_reserved_space() {
-        assert_eq!(COMMANDS.len(), 6);
+        assert_eq!(COMMANDS.len(), 8);
         for c in COMMANDS {
             assert!(is_extension_command(c.id.command_id), "{}", c.name);
             assert_eq!(c.id.command_id >> 8, c.id.service_id, "{}", c.name);

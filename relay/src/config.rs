@@ -144,9 +144,13 @@ pub struct Config {
     /// After forwarding a pull or a response, a core keeps polling its
     /// sockets this long instead of sleeping, so the answer, due soon on
     /// a fast network, is picked up without waking the core's thread.
+    /// Only for a task with at most one pull in flight (a stock client;
+    /// windowed transfers keep the core busy anyway) whose peer answered
+    /// its last turn within this time (a slow link costs no spinning).
     /// Costs CPU while waiting; worth it only where a core has its CPU to
-    /// itself (benches/relay.rs, round trips). At most 10 ms; 0 (`"0s"`)
-    /// is off.
+    /// itself and syscalls are cheap (benches/relay.rs, round trips: it
+    /// won 1.08x on one machine and lost 0.9x on a busier one). At most
+    /// 10 ms; 0 (`"0s"`) is off.
     #[serde(with = "duration")]
     pub busy_poll: Duration,
     /// A PDU for a connection whose writer is idle is written at once by

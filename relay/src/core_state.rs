@@ -34,6 +34,13 @@ pub(crate) enum CoreMsg {
         ids: Vec<bytes::Bytes>,
         ack: flume::Sender<Vec<bytes::Bytes>>,
     },
+    /// The receiver deleted offline task `id`: delete it from this core's
+    /// store if `user` is its receiver; the outcome on `ack`.
+    DeleteOffline {
+        id: bytes::Bytes,
+        user: u32,
+        ack: flume::Sender<ferry_proto::extension::OfflineDeleteResult>,
+    },
     /// A connection that logged in on another core for a task of this one,
     /// with the bytes read from it so far (its login included).
     Handoff {
@@ -122,12 +129,22 @@ impl Core {
         self.splice && self.streaming.get() > self.config.splice_above
     }
 
-    /// A pull or a response was forwarded: its answer is due, so with
-    /// `busy_poll` the core polls for a while instead of sleeping.
-    pub(crate) fn answer_due(&self) {
+    /// A pull or a response was forwarded: with `busy_poll`, the core polls
+    /// for a while instead of sleeping if `worth` (given the time and
+    /// `busy_poll`; a task's [`crate::spin::Pace`]) says the answer is due
+    /// soon. Without `busy_poll`, `worth` is not called.
+    pub(crate) fn answer_due(
+        &self,
+        worth: impl FnOnce(std::time::Instant, std::time::Duration) -> bool,
+    ) {
         let d = self.config.busy_poll;
-        if !d.is_zero() {
-            self.spin.request(std::time::Instant::now() + d);
+        if d.is_zero() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        if worth(now, d) {
+            CoreStats::add(&self.stats.busy_polls, 1);
+            self.spin.request(now + d);
         }
     }
 

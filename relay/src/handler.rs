@@ -107,7 +107,8 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         orphan: false,
     });
     CoreStats::add(&core.stats.pulls_in_flight, 1);
-    core.answer_due();
+    let alone = t.pulls.len() == 1;
+    core.answer_due(|now, limit| t.pace.pull_forwarded(now, alone, limit));
     Ok(Flow::Continue)
 }
 
@@ -131,7 +132,7 @@ async fn pull_rsp(core: &Core, j: &Joined, mut pdu: BytesMut) -> Result<Flow, Co
     if receiver.send_budgeted(pdu.freeze()).await.is_err() {
         return Ok(Flow::Close);
     }
-    core.answer_due();
+    answered(core, j);
     CoreStats::add(&core.stats.bytes_relayed, head.data_len as u64);
     Ok(Flow::Continue)
 }
@@ -191,9 +192,20 @@ pub(crate) async fn pull_rsp_spliced(
         }
         Ok(Ok(())) => {}
     }
+    answered(core, j);
     CoreStats::add(&core.stats.bytes_relayed, info.data_len as u64);
     CoreStats::add(&core.stats.bytes_spliced, start.remaining as u64);
     Ok(Flow::Continue)
+}
+
+/// A response is on its way to the receiver: with `busy_poll`, spin for
+/// the next pull if that is worth it.
+fn answered(core: &Core, j: &Joined) {
+    core.answer_due(|now, limit| {
+        let mut t = j.task.borrow_mut();
+        let none_left = t.pulls.is_empty();
+        t.pace.answer_forwarded(now, none_left, limit)
+    });
 }
 
 /// Reads and drops the next `len` bytes of `socket` (the payload of an

@@ -9,7 +9,9 @@
 //! names offline task ids; the answer lists those this relay's store holds
 //! (each asked of its owning core), so msg_servers send a receiver to the
 //! relay that took the upload. An empty request is a probe and gets an
-//! empty answer.
+//! empty answer. OFFLINE_DELETE_REQ (the receiver deleted its offline
+//! file) deletes the task in its owning core's store if the user named is
+//! its receiver; the answer says what happened (`OfflineDeleteResult`).
 //!
 //! The link is kept alive from this side too, as TeamTalk's servers do: a
 //! writer task sends a heartbeat after [`HEARTBEAT`] without sending
@@ -27,11 +29,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferry_proto::extension::{
-    CID_OTHER_LINK_AUTH, CID_OTHER_OFFLINE_LOCATE_REQ, LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS,
-    verify_link_mac,
+    CID_OTHER_LINK_AUTH, CID_OTHER_OFFLINE_DELETE_REQ, CID_OTHER_OFFLINE_LOCATE_REQ,
+    LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS, OfflineDeleteResult, verify_link_mac,
 };
 use ferry_proto::frame::{Frame, encode_to_bytes};
-use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge, OfflineLocateReq, OfflineLocateRsp};
+use ferry_proto::pb::ferry::link::{
+    LinkAuth, LinkChallenge, OfflineDeleteReq, OfflineDeleteRsp, OfflineLocateReq, OfflineLocateRsp,
+};
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType};
 use ferry_proto::pb::im::other::ImHeartBeat;
 use ferry_proto::pb::im::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
@@ -174,6 +178,7 @@ async fn read_loop(
             c if c == CID_OTHER_FILE_SERVER_IP_REQ.command_id => ip_rsp(core, frame.header.seq_num),
             c if c == CID_OTHER_FILE_TRANSFER_REQ.command_id => transfer(core, &frame).await?,
             c if c == CID_OTHER_OFFLINE_LOCATE_REQ.command_id => locate(core, &frame).await?,
+            c if c == CID_OTHER_OFFLINE_DELETE_REQ.command_id => delete(core, &frame).await?,
             _ => {
                 tracing::info!(command = %frame.header.command, "ignored on the msg-server link");
                 continue;
@@ -309,6 +314,47 @@ async fn locate(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
     tracing::debug!(held = held.len(), "offline tasks located");
     let rsp = OfflineLocateRsp {
         task_id: held,
+        attach_data: req.attach_data,
+    };
+    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
+        .map_err(|e| ConnError::protocol(e.to_string()))
+}
+
+/// The receiver deleted an offline task: its owning core deletes it from
+/// the store if `user_id` is its receiver. The task id is checked before
+/// it is placed on a core or touches the store.
+async fn delete(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
+    let req: OfflineDeleteReq = frame.decode()?;
+    let result = if core.config.offline.is_none() {
+        OfflineDeleteResult::NoStore
+    } else if ferry_storage::TaskId::parse(&req.task_id[..]).is_err() {
+        OfflineDeleteResult::BadTaskId
+    } else {
+        let owner = core_for_task(&req.task_id[..], core.cores());
+        let (ack, done) = flume::bounded(1);
+        let asked = core.inboxes[owner].send(CoreMsg::DeleteOffline {
+            id: req.task_id.clone(),
+            user: req.user_id,
+            ack,
+        });
+        match asked {
+            Ok(()) => done
+                .recv_async()
+                .await
+                .unwrap_or(OfflineDeleteResult::Failed),
+            Err(_) => OfflineDeleteResult::Failed,
+        }
+    };
+    let task = ferry_proto::text::show(&req.task_id);
+    match result {
+        OfflineDeleteResult::Deleted => {
+            tracing::info!(%task, user = req.user_id, "offline file deleted by its receiver")
+        }
+        r => tracing::info!(%task, user = req.user_id, result = ?r, "offline delete refused"),
+    }
+    let rsp = OfflineDeleteRsp {
+        task_id: req.task_id,
+        result_code: result.code(),
         attach_data: req.attach_data,
     };
     encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)

@@ -52,6 +52,9 @@ pub struct CoreStats {
     /// PDUs written whole to a socket by the task that sent them, the
     /// connection's writer being idle (no queue, no io_uring round), ever.
     pub direct_writes: AtomicU64,
+    /// Forwards after which the core busy polled for the answer
+    /// (`busy_poll`, when the task's pace made it worth it), ever.
+    pub busy_polls: AtomicU64,
 }
 
 impl CoreStats {
@@ -92,6 +95,7 @@ pub struct Snapshot {
     pub offline_damaged: u64,
     pub store_bytes: u64,
     pub direct_writes: u64,
+    pub busy_polls: u64,
 }
 
 pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
@@ -118,6 +122,7 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.offline_damaged += c.offline_damaged.load(Relaxed);
         s.store_bytes += c.store_bytes.load(Relaxed);
         s.direct_writes += c.direct_writes.load(Relaxed);
+        s.busy_polls += c.busy_polls.load(Relaxed);
     }
     s
 }
@@ -130,7 +135,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 21] = [
+    let metrics: [Metric; 22] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -256,6 +261,12 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "PDUs written to an idle connection's socket at once by their sender's task",
             |c| &c.direct_writes,
+        ),
+        (
+            "ferry_relay_busy_polls_total",
+            "counter",
+            "Forwards after which the core busy polled for the answer (busy_poll)",
+            |c| &c.busy_polls,
         ),
     ];
     let mut out = String::new();

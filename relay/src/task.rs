@@ -30,6 +30,7 @@ use std::time::Instant;
 use monoio::io::Canceller;
 
 use crate::outbox::Outbox;
+use crate::spin::Pace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -113,6 +114,8 @@ pub(crate) struct Task {
     /// Both sides have been in at once.
     pub started: bool,
     pub pulls: VecDeque<Pull>,
+    /// Whether a forward is worth busy polling for (`busy_poll`).
+    pub pace: Pace,
 }
 
 impl Task {
@@ -125,6 +128,7 @@ impl Task {
             receiver: None,
             started: false,
             pulls: VecDeque::new(),
+            pace: Pace::default(),
         }
     }
 

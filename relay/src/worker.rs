@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_proto::extension::OfflineDeleteResult;
 use monoio::io::Canceller;
 use monoio::time::TimeDriver;
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
@@ -140,6 +141,9 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
                 };
                 let _ = ack.send(held);
             }
+            CoreMsg::DeleteOffline { id, user, ack } => {
+                let _ = ack.send(delete_offline(&core, &id, user));
+            }
             CoreMsg::Handoff { stream, buffered } => match monoio::net::TcpStream::from_std(stream)
             {
                 Ok(stream) => {
@@ -170,4 +174,33 @@ async fn drain(core: &Core, accepting: Canceller) {
         monoio::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::info!(core = core.id, left = connections(), "core drained");
+}
+
+/// Deletes offline task `id` from this core's store if `user` is its
+/// receiver (the data files go at once: a blocking unlink per file, as the
+/// expiry sweep does). A connection still on it is closed at its next step.
+fn delete_offline(core: &Core, id: &[u8], user: u32) -> OfflineDeleteResult {
+    let Some(offline) = &core.offline else {
+        return OfflineDeleteResult::NoStore;
+    };
+    let mut store = offline.store.borrow_mut();
+    let result = match store.stat(id) {
+        Err(ferry_storage::Error::NotFound(_)) => OfflineDeleteResult::UnknownTask,
+        Err(ferry_storage::Error::InvalidArgument(_)) => OfflineDeleteResult::BadTaskId,
+        Err(e) => {
+            tracing::warn!(error = %e, "offline delete: the store cannot look the task up");
+            OfflineDeleteResult::Failed
+        }
+        Ok(info) if info.to_user != user => OfflineDeleteResult::NotReceiver,
+        Ok(_) => match store.delete(id) {
+            Ok(()) => OfflineDeleteResult::Deleted,
+            Err(e) => {
+                tracing::warn!(error = %e, "offline delete failed");
+                OfflineDeleteResult::Failed
+            }
+        },
+    };
+    drop(store);
+    offline.publish(&core.stats);
+    result
 }

@@ -970,3 +970,101 @@ fn breakpoint_query_after_a_heartbeat_and_a_malformed_one() {
     });
     relay.shutdown();
 }
+
+/// One delete request on the msg link; its answer's result code.
+fn delete_offline(link: &mut MsgLink, task: &[u8], user: u32) -> u32 {
+    use ferry_proto::pb::ferry::link::{OfflineDeleteReq, OfflineDeleteRsp};
+    let cookie = Bytes::from_static(b"cookie");
+    link.0.send(
+        &OfflineDeleteReq {
+            task_id: Bytes::copy_from_slice(task),
+            user_id: user,
+            attach_data: Some(cookie.clone()),
+        },
+        91,
+    );
+    let (rsp, seq) = link.0.recv_msg::<OfflineDeleteRsp>();
+    assert_eq!((&rsp.task_id[..], seq), (task, 91));
+    assert_eq!(rsp.attach_data, Some(cookie));
+    rsp.result_code
+}
+
+/// ferry's delete request: only the task's receiver drops the stored file;
+/// the sender, a stranger, a bad id and an unknown id change nothing; once
+/// deleted the task is gone for downloads, locate and breakpoint queries,
+/// and its files are gone from the disk.
+fn deleted_by_receiver(driver: Driver) {
+    use ferry_proto::extension::OfflineDeleteResult as R;
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let size = 3 * BLOCK + 17;
+    let task = create(&relay, 51, 52, size);
+    let keep = create(&relay, 51, 52, 1_000);
+    let (_, end) = upload(addr, &task, 51, 5, None);
+    assert_eq!(end, Some(DONE));
+    download(addr, &task, 52, 51, size, 5).expect("downloaded");
+    let files_before = tree(dir.path());
+
+    let mut link = MsgLink::connect(&relay);
+    let refused = [
+        (task.as_bytes(), 51, R::NotReceiver),
+        (task.as_bytes(), 53, R::NotReceiver),
+        (b"../../etc/passwd".as_slice(), 52, R::BadTaskId),
+        (
+            b"00000000-0000-4000-8000-000000000000".as_slice(),
+            52,
+            R::UnknownTask,
+        ),
+    ];
+    for (id, user, want) in refused {
+        assert_eq!(delete_offline(&mut link, id, user), want.code());
+    }
+    assert_eq!(
+        tree(dir.path()),
+        files_before,
+        "a refused delete touches nothing"
+    );
+    assert_eq!(breakpoint(addr, &task, 52).result_code, 0, "still held");
+
+    assert_eq!(
+        delete_offline(&mut link, task.as_bytes(), 52),
+        R::Deleted.code()
+    );
+    assert_eq!(
+        delete_offline(&mut link, task.as_bytes(), 52),
+        R::UnknownTask.code()
+    );
+    assert_refused(&breakpoint(addr, &task, 52), BreakpointResult::UnknownTask);
+    let (_, rsp) = login(addr, &task, 52, DOWNLOAD);
+    assert_ne!(rsp.result_code, 0, "a deleted file cannot be downloaded");
+    let left: Vec<_> = tree(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(&task))
+        .collect();
+    assert!(left.is_empty(), "the task's files are gone: {left:?}");
+    assert_eq!(
+        breakpoint(addr, &keep, 52).result_code,
+        0,
+        "the other task stays"
+    );
+    relay.shutdown();
+
+    let without_store = start(Config::local(2));
+    let mut link = MsgLink::connect(&without_store);
+    assert_eq!(
+        delete_offline(&mut link, task.as_bytes(), 52),
+        R::NoStore.code()
+    );
+    without_store.shutdown();
+}
+
+#[test]
+fn offline_file_is_deleted_by_its_receiver_only() {
+    deleted_by_receiver(Driver::Auto);
+}
+
+#[test]
+fn offline_file_is_deleted_by_its_receiver_only_on_epoll() {
+    deleted_by_receiver(Driver::Legacy);
+}

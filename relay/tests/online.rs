@@ -6,7 +6,7 @@ mod common;
 use std::thread;
 
 use common::*;
-use ferry_proto::pb::im::file::ImFileState;
+use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_relay::Config;
 
 /// TeamTalk's Windows client: 34 KiB pulls, one in flight, receiver DONE.
@@ -197,6 +197,64 @@ fn busy_polling_moves_a_stock_transfer() {
     pull_all(&mut receiver, &task, 32, size, 34 << 10, 1, 9);
     assert_eq!(sending.join().unwrap(), DONE);
     assert_eq!(relay.stats().bytes_relayed, u64::from(size));
+    assert!(
+        relay.stats().busy_polls > 0,
+        "a stock transfer was never spun for"
+    );
     wait_for(&relay, "everything freed", all_free);
     relay.shutdown();
+}
+
+/// Busy polling is spent only where the answer comes in time: a stock
+/// transfer (one pull in flight) spins for both sides' turns while they
+/// are quick, and not for a sender that takes longer than `busy_poll`.
+#[test]
+fn busy_polling_skips_a_slow_sender() {
+    let pulls = 40u32;
+    let chunk = 4u32 << 10;
+    let spins = |sender_delay: std::time::Duration| {
+        let mut config = Config::local(1);
+        config.busy_poll = std::time::Duration::from_millis(5);
+        let relay = start(config);
+        let (task, mut sender, mut receiver) = pair(&relay, 33, 34, pulls * chunk);
+        let t = task.clone();
+        let sending = thread::spawn(move || {
+            for _ in 0..pulls {
+                let req = sender.recv_msg::<ImFilePullDataReq>().0;
+                thread::sleep(sender_delay);
+                let rsp = ImFilePullDataRsp {
+                    result_code: 0,
+                    task_id: t.clone().into(),
+                    user_id: 33,
+                    offset: req.offset,
+                    file_data: fill(u64::from(req.offset), req.data_size as usize, 3).into(),
+                };
+                sender.send(&rsp, 0);
+            }
+            sender.recv_msg::<ImFileState>().0.state
+        });
+        pull_all(&mut receiver, &task, 34, pulls * chunk, chunk, 1, 3);
+        assert_eq!(sending.join().unwrap(), DONE);
+        let spins = relay.stats().busy_polls;
+        relay.shutdown();
+        spins
+    };
+    let quick = spins(std::time::Duration::ZERO);
+    let slow = spins(std::time::Duration::from_millis(20));
+    // Quick: a spin per pull and per answer (a test thread may now and
+    // then miss 5 ms on a loaded machine). Slow: the sender's turns are
+    // spun for once (both sides start out taken as quick), the receiver's
+    // every time.
+    assert!(
+        quick >= u64::from(pulls) * 3 / 2,
+        "quick peers: {quick} spins for {pulls} pulls"
+    );
+    assert!(
+        slow <= u64::from(pulls) + 2,
+        "slow sender: {slow} spins for {pulls} pulls"
+    );
+    assert!(
+        slow >= u64::from(pulls) / 2,
+        "slow sender: {slow} spins for {pulls} pulls"
+    );
 }

@@ -125,7 +125,9 @@ impl Session {
     }
 
     /// Removes an offline file's record once downloaded
-    /// (CID_FILE_DEL_OFFLINE_REQ, no answer).
+    /// (CID_FILE_DEL_OFFLINE_REQ, no answer). The receiver's delete also
+    /// drops the stored file on a ferry relay (msg_server tells it); the
+    /// sender's removes the record only.
     pub async fn del_offline(&self, task: &FileTask) -> Result<(), Error> {
         self.send(&ImFileDelOfflineReq {
             from_user_id: task.from_user_id,

@@ -296,7 +296,9 @@ pub(super) async fn add_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), 
 }
 
 /// Deletes an offline file's row: only its sender or receiver may (TeamTalk
-/// trusts whatever ids the client sends).
+/// trusts whatever ids the client sends). The receiver's delete also drops
+/// the stored file on the relay that holds it (`location::delete`); the
+/// sender's leaves it to expire.
 pub(super) async fn del_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), Refusal> {
     let req: ImFileDelOfflineReq = f.decode()?;
     if req.from_user_id != conn.user && req.to_user_id != conn.user {
@@ -310,6 +312,10 @@ pub(super) async fn del_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), 
     }
     if let Some(pdu) = conn.shared.encode(&req, f.header.seq_num) {
         let _ = conn.shared.links().db.send(pdu).await;
+    }
+    if req.to_user_id == conn.user {
+        let shared = conn.shared.clone();
+        tokio::spawn(async move { location::delete(&shared, req.task_id, req.to_user_id).await });
     }
     Ok(())
 }

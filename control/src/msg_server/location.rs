@@ -12,6 +12,8 @@
 //!             OFFLINE_LOCATE_RSP {}            <─ ferry relay: it answers; a stock file_server never does
 //! a receiver: OFFLINE_LOCATE_REQ {ids, cookie} ─> every relay that answers, at once
 //!             OFFLINE_LOCATE_RSP {held ids}    <─ each
+//! a delete:  OFFLINE_DELETE_REQ {id, receiver}  ─> the relay that claims the task
+//!             OFFLINE_DELETE_RSP {result}       <─ (logged)
 //! ```
 //!
 //! Only relays that answered the probe are asked, so a stock file_server
@@ -30,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use ferry_proto::attach::Attach;
 use ferry_proto::extension::OFFLINE_LOCATE_MAX_TASKS;
-use ferry_proto::pb::ferry::link::{OfflineLocateReq, OfflineLocateRsp};
+use ferry_proto::pb::ferry::link::{OfflineDeleteReq, OfflineLocateReq, OfflineLocateRsp};
 use ferry_proto::pb::im::base_define::IpAddr;
 
 use super::Shared;
@@ -192,4 +194,27 @@ pub(super) async fn list_addresses(shared: &Arc<Shared>, ids: &[Bytes], user: u3
         .into_iter()
         .flat_map(|i| shared.relay_ips_of(i))
         .collect()
+}
+
+/// Receiver `user` deleted offline task `task_id`: the relay that holds it
+/// is told to drop the stored file (ferry's delete extension; it checks
+/// that `user` is the task's receiver). No relay claims it (a stock
+/// file_server, a relay down): nothing to tell, the file expires there.
+pub(super) async fn delete(shared: &Arc<Shared>, task_id: Bytes, user: u32) {
+    let found = locate(shared, std::slice::from_ref(&task_id)).await;
+    let Some(&index) = found.get(&task_id) else {
+        tracing::debug!(task = %ferry_proto::text::show(&task_id), "offline delete: no relay claims the task");
+        return;
+    };
+    let Some(link) = shared.links().relays.links().get(index).cloned() else {
+        return;
+    };
+    let req = OfflineDeleteReq {
+        task_id,
+        user_id: user,
+        attach_data: None,
+    };
+    if let Some(pdu) = shared.encode(&req, 0) {
+        let _ = link.send(pdu).await;
+    }
 }

@@ -18,8 +18,12 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use ferry_proto::attach::{ATTACH_FIELD, Attach, bytes_field, varint_field, without_field};
-use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, CID_OTHER_OFFLINE_LOCATE_RSP, link_mac};
+use ferry_proto::extension::{
+    CID_OTHER_LINK_CHALLENGE, CID_OTHER_OFFLINE_DELETE_RSP, CID_OTHER_OFFLINE_LOCATE_RSP,
+    OfflineDeleteResult, link_mac,
+};
 use ferry_proto::frame::HEADER_LEN;
+use ferry_proto::pb::ferry::link::OfflineDeleteRsp;
 use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::base_define::{KickReasonType, UserStatType};
 use ferry_proto::pb::im::buddy::{
@@ -136,6 +140,20 @@ pub(super) async fn relay_frames(shared: Arc<Shared>, mut frames: Frames) {
             shared.locating.answered(index);
             if cookie(&frame).is_some() {
                 route_answer(&shared, index, frame); // a locate call's answer
+            }
+        } else if cmd == CID_OTHER_OFFLINE_DELETE_RSP {
+            match frame.decode::<OfflineDeleteRsp>() {
+                Ok(rsp) => {
+                    let result = OfflineDeleteResult::from_code(rsp.result_code);
+                    tracing::info!(
+                        link = index,
+                        task = %ferry_proto::text::show(&rsp.task_id),
+                        ?result,
+                        code = rsp.result_code,
+                        "relay answered an offline delete"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "bad offline delete answer"),
             }
         } else {
             tracing::debug!(command = %cmd, "ignored from a relay");
