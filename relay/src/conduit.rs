@@ -22,6 +22,14 @@
 //! the open PDU's bytes, so the next PDU's payload, already filling the
 //! pipe, waits for its own head.
 //!
+//! When the receiver's writer is idle, the filling task writes the head
+//! itself and opens the way out on its own ([`Conduit::open`]): the
+//! payload then goes into the receiver's socket as it arrives, and the
+//! writer, handed the [`Opened`] PDU to keep later PDUs behind it, has
+//! nothing left to do unless the socket was full. No io_uring send and no
+//! wait for its completion sit between a response and its receiver
+//! (benches/relay.rs, round trips).
+//!
 //! The pipe's fill level is counted here, so each side knows whether an
 //! EAGAIN means "the socket has nothing / no room" or "the pipe is full /
 //! empty", and wakes the other side when it moves bytes.
@@ -175,6 +183,27 @@ impl Conduit {
         // Closes the PDU however this ends, dropped mid-way (a timeout) too:
         // no pump may reach this socket afterwards.
         let _open = OpenPdu(self);
+        self.see_through(writable).await
+    }
+
+    /// Opens the way out for a PDU whose head the caller has written to
+    /// `socket`: the next `len` bytes filled go straight into it. The
+    /// receiver's writer must get the [`Opened`] PDU next, to see it
+    /// through ([`Opened::finish`]); `socket` must stay open until then.
+    pub(crate) fn open(self: &Rc<Self>, socket: RawFd, len: usize) -> Opened {
+        debug_assert!(self.sink.get().is_none(), "one open PDU at a time");
+        self.sink.set(Some(socket));
+        self.owed.set(len);
+        Opened(self.clone())
+    }
+
+    /// Pumps the open PDU until it is through, waiting with `writable`
+    /// while its socket is full and for bytes while the pipe is empty.
+    async fn see_through<F, Fut>(&self, writable: F) -> io::Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = io::Result<()>>,
+    {
         loop {
             match self.pump() {
                 Ok(()) if self.owed.get() == 0 => return Ok(()),
@@ -207,6 +236,33 @@ impl Conduit {
             }
         }
         Ok(())
+    }
+}
+
+/// A PDU opened by the filling side ([`Conduit::open`]), queued to the
+/// receiver's writer. Dropped before it is through (the writer ended), it
+/// breaks the conduit off, so the filling side stops, and closes the PDU,
+/// so no pump reaches the socket after the writer is gone.
+pub(crate) struct Opened(Rc<Conduit>);
+
+impl Opened {
+    /// Sees the PDU through (as [`Conduit::drain`] after its start).
+    pub(crate) async fn finish<F, Fut>(&self, writable: F) -> io::Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = io::Result<()>>,
+    {
+        self.0.see_through(writable).await
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if self.0.owed.get() > 0 {
+            self.0.break_off();
+        }
+        self.0.sink.set(None);
+        self.0.owed.set(0);
     }
 }
 

@@ -26,7 +26,7 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::tcp::TcpOwnedWriteHalf;
 
 use crate::budget::{Budget, Permit};
-use crate::conduit::Conduit;
+use crate::conduit::{Conduit, Opened};
 use crate::stats::CoreStats;
 
 /// One PDU queued for a writer; a budgeted one holds its bytes' permit.
@@ -44,6 +44,9 @@ enum Queued {
         conduit: Rc<Conduit>,
         len: usize,
     },
+    /// The rest of a payload whose head the sending task wrote at once;
+    /// the filling side pumps it into the socket while it can.
+    Opened(Opened),
 }
 
 /// The sending side of a connection, cloned by whoever may write to it.
@@ -121,13 +124,31 @@ impl Outbox {
 
     /// Queues `head` followed by `len` bytes the caller will move into
     /// `conduit`. Only `head` counts against the budget: the pipe bounds
-    /// the rest.
+    /// the rest. With the writer idle, `head` is written at once and the
+    /// payload opened on the conduit straight into the socket
+    /// ([`Conduit::open`]); the writer gets the open PDU to finish.
     pub(crate) async fn send_spliced(
         &self,
         head: Bytes,
         conduit: Rc<Conduit>,
         len: usize,
     ) -> Result<(), Closed> {
+        let head = match self.idle.get() {
+            Some(fd) => match send_nonblocking(fd, &head) {
+                Ok(n) if n == head.len() => {
+                    CoreStats::add(&self.stats.direct_writes, 1);
+                    let opened = conduit.open(fd, len);
+                    return self.queue(Outgoing {
+                        what: Queued::Opened(opened),
+                        permit: None,
+                    });
+                }
+                Ok(n) => head.slice(n..),
+                Err(_) => head,
+            },
+            None => head,
+        };
+        self.idle.set(None); // the rest of the head goes first
         let permit = self
             .budget
             .acquire(head.len() as u64)
@@ -220,6 +241,12 @@ async fn write_loop(
                 }
                 (head_len, r)
             }
+            Queued::Opened(opened) => {
+                let stream = shared_stream(&io.0);
+                let writable = || stream.writable(false);
+                let r = monoio::time::timeout(stall_timeout, opened.finish(writable)).await;
+                (0, r)
+            }
         };
         drop(out.permit);
         if counted {
@@ -248,6 +275,7 @@ async fn write_loop(
                 conduit.break_off();
                 head.len()
             }
+            Queued::Opened(_) => 0, // dropped: breaks off, closes the PDU
         };
         if out.permit.is_some() {
             CoreStats::sub(&stats.bytes_buffered, len as u64);
