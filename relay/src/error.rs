@@ -37,8 +37,45 @@ pub(crate) enum ConnError {
     Decode(#[from] DecodeError),
     #[error("peer closed the connection in the middle of a frame")]
     Truncated,
-    #[error("{0}")]
-    Protocol(String),
+    #[error("link handshake: {0}")]
+    LinkAuth(&'static str),
+    #[error("link handshake: {0} instead of the answer to the challenge")]
+    LinkAuthCommand(ferry_proto::CommandId),
+    #[error("cannot encode an answer")]
+    Encode(#[from] ferry_proto::EncodeError),
+    #[error("{0} before login")]
+    BeforeLogin(ferry_proto::CommandId),
+    #[error("task id {0:?} is not UUID text")]
+    BadTaskId(String),
+    #[error("role {0} is not a file role")]
+    BadRole(i32),
+    #[error("user {user} may not join task {task}: {reason}")]
+    JoinRefused {
+        user: u32,
+        task: String,
+        reason: &'static str,
+    },
+    #[error("core {0} is gone")]
+    CoreGone(usize),
+    #[error("user {sent_user} / task {sent_task} on the connection of user {user} for task {task}")]
+    ForeignIds {
+        sent_user: u32,
+        sent_task: String,
+        user: u32,
+        task: String,
+    },
+    #[error("pull with trans_mode {0} on an online task")]
+    WrongTransMode(i32),
+    #[error("more than {0} pulls in flight")]
+    WindowFull(u32),
+    #[error("pull before the sender joined")]
+    SenderAbsent,
+    #[error("file state {0} from a client")]
+    BadState(i32),
+    #[error("offset {0} needs 64-bit pulls")]
+    OffsetTooLarge(u64),
+    #[error("upload of {task} makes no progress: {missing} blocks missing, none askable")]
+    Stalled { task: String, missing: usize },
     #[error("no traffic for {0:?}")]
     Timeout(std::time::Duration),
     #[error("offline transfers are not served: no store is configured")]
@@ -72,12 +109,6 @@ pub(crate) enum ConnError {
         file: u64,
         max: u32,
     },
-    #[error("{0} not expected on an offline {1} connection")]
+    #[error("{0} not expected on an {1} connection")]
     Unexpected(ferry_proto::CommandId, &'static str),
-}
-
-impl ConnError {
-    pub(crate) fn protocol(reason: impl Into<String>) -> ConnError {
-        ConnError::Protocol(reason.into())
-    }
 }

@@ -56,10 +56,7 @@ pub(crate) async fn handle(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flo
         }
         (c, Role::Sender) if c == CID_FILE_PULL_DATA_RSP.command_id => pull_rsp(core, j, pdu).await,
         (c, _) if c == CID_FILE_STATE.command_id => state(core, j, pdu),
-        _ => Err(ConnError::protocol(format!(
-            "{} not expected from the {:?}",
-            header.command, j.role
-        ))),
+        _ => Err(ConnError::Unexpected(header.command, j.role.name())),
     }
 }
 
@@ -70,32 +67,26 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
     let mut t = j.task.borrow_mut();
     check_ids(&t, j, req.user_id, &req.task_id)?;
     if req.trans_mode != TransferFileType::FileTypeOnline as i32 {
-        return Err(ConnError::protocol(format!(
-            "pull with trans_mode {} on an online task",
-            req.trans_mode
-        )));
+        return Err(ConnError::WrongTransMode(req.trans_mode));
     }
     let max_chunk = core.config.max_chunk;
-    if req.data_size == 0 || req.data_size > max_chunk {
-        return Err(ConnError::protocol(format!(
-            "pull of {} bytes (1..={max_chunk} allowed)",
-            req.data_size
-        )));
-    }
-    if u64::from(req.offset) + u64::from(req.data_size) > u64::from(t.spec.file_size) {
-        return Err(ConnError::protocol(format!(
-            "pull of {} bytes at {} runs past the file's {} bytes",
-            req.data_size, req.offset, t.spec.file_size
-        )));
+    let file = u64::from(t.spec.file_size);
+    if req.data_size == 0
+        || req.data_size > max_chunk
+        || u64::from(req.offset) + u64::from(req.data_size) > file
+    {
+        return Err(ConnError::BadPull {
+            offset: req.offset,
+            size: req.data_size,
+            file,
+            max: max_chunk,
+        });
     }
     if t.pulls.len() >= core.config.window as usize {
-        return Err(ConnError::protocol(format!(
-            "more than {} pulls in flight",
-            core.config.window
-        )));
+        return Err(ConnError::WindowFull(core.config.window));
     }
     let Some(sender) = &t.sender else {
-        return Err(ConnError::protocol("pull before the sender joined"));
+        return Err(ConnError::SenderAbsent);
     };
     if sender.outbox.send(pdu).is_err() {
         return Ok(Flow::Close);
@@ -237,17 +228,15 @@ fn answer(
 ) -> Result<Pull, ConnError> {
     check_ids(t, j, head.user_id, &head.task_id)?;
     let Some(pull) = t.answer(head.offset) else {
-        return Err(ConnError::protocol(format!(
-            "response at offset {} answers no outstanding pull",
-            head.offset
-        )));
+        return Err(ConnError::UnaskedAnswer(head.offset));
     };
     CoreStats::sub(&core.stats.pulls_in_flight, 1);
     if head.data_len > pull.size as usize {
-        return Err(ConnError::protocol(format!(
-            "response of {} bytes to a pull of {} at offset {}",
-            head.data_len, pull.size, pull.offset
-        )));
+        return Err(ConnError::WrongLength {
+            offset: pull.offset,
+            asked: pull.size,
+            got: head.data_len,
+        });
     }
     Ok(pull)
 }
@@ -265,10 +254,7 @@ fn state(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flow, ConnError> {
         ClientFileState::ClientFileDone,
     ];
     if !ending.iter().any(|s| *s as i32 == msg.state) {
-        return Err(ConnError::protocol(format!(
-            "file state {} from a client",
-            msg.state
-        )));
+        return Err(ConnError::BadState(msg.state));
     }
     let mine = t.slot(j.role).take();
     if let Some(mut other) = t.slot(j.role.other()).take() {
@@ -284,18 +270,13 @@ fn state(core: &Core, j: &Joined, pdu: BytesMut) -> Result<Flow, ConnError> {
 }
 
 fn check_ids(t: &Task, j: &Joined, user_id: u32, task_id: &[u8]) -> Result<(), ConnError> {
-    if user_id != j.user_id {
-        return Err(ConnError::protocol(format!(
-            "user_id {user_id} on the connection of user {}",
-            j.user_id
-        )));
-    }
-    if task_id != t.id.as_bytes() {
-        return Err(ConnError::protocol(format!(
-            "task_id {:?} on a connection of task {}",
-            text::show(task_id),
-            t.id
-        )));
+    if user_id != j.user_id || task_id != t.id.as_bytes() {
+        return Err(ConnError::ForeignIds {
+            sent_user: user_id,
+            sent_task: text::show(task_id).to_string(),
+            user: j.user_id,
+            task: t.id.to_string(),
+        });
     }
     Ok(())
 }

@@ -132,19 +132,14 @@ async fn authenticate(
     let wait = core.config.login_timeout;
     let next = monoio::time::timeout(wait, reader.next()).await;
     let Some(frame) = next.map_err(|_| ConnError::Timeout(wait))?? else {
-        return Err(ConnError::protocol(
-            "closed before answering the link challenge",
-        ));
+        return Err(ConnError::LinkAuth("closed before answering the challenge"));
     };
     if frame.header.command != CID_OTHER_LINK_AUTH {
-        return Err(ConnError::protocol(format!(
-            "{} instead of the answer to the link challenge",
-            frame.header.command
-        )));
+        return Err(ConnError::LinkAuthCommand(frame.header.command));
     }
     let auth: LinkAuth = ferry_proto::schema::decode(frame.body())?;
     if !verify_link_mac(secret.bytes(), &nonce, &auth.mac) {
-        return Err(ConnError::protocol("wrong answer to the link challenge"));
+        return Err(ConnError::LinkAuth("wrong answer to the challenge"));
     }
     tracing::info!("msg-server link authenticated");
     Ok(())
@@ -282,8 +277,7 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
             rsp.task_id = Some(id.into());
         }
     }
-    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
-        .map_err(|e| ConnError::protocol(e.to_string()))
+    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(ConnError::from)
 }
 
 /// The ids of a locate request that this relay's offline store holds, each
@@ -316,8 +310,7 @@ async fn locate(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         task_id: held,
         attach_data: req.attach_data,
     };
-    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
-        .map_err(|e| ConnError::protocol(e.to_string()))
+    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(ConnError::from)
 }
 
 /// The receiver deleted an offline task: its owning core deletes it from
@@ -357,8 +350,7 @@ async fn delete(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         result_code: result.code(),
         attach_data: req.attach_data,
     };
-    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame)
-        .map_err(|e| ConnError::protocol(e.to_string()))
+    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(ConnError::from)
 }
 
 /// An offline task in its owning core's store; its id, or `None` when

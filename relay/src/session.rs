@@ -91,10 +91,8 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
         Ok(id) => id,
         Err(e) => {
             refuse(&mut reader, &req, seq).await;
-            return Err(ConnError::protocol(format!(
-                "login for task {}: {e}",
-                text::show(&req.task_id)
-            )));
+            tracing::debug!(error = %e, "login's task id refused");
+            return Err(ConnError::BadTaskId(text::show(&req.task_id).to_string()));
         }
     };
     let owner = core_for_task(task_id, core.cores());
@@ -110,25 +108,21 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
         }
         _ => {
             refuse(&mut reader, &req, seq).await;
-            return Err(ConnError::protocol(format!(
-                "role {} is not a file role",
-                req.file_role
-            )));
+            return Err(ConnError::BadRole(req.file_role));
         }
     };
     let Some(task) = core.task(task_id) else {
         refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::protocol(format!(
-            "login for unknown task {task_id}"
-        )));
+        return Err(ConnError::UnknownTask(task_id.to_string()));
     };
     let joinable = may_join(&task.borrow(), role, req.user_id);
     if let Err(reason) = joinable {
         refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::protocol(format!(
-            "login of user {} to task {task_id}: {reason}",
-            req.user_id
-        )));
+        return Err(ConnError::JoinRefused {
+            user: req.user_id,
+            task: task_id.to_string(),
+            reason,
+        });
     }
 
     // Joined: split the socket, start the writer, answer, maybe PEER_READY.
@@ -247,7 +241,7 @@ async fn read_first(reader: &mut FrameReader<TcpStream>) -> Result<Option<First>
                 let req = ferry_proto::schema::decode::<BreakpointReq>(frame.body())?;
                 return Ok(Some(First::Breakpoint(frame, req)));
             }
-            other => return Err(ConnError::protocol(format!("{other} before login"))),
+            other => return Err(ConnError::BeforeLogin(other)),
         }
     }
 }
@@ -372,7 +366,7 @@ pub(crate) fn hand_off(
     let stream = crate::handoff::into_std(stream);
     core.inboxes[owner]
         .send(CoreMsg::Handoff { stream, buffered })
-        .map_err(|_| ConnError::protocol(format!("core {owner} is gone")))?;
+        .map_err(|_| ConnError::CoreGone(owner))?;
     tracing::debug!(owner, "handed off to the task's core");
     Ok(())
 }

@@ -39,6 +39,14 @@ pub(crate) enum Role {
 }
 
 impl Role {
+    /// For logs: "online sender" / "online receiver".
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Role::Sender => "online sender",
+            Role::Receiver => "online receiver",
+        }
+    }
+
     pub(crate) fn other(self) -> Role {
         match self {
             Role::Sender => Role::Receiver,

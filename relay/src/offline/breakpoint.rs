@@ -44,10 +44,8 @@ pub(crate) async fn serve(
         Ok(id) => id,
         Err(e) => {
             reply(&mut reader, &refusal(BreakpointResult::BadTaskId, req), seq).await;
-            return Err(ConnError::protocol(format!(
-                "breakpoint query for task {}: {e}",
-                text::show(&req.task_id)
-            )));
+            tracing::debug!(error = %e, "breakpoint query's task id refused");
+            return Err(ConnError::BadTaskId(text::show(&req.task_id).to_string()));
         }
     };
     let owner = core_for_task(id.as_str(), core.cores());

@@ -66,7 +66,7 @@ pub(super) async fn run(
                 tracing::info!(task = %conn.id, state = state.state, "the downloader ended the download");
                 return Ok(());
             }
-            other => return Err(ConnError::Unexpected(other, "download")),
+            other => return Err(ConnError::Unexpected(other, "offline download")),
         }
     }
 }
@@ -87,13 +87,12 @@ async fn serve(
     seq: u16,
 ) -> Result<bool, ConnError> {
     if req.user_id != conn.user || req.task_id != conn.id.as_bytes()[..] {
-        return Err(ConnError::protocol(format!(
-            "pull of user {} for task {} on the download of user {} for {}",
-            req.user_id,
-            ferry_proto::text::show(&req.task_id),
-            conn.user,
-            conn.id
-        )));
+        return Err(ConnError::ForeignIds {
+            sent_user: req.user_id,
+            sent_task: ferry_proto::text::show(&req.task_id).to_string(),
+            user: conn.user,
+            task: conn.id.to_string(),
+        });
     }
     let size = conn.info.size;
     let max = conn.core.config.max_chunk;

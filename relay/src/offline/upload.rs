@@ -79,7 +79,7 @@ pub(super) async fn run(
                     .await?;
                 return Ok(());
             }
-            other => return Err(ConnError::Unexpected(other, "upload")),
+            other => return Err(ConnError::Unexpected(other, "offline upload")),
         }
     }
 }
@@ -123,8 +123,7 @@ impl<'a> Upload<'a> {
             let Some((offset, len)) = self.next_pull()? else {
                 break;
             };
-            let offset32 = u32::try_from(offset)
-                .map_err(|_| ConnError::protocol(format!("offset {offset} needs 64-bit pulls")))?;
+            let offset32 = u32::try_from(offset).map_err(|_| ConnError::OffsetTooLarge(offset))?;
             self.seq = self.seq.wrapping_add(1);
             let req = ImFilePullDataReq {
                 task_id: self.conn.id.as_str().to_owned().into(),
@@ -165,13 +164,12 @@ impl<'a> Upload<'a> {
     async fn answer(&mut self, rsp: ImFilePullDataRsp) -> Result<(), ConnError> {
         let conn = self.conn;
         if rsp.user_id != conn.user || rsp.task_id != conn.id.as_bytes()[..] {
-            return Err(ConnError::protocol(format!(
-                "answer of user {} for task {} on the upload of user {} for {}",
-                rsp.user_id,
-                ferry_proto::text::show(&rsp.task_id),
-                conn.user,
-                conn.id
-            )));
+            return Err(ConnError::ForeignIds {
+                sent_user: rsp.user_id,
+                sent_task: ferry_proto::text::show(&rsp.task_id).to_string(),
+                user: conn.user,
+                task: conn.id.to_string(),
+            });
         }
         if rsp.result_code != 0 {
             return Err(ConnError::UploaderFailed(rsp.result_code));
@@ -234,11 +232,10 @@ impl<'a> Upload<'a> {
         }
         self.stalls += 1;
         if self.stalls > STALL_ROUNDS {
-            return Err(ConnError::protocol(format!(
-                "upload of {} makes no progress: {} blocks missing, none askable",
-                conn.id,
-                missing.len()
-            )));
+            return Err(ConnError::Stalled {
+                task: conn.id.to_string(),
+                missing: missing.len(),
+            });
         }
         if self.stalls == 2 {
             // Pieces a dropped connection left in these blocks: ask all of them.
