@@ -18,13 +18,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferry_proto::Frame;
 use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, link_mac};
 use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
 use ferry_proto::pb::im::server::{
     ImFileServerIpReq, ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp,
 };
-use tokio::sync::mpsc;
 
 use crate::conn::Conn;
 use crate::error::{Error, Kind};
@@ -38,8 +36,6 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 /// once (each answer comes back under its request's seq).
 pub struct RelayLink {
     conn: Conn,
-    /// Unsolicited frames (the relay's heartbeats are dropped below this).
-    _events: mpsc::Receiver<Frame>,
     /// Where clients log in for the tasks of this link.
     relays: Vec<SocketAddr>,
 }
@@ -122,11 +118,14 @@ impl RelayLink {
                 });
             }
         }
-        Ok(RelayLink {
-            conn,
-            _events: events,
-            relays,
-        })
+        // Nothing else is expected unasked (heartbeats are dropped below
+        // this): drained, so a chatty relay cannot hold frames here.
+        tokio::spawn(async move {
+            while let Some(frame) = events.recv().await {
+                tracing::debug!(command = %frame.header.command, "ignored on the relay link");
+            }
+        });
+        Ok(RelayLink { conn, relays })
     }
 
     /// A new task from `from` to `to` for a file called `name` of `size`
@@ -163,6 +162,13 @@ impl RelayLink {
                 rsp.from_user_id, rsp.to_user_id
             )));
         }
-        FileTask::from_transfer_rsp(&rsp, self.relays.clone())
+        let task = FileTask::from_transfer_rsp(&rsp, self.relays.clone())?;
+        if task.size != size || task.mode != mode {
+            return Err(Error::protocol(format!(
+                "a transfer answer for {} bytes {:?} (asked {size} bytes {mode:?})",
+                task.size, task.mode
+            )));
+        }
+        Ok(task)
     }
 }

@@ -310,3 +310,66 @@ impl Options {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_answer_becomes_a_task_or_says_why_not() {
+        let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let rsp = ImFileTransferRsp {
+            result_code: 0,
+            from_user_id: 1,
+            to_user_id: 2,
+            file_name: Some(Bytes::from_static(b"a.bin")),
+            file_size: Some(4096),
+            task_id: Some(Bytes::from_static(id.as_bytes())),
+            trans_mode: Some(TransferFileType::FileTypeOffline as i32),
+            attach_data: None,
+        };
+        let at: SocketAddr = "127.0.0.1:8600".parse().unwrap();
+        let task = FileTask::from_transfer_rsp(&rsp, vec![at]).unwrap();
+        assert_eq!(
+            (task.task_id.as_str(), task.size, task.mode, task.relays),
+            (id, 4096, Mode::Offline, vec![at])
+        );
+        assert_eq!((task.from_user_id, task.to_user_id), (1, 2));
+
+        let refused = ImFileTransferRsp {
+            result_code: 1,
+            ..rsp.clone()
+        };
+        assert!(
+            FileTask::from_transfer_rsp(&refused, vec![at])
+                .unwrap_err()
+                .is_refused()
+        );
+        for bad in [
+            ImFileTransferRsp {
+                task_id: None,
+                ..rsp.clone()
+            },
+            ImFileTransferRsp {
+                task_id: Some(Bytes::from_static(b"../../etc")),
+                ..rsp.clone()
+            },
+            ImFileTransferRsp {
+                file_size: None,
+                ..rsp.clone()
+            },
+            ImFileTransferRsp {
+                trans_mode: Some(7),
+                ..rsp.clone()
+            },
+        ] {
+            let e = FileTask::from_transfer_rsp(&bad, vec![at]).unwrap_err();
+            assert!(e.is_protocol(), "{bad:?}: {e}");
+        }
+        assert!(
+            FileTask::from_transfer_rsp(&rsp, Vec::new())
+                .unwrap_err()
+                .is_invalid()
+        );
+    }
+}
