@@ -37,7 +37,7 @@ use crate::db_cmd::DbArgs;
 use record::Recorder;
 use report::{ServerUse, Setup};
 pub(crate) use scenario::Scenario;
-use scenario::{Files, Side, Worker};
+use scenario::{Files, Pair, Side, Worker};
 use size::{Rng, SizeSpec};
 
 #[derive(Debug, Args)]
@@ -193,11 +193,11 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
                 let receiver = Session::login(&b)
                     .await
                     .with_context(|| format!("logging in {}", b.user))?;
-                Side::Stack {
+                Side::Stack(Box::new(Pair {
                     sender,
                     receiver,
                     sender_login: a,
-                }
+                }))
             }
         };
         let files = if args.no_disk {

@@ -45,11 +45,7 @@ pub(crate) enum Scenario {
 /// Who a worker's two users are.
 pub(crate) enum Side {
     /// Logged in to a stack.
-    Stack {
-        sender: Session,
-        receiver: Session,
-        sender_login: Login,
-    },
+    Stack(Box<Pair>),
     /// Synthetic users of a relay alone, whose tasks this worker asks for
     /// on the shared msg link.
     Relay {
@@ -57,6 +53,14 @@ pub(crate) enum Side {
         from: u32,
         to: u32,
     },
+}
+
+/// A worker's two users logged in to a stack.
+pub(crate) struct Pair {
+    pub sender: Session,
+    pub receiver: Session,
+    /// The sender's login, again for login-storm.
+    pub sender_login: Login,
 }
 
 /// Where file bytes come from and go.
@@ -136,7 +140,7 @@ impl Worker {
     pub(crate) fn prepare(&mut self, scenario: Scenario) -> Result<Job, OpError> {
         self.done += 1;
         let scenario = match (scenario, &self.side) {
-            (Scenario::Mixed, Side::Stack { .. }) => [
+            (Scenario::Mixed, Side::Stack(_)) => [
                 Scenario::LoginStorm,
                 Scenario::MsgStorm,
                 Scenario::Online,
@@ -176,16 +180,16 @@ impl Worker {
             file: false,
         };
         match (job.scenario, &self.side) {
-            (Scenario::LoginStorm, Side::Stack { sender_login, .. }) => {
+            (Scenario::LoginStorm, Side::Stack(pair)) => {
                 // As a mobile client: it never kicks the worker's own PC
                 // sessions (TeamTalk kicks only the same kind).
-                let mut login = sender_login.clone();
+                let mut login = pair.sender_login.clone();
                 login.client_type = ClientType::Android;
                 let session = Session::login(&login).await?;
                 drop(session);
                 Ok(text(0))
             }
-            (Scenario::MsgStorm, Side::Stack { .. }) => self.message().await.map(text),
+            (Scenario::MsgStorm, Side::Stack(_)) => self.message().await.map(text),
             (Scenario::Online, _) => self.file(Mode::Online, &job).await,
             (Scenario::Offline, _) => self.file(Mode::Offline, &job).await,
             _ => Err(OpError::Wrong("this scenario needs --server")),
@@ -194,12 +198,12 @@ impl Worker {
 
     /// A text message, until the receiver has it.
     async fn message(&mut self) -> Result<u64, OpError> {
-        let Side::Stack {
-            sender, receiver, ..
-        } = &mut self.side
-        else {
+        let Side::Stack(pair) = &mut self.side else {
             return Err(OpError::Wrong("msg-storm needs --server"));
         };
+        let Pair {
+            sender, receiver, ..
+        } = &mut **pair;
         let text = format!("loadgen {}", self.done);
         let to = receiver.user_id();
         sender.send_text(to, text.clone()).await?;
@@ -229,9 +233,10 @@ impl Worker {
             Files::Memory => (Payload::Pattern(job.pattern), Payload::Pattern(job.pattern)),
         };
         match &mut self.side {
-            Side::Stack {
-                sender, receiver, ..
-            } => {
+            Side::Stack(pair) => {
+                let Pair {
+                    sender, receiver, ..
+                } = &mut **pair;
                 let peer = receiver.user_id();
                 let task = sender.request_file(peer, name, job.size, mode).await?;
                 tracing::debug!(task = %task.task_id, size = job.size, mode = ?task.mode, "file task");
