@@ -1,8 +1,10 @@
 //! The receiving side: pulls the file into a partial local file with a
-//! window of pulls in flight, in file order. The relay answers in the
-//! order asked, so the local file is always a whole prefix of the file and
-//! its length is where a resumed transfer starts (a download is served at
-//! any offset; an online task ends at the relay when either side leaves).
+//! window of pulls in flight, in file order ([`receive_payload`] with a
+//! [`Pattern`]: each answer compared with the pattern and dropped). The
+//! relay answers in the order asked, so the local file is always a whole
+//! prefix of the file and its length is where a resumed transfer starts
+//! (a download is served at any offset; an online task ends at the relay
+//! when either side leaves).
 //!
 //! ```text
 //! have = partial file's length

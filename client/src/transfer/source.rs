@@ -1,6 +1,7 @@
 //! The sending side: answers each pull the relay sends (the online
 //! receiver's, forwarded; or the relay's own during an offline upload) with
-//! the bytes of the local file at the asked offset, under the pull's seq.
+//! the bytes of the local file at the asked offset, under the pull's seq
+//! (or, [`send_payload`] with a [`Pattern`], the pattern's bytes there).
 //! An uploader that reconnects is asked only for what the relay is still
 //! missing; an online sender's reconnect is usually refused (the relay
 //! ends an online task when either side leaves).
