@@ -54,9 +54,10 @@ enum Command {
     /// Receive the files sent to a user: those waiting, then each one
     /// offered while this runs.
     Recv(crate::recv_cmd::RecvArgs),
-    /// Drive a running stack as many clients at once and report
+    /// Drive a running stack (--server), or a relay alone playing its
+    /// msg_server (--relay --msg-link), as many clients at once and report
     /// throughput, latency and errors (table, --json, --svg).
-    Loadgen(crate::loadgen::LoadgenArgs),
+    Loadgen(Box<crate::loadgen::LoadgenArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,7 +147,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Store(command) => crate::store_cmd::run(command),
         Command::Send(args) => crate::send_cmd::run(args),
         Command::Recv(args) => crate::recv_cmd::run(args),
-        Command::Loadgen(args) => crate::loadgen::run(args),
+        Command::Loadgen(args) => crate::loadgen::run(*args),
     }
 }
 

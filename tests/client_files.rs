@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use ferry_client::transfer::{self, FileTask, Mode, Options, SendOptions};
+use ferry_client::transfer::{self, FileTask, Mode, Options, Pattern, Payload, SendOptions};
 use ferry_client::{Event, Session};
 use stack::Stack;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -179,6 +179,39 @@ async fn offline_upload_then_download_and_the_records() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(left, 0, "downloaded files are no longer listed");
+    stack.stop().await;
+}
+
+/// A pattern uploaded from memory (nothing on disk): downloaded into a
+/// pattern of the same seed it passes (every byte and the relay's SHA-256
+/// checked), into a file it is the pattern's bytes, and into another
+/// seed's pattern it fails at its first byte (is_mismatch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_upload_is_checked_byte_by_byte_on_download() {
+    let (stack, ids, alice, _bob, dir) = pair().await;
+    let size = (1 << 20) + 99;
+    let task = alice
+        .request_file(ids[1], "pattern.bin", size, Mode::Offline)
+        .await
+        .unwrap();
+    let sent = Pattern::new(42);
+    let opts = Options::default().with_chunk(64 << 10);
+    transfer::send_payload(&task, ids[0], Payload::Pattern(sent), &opts)
+        .await
+        .unwrap();
+    transfer::receive_payload(&task, ids[1], Payload::Pattern(sent), &opts)
+        .await
+        .unwrap();
+    let out = dir.path().join("pattern.out");
+    transfer::receive(&task, ids[1], &out, &opts).await.unwrap();
+    let mut want = vec![0u8; size as usize];
+    sent.fill(0, &mut want);
+    assert!(std::fs::read(&out).unwrap() == want);
+    let e = transfer::receive_payload(&task, ids[1], Payload::Pattern(Pattern::new(43)), &opts)
+        .await
+        .unwrap_err();
+    assert!(e.is_mismatch(), "{e}");
+    assert!(e.to_string().contains("at offset 0 "), "{e}");
     stack.stop().await;
 }
 

@@ -1,11 +1,21 @@
 //! `ferry loadgen` against `ferry up` as child processes: a short run of
 //! every scenario ends with zero errors, its JSON summary counts every
 //! operation (overall and in the per-second timeline) with the server's
-//! CPU and RSS, and its SVG is an SVG with the series it claims.
+//! CPU and RSS, and its SVG is an SVG with the series it claims; with
+//! `--no-disk` and a size range too.
+//!
+//! Against a `ferry relay` child alone (`--relay` + `--msg-link`, loadgen
+//! playing msg_server): online and offline runs with a log-uniform size
+//! range, on disk and not, end clean with the count asked, sizes in range
+//! and one relay task per operation; the link secret is answered, and its
+//! absence is a clear error; `--size` errors name the flag.
 
 mod stack;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 #[test]
 fn every_scenario_runs_clean_against_ferry_up() {
@@ -23,13 +33,24 @@ fn every_scenario_runs_clean_against_ferry_up() {
         .map(|w| w.trim_end_matches("/msg_server").to_string())
         .expect("ferry up printed login_server's address");
 
-    for scenario in ["login-storm", "msg-storm", "online", "offline", "mixed"] {
-        let json = dir.path().join(format!("{scenario}.json"));
-        let svg = dir.path().join(format!("{scenario}.svg"));
+    // The last two: no file on disk, sizes drawn from a range.
+    let runs = [
+        ("login-storm", "96KiB", false),
+        ("msg-storm", "96KiB", false),
+        ("online", "96KiB", false),
+        ("offline", "96KiB", false),
+        ("mixed", "96KiB", false),
+        ("online", "16KiB..512KiB", true),
+        ("offline", "16KiB..512KiB", true),
+    ];
+    for (i, (scenario, size, no_disk)) in runs.into_iter().enumerate() {
+        let json = dir.path().join(format!("{i}-{scenario}.json"));
+        let svg = dir.path().join(format!("{i}-{scenario}.svg"));
         let count = 12;
         let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .args(["loadgen", scenario, "--server", &url, "--data-dir", &data])
-            .args(["--users", "6", "--concurrency", "3", "--size", "96KiB"])
+            .args(["--users", "6", "--concurrency", "3", "--size", size])
+            .args(no_disk.then_some("--no-disk"))
             .args(["--count", &count.to_string()])
             .args(["--server-pid", &up.pid().to_string()])
             .arg("--json")
@@ -62,6 +83,9 @@ fn every_scenario_runs_clean_against_ferry_up() {
         if matches!(scenario, "online" | "offline") {
             let mib = doc["mib_per_s"].as_f64().unwrap();
             assert!(mib > 0.0, "{scenario}: files moved: {doc}");
+            assert_eq!(doc["files"]["count"], count, "{scenario}: {doc}");
+            assert_eq!(doc["no_disk"], no_disk, "{scenario}: {doc}");
+            sizes_within(&doc, size);
         }
 
         let chart = std::fs::read_to_string(&svg).unwrap();
@@ -87,4 +111,243 @@ fn every_scenario_runs_clean_against_ferry_up() {
     }
     let status = up.stop_with("-INT");
     assert!(status.success(), "ferry up exits 0 after SIGINT: {status}");
+}
+
+/// The JSON's file sizes lie within `--size` and match its bounds; a
+/// range is spread (not one size drawn again and again).
+fn sizes_within(doc: &serde_json::Value, size: &str) {
+    let kib = |s: &str| s.trim_end_matches("KiB").parse::<u64>().unwrap() << 10;
+    let (lo, hi) = match size.split_once("..") {
+        Some((lo, hi)) => (kib(lo), kib(hi)),
+        None => (kib(size), kib(size)),
+    };
+    assert_eq!(doc["size"]["lo_bytes"], lo, "{doc}");
+    assert_eq!(doc["size"]["hi_bytes"], hi, "{doc}");
+    let files = &doc["files"];
+    let (min, max, mean) = (
+        files["min_bytes"].as_u64().unwrap(),
+        files["max_bytes"].as_u64().unwrap(),
+        files["mean_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        lo <= min && min <= mean && mean <= max && max <= hi,
+        "{size}: {files}"
+    );
+    if lo < hi {
+        assert_eq!(doc["size"]["distribution"], "log-uniform", "{doc}");
+        assert!(min < max, "a range gives different sizes: {files}");
+    } else {
+        assert_eq!(min, lo, "{files}");
+    }
+}
+
+/// `ferry relay` on loopback, its log lines kept for the test to count.
+struct Relay {
+    child: Child,
+    client: SocketAddr,
+    msg: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    fn spawn(env: &[(&str, &str)]) -> Relay {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.args(["relay", "--cores", "2", "--core-port-base", "0"])
+            .args([
+                "--client-listen",
+                "127.0.0.1:0",
+                "--msg-listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("FERRY_CONFIG")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start ferry relay");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let started = loop {
+            let line = lines.next().expect("relay exited before starting").unwrap();
+            if line.contains("relay started") {
+                break line;
+            }
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let keep = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let field = |name: &str| -> SocketAddr {
+            let at = started.find(&format!(" {name}=")).expect(name) + name.len() + 2;
+            let value: String = started[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: {started}"))
+        };
+        Relay {
+            client: field("client"),
+            msg: field("msg"),
+            child,
+            log,
+        }
+    }
+
+    /// Log lines so far containing `text`.
+    fn lines_with(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+
+    /// Waits (2 s at most) until exactly `n` log lines contain `text`.
+    fn wait_for(&self, text: &str, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while self.lines_with(text) < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(self.lines_with(text), n, "relay log lines with {text:?}");
+    }
+
+    /// `ferry loadgen` against this relay alone.
+    fn loadgen(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.arg("loadgen")
+            .args(args)
+            .args(["--relay", &self.client.to_string()])
+            .args(["--msg-link", &self.msg.to_string()])
+            .env_remove("FERRY_LINK_SECRET");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn online_and_offline_against_a_relay_alone_run_clean_with_sizes_in_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let relay = Relay::spawn(&[
+        ("FERRY_OFFLINE__ENABLED", "true"),
+        ("FERRY_OFFLINE__ROOT", store.to_str().unwrap()),
+        ("FERRY_OFFLINE__BLOCK_SIZE", "64KiB"),
+        ("FERRY_OFFLINE__MIN_FREE_BYTES", "0B"),
+    ]);
+    let (mut online, mut offline) = (0, 0);
+    for (scenario, size, no_disk) in [
+        ("online", "64KiB..1024KiB", false),
+        ("online", "64KiB..1024KiB", true),
+        ("offline", "64KiB..1024KiB", true),
+        ("offline", "96KiB", false),
+    ] {
+        let json = dir.path().join(format!("{scenario}-{no_disk}.json"));
+        let count = 10;
+        let mut args = vec![scenario, "--users", "6", "--concurrency", "3"];
+        args.extend(["--count", "10", "--size", size, "--seed", "7"]);
+        args.extend(no_disk.then_some("--no-disk"));
+        args.extend(["--json", json.to_str().unwrap()]);
+        let out = relay.loadgen(&args, &[]);
+        let said = text(&out);
+        assert!(out.status.success(), "{scenario} {size}: {said}");
+        assert!(said.contains("p99 ms"), "the table: {said}");
+        assert!(said.contains("files: 10 moved"), "the sizes line: {said}");
+
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(doc["ops"], count, "{doc}");
+        assert_eq!(doc["errors"], 0, "{doc}");
+        assert_eq!(doc["files"]["count"], count, "{doc}");
+        assert_eq!(doc["no_disk"], no_disk, "{doc}");
+        assert_eq!(doc["seed"], 7, "{doc}");
+        assert!(
+            doc["against"].as_str().unwrap().starts_with("relay "),
+            "{doc}"
+        );
+        assert!(doc["mib_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+        sizes_within(&doc, size);
+        // Every operation was a task of the relay's: created on the msg
+        // link (online), or uploaded to its store (offline).
+        match scenario {
+            "online" => online += count,
+            _ => offline += count,
+        }
+        relay.wait_for("ferry_relay::msg_link: task created", online);
+        relay.wait_for("offline upload complete", offline);
+    }
+}
+
+#[test]
+fn a_relay_with_a_link_secret_is_answered_and_bad_arguments_are_named() {
+    let secret = "a-test-secret-of-enough-bytes";
+    let relay = Relay::spawn(&[("FERRY_RELAY__LINK_SECRET", secret)]);
+    let args = [
+        "online",
+        "--users",
+        "2",
+        "--concurrency",
+        "1",
+        "--count",
+        "3",
+    ];
+    let args = [&args[..], &["--size", "32KiB", "--no-disk"]].concat();
+
+    let out = relay.loadgen(&args, &[("FERRY_LINK_SECRET", secret)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("files: 3 moved"), "{}", text(&out));
+
+    let out = relay.loadgen(&args, &[]);
+    assert!(!out.status.success(), "no secret: {}", text(&out));
+    assert!(text(&out).contains("link secret"), "{}", text(&out));
+    let out = relay.loadgen(&args, &[("FERRY_LINK_SECRET", "not-the-secret-at-all")]);
+    assert!(!out.status.success(), "a wrong secret: {}", text(&out));
+    assert!(text(&out).contains("wrong link secret"), "{}", text(&out));
+
+    for (size, says) in [
+        ("2MiB..1MiB", "above the upper bound"),
+        ("5GiB", "over 4294967295 bytes"),
+        ("64KiB..", "upper bound is missing"),
+        ("big", "not a size"),
+    ] {
+        let out = relay.loadgen(&["online", "--size", size], &[]);
+        assert_eq!(out.status.code(), Some(2), "{size}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--size") && stderr.contains(says),
+            "{size}: {stderr}"
+        );
+    }
+    let out = relay.loadgen(&["msg-storm"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("msg-storm needs a stack"),
+        "{}",
+        text(&out)
+    );
 }

@@ -47,6 +47,8 @@ pub(crate) enum Kind {
         /// Lowercase hex.
         stored: String,
     },
+    #[error("the bytes received at offset {offset} of task {task} are not the pattern sent")]
+    NotPattern { task: String, offset: u64 },
 }
 
 impl Error {
@@ -135,9 +137,10 @@ impl Error {
     /// of an offline upload or download): the bytes on one side are not
     /// the bytes on the other. A received file that fails is left in place
     /// for the caller to discard; the paths and both digests are in the
-    /// message.
+    /// message. Also: a [`crate::transfer::Pattern`] receiver got bytes
+    /// that are not the pattern (the offset is in the message).
     pub fn is_mismatch(&self) -> bool {
-        matches!(self.kind, Kind::Mismatch { .. })
+        matches!(self.kind, Kind::Mismatch { .. } | Kind::NotPattern { .. })
     }
 
     /// Worth trying again on a new connection: the connection failed,

@@ -11,6 +11,8 @@
 //! - [`transfer`]: files: tasks asked of msg_server, online send and
 //!   receive through a relay with a window of pulls, offline upload and
 //!   download with resume and retries, progress.
+//! - [`link`]: a relay's msg link from msg_server's side (tasks asked of a
+//!   relay alone, as a load generator playing msg_server does).
 //! - [`Error`] (`error.rs`): one opaque error with `is_*` predicates.
 //! - `conn.rs`: the PDU connection under a session or a relay login.
 //!
@@ -77,9 +79,10 @@
 mod conn;
 pub mod discovery;
 mod error;
+pub mod link;
 mod session;
 pub mod transfer;
 
 pub use error::Error;
 pub use session::{Event, Login, Session, password_digest};
-pub use transfer::{FileTask, Mode, Options, Progress, SendOptions};
+pub use transfer::{FileTask, Mode, Options, Pattern, Payload, Progress, SendOptions};

@@ -1,6 +1,7 @@
 //! `ferry loadgen SCENARIO`: drives a running stack (`--server`, the
-//! login_server URL) as many TeamTalk clients at once and reports what it
-//! did: a live line per second, then a summary table (throughput,
+//! login_server URL) as many TeamTalk clients at once, or a relay alone
+//! (`--relay` + `--msg-link`: it plays msg_server on the relay's msg link
+//! itself, with synthetic user ids), and reports what it did: a live line per second, then a summary table (throughput,
 //! operations/s, latency p50/p90/p99/max, errors by kind, the server's CPU
 //! and RSS with `--server-pid`), optionally as JSON (`--json`) and as a
 //! chart (`--svg`).
@@ -8,15 +9,19 @@
 //! - `scenario`: what one operation is, per scenario.
 //! - `record`: latencies, bytes and errors, overall and per second.
 //! - `report`: the table, the JSON and the SVG.
+//! - `size`: `--size` (fixed or a log-uniform range) and the seeded
+//!   generator behind sizes and patterns.
 //!
-//! Users `PREFIX0 .. PREFIX{n-1}` must exist with `--password` (TeamTalk
+//! Against a stack, users `PREFIX0 .. PREFIX{n-1}` must exist with `--password` (TeamTalk
 //! rows or `ferry user add`); with `--data-dir` (ferry up's, or the
 //! embedded database's) the missing ones are created first.
 
 mod record;
 mod report;
 mod scenario;
+mod size;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -24,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
+use ferry_client::link::RelayLink;
 use ferry_client::{Login, Session};
 
 use crate::client_cmd::runtime;
@@ -31,7 +37,8 @@ use crate::db_cmd::DbArgs;
 use record::Recorder;
 use report::{ServerUse, Setup};
 pub(crate) use scenario::Scenario;
-use scenario::Worker;
+use scenario::{Files, Pair, Side, Worker};
+use size::{Rng, SizeSpec};
 
 #[derive(Debug, Args)]
 pub(crate) struct LoadgenArgs {
@@ -39,9 +46,27 @@ pub(crate) struct LoadgenArgs {
     /// in turn), login-storm (fresh logins), msg-storm (text messages)
     #[arg(value_enum)]
     scenario: Scenario,
-    /// login_server's HTTP address
+    /// login_server's HTTP address (the stack driven, unless --relay)
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     server: String,
+    /// Drive a relay alone (ferry's or TeamTalk's file_server) at this
+    /// client address, playing msg_server on --msg-link: online, offline
+    /// (the relay's store on) and mixed; user ids are synthetic (1..=--users)
+    #[arg(long, value_name = "ADDR", requires = "msg_link")]
+    relay: Option<SocketAddr>,
+    /// The relay's msg link (relay.msg_listen), with --relay
+    #[arg(long, value_name = "ADDR", requires = "relay")]
+    msg_link: Option<SocketAddr>,
+    /// The relay's relay.link_secret, if it has one (ferry's extension;
+    /// FERRY_LINK_SECRET keeps it out of the process list)
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "FERRY_LINK_SECRET",
+        hide_env_values = true,
+        requires = "relay"
+    )]
+    link_secret: Option<String>,
     /// Users taking part (two per concurrent worker at least)
     #[arg(long, default_value_t = 8)]
     users: usize,
@@ -54,9 +79,20 @@ pub(crate) struct LoadgenArgs {
     /// Run this many operations in all (default: 100 without --duration)
     #[arg(long)]
     count: Option<u64>,
-    /// File size of the online and offline scenarios ("64KiB", "1MiB")
-    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
-    size: bytesize::ByteSize,
+    /// File size of the online and offline scenarios: one size ("1MiB",
+    /// "96KiB", "1000") or a range LO..HI ("64KiB..1GiB") drawn
+    /// log-uniformly (each doubling equally likely), at most 4GiB-1
+    #[arg(long, value_name = "SIZE|LO..HI", default_value = "1MiB", value_parser = SizeSpec::parse)]
+    size: SizeSpec,
+    /// Seed of the sizes drawn and of the bytes sent: the same seed, the
+    /// same run
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Keep files off the disk: senders answer pulls from a generated
+    /// pattern, receivers check every byte against it and discard it (so
+    /// the run measures the relay, not loadgen's disk)
+    #[arg(long)]
+    no_disk: bool,
     /// Pulls in flight per transfer (the relay allows relay.window)
     #[arg(long, default_value_t = 8)]
     window: u32,
@@ -108,6 +144,16 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<()> {
     let names: Vec<String> = (0..args.users)
         .map(|i| format!("{}{i}", args.user_prefix))
         .collect();
+    if args.relay.is_some() && matches!(args.scenario, Scenario::LoginStorm | Scenario::MsgStorm) {
+        bail!(
+            "{} needs a stack (--server): against a relay alone (--relay) only online, offline and mixed run",
+            clap::ValueEnum::to_possible_value(&args.scenario)
+                .map_or_else(String::new, |v| v.get_name().to_owned())
+        );
+    }
+    if args.relay.is_some() && args.db.given() {
+        bail!("--relay runs without a database (synthetic users): drop --db / --data-dir");
+    }
     if args.db.given() {
         crate::db_cmd::ensure_users(&args.db, &names, &args.password)?;
     }
@@ -116,29 +162,58 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<()> {
 
 async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
     let work = tempfile_dir()?;
-    let size = args.size.as_u64();
-    let source = work.join("source.bin");
-    write_pattern(&source, size)?;
     let transfer = ferry_client::Options::default()
         .with_window(args.window)
         .with_chunk(u32::try_from(args.chunk.as_u64()).context("--chunk is too large")?);
     let login = |name: &str| Login::new(args.server.clone(), name, args.password.clone());
+    let link = match (args.relay, args.msg_link) {
+        (Some(relay), Some(at)) => {
+            let secret = args.link_secret.as_deref().map(str::as_bytes);
+            let link = RelayLink::connect(at, secret, vec![relay], transfer.timeout)
+                .await
+                .with_context(|| format!("connecting to the relay's msg link at {at}"))?;
+            Some(Arc::new(link))
+        }
+        _ => None,
+    };
 
     let mut workers = Vec::new();
     for k in 0..args.concurrency {
-        let (a, b) = (login(&names[2 * k]), login(&names[2 * k + 1]));
-        let sender = Session::login(&a)
-            .await
-            .with_context(|| format!("logging in {}", a.user))?;
-        let receiver = Session::login(&b)
-            .await
-            .with_context(|| format!("logging in {}", b.user))?;
+        let side = match &link {
+            Some(link) => Side::Relay {
+                link: link.clone(),
+                from: 2 * k as u32 + 1,
+                to: 2 * k as u32 + 2,
+            },
+            None => {
+                let (a, b) = (login(&names[2 * k]), login(&names[2 * k + 1]));
+                let sender = Session::login(&a)
+                    .await
+                    .with_context(|| format!("logging in {}", a.user))?;
+                let receiver = Session::login(&b)
+                    .await
+                    .with_context(|| format!("logging in {}", b.user))?;
+                Side::Stack(Box::new(Pair {
+                    sender,
+                    receiver,
+                    sender_login: a,
+                }))
+            }
+        };
+        let files = if args.no_disk {
+            Files::Memory
+        } else {
+            Files::Disk {
+                source: work.join(format!("source-{k}.bin")),
+                source_size: None,
+                sink: work.join(format!("sink-{k}.bin")),
+            }
+        };
         workers.push(Worker {
-            sender,
-            receiver,
-            sender_login: a,
-            source: source.clone(),
-            sink: work.join(format!("sink-{k}.bin")),
+            side,
+            files,
+            sizes: args.size,
+            rng: Rng::new(args.seed, k as u64),
             transfer: transfer.clone(),
             done: 0,
         });
@@ -148,7 +223,13 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
         scenario: args.scenario,
         users: args.users,
         concurrency: args.concurrency,
-        size_bytes: size,
+        against: match args.relay {
+            Some(relay) => format!("relay {relay}"),
+            None => args.server.clone(),
+        },
+        size: args.size,
+        seed: args.seed,
+        no_disk: args.no_disk,
         window: args.window,
         chunk_bytes: transfer.chunk,
     };
@@ -185,9 +266,20 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
                     tokio::time::sleep_until(next.into()).await;
                     next += every;
                 }
-                let t0 = Instant::now();
-                match worker.op(scenario).await {
-                    Ok(bytes) => recorder.ok(t0.elapsed(), bytes),
+                let done = match worker.prepare(scenario) {
+                    Ok(job) => {
+                        let t0 = Instant::now();
+                        worker.run(job).await.map(|moved| (t0.elapsed(), moved))
+                    }
+                    Err(e) => Err(e),
+                };
+                match done {
+                    Ok((took, moved)) => {
+                        recorder.ok(took, moved.bytes);
+                        if moved.file {
+                            recorder.file_size(moved.bytes);
+                        }
+                    }
                     Err(e) => {
                         // The first few in full; the rest are counted.
                         if logged.fetch_add(1, Relaxed) < ERRORS_LOGGED {
@@ -253,27 +345,6 @@ fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("ferry-loadgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
-}
-
-/// `size` bytes of a non-repeating-looking pattern (so nothing along the
-/// way can compress or deduplicate it).
-fn write_pattern(path: &std::path::Path, size: u64) -> Result<()> {
-    use std::io::Write as _;
-    let mut file = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut left = size;
-    while left > 0 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let n = left.min(8) as usize;
-        file.write_all(&x.to_le_bytes()[..n])?;
-        left -= n as u64;
-    }
-    file.flush()?;
-    Ok(())
 }
 
 /// utime + stime of `pid` in seconds (/proc/PID/stat, clock ticks of 100 Hz).

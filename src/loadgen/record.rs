@@ -19,6 +19,7 @@ struct Inner {
     latencies: Vec<u64>,
     bytes: u64,
     errors: BTreeMap<&'static str, u64>,
+    files: Option<FileSizes>,
     /// Index: whole seconds since the start.
     seconds: Vec<Second>,
 }
@@ -33,6 +34,23 @@ pub(crate) struct Second {
     pub latencies: Vec<u64>,
 }
 
+/// The sizes of the files moved (bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct FileSizes {
+    pub count: u64,
+    pub min_bytes: u64,
+    pub max_bytes: u64,
+    /// Their sum, for the mean.
+    pub total_bytes: u64,
+}
+
+impl FileSizes {
+    /// The mean size (bytes).
+    pub(crate) fn mean_bytes(&self) -> u64 {
+        self.total_bytes / self.count.max(1)
+    }
+}
+
 /// The whole run, summed.
 #[derive(Debug, Clone)]
 pub(crate) struct Summary {
@@ -40,6 +58,8 @@ pub(crate) struct Summary {
     pub ops: u64,
     pub bytes: u64,
     pub errors: BTreeMap<&'static str, u64>,
+    /// The files moved, if any.
+    pub files: Option<FileSizes>,
     /// Sorted, µs.
     pub latencies: Vec<u64>,
     pub seconds: Vec<Second>,
@@ -63,6 +83,21 @@ impl Recorder {
         second.ops += 1;
         second.bytes += bytes;
         second.latencies.push(us);
+    }
+
+    /// A file of `size` bytes was moved (by the operation just counted).
+    pub(crate) fn file_size(&self, size: u64) {
+        let mut inner = self.inner.lock().expect("recorder");
+        let f = inner.files.get_or_insert(FileSizes {
+            count: 0,
+            min_bytes: u64::MAX,
+            max_bytes: 0,
+            total_bytes: 0,
+        });
+        f.count += 1;
+        f.min_bytes = f.min_bytes.min(size);
+        f.max_bytes = f.max_bytes.max(size);
+        f.total_bytes += size;
     }
 
     /// An operation that failed, by kind (see [`kind`]).
@@ -96,6 +131,7 @@ impl Recorder {
             ops: latencies.len() as u64,
             bytes: inner.bytes,
             errors: inner.errors.clone(),
+            files: inner.files,
             latencies,
             seconds: inner.seconds.clone(),
         }

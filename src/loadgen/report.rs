@@ -5,7 +5,9 @@
 //! JSON layout (all latencies in ms, rates per second):
 //!
 //! ```text
-//! { scenario, users, concurrency, size_bytes, window, chunk_bytes,
+//! { scenario, against, users, concurrency, window, chunk_bytes,
+//!   size: { spec, distribution, lo_bytes, hi_bytes }, seed, no_disk,
+//!   files: { count, min_bytes, max_bytes, mean_bytes } | null,
 //!   elapsed_s, ops, errors, errors_by_kind: { kind: count },
 //!   ops_per_s, mib_per_s,
 //!   latency_ms: { p50, p90, p99, max },
@@ -19,14 +21,23 @@ use serde_json::{Value, json};
 
 use super::record::{Summary, quantile_ms};
 use super::scenario::Scenario;
+use super::size::SizeSpec;
 
 /// What the run was asked to do, echoed in the reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct Setup {
     pub scenario: Scenario,
+    /// The login_server URL, or "relay ADDR".
+    pub against: String,
     pub users: usize,
     pub concurrency: usize,
-    pub size_bytes: u64,
+    /// `--size`.
+    #[serde(skip)]
+    pub size: SizeSpec,
+    /// `--seed`.
+    pub seed: u64,
+    /// `--no-disk`.
+    pub no_disk: bool,
     pub window: u32,
     pub chunk_bytes: u32,
 }
@@ -46,8 +57,9 @@ pub(crate) fn table(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> St
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "scenario {:?}, {} users, concurrency {}, {:.1} s",
+        "scenario {:?} against {}, {} users, concurrency {}, {:.1} s",
         setup.scenario,
+        setup.against,
         setup.users,
         setup.concurrency,
         s.elapsed.as_secs_f64()
@@ -71,6 +83,20 @@ pub(crate) fn table(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> St
     );
     for (kind, n) in &s.errors {
         let _ = writeln!(out, "  errors {kind}: {n}");
+    }
+    if let Some(f) = &s.files {
+        let iec = |n: u64| bytesize::ByteSize(n).display().iec().to_string();
+        let _ = writeln!(
+            out,
+            "files: {} moved, {}..{}, mean {} (--size {}, --seed {}{})",
+            f.count,
+            iec(f.min_bytes),
+            iec(f.max_bytes),
+            iec(f.mean_bytes()),
+            setup.size,
+            setup.seed,
+            if setup.no_disk { ", no disk" } else { "" }
+        );
     }
     if let Some(u) = server {
         let _ = writeln!(
@@ -100,9 +126,23 @@ pub(crate) fn json(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> Val
         .collect();
     json!({
         "scenario": setup.scenario,
+        "against": setup.against,
         "users": setup.users,
         "concurrency": setup.concurrency,
-        "size_bytes": setup.size_bytes,
+        "size": {
+            "spec": setup.size.to_string(),
+            "distribution": setup.size.distribution(),
+            "lo_bytes": setup.size.lo(),
+            "hi_bytes": setup.size.hi(),
+        },
+        "seed": setup.seed,
+        "no_disk": setup.no_disk,
+        "files": s.files.map(|f| json!({
+            "count": f.count,
+            "min_bytes": f.min_bytes,
+            "max_bytes": f.max_bytes,
+            "mean_bytes": f.mean_bytes(),
+        })),
         "window": setup.window,
         "chunk_bytes": setup.chunk_bytes,
         "elapsed_s": s.elapsed.as_secs_f64(),

@@ -9,6 +9,7 @@ use std::path::Path;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
 
+use super::Pattern;
 use crate::error::{Error, Kind};
 
 /// Bytes read per call while hashing.
@@ -46,9 +47,37 @@ pub(crate) async fn verify(
     what: &'static str,
     task_id: &str,
 ) -> Result<(), Error> {
+    let Some(stored) = checked(stored, task_id)? else {
+        return Ok(());
+    };
+    let local = file_sha256(path).await?;
+    compare(&local, stored, what, &path.display().to_string(), task_id)
+}
+
+/// Compares the first `size` bytes of `pattern` with the digest the
+/// relay's DONE carried, if it carried one.
+///
+/// Errors: `is_mismatch`; `is_protocol` for a digest that is not 32 bytes.
+pub(crate) fn verify_pattern(
+    pattern: &Pattern,
+    size: u64,
+    stored: Option<&[u8]>,
+    what: &'static str,
+    task_id: &str,
+) -> Result<(), Error> {
+    let Some(stored) = checked(stored, task_id)? else {
+        return Ok(());
+    };
+    let local = pattern.sha256(size);
+    let name = format!("(pattern of seed {:#x})", pattern.seed);
+    compare(&local, stored, what, &name, task_id)
+}
+
+/// The digest, if the DONE carried one of 32 bytes.
+fn checked<'a>(stored: Option<&'a [u8]>, task_id: &str) -> Result<Option<&'a [u8]>, Error> {
     let Some(stored) = stored else {
         tracing::debug!(task = %task_id, "the relay's DONE carries no SHA-256 (a stock relay): not checked");
-        return Ok(());
+        return Ok(None);
     };
     if stored.len() != 32 {
         return Err(Error::protocol(format!(
@@ -56,16 +85,25 @@ pub(crate) async fn verify(
             stored.len()
         )));
     }
-    let local = file_sha256(path).await?;
+    Ok(Some(stored))
+}
+
+fn compare(
+    local: &[u8; 32],
+    stored: &[u8],
+    what: &'static str,
+    path: &str,
+    task_id: &str,
+) -> Result<(), Error> {
     if local[..] != *stored {
         return Err(Error::new(Kind::Mismatch {
             what,
-            path: path.display().to_string(),
-            local: hex(&local),
+            path: path.to_owned(),
+            local: hex(local),
             stored: hex(stored),
         }));
     }
-    tracing::debug!(task = %task_id, sha256 = %hex(&local), "{what} matches the relay's SHA-256");
+    tracing::debug!(task = %task_id, sha256 = %hex(local), "{what} matches the relay's SHA-256");
     Ok(())
 }
 

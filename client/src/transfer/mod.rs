@@ -27,6 +27,9 @@
 //!   (online sender, uploader).
 //! - `sink`: [`receive`]: pulling into a partial file with a window, with
 //!   retries (online receiver, downloader).
+//! - `payload`: [`Payload`]: a file, or a generated [`Pattern`] that
+//!   [`send_payload`] answers from and [`receive_payload`] checks
+//!   (nothing on disk: a load generator's mode).
 //! - `digest`: after an offline upload or download, the file's SHA-256
 //!   compared with the one ferry's relay put on DONE (an extension).
 //! - `breakpoint`: [`breakpoint()`]: which bytes of an offline task the
@@ -39,6 +42,7 @@
 
 mod breakpoint;
 mod digest;
+mod payload;
 mod relay;
 mod signal;
 mod sink;
@@ -51,15 +55,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{IpAddr as PbIpAddr, TransferFileType};
 use ferry_proto::pb::im::file::ImFileNotify;
+use ferry_proto::pb::im::server::ImFileTransferRsp;
 use tokio::sync::watch;
 
 use crate::error::Error;
 
 pub use breakpoint::{Breakpoint, breakpoint};
 pub use ferry_proto::extension::OfflineState;
+pub use payload::{Pattern, Payload};
 pub use signal::SendOptions;
-pub use sink::receive;
-pub use source::send;
+pub use sink::{receive, receive_payload};
+pub use source::{send, send_payload};
 
 #[cfg(doc)]
 use crate::Session;
@@ -131,6 +137,41 @@ impl FileTask {
             relays: relays(&n.ip_addr_list)?,
             mode: Mode::from_wire(n.trans_mode)?,
             offline_ready: n.offline_ready != 0,
+        })
+    }
+
+    /// The task a relay created for a msg_server (the answer on its link,
+    /// CID_OTHER_FILE_TRANSFER_RSP), to be logged in to at `relays`: what
+    /// a program playing msg_server itself (a load generator against a
+    /// relay alone) hands its sender and receiver. Sizes are bytes.
+    ///
+    /// Errors: `is_refused` when the relay answered a failure;
+    /// `is_protocol` when the task id is missing or not a UUID, the size
+    /// or mode is missing or the mode unknown; `is_invalid` for an empty
+    /// `relays`.
+    pub fn from_transfer_rsp(
+        rsp: &ImFileTransferRsp,
+        relays: Vec<SocketAddr>,
+    ) -> Result<FileTask, Error> {
+        if rsp.result_code != 0 {
+            return Err(Error::refused(
+                rsp.result_code,
+                "the relay refused the task",
+            ));
+        }
+        if relays.is_empty() {
+            return Err(Error::invalid("a task without a relay address"));
+        }
+        let missing = |what: &str| Error::protocol(format!("a transfer answer without {what}"));
+        Ok(FileTask {
+            task_id: task_id(rsp.task_id.as_deref().ok_or_else(|| missing("a task id"))?)?,
+            from_user_id: rsp.from_user_id,
+            to_user_id: rsp.to_user_id,
+            file_name: rsp.file_name.clone().unwrap_or_default(),
+            size: u64::from(rsp.file_size.ok_or_else(|| missing("a file size"))?),
+            relays,
+            mode: Mode::from_wire(rsp.trans_mode.ok_or_else(|| missing("a mode"))?)?,
+            offline_ready: false,
         })
     }
 
@@ -267,5 +308,68 @@ impl Options {
             return Err(Error::invalid("a window of 0 pulls"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_answer_becomes_a_task_or_says_why_not() {
+        let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let rsp = ImFileTransferRsp {
+            result_code: 0,
+            from_user_id: 1,
+            to_user_id: 2,
+            file_name: Some(Bytes::from_static(b"a.bin")),
+            file_size: Some(4096),
+            task_id: Some(Bytes::from_static(id.as_bytes())),
+            trans_mode: Some(TransferFileType::FileTypeOffline as i32),
+            attach_data: None,
+        };
+        let at: SocketAddr = "127.0.0.1:8600".parse().unwrap();
+        let task = FileTask::from_transfer_rsp(&rsp, vec![at]).unwrap();
+        assert_eq!(
+            (task.task_id.as_str(), task.size, task.mode, task.relays),
+            (id, 4096, Mode::Offline, vec![at])
+        );
+        assert_eq!((task.from_user_id, task.to_user_id), (1, 2));
+
+        let refused = ImFileTransferRsp {
+            result_code: 1,
+            ..rsp.clone()
+        };
+        assert!(
+            FileTask::from_transfer_rsp(&refused, vec![at])
+                .unwrap_err()
+                .is_refused()
+        );
+        for bad in [
+            ImFileTransferRsp {
+                task_id: None,
+                ..rsp.clone()
+            },
+            ImFileTransferRsp {
+                task_id: Some(Bytes::from_static(b"../../etc")),
+                ..rsp.clone()
+            },
+            ImFileTransferRsp {
+                file_size: None,
+                ..rsp.clone()
+            },
+            ImFileTransferRsp {
+                trans_mode: Some(7),
+                ..rsp.clone()
+            },
+        ] {
+            let e = FileTask::from_transfer_rsp(&bad, vec![at]).unwrap_err();
+            assert!(e.is_protocol(), "{bad:?}: {e}");
+        }
+        assert!(
+            FileTask::from_transfer_rsp(&rsp, Vec::new())
+                .unwrap_err()
+                .is_invalid()
+        );
     }
 }

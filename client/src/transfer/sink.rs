@@ -1,8 +1,10 @@
 //! The receiving side: pulls the file into a partial local file with a
-//! window of pulls in flight, in file order. The relay answers in the
-//! order asked, so the local file is always a whole prefix of the file and
-//! its length is where a resumed transfer starts (a download is served at
-//! any offset; an online task ends at the relay when either side leaves).
+//! window of pulls in flight, in file order ([`receive_payload`] with a
+//! [`Pattern`]: each answer compared with the pattern and dropped). The
+//! relay answers in the order asked, so the local file is always a whole
+//! prefix of the file and its length is where a resumed transfer starts
+//! (a download is served at any offset; an online task ends at the relay
+//! when either side leaves).
 //!
 //! ```text
 //! have = partial file's length
@@ -25,8 +27,8 @@ use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 use super::digest;
 use super::relay::{RelayConn, Retry};
 use super::source::{decode, ended, same_task};
-use super::{FileTask, Mode, Options};
-use crate::error::Error;
+use super::{FileTask, Mode, Options, Pattern, Payload};
+use crate::error::{Error, Kind};
 
 /// Receives `task` as `me` into `path`, continuing after what `path`
 /// already holds: online (a new file for a new task), it waits for the
@@ -47,16 +49,40 @@ use crate::error::Error;
 /// connection after the retries (`is_io`, `is_closed`, `is_timeout`,
 /// `is_refused`, `is_protocol`).
 pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
+    receive_payload(task, me, Payload::File(path), opts).await
+}
+
+/// [`receive()`] into `payload`: a file as there, or a [`Pattern`]:
+/// every answer is compared with the pattern and dropped (nothing is
+/// written; offline, the relay's SHA-256 is compared with the pattern's).
+/// A pattern receiver starts at byte 0 on each call and resumes within the
+/// call.
+///
+/// Errors: as [`receive()`]; `is_mismatch` also for an answer that is not
+/// the pattern.
+pub async fn receive_payload(
+    task: &FileTask,
+    me: u32,
+    payload: Payload<'_>,
+    opts: &Options,
+) -> Result<(), Error> {
     opts.check()?;
     task.size32()?;
-    let mut sink = Sink::open(path, task.size).await?;
-    opts.report(sink.have, task.size);
+    let mut sink = match payload {
+        Payload::File(path) => Sink::open(path, task.size).await?,
+        Payload::Pattern(pattern) => Sink::Pattern {
+            pattern,
+            task: task.task_id.clone(),
+            have: 0,
+        },
+    };
+    opts.report(sink.have(), task.size);
     let mode = task.mode;
     let (role, answerer) = match mode {
         Mode::Offline => (ClientFileRole::ClientOfflineDownload, me),
         Mode::Online => (ClientFileRole::ClientRealtimeRecver, task.from_user_id),
     };
-    if mode == Mode::Offline && sink.have == task.size {
+    if mode == Mode::Offline && sink.have() == task.size {
         return sink.finish().await;
     }
     let how = Pulling {
@@ -68,7 +94,7 @@ pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> R
     };
     let mut retry = Retry::new(task, opts)?;
     let stored = loop {
-        let before = sink.have;
+        let before = sink.have();
         let attempt = async {
             let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
             if mode == Mode::Online {
@@ -97,11 +123,17 @@ pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> R
         };
         match attempt.await {
             Ok(stored) => break stored,
-            Err(e) => retry.failed(e, sink.have > before).await?,
+            Err(e) => retry.failed(e, sink.have() > before).await?,
         }
     };
     if mode == Mode::Offline {
-        digest::verify(path, stored.as_deref(), "the file received", &task.task_id).await?;
+        let (stored, id) = (stored.as_deref(), &task.task_id);
+        match payload {
+            Payload::File(path) => digest::verify(path, stored, "the file received", id).await?,
+            Payload::Pattern(p) => {
+                digest::verify_pattern(&p, task.size, stored, "the bytes received", id)?
+            }
+        }
     }
     Ok(())
 }
@@ -154,12 +186,22 @@ async fn wait_ready(relay: &mut RelayConn, task: &FileTask, opts: &Options) -> R
     Err(Error::protocol("DONE before the transfer began"))
 }
 
-/// The partial local file a transfer writes.
-struct Sink {
-    file: tokio::fs::File,
-    path: PathBuf,
-    /// Bytes of the file it holds (a prefix).
-    have: u64,
+/// Where a transfer's bytes go: the partial local file, or a pattern
+/// they are checked against.
+enum Sink {
+    File {
+        file: tokio::fs::File,
+        path: PathBuf,
+        /// Bytes of the file it holds (a prefix).
+        have: u64,
+    },
+    Pattern {
+        pattern: Pattern,
+        /// For the error message.
+        task: String,
+        /// Bytes checked so far (a prefix).
+        have: u64,
+    },
 }
 
 impl Sink {
@@ -182,39 +224,63 @@ impl Sink {
                 path.display()
             )));
         }
-        Ok(Sink {
+        Ok(Sink::File {
             file,
             path: path.to_owned(),
             have,
         })
     }
 
+    /// Bytes received so far (a prefix of the file).
+    fn have(&self) -> u64 {
+        match self {
+            Sink::File { have, .. } | Sink::Pattern { have, .. } => *have,
+        }
+    }
+
     /// Appends `data`; once this returns it is in the file (tokio's file
     /// finishes a write in the background unless flushed), so `have` is
-    /// what a resumed transfer finds even if this one is dropped now.
+    /// what a resumed transfer finds even if this one is dropped now. A
+    /// pattern sink checks `data` instead.
     async fn append(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.file
-            .write_all(data)
-            .await
-            .map_err(|e| Error::file("writing", &self.path, e))?;
-        self.file
-            .flush()
-            .await
-            .map_err(|e| Error::file("writing", &self.path, e))?;
-        self.have += data.len() as u64;
+        match self {
+            Sink::File { file, path, have } => {
+                file.write_all(data)
+                    .await
+                    .map_err(|e| Error::file("writing", path, e))?;
+                file.flush()
+                    .await
+                    .map_err(|e| Error::file("writing", path, e))?;
+                *have += data.len() as u64;
+            }
+            Sink::Pattern {
+                pattern,
+                task,
+                have,
+            } => {
+                if let Some(offset) = pattern.first_difference(*have, data) {
+                    return Err(Error::new(Kind::NotPattern {
+                        task: task.clone(),
+                        offset,
+                    }));
+                }
+                *have += data.len() as u64;
+            }
+        }
         Ok(())
     }
 
     /// Flushes and syncs what was written.
     async fn finish(&mut self) -> Result<(), Error> {
-        self.file
-            .flush()
+        let Sink::File { file, path, .. } = self else {
+            return Ok(());
+        };
+        file.flush()
             .await
-            .map_err(|e| Error::file("writing", &self.path, e))?;
-        self.file
-            .sync_data()
+            .map_err(|e| Error::file("writing", path, e))?;
+        file.sync_data()
             .await
-            .map_err(|e| Error::file("syncing", &self.path, e))
+            .map_err(|e| Error::file("syncing", path, e))
     }
 }
 
@@ -243,10 +309,10 @@ async fn pull(
 ) -> Result<Option<ImFileState>, Error> {
     let size = how.task.size;
     let (chunk, window) = (u64::from(how.opts.chunk), how.opts.window as usize);
-    let mut next = sink.have;
+    let mut next = sink.have();
     let mut in_flight = VecDeque::with_capacity(window);
     let mut done_seen = None;
-    while sink.have < size {
+    while sink.have() < size {
         while next < size && in_flight.len() < window {
             let len = chunk.min(size - next);
             let asked = relay
@@ -285,7 +351,7 @@ async fn pull(
         let rsp: ImFilePullDataRsp = decode(&frame)?;
         check(how, &rsp, offset, len)?;
         sink.append(&rsp.file_data).await?;
-        how.opts.report(sink.have, size);
+        how.opts.report(sink.have(), size);
     }
     Ok(done_seen)
 }

@@ -1,6 +1,7 @@
 //! The sending side: answers each pull the relay sends (the online
 //! receiver's, forwarded; or the relay's own during an offline upload) with
-//! the bytes of the local file at the asked offset, under the pull's seq.
+//! the bytes of the local file at the asked offset, under the pull's seq
+//! (or, [`send_payload`] with a [`Pattern`], the pattern's bytes there).
 //! An uploader that reconnects is asked only for what the relay is still
 //! missing; an online sender's reconnect is usually refused (the relay
 //! ends an online task when either side leaves).
@@ -25,18 +26,24 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::digest;
 use super::relay::{RelayConn, Retry};
-use super::{FileTask, Mode, Options};
+use super::{FileTask, Mode, Options, Pattern, Payload};
 use crate::error::{Error, Kind};
 
 /// The largest pull answered (bytes): the answer must fit one PDU.
 const MAX_PULL: u32 = ferry_proto::frame::DEFAULT_MAX_FRAME - (4 << 10);
 
-/// The local file being sent.
-struct Source {
-    file: tokio::fs::File,
-    path: PathBuf,
-    size: u64,
-    buf: Vec<u8>,
+/// What is being sent: a local file, or a generated pattern.
+enum Source {
+    File {
+        file: tokio::fs::File,
+        path: PathBuf,
+        size: u64,
+        buf: Vec<u8>,
+    },
+    Pattern {
+        pattern: Pattern,
+        size: u64,
+    },
 }
 
 impl Source {
@@ -55,7 +62,7 @@ impl Source {
                 path.display()
             )));
         }
-        Ok(Source {
+        Ok(Source::File {
             file,
             path: path.to_owned(),
             size: meta.len(),
@@ -63,17 +70,32 @@ impl Source {
         })
     }
 
-    async fn read(&mut self, offset: u64, len: usize) -> Result<bytes::Bytes, Error> {
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .await
-            .map_err(|e| Error::file("seeking in", &self.path, e))?;
-        self.buf.resize(len, 0);
-        self.file
-            .read_exact(&mut self.buf)
-            .await
-            .map_err(|e| Error::file("reading", &self.path, e))?;
-        Ok(bytes::Bytes::copy_from_slice(&self.buf))
+    fn size(&self) -> u64 {
+        match self {
+            Source::File { size, .. } | Source::Pattern { size, .. } => *size,
+        }
+    }
+
+    async fn read(&mut self, offset: u64, len: usize) -> Result<Bytes, Error> {
+        match self {
+            Source::File {
+                file, path, buf, ..
+            } => {
+                file.seek(SeekFrom::Start(offset))
+                    .await
+                    .map_err(|e| Error::file("seeking in", path, e))?;
+                buf.resize(len, 0);
+                file.read_exact(buf)
+                    .await
+                    .map_err(|e| Error::file("reading", path, e))?;
+                Ok(Bytes::copy_from_slice(buf))
+            }
+            Source::Pattern { pattern, .. } => {
+                let mut data = vec![0u8; len];
+                pattern.fill(offset, &mut data);
+                Ok(Bytes::from(data))
+            }
+        }
     }
 }
 
@@ -93,12 +115,35 @@ impl Source {
 /// of the relay connection after the retries (`is_io`, `is_closed`,
 /// `is_timeout`, `is_refused`, `is_protocol`).
 pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
-    let mut src = Source::open(path).await?;
-    if src.size != task.size {
+    send_payload(task, me, Payload::File(path), opts).await
+}
+
+/// [`send()`] from `payload`: a file as there, or a [`Pattern`] of the
+/// task's size (answered from memory; offline, the relay's SHA-256 is
+/// compared with the pattern's).
+///
+/// Errors: as [`send()`].
+pub async fn send_payload(
+    task: &FileTask,
+    me: u32,
+    payload: Payload<'_>,
+    opts: &Options,
+) -> Result<(), Error> {
+    let mut src = match payload {
+        Payload::File(path) => Source::open(path).await?,
+        Payload::Pattern(pattern) => Source::Pattern {
+            pattern,
+            size: task.size,
+        },
+    };
+    if src.size() != task.size {
+        let what = match payload {
+            Payload::File(path) => path.display().to_string(),
+            Payload::Pattern(_) => "the pattern".into(),
+        };
         return Err(Error::invalid(format!(
-            "{} has {} bytes, the task {}",
-            path.display(),
-            src.size,
+            "{what} has {} bytes, the task {}",
+            src.size(),
             task.size
         )));
     }
@@ -135,7 +180,13 @@ pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Resu
         }
     };
     if task.mode == Mode::Offline {
-        digest::verify(path, stored.as_deref(), "the file sent", &task.task_id).await?;
+        let (stored, id) = (stored.as_deref(), &task.task_id);
+        match payload {
+            Payload::File(path) => digest::verify(path, stored, "the file sent", id).await?,
+            Payload::Pattern(p) => {
+                digest::verify_pattern(&p, task.size, stored, "the bytes sent", id)?
+            }
+        }
     }
     opts.report(task.size, task.size);
     Ok(())
@@ -180,7 +231,7 @@ async fn serve(
             return Err(Error::protocol(format!("{cmd} from the relay to a sender")));
         }
         let req: ImFilePullDataReq = decode(&frame)?;
-        check(how, src.size, &req)?;
+        check(how, src.size(), &req)?;
         let data = src
             .read(u64::from(req.offset), req.data_size as usize)
             .await?;
@@ -194,7 +245,7 @@ async fn serve(
         relay.conn.reply(&rsp, frame.header.seq_num).await?;
         let end = u64::from(req.offset) + u64::from(req.data_size);
         let before = sent.fetch_max(end, Ordering::Relaxed);
-        how.opts.report(before.max(end), src.size);
+        how.opts.report(before.max(end), src.size());
     }
 }
 

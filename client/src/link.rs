@@ -1,0 +1,174 @@
+//! The msg_server side of a relay's msg link (TeamTalk's port 8601), for
+//! programs that play msg_server themselves: a load generator against a
+//! relay alone asks the relay for tasks (CID_OTHER_FILE_TRANSFER_REQ, as
+//! msg_server does for each file request) and hands them to its own
+//! senders and receivers. Stock PDUs only, so TeamTalk's file_server
+//! serves it unchanged; with ferry's link secret (an extension,
+//! `relay.link_secret`), the relay's challenge is answered first.
+//!
+//! ```text
+//! connect ─> [challenge (extension) ─> LinkAuth] ─> TRANSFER_REQ(from, to, name, size, mode)
+//!         <─ TRANSFER_RSP(result, task_id)  (answered under the request's seq)
+//! ```
+//!
+//! The relay closes the link after a task it could not create (TeamTalk's
+//! file_server does); requests after that fail `is_closed`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, link_mac};
+use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
+use ferry_proto::pb::im::server::{
+    ImFileServerIpReq, ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp,
+};
+
+use crate::conn::Conn;
+use crate::error::{Error, Kind};
+use crate::transfer::{FileTask, Mode, too_large};
+
+/// Heartbeat interval on the link (TeamTalk's msg_server: 5 s; the relay
+/// closes a link silent for 30 s).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// A msg link to one relay; requests may be in flight from many tasks at
+/// once (each answer comes back under its request's seq).
+pub struct RelayLink {
+    conn: Conn,
+    /// Where clients log in for the tasks of this link.
+    relays: Vec<SocketAddr>,
+}
+
+impl RelayLink {
+    /// Connects to the relay's msg link at `link` within `timeout` (which
+    /// also bounds every request's answer) and, with `secret`, answers the
+    /// relay's challenge (ferry's extension; wait at most `timeout` for
+    /// it). The tasks it creates are logged in to at `relays` (the relay's
+    /// client port, or ports, in order of preference).
+    ///
+    /// The link is checked with msg_server's first question (the relay's
+    /// address list, CID_OTHER_FILE_SERVER_IP_REQ).
+    ///
+    /// Errors: `is_io`, `is_timeout` (no connection, no answer, or no
+    /// challenge from a relay without a secret), `is_refused` (the relay
+    /// wants a secret and none was given), `is_refused` (a wrong secret: the relay
+    /// closed the link),
+    /// `is_protocol` (something else than the challenge came first),
+    /// `is_invalid` (no `relays`).
+    pub async fn connect(
+        link: SocketAddr,
+        secret: Option<&[u8]>,
+        relays: Vec<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<RelayLink, Error> {
+        if relays.is_empty() {
+            return Err(Error::invalid("a relay link without a client address"));
+        }
+        let (conn, mut events) =
+            Conn::connect(link, "the relay's msg link", HEARTBEAT, timeout).await?;
+        if let Some(secret) = secret {
+            let frame = tokio::time::timeout(timeout, events.recv())
+                .await
+                .map_err(|_| {
+                    Error::new(Kind::Timeout {
+                        what: "the relay's link challenge (is relay.link_secret set?)",
+                        after: timeout,
+                    })
+                })?
+                .ok_or_else(|| Error::new(Kind::Closed))?;
+            if frame.header.command != CID_OTHER_LINK_CHALLENGE {
+                return Err(Error::protocol(format!(
+                    "{} instead of the link challenge",
+                    frame.header.command
+                )));
+            }
+            let challenge: LinkChallenge = frame
+                .decode()
+                .map_err(|e| Error::protocol(format!("the link challenge: {e}")))?;
+            let auth = LinkAuth {
+                mac: Bytes::copy_from_slice(&link_mac(secret, &challenge.nonce)),
+            };
+            conn.send(&auth).await?;
+        }
+        // msg_server's first question on a link (stock): it also shows
+        // that the link is open, or that the relay wants a secret.
+        let asked = conn.ask(&ImFileServerIpReq {}).await?;
+        tokio::select! {
+            answer = asked.answer() => {
+                let answer = match answer {
+                    Err(e) if e.is_closed() && secret.is_some() => {
+                        return Err(Error::refused(
+                            1,
+                            "the relay closed the link after the answer to its challenge (a wrong link secret?)",
+                        ));
+                    }
+                    other => other,
+                };
+                let rsp: ImFileServerIpRsp = answer?
+                    .decode()
+                    .map_err(|e| Error::protocol(format!("the relay's address list: {e}")))?;
+                tracing::debug!(addresses = rsp.ip_addr_list.len(), "relay link up");
+            }
+            Some(frame) = events.recv(), if secret.is_none() => {
+                return Err(if frame.header.command == CID_OTHER_LINK_CHALLENGE {
+                    Error::refused(1, "the relay asks for its link secret (relay.link_secret)")
+                } else {
+                    Error::protocol(format!("{} on a new relay link", frame.header.command))
+                });
+            }
+        }
+        // Nothing else is expected unasked (heartbeats are dropped below
+        // this): drained, so a chatty relay cannot hold frames here.
+        tokio::spawn(async move {
+            while let Some(frame) = events.recv().await {
+                tracing::debug!(command = %frame.header.command, "ignored on the relay link");
+            }
+        });
+        Ok(RelayLink { conn, relays })
+    }
+
+    /// A new task from `from` to `to` for a file called `name` of `size`
+    /// bytes, moved in `mode` (offline needs the relay's store), as the
+    /// relay answered it.
+    ///
+    /// Errors: `is_refused` (the relay could not create it: offline
+    /// without a store, draining, out of space), `is_invalid` (`size` over
+    /// [`crate::transfer::MAX_FILE_SIZE`]), `is_closed`, `is_timeout`,
+    /// `is_protocol` (an answer for other users, or malformed).
+    pub async fn request_task(
+        &self,
+        from: u32,
+        to: u32,
+        name: Bytes,
+        size: u64,
+        mode: Mode,
+    ) -> Result<FileTask, Error> {
+        let file_size = u32::try_from(size).map_err(|_| too_large(size))?;
+        let rsp: ImFileTransferRsp = self
+            .conn
+            .call(&ImFileTransferReq {
+                from_user_id: from,
+                to_user_id: to,
+                file_name: name,
+                file_size,
+                trans_mode: mode.wire(),
+                attach_data: None,
+            })
+            .await?;
+        if (rsp.from_user_id, rsp.to_user_id) != (from, to) {
+            return Err(Error::protocol(format!(
+                "a transfer answer for users {} -> {} (asked {from} -> {to})",
+                rsp.from_user_id, rsp.to_user_id
+            )));
+        }
+        let task = FileTask::from_transfer_rsp(&rsp, self.relays.clone())?;
+        if task.size != size || task.mode != mode {
+            return Err(Error::protocol(format!(
+                "a transfer answer for {} bytes {:?} (asked {size} bytes {mode:?})",
+                task.size, task.mode
+            )));
+        }
+        Ok(task)
+    }
+}
