@@ -300,6 +300,9 @@ fn online_and_offline_against_a_relay_alone_run_clean_with_sizes_in_range() {
         }
         relay.wait_for("ferry_relay::msg_link: task created", online);
         relay.wait_for("offline upload complete", offline);
+        // Each downloaded offline file deleted, as its receiver's
+        // msg_server would (the store does not grow over a run).
+        relay.wait_for("offline file deleted by its receiver", offline);
     }
 }
 

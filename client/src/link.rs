@@ -13,13 +13,17 @@
 //!
 //! The relay closes the link after a task it could not create (TeamTalk's
 //! file_server does); requests after that fail `is_closed`.
+//!
+//! [`RelayLink::delete_offline`] plays msg_server's part when a receiver
+//! deletes an offline file: ferry's delete extension, which a stock
+//! file_server ignores (its files expire).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ferry_proto::extension::{CID_OTHER_LINK_CHALLENGE, link_mac};
-use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge};
+use ferry_proto::pb::ferry::link::{LinkAuth, LinkChallenge, OfflineDeleteReq};
 use ferry_proto::pb::im::server::{
     ImFileServerIpReq, ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp,
 };
@@ -170,5 +174,22 @@ impl RelayLink {
             )));
         }
         Ok(task)
+    }
+
+    /// Tells the relay that `task`'s receiver deleted it, so its stored
+    /// file goes now, not at `offline_ttl` (ferry's OFFLINE_DELETE_REQ, as
+    /// msg_server sends it for a receiver's CID_FILE_DEL_OFFLINE_REQ). Not
+    /// waited for: a stock file_server never answers, and ferry's answer
+    /// (OFFLINE_DELETE_RSP) is dropped like anything else unasked.
+    ///
+    /// Errors: `is_closed`, `is_io` (the link is gone).
+    pub async fn delete_offline(&self, task: &FileTask) -> Result<(), Error> {
+        self.conn
+            .send(&OfflineDeleteReq {
+                task_id: task.task_id.clone().into(),
+                user_id: task.to_user_id,
+                attach_data: None,
+            })
+            .await
     }
 }

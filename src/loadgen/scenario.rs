@@ -291,6 +291,7 @@ impl Worker {
                     Mode::Offline => {
                         send_payload(&task, *a, from, opts).await?;
                         receive_payload(&task, *b, to, opts).await?;
+                        link.delete_offline(&task).await?;
                     }
                 }
             }
