@@ -185,6 +185,13 @@ pub struct Progress {
     pub done: u64,
     /// The file's size in bytes.
     pub total: u64,
+    /// Payload bytes this transfer put on or took off the wire so far:
+    /// the file data of every pull answered (a sender) or every answer
+    /// received (a receiver), counted again when a reconnect moves them
+    /// again. `moved - (total - first done)` is what interruptions cost;
+    /// a transfer that started over after one would show a whole prefix
+    /// here twice.
+    pub moved: u64,
 }
 
 /// How a transfer moves its bytes.
@@ -247,9 +254,26 @@ impl Options {
         rx
     }
 
-    pub(crate) fn report(&self, done: u64, total: u64) {
+    /// A transfer begins with `done` of `total` bytes: [`Progress::moved`]
+    /// starts over at 0.
+    pub(crate) fn begin(&self, done: u64, total: u64) {
         if let Some(p) = &self.progress {
-            p.send_replace(Progress { done, total });
+            p.send_replace(Progress {
+                done,
+                total,
+                moved: 0,
+            });
+        }
+    }
+
+    /// `done` of `total` bytes are there, `payload` more bytes moved.
+    pub(crate) fn report(&self, done: u64, total: u64, payload: u64) {
+        if let Some(p) = &self.progress {
+            p.send_modify(|p| {
+                p.done = done;
+                p.total = total;
+                p.moved += payload;
+            });
         }
     }
 

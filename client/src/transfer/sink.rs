@@ -50,7 +50,7 @@ pub async fn receive(task: &FileTask, me: u32, path: &Path, opts: &Options) -> R
     opts.check()?;
     task.size32()?;
     let mut sink = Sink::open(path, task.size).await?;
-    opts.report(sink.have, task.size);
+    opts.begin(sink.have, task.size);
     let mode = task.mode;
     let (role, answerer) = match mode {
         Mode::Offline => (ClientFileRole::ClientOfflineDownload, me),
@@ -285,7 +285,7 @@ async fn pull(
         let rsp: ImFilePullDataRsp = decode(&frame)?;
         check(how, &rsp, offset, len)?;
         sink.append(&rsp.file_data).await?;
-        how.opts.report(sink.have, size);
+        how.opts.report(sink.have, size, len);
     }
     Ok(done_seen)
 }

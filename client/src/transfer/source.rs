@@ -114,7 +114,7 @@ pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Resu
         opts,
     };
     let sent = AtomicU64::new(0);
-    opts.report(0, task.size);
+    opts.begin(0, task.size);
     let mut retry = Retry::new(task, opts)?;
     let stored = loop {
         let before = sent.load(Ordering::Relaxed);
@@ -137,7 +137,7 @@ pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Resu
     if task.mode == Mode::Offline {
         digest::verify(path, stored.as_deref(), "the file sent", &task.task_id).await?;
     }
-    opts.report(task.size, task.size);
+    opts.report(task.size, task.size, 0);
     Ok(())
 }
 
@@ -194,7 +194,8 @@ async fn serve(
         relay.conn.reply(&rsp, frame.header.seq_num).await?;
         let end = u64::from(req.offset) + u64::from(req.data_size);
         let before = sent.fetch_max(end, Ordering::Relaxed);
-        how.opts.report(before.max(end), src.size);
+        how.opts
+            .report(before.max(end), src.size, u64::from(req.data_size));
     }
 }
 
