@@ -90,11 +90,13 @@ pub(super) fn preferred(shared: &Shared, to: u32) -> Option<usize> {
     (0..n).map(|i| (start + i) % n).find(|&i| links[i].is_up())
 }
 
-/// Which relay (link index) holds each of `ids`, as the relays that answer
-/// locate requests tell; an id no relay claims is absent. Every relay is
-/// asked at once; one that does not answer within `call_timeout` is left
-/// out (its files then go by [`preferred`]).
-pub(super) async fn locate(shared: &Arc<Shared>, ids: &[Bytes]) -> HashMap<Bytes, usize> {
+/// Which relays (link indexes, ascending) hold each of `ids`, as the
+/// relays that answer locate requests tell; an id no relay claims is
+/// absent. More than one holds a file when a standby relay serves a copy
+/// of another's store (multi-node.md). Every relay is asked at once; one
+/// that does not answer within `call_timeout` is left out (its files then
+/// go by [`preferred`]).
+pub(super) async fn locate(shared: &Arc<Shared>, ids: &[Bytes]) -> HashMap<Bytes, Vec<usize>> {
     let mut found = HashMap::new();
     if ids.is_empty() {
         return found;
@@ -112,10 +114,16 @@ pub(super) async fn locate(shared: &Arc<Shared>, ids: &[Bytes]) -> HashMap<Bytes
         if let Ok(Some((index, held))) = answer {
             for id in held {
                 if ids.contains(&id) {
-                    found.entry(id).or_insert(index);
+                    let holders: &mut Vec<usize> = found.entry(id).or_default();
+                    if !holders.contains(&index) {
+                        holders.push(index);
+                    }
                 }
             }
         }
+    }
+    for holders in found.values_mut() {
+        holders.sort_unstable();
     }
     found
 }
@@ -145,29 +153,33 @@ async fn ask(shared: Arc<Shared>, link: Link, ids: Vec<Bytes>) -> Option<(usize,
 }
 
 /// The addresses a receiver downloads offline task `task_id` (for user
-/// `to`) from: the relay that holds it, its owning core's port first; the
-/// preferred relay's when none claims it; empty when no relay is up.
+/// `to`) from: each relay that holds it in link order (a client moves to
+/// the next relay's when one dies), each with its owning core's port
+/// first; the preferred relay's when none claims it; empty when no relay
+/// is up.
 pub(super) async fn task_addresses(shared: &Arc<Shared>, task_id: &Bytes, to: u32) -> Vec<IpAddr> {
-    let found = locate(shared, std::slice::from_ref(task_id)).await;
-    let index = found.get(task_id).copied().or_else(|| {
+    let mut found = locate(shared, std::slice::from_ref(task_id)).await;
+    let holders = found.remove(task_id).unwrap_or_else(|| {
         tracing::debug!(task = %ferry_proto::text::show(task_id), "no relay claims the offline task");
-        preferred(shared, to)
+        preferred(shared, to).into_iter().collect()
     });
-    index
-        .map(|i| owner_first(shared.relay_ips_of(i), task_id))
-        .unwrap_or_default()
+    holders
+        .into_iter()
+        .flat_map(|i| owner_first(shared.relay_ips_of(i), task_id))
+        .collect()
 }
 
 /// The address list of a HAS_OFFLINE answer for `user`, whose files are
 /// `ids`. TeamTalk's answer has one list for all its files: the relay
-/// holding most of them comes first, then any other relay holding some
+/// holding most of them comes first (a tie: link order), then any other
+/// relay holding some (a standby serving a copy of the store among them)
 /// (a client that moves to the next address when a relay refuses its
 /// login finds those too), then the preferred relay if some file is
 /// claimed by none (or there is no file).
 pub(super) async fn list_addresses(shared: &Arc<Shared>, ids: &[Bytes], user: u32) -> Vec<IpAddr> {
     let found = locate(shared, ids).await;
     let mut counts: Vec<(usize, usize)> = Vec::new();
-    for index in found.values() {
+    for index in found.values().flatten() {
         match counts.iter_mut().find(|(i, _)| i == index) {
             Some((_, n)) => *n += 1,
             None => counts.push((*index, 1)),
