@@ -1,5 +1,7 @@
 //! Where an offline file lives: on the relay that took its upload, and
-//! nowhere else. Nothing in TeamTalk's records says which relay that is
+//! nowhere else unless a standby relay serves a copy of its store (then
+//! every holder is named, in link order, and a client that loses the first
+//! moves on to the next). Nothing in TeamTalk's records says which relay that is
 //! (IMTransmitFile has no such column), so a msg_server asks the relays:
 //! ferry's locate extension (`ferry_proto::extension`,
 //! `PROTOCOL-EXTENSIONS.md`) names task ids, and each relay answers with
