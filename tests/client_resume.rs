@@ -474,6 +474,11 @@ async fn a_download_fails_over_to_a_standby_relay_with_a_copy_of_the_store() {
         took >= 2 * per_address(&opts),
         "moved on after {took:?}: fewer retries than three per address"
     );
+    // A fourth retry at either address would wait 4 s more.
+    assert!(
+        took < 2 * per_address(&opts) + opts.backoff * 7,
+        "moved on only after {took:?}: more retries than three per address"
+    );
     standby.stop();
     stack.stop().await;
 }
