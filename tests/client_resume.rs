@@ -4,8 +4,10 @@
 //!
 //! - an offline upload caught in the middle: the relay is killed and
 //!   started again on the same store and ports after the systemd unit's
-//!   `RestartSec`; the same `send` call (default options)
-//!   finishes, having sent again no more than the relay had not committed;
+//!   `RestartSec`; the same `send` call (default options) finishes,
+//!   having sent again no more than the relay had not committed: by
+//!   default its pulls in flight, `offline_commit_bytes` and a block; one
+//!   window with `relay.offline_window_covers_uncommitted`;
 //! - a download caught in the middle: the same, the `receive` call goes on
 //!   from its partial file;
 //! - failover: a standby relay serves a copy of the first relay's store
@@ -29,13 +31,13 @@ use stack::Stack;
 use stack::process::{Service, at, port, spawn, wait_listening};
 use tokio::sync::watch;
 
-/// The store's block: the unit of commits and resume.
-const BLOCK: u64 = 64 << 10;
-/// The relay's upload window: `offline_window` pulls of `offline_pull`.
+/// The relay's upload window: `offline_window` (8) pulls of
+/// `offline_pull` (32 KiB), its defaults.
 const UPLOAD_WINDOW: u64 = 8 * (32 << 10);
-/// The relay's `offline_commit_bytes`: an upload is committed every
-/// window's worth of bytes.
-const COMMIT: u64 = UPLOAD_WINDOW;
+/// The store's block by default (`offline.block_size`).
+const BLOCK: u64 = 1 << 20;
+/// The relay's `offline_commit_bytes` by default.
+const COMMIT: u64 = 4 << 20;
 
 /// A `ferry relay` process of one core keeping offline files under
 /// `root`, on fixed ports (a restart comes back at the same addresses).
@@ -46,14 +48,21 @@ struct RelayProcess {
     client: u16,
     link: u16,
     metrics: u16,
+    /// `--set KEY=VALUE` settings beyond the store's place.
+    settings: Vec<&'static str>,
     process: Option<Service>,
 }
 
 impl RelayProcess {
     fn new(name: &'static str, root: PathBuf) -> RelayProcess {
+        RelayProcess::with(name, root, &[])
+    }
+
+    fn with(name: &'static str, root: PathBuf, settings: &[&'static str]) -> RelayProcess {
         RelayProcess {
             name,
             root,
+            settings: settings.to_vec(),
             core: port(),
             client: port(),
             link: port(),
@@ -67,40 +76,34 @@ impl RelayProcess {
         assert!(self.process.is_none(), "{} runs already", self.name);
         let root = format!("offline.root={}", self.root.display());
         let core = self.core.to_string();
-        self.process = Some(spawn(
-            self.name,
-            &[
-                "relay",
-                "--cores",
-                "1",
-                "--client-listen",
-                &at(self.client),
-                "--msg-listen",
-                &at(self.link),
-                "--core-port-base",
-                &core,
-                "--advertise",
-                "127.0.0.1",
-                "--metrics-listen",
-                &at(self.metrics),
-                "--set",
-                "offline.enabled=true",
-                "--set",
-                &root,
-                "--set",
-                "offline.min_free_bytes=0B",
-                "--set",
-                "offline.block_size=64KiB",
-                "--set",
-                "offline.preallocate=false",
-                "--set",
-                "relay.offline_window=8",
-                "--set",
-                "relay.offline_pull=32KiB",
-                "--set",
-                "relay.offline_commit_bytes=256KiB",
-            ],
-        ));
+        let (client, link, metrics) = (at(self.client), at(self.link), at(self.metrics));
+        let mut args = vec![
+            "relay",
+            "--cores",
+            "1",
+            "--client-listen",
+            &client,
+            "--msg-listen",
+            &link,
+            "--core-port-base",
+            &core,
+            "--advertise",
+            "127.0.0.1",
+            "--metrics-listen",
+            &metrics,
+            "--set",
+            "offline.enabled=true",
+            "--set",
+            &root,
+            "--set",
+            "offline.min_free_bytes=0B",
+            "--set",
+            "offline.preallocate=false",
+        ];
+        for setting in &self.settings {
+            args.extend(["--set", setting]);
+        }
+        self.process = Some(spawn(self.name, &args));
         for addr in self.addresses() {
             wait_listening(addr).await;
         }
@@ -246,10 +249,14 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_offline_upload_survives_the_relay_killed_and_restarted() {
+/// An offline upload of 40 MiB, the relay (`settings`) killed a third of
+/// the way and restarted after `RestartSec`: the same `send` finishes
+/// with the defaults, having sent again at most `bound` bytes (the
+/// client's [`Progress::moved`] and the restarted relay's own count);
+/// bob then downloads the very bytes.
+async fn upload_resumes(settings: &[&'static str], bound: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let mut relay = RelayProcess::new("relay", dir.path().join("offline"));
+    let mut relay = RelayProcess::with("relay", dir.path().join("offline"), settings);
     relay.start().await;
     let (stack, ids, alice, bob) = stack(&[&relay]).await;
     let size = 40usize << 20;
@@ -289,12 +296,10 @@ async fn an_offline_upload_survives_the_relay_killed_and_restarted() {
     assert_eq!(progress.borrow().done, size as u64);
     alice.add_offline(&task).await.unwrap();
 
-    // What the relay had not committed at the kill is asked again: the
-    // pulls in flight, the bytes since the last commit, a block's rest.
+    // What the relay had not committed at the kill is asked again.
     let again = moved - size as u64;
-    let bound = UPLOAD_WINDOW + COMMIT + BLOCK;
     println!(
-        "upload: killed at {} of {size} bytes; sent again {again} bytes (bound {bound})",
+        "upload {settings:?}: killed at {} of {size} bytes; sent again {again} bytes (bound {bound})",
         at_kill.done
     );
     assert!(
@@ -322,6 +327,29 @@ async fn an_offline_upload_survives_the_relay_killed_and_restarted() {
     );
     relay.stop();
     stack.stop().await;
+}
+
+/// The relay's defaults: what it had not committed at the kill is asked
+/// again: the pulls in flight, the bytes since the last commit
+/// (`offline_commit_bytes`) and the written part of an incomplete block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_upload_survives_the_relay_killed_and_restarted() {
+    upload_resumes(&[], UPLOAD_WINDOW + COMMIT + BLOCK).await;
+}
+
+/// `relay.offline_window_covers_uncommitted`, with blocks of one pull:
+/// at most one window is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_upload_sends_again_at_most_one_window_when_the_window_covers_uncommitted_bytes()
+{
+    upload_resumes(
+        &[
+            "relay.offline_window_covers_uncommitted=true",
+            "offline.block_size=32KiB",
+        ],
+        UPLOAD_WINDOW,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

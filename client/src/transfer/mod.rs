@@ -58,8 +58,12 @@
 //!   had not committed, so the bytes sent again are at most its pulls in
 //!   flight (`relay.offline_window` × `relay.offline_pull`, 256 KiB) plus
 //!   what it wrote since its last commit (`relay.offline_commit_bytes`,
-//!   4 MiB, plus the rest of a store block, 1 MiB): a commit is a data
-//!   sync, and only synced bytes are trusted after a crash. The upload's
+//!   4 MiB, plus the written part of a store block, 1 MiB): a commit is a
+//!   data sync, and only synced bytes are trusted after a crash. A relay
+//!   with `relay.offline_window_covers_uncommitted` (and
+//!   `offline.block_size` = `offline_pull`) keeps both within one window,
+//!   so at most one window is sent again, for a sync every half window.
+//!   The upload's
 //!   bytes lived on that relay alone and its task's list names only that
 //!   relay's addresses: if it does not come back in time, `send` fails (a
 //!   connection error, or `is_refused` from a relay that lost the task)
