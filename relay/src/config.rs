@@ -174,6 +174,16 @@ pub struct Config {
     /// loses at most this much of an upload (plus a block's remainder).
     #[serde(with = "size")]
     pub offline_commit_bytes: u64,
+    /// An upload's window also counts the bytes written and not yet
+    /// committed, not only the pulls in flight: the relay asks only while
+    /// both together stay within `offline_window` × `offline_pull`, and
+    /// commits every half window (or `offline_commit_bytes`, if less). A
+    /// relay killed mid-upload then asks the uploader again for at most one
+    /// window (plus the written part of a store block left incomplete,
+    /// none when `offline.block_size` is `offline_pull`), where by default
+    /// it is the window plus `offline_commit_bytes` plus a block. The price
+    /// is a data sync and a commit every half window.
+    pub offline_window_covers_uncommitted: bool,
 }
 
 impl Default for Config {
@@ -207,6 +217,7 @@ impl Default for Config {
             offline_window: 8,
             offline_pull: 32 << 10,
             offline_commit_bytes: 4 << 20,
+            offline_window_covers_uncommitted: false,
         }
     }
 }

@@ -16,7 +16,8 @@
 //! times, then the next address of the task's list): an offline upload
 //! resumes by answering what the relay still asks, a download from the
 //! length of the partial file. An online task ends at the relay when
-//! either side leaves, so a reconnect there is usually refused.
+//! either side leaves, so a reconnect there is usually refused. What
+//! survives a relay's death is below.
 //!
 //! # Layout
 //! - `signal`: the requests to msg_server ([`Session::request_file`],
@@ -35,10 +36,47 @@
 //! - `breakpoint`: [`breakpoint()`]: which bytes of an offline task the
 //!   relay holds (ferry's breakpoint query, an extension).
 //!
-//! An offline upload whose bytes lived on a relay that died starts again
-//! from the first block at the next address: another relay has none of it
-//! (the task itself lives on the dead relay, so that login is refused
-//! unless the relays share the store).
+//! # When a relay dies
+//!
+//! A connection that drops (or cannot be made) is tried again at the same
+//! address [`Options::reconnects`] times (3), [`Options::backoff`] apart
+//! doubling (0.5, 1 and 2 s: a relay restarted by systemd is back within
+//! them; the count starts over once bytes moved), then the next
+//! address of [`FileTask::relays`] is tried; a refused login moves on at
+//! once. The list holds a relay's own addresses (its owning core's port,
+//! then its shared port), then, for an offline download, those of every
+//! other relay msg_server found holding the file. [`Progress::moved`]
+//! shows what an interruption cost. What survives (tests/client_resume.rs
+//! kills a `ferry relay` process to check it):
+//!
+//! - **An offline download**, whenever a relay that serves the file
+//!   answers one of the addresses: the same relay restarted on its store,
+//!   or a standby relay started on a copy of that store (msg_server lists
+//!   every holder, in its `file_server` order). It goes on from the length
+//!   of the partial file: nothing received is received again; the pulls
+//!   in flight at the death (at most [`Options::window`] ×
+//!   [`Options::chunk`] bytes) are asked again.
+//! - **An offline upload**, when the relay that took it comes back on its
+//!   store within the retries. The restarted relay asks only for what it
+//!   had not committed, so the bytes sent again are at most its pulls in
+//!   flight (`relay.offline_window` × `relay.offline_pull`, 256 KiB) plus
+//!   what it wrote since its last commit (`relay.offline_commit_bytes`,
+//!   4 MiB, plus the written part of a store block, 1 MiB): a commit is a
+//!   data sync, and only synced bytes are trusted after a crash. A relay
+//!   with `relay.offline_window_covers_uncommitted` (and
+//!   `offline.block_size` = `offline_pull`) keeps both within one window,
+//!   so at most one window is sent again, for a sync every half window.
+//!   The upload's
+//!   bytes lived on that relay alone and its task's list names only that
+//!   relay's addresses: if it does not come back in time, `send` fails (a
+//!   connection error, or `is_refused` from a relay that lost the task)
+//!   and the file must be requested and sent again as a new task, from the
+//!   first byte. A standby started on an older copy of the store holds at
+//!   most what was committed when the copy was taken, and is not in the
+//!   uploader's list.
+//! - **An online transfer** does not: its task lives in the relay's
+//!   memory, so the relay's death ends it; a reconnect is refused
+//!   (unknown task) and the sender must ask msg_server for a new task.
 
 mod breakpoint;
 mod digest;
@@ -226,6 +264,13 @@ pub struct Progress {
     pub done: u64,
     /// The file's size in bytes.
     pub total: u64,
+    /// Payload bytes this transfer put on or took off the wire so far:
+    /// the file data of every pull answered (a sender) or every answer
+    /// received (a receiver), counted again when a reconnect moves them
+    /// again. `moved - (total - first done)` is what interruptions cost;
+    /// a transfer that started over after one would show a whole prefix
+    /// here twice.
+    pub moved: u64,
 }
 
 /// How a transfer moves its bytes.
@@ -248,6 +293,12 @@ pub struct Options {
     /// Reconnects to one relay address after a dropped connection before
     /// the next address is tried. Default 3.
     pub reconnects: u32,
+    /// The wait before the first reconnect to an address, doubled before
+    /// each next one. Default 500 ms: with 3 reconnects an address is
+    /// tried for 3.5 s (0.5 + 1 + 2), which outlasts a relay restarted by
+    /// deploy/systemd's unit (`RestartSec=2s`) even when the relay hands
+    /// out its shared port alone.
+    pub backoff: Duration,
     /// Heartbeat interval on relay connections. Default 5 s.
     pub heartbeat: Duration,
     progress: Option<Arc<watch::Sender<Progress>>>,
@@ -261,6 +312,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             peer_timeout: Duration::from_secs(600),
             reconnects: 3,
+            backoff: Duration::from_millis(500),
             heartbeat: Duration::from_secs(5),
             progress: None,
         }
@@ -288,9 +340,26 @@ impl Options {
         rx
     }
 
-    pub(crate) fn report(&self, done: u64, total: u64) {
+    /// A transfer begins with `done` of `total` bytes: [`Progress::moved`]
+    /// starts over at 0.
+    pub(crate) fn begin(&self, done: u64, total: u64) {
         if let Some(p) = &self.progress {
-            p.send_replace(Progress { done, total });
+            p.send_replace(Progress {
+                done,
+                total,
+                moved: 0,
+            });
+        }
+    }
+
+    /// `done` of `total` bytes are there, `payload` more bytes moved.
+    pub(crate) fn report(&self, done: u64, total: u64, payload: u64) {
+        if let Some(p) = &self.progress {
+            p.send_modify(|p| {
+                p.done = done;
+                p.total = total;
+                p.moved += payload;
+            });
         }
     }
 

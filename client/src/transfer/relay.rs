@@ -1,7 +1,8 @@
 //! One connection to a relay (TeamTalk's file_server) in one role of a
 //! task, and the rule for trying again: a dropped connection is
-//! reconnected [`Options::reconnects`] times (the count starts over once
-//! bytes moved), then the next address of the task's list is tried; a
+//! reconnected [`Options::reconnects`] times, [`Options::backoff`] apart
+//! doubling (the count starts over once bytes moved), then the next
+//! address of the task's list is tried at once; a
 //! refused login moves to the next address at once; anything else (a
 //! protocol error, a cancel, a local file error) ends the transfer.
 
@@ -16,9 +17,6 @@ use tokio::sync::mpsc;
 use super::{FileTask, Options};
 use crate::conn::Conn;
 use crate::error::{Error, Kind};
-
-/// Waits before reconnecting: this, doubled each time.
-const BACKOFF: Duration = Duration::from_millis(100);
 
 /// A logged-in relay connection.
 pub(crate) struct RelayConn {
@@ -152,7 +150,7 @@ impl<'a> Retry<'a> {
             }
             return Ok(());
         }
-        tokio::time::sleep(BACKOFF * 2u32.pow(self.failures.min(6) - 1)).await;
+        tokio::time::sleep(self.opts.backoff * 2u32.pow(self.failures.min(6) - 1)).await;
         Ok(())
     }
 }

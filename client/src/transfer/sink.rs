@@ -76,7 +76,7 @@ pub async fn receive_payload(
             have: 0,
         },
     };
-    opts.report(sink.have(), task.size);
+    opts.begin(sink.have(), task.size);
     let mode = task.mode;
     let (role, answerer) = match mode {
         Mode::Offline => (ClientFileRole::ClientOfflineDownload, me),
@@ -351,7 +351,7 @@ async fn pull(
         let rsp: ImFilePullDataRsp = decode(&frame)?;
         check(how, &rsp, offset, len)?;
         sink.append(&rsp.file_data).await?;
-        how.opts.report(sink.have(), size);
+        how.opts.report(sink.have(), size, len);
     }
     Ok(done_seen)
 }

@@ -159,7 +159,7 @@ pub async fn send_payload(
         opts,
     };
     let sent = AtomicU64::new(0);
-    opts.report(0, task.size);
+    opts.begin(0, task.size);
     let mut retry = Retry::new(task, opts)?;
     let stored = loop {
         let before = sent.load(Ordering::Relaxed);
@@ -188,7 +188,7 @@ pub async fn send_payload(
             }
         }
     }
-    opts.report(task.size, task.size);
+    opts.report(task.size, task.size, 0);
     Ok(())
 }
 
@@ -245,7 +245,8 @@ async fn serve(
         relay.conn.reply(&rsp, frame.header.seq_num).await?;
         let end = u64::from(req.offset) + u64::from(req.data_size);
         let before = sent.fetch_max(end, Ordering::Relaxed);
-        how.opts.report(before.max(end), src.size());
+        how.opts
+            .report(before.max(end), src.size(), u64::from(req.data_size));
     }
 }
 

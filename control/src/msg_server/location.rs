@@ -1,5 +1,7 @@
 //! Where an offline file lives: on the relay that took its upload, and
-//! nowhere else. Nothing in TeamTalk's records says which relay that is
+//! nowhere else unless a standby relay serves a copy of its store (then
+//! every holder is named, in link order, and a client that loses the first
+//! moves on to the next). Nothing in TeamTalk's records says which relay that is
 //! (IMTransmitFile has no such column), so a msg_server asks the relays:
 //! ferry's locate extension (`ferry_proto::extension`,
 //! `PROTOCOL-EXTENSIONS.md`) names task ids, and each relay answers with
@@ -92,11 +94,13 @@ pub(super) fn preferred(shared: &Shared, to: u32) -> Option<usize> {
     (0..n).map(|i| (start + i) % n).find(|&i| links[i].is_up())
 }
 
-/// Which relay (link index) holds each of `ids`, as the relays that answer
-/// locate requests tell; an id no relay claims is absent. Every relay is
-/// asked at once; one that does not answer within `call_timeout` is left
-/// out (its files then go by [`preferred`]).
-pub(super) async fn locate(shared: &Arc<Shared>, ids: &[Bytes]) -> HashMap<Bytes, usize> {
+/// Which relays (link indexes, ascending) hold each of `ids`, as the
+/// relays that answer locate requests tell; an id no relay claims is
+/// absent. More than one holds a file when a standby relay serves a copy
+/// of another's store (multi-node.md). Every relay is asked at once; one
+/// that does not answer within `call_timeout` is left out (its files then
+/// go by [`preferred`]).
+pub(super) async fn locate(shared: &Arc<Shared>, ids: &[Bytes]) -> HashMap<Bytes, Vec<usize>> {
     let mut found = HashMap::new();
     if ids.is_empty() {
         return found;
@@ -114,10 +118,16 @@ pub(super) async fn locate(shared: &Arc<Shared>, ids: &[Bytes]) -> HashMap<Bytes
         if let Ok(Some((index, held))) = answer {
             for id in held {
                 if ids.contains(&id) {
-                    found.entry(id).or_insert(index);
+                    let holders: &mut Vec<usize> = found.entry(id).or_default();
+                    if !holders.contains(&index) {
+                        holders.push(index);
+                    }
                 }
             }
         }
+    }
+    for holders in found.values_mut() {
+        holders.sort_unstable();
     }
     found
 }
@@ -147,29 +157,33 @@ async fn ask(shared: Arc<Shared>, link: Link, ids: Vec<Bytes>) -> Option<(usize,
 }
 
 /// The addresses a receiver downloads offline task `task_id` (for user
-/// `to`) from: the relay that holds it, its owning core's port first; the
-/// preferred relay's when none claims it; empty when no relay is up.
+/// `to`) from: each relay that holds it in link order (a client moves to
+/// the next relay's when one dies), each with its owning core's port
+/// first; the preferred relay's when none claims it; empty when no relay
+/// is up.
 pub(super) async fn task_addresses(shared: &Arc<Shared>, task_id: &Bytes, to: u32) -> Vec<IpAddr> {
-    let found = locate(shared, std::slice::from_ref(task_id)).await;
-    let index = found.get(task_id).copied().or_else(|| {
+    let mut found = locate(shared, std::slice::from_ref(task_id)).await;
+    let holders = found.remove(task_id).unwrap_or_else(|| {
         tracing::debug!(task = %ferry_proto::text::show(task_id), "no relay claims the offline task");
-        preferred(shared, to)
+        preferred(shared, to).into_iter().collect()
     });
-    index
-        .map(|i| owner_first(shared.relay_ips_of(i), task_id))
-        .unwrap_or_default()
+    holders
+        .into_iter()
+        .flat_map(|i| owner_first(shared.relay_ips_of(i), task_id))
+        .collect()
 }
 
 /// The address list of a HAS_OFFLINE answer for `user`, whose files are
 /// `ids`. TeamTalk's answer has one list for all its files: the relay
-/// holding most of them comes first, then any other relay holding some
+/// holding most of them comes first (a tie: link order), then any other
+/// relay holding some (a standby serving a copy of the store among them)
 /// (a client that moves to the next address when a relay refuses its
 /// login finds those too), then the preferred relay if some file is
 /// claimed by none (or there is no file).
 pub(super) async fn list_addresses(shared: &Arc<Shared>, ids: &[Bytes], user: u32) -> Vec<IpAddr> {
     let found = locate(shared, ids).await;
     let mut counts: Vec<(usize, usize)> = Vec::new();
-    for index in found.values() {
+    for index in found.values().flatten() {
         match counts.iter_mut().find(|(i, _)| i == index) {
             Some((_, n)) => *n += 1,
             None => counts.push((*index, 1)),
@@ -196,25 +210,29 @@ pub(super) async fn list_addresses(shared: &Arc<Shared>, ids: &[Bytes], user: u3
         .collect()
 }
 
-/// Receiver `user` deleted offline task `task_id`: the relay that holds it
-/// is told to drop the stored file (ferry's delete extension; it checks
-/// that `user` is the task's receiver). No relay claims it (a stock
-/// file_server, a relay down): nothing to tell, the file expires there.
+/// Receiver `user` deleted offline task `task_id`: every relay that holds
+/// it (a standby serving a copy of the store too) is told to drop the
+/// stored file (ferry's delete extension; each checks that `user` is the
+/// task's receiver). No relay claims it (a stock file_server, a relay
+/// down): nothing to tell, the file expires there.
 pub(super) async fn delete(shared: &Arc<Shared>, task_id: Bytes, user: u32) {
     let found = locate(shared, std::slice::from_ref(&task_id)).await;
-    let Some(&index) = found.get(&task_id) else {
+    let Some(holders) = found.get(&task_id) else {
         tracing::debug!(task = %ferry_proto::text::show(&task_id), "offline delete: no relay claims the task");
         return;
     };
-    let Some(link) = shared.links().relays.links().get(index).cloned() else {
-        return;
-    };
     let req = OfflineDeleteReq {
-        task_id,
+        task_id: task_id.clone(),
         user_id: user,
         attach_data: None,
     };
-    if let Some(pdu) = shared.encode(&req, 0) {
-        let _ = link.send(pdu).await;
+    let Some(pdu) = shared.encode(&req, 0) else {
+        return;
+    };
+    let links = shared.links().relays.links();
+    for &index in holders {
+        if let Some(link) = links.get(index) {
+            let _ = link.send(pdu.clone()).await;
+        }
     }
 }

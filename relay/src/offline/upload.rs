@@ -7,6 +7,8 @@
 //! login ─> pulls for the missing blocks (≤ offline_window in flight, none crossing a block)
 //! answer ─> checked (user, task, an outstanding pull, exactly its length) ─> write_at
 //!   every offline_commit_bytes: data sync, then the record naming the blocks
+//!   (offline_window_covers_uncommitted: asked + written-uncommitted bytes stay within
+//!   the window, a commit every half window: a crash costs the uploader one window)
 //! nothing left to ask or answer ─> sync + commit ─> read every block back
 //!   into the SHA-256 (a bad one is asked again) ─> final commit
 //!   ─> DONE carrying the SHA-256 (IMFileState.sha256, an extension), close
@@ -96,6 +98,12 @@ struct Upload<'a> {
     asked: VecDeque<(u64, u32)>,
     /// Bytes written since the last commit.
     unsynced: u64,
+    /// `offline_window_covers_uncommitted`: the bytes asked and not
+    /// answered plus `unsynced` stay within this (the window in bytes).
+    covered: Option<u64>,
+    /// Bytes written between two commits: `offline_commit_bytes`, at most
+    /// half of `covered`.
+    commit_every: u64,
     seq: u16,
     /// Settles in a row that found nothing to ask.
     stalls: u32,
@@ -104,6 +112,14 @@ struct Upload<'a> {
 impl<'a> Upload<'a> {
     fn new(conn: &'a Conn, files: Files) -> Result<Upload<'a>, ConnError> {
         let blocks = conn.offline().store.borrow().task(&conn.id)?.missing();
+        let config = &conn.core.config;
+        let covered = config
+            .offline_window_covers_uncommitted
+            .then(|| u64::from(config.offline_window) * u64::from(config.offline_pull));
+        let commit_every = match covered {
+            Some(window) => config.offline_commit_bytes.min((window / 2).max(1)),
+            None => config.offline_commit_bytes,
+        };
         Ok(Upload {
             conn,
             files,
@@ -111,6 +127,8 @@ impl<'a> Upload<'a> {
             pulls: VecDeque::new(),
             asked: VecDeque::new(),
             unsynced: 0,
+            covered,
+            commit_every,
             seq: 0,
             stalls: 0,
         })
@@ -119,7 +137,15 @@ impl<'a> Upload<'a> {
     /// Sends pulls until the window is full or nothing is left to ask.
     fn ask(&mut self) -> Result<(), ConnError> {
         let window = self.conn.core.config.offline_window as usize;
+        let max_pull = u64::from(self.conn.core.config.offline_pull);
         while self.asked.len() < window {
+            if let Some(bytes) = self.covered {
+                // Room for a whole pull beside what is asked and uncommitted.
+                let asked: u64 = self.asked.iter().map(|a| u64::from(a.1)).sum();
+                if asked + self.unsynced + max_pull > bytes {
+                    break;
+                }
+            }
             let Some((offset, len)) = self.next_pull()? else {
                 break;
             };
@@ -203,7 +229,7 @@ impl<'a> Upload<'a> {
         CoreStats::add(&stats.bytes_stored, u64::from(len));
         self.stalls = 0;
         self.unsynced += u64::from(len);
-        if self.unsynced >= conn.core.config.offline_commit_bytes {
+        if self.unsynced >= self.commit_every {
             self.unsynced = 0;
             self.files.flush(conn.offline(), &conn.id, stats).await?;
         }
