@@ -124,7 +124,11 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             dial(login_addrs.http)
         );
         println!("  msg_server     {msg_addr}");
-        println!("  relay          {}", relay.addresses().client);
+        println!(
+            "  relay          {}  (msg link {}: ferry loadgen --relay/--msg-link loads it alone)",
+            relay.addresses().client,
+            relay.addresses().msg
+        );
         if let Some(store) = &relay_offline_root {
             println!("  offline files  {}", store.display());
         }

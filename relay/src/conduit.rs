@@ -22,8 +22,8 @@
 //! the open PDU's bytes, so the next PDU's payload, already filling the
 //! pipe, waits for its own head.
 //!
-//! When the receiver's writer is idle, the filling task writes the head
-//! itself and opens the way out on its own ([`Conduit::open`]): the
+//! When the receiver's writer is idle and the transfer has no other pull
+//! in flight (a stock client), the filling task writes the head itself and opens the way out on its own ([`Conduit::open`]): the
 //! payload then goes into the receiver's socket as it arrives, and the
 //! writer, handed the [`Opened`] PDU to keep later PDUs behind it, has
 //! nothing left to do unless the socket was full. No io_uring send and no

@@ -88,7 +88,8 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
     let Some(sender) = &t.sender else {
         return Err(ConnError::SenderAbsent);
     };
-    if sender.outbox.send(pdu).is_err() {
+    let alone = t.pulls.is_empty();
+    if sender.outbox.send_forward(pdu, alone).is_err() {
         return Ok(Flow::Close);
     }
     t.pulls.push_back(Pull {
@@ -98,7 +99,6 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         orphan: false,
     });
     CoreStats::add(&core.stats.pulls_in_flight, 1);
-    let alone = t.pulls.len() == 1;
     core.answer_due(|now, limit| t.pace.pull_forwarded(now, alone, limit));
     Ok(Flow::Continue)
 }
@@ -107,7 +107,7 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
 /// seq, forwarded as received (back-pressure waits here).
 async fn pull_rsp(core: &Core, j: &Joined, mut pdu: BytesMut) -> Result<Flow, ConnError> {
     let head = PullDataRspHead::parse(&pdu[HEADER_LEN..])?;
-    let receiver = {
+    let (receiver, latency_bound) = {
         let mut t = j.task.borrow_mut();
         let pull = answer(core, &mut t, j, &head)?;
         if pull.orphan {
@@ -116,11 +116,15 @@ async fn pull_rsp(core: &Core, j: &Joined, mut pdu: BytesMut) -> Result<Flow, Co
         }
         set_seq(&mut pdu, pull.seq);
         match &t.receiver {
-            Some(r) => r.outbox.clone(),
+            Some(r) => (r.outbox.clone(), t.pulls.is_empty()),
             None => return Ok(Flow::Close),
         }
     };
-    if receiver.send_budgeted(pdu.freeze()).await.is_err() {
+    if receiver
+        .send_budgeted(pdu.freeze(), latency_bound)
+        .await
+        .is_err()
+    {
         return Ok(Flow::Close);
     }
     answered(core, j);
@@ -141,7 +145,11 @@ pub(crate) async fn pull_rsp_spliced(
     conduit: &mut Option<Rc<Conduit>>,
 ) -> Result<Flow, ConnError> {
     let info = &start.info;
-    let pull = answer(core, &mut j.task.borrow_mut(), j, info)?;
+    let (pull, latency_bound) = {
+        let mut t = j.task.borrow_mut();
+        let pull = answer(core, &mut t, j, info)?;
+        (pull, t.pulls.is_empty())
+    };
     if pull.orphan {
         let idle = core.config.idle_timeout;
         monoio::time::timeout(idle, discard(socket, start.remaining))
@@ -160,7 +168,12 @@ pub(crate) async fn pull_rsp_spliced(
         None => conduit.insert(Conduit::new()?).clone(),
     };
     if receiver
-        .send_spliced(start.head.freeze(), conduit.clone(), start.remaining)
+        .send_spliced(
+            start.head.freeze(),
+            conduit.clone(),
+            start.remaining,
+            latency_bound,
+        )
         .await
         .is_err()
     {

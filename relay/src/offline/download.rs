@@ -138,7 +138,7 @@ async fn serve(
         }
         pdu.put_slice(plan.slice(block, &cache.bytes));
     }
-    if conn.outbox.send_budgeted(pdu.freeze()).await.is_err() {
+    if conn.outbox.send_budgeted(pdu.freeze(), true).await.is_err() {
         return Ok(true); // the writer is gone
     }
     CoreStats::add(&conn.core.stats.bytes_served, len);
