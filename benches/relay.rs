@@ -448,3 +448,39 @@ criterion::criterion_main!(benches);
 // CPU); reading into memory wins for a few transfers (1.14x) and loses
 // under load (0.78x, 1.79x the CPU), hence the default switches on the
 // number of transfers a core streams.
+
+// 2026-12-01 (session 6), another machine of the same kind whose syscalls
+// cost about 3x more (a direct-socket round trip 86-97 µs here against
+// 29 µs in session 5); nothing else running:
+//   FERRY_BENCH_PATHS=ferry,ferry_queued,splice,direct cargo bench --bench relay
+// ferry = the default after this session's changes: a spliced response to a
+// receiver waiting on nothing else has its head written at once and its
+// payload pumped into the socket by the filling task (no writer round);
+// windowed transfers' PDUs go through the writer's io_uring batches.
+//
+// | case (12 interleaved rounds)  | path         | rate       | / splice | round trip p50 / p99 / mean µs |
+// |-------------------------------|--------------|------------|----------|--------------------------------|
+// | stock: 64 MiB, 34 KiB, W = 1  | ferry        | 193 MiB/s  | 0.84x    | 171 / 317 / 180                |
+// |                               | ferry_queued | 158        | 0.73x    | 201 / 331 / 209                |
+// |                               | splice relay | 211        | 1.00x    | 148 / 261 / 156                |
+// |                               | direct       | 356        | 1.67x    | 97 / 176 / 97                  |
+// | latency: 8 MiB, 4 KiB, W = 1  | ferry        | 23.5       | 0.81x    | 152 / 306 / 167                |
+// |                               | ferry_queued | 24.3       | 0.85x    | 150 / 288 / 162                |
+// |                               | splice relay | 28.7       | 1.00x    | 130 / 229 / 136                |
+// |                               | direct       | 47.6       | 1.62x    | 89 / 159 / 83                  |
+// | 1 GiB, 1 MiB pulls, W = 8     | ferry        | 1.67 GiB/s | 1.00x    | relay CPU 1.15x splice's       |
+// |                               | ferry_queued | 1.66       | 0.95x    | 1.34x                          |
+// | 64 x 16 MiB, W = 8, 2 cores   | ferry        | 1.70       | 0.99x    | 0.98x                          |
+// |                               | ferry_queued | 1.77       | 1.04x    | 0.81x                          |
+//
+// Busy polling (ferry_busy, 50 µs, now only for a task with one pull in
+// flight whose peer answered within 50 µs) lost on this machine: stock
+// 0.72x-0.84x, 4 KiB 0.69x-0.74x in three runs against 0.78x-0.85x and
+// 0.78x-0.89x for the default; spinning costs a syscall per turn and takes
+// the CPU the peers need (two cores for three busy threads). Two earlier
+// runs the same hour had the default at 0.78x/0.83x and 0.81x/0.78x. The
+// windowed cases swing by 0.05x-0.1x between runs (ferry 0.95x-1.00x and
+// 0.89x-1.04x, ferry_queued 0.95x-1.06x and 0.98x-1.06x over three runs).
+// perf trace, two rounds: the relay thread made 3.0 io_uring_enter calls per
+// pull before the head change and 2.5 after (one per stock pull fewer),
+// 1.5 then 2.0 sendto, 1.0 splice per stock pull.
