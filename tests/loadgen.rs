@@ -12,10 +12,9 @@
 
 mod stack;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
+
+use stack::process::LoggedRelay;
 
 #[test]
 fn every_scenario_runs_clean_against_ferry_up() {
@@ -142,81 +141,18 @@ fn sizes_within(doc: &serde_json::Value, size: &str) {
 }
 
 /// `ferry relay` on loopback, its log lines kept for the test to count.
-struct Relay {
-    child: Child,
-    client: SocketAddr,
-    msg: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
+struct Relay(LoggedRelay);
+
+impl std::ops::Deref for Relay {
+    type Target = LoggedRelay;
+    fn deref(&self) -> &LoggedRelay {
+        &self.0
+    }
 }
 
 impl Relay {
     fn spawn(env: &[(&str, &str)]) -> Relay {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.args(["relay", "--cores", "2", "--core-port-base", "0"])
-            .args([
-                "--client-listen",
-                "127.0.0.1:0",
-                "--msg-listen",
-                "127.0.0.1:0",
-            ])
-            .env_remove("FERRY_CONFIG")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start ferry relay");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let started = loop {
-            let line = lines.next().expect("relay exited before starting").unwrap();
-            if line.contains("relay started") {
-                break line;
-            }
-        };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let keep = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let field = |name: &str| -> SocketAddr {
-            let at = started.find(&format!(" {name}=")).expect(name) + name.len() + 2;
-            let value: String = started[at..]
-                .chars()
-                .take_while(|c| !c.is_whitespace())
-                .collect();
-            value
-                .parse()
-                .unwrap_or_else(|_| panic!("{name}: {started}"))
-        };
-        Relay {
-            client: field("client"),
-            msg: field("msg"),
-            child,
-            log,
-        }
-    }
-
-    /// Log lines so far containing `text`.
-    fn lines_with(&self, text: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(text))
-            .count()
-    }
-
-    /// Waits (2 s at most) until exactly `n` log lines contain `text`.
-    fn wait_for(&self, text: &str, n: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while self.lines_with(text) < n && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert_eq!(self.lines_with(text), n, "relay log lines with {text:?}");
+        Relay(LoggedRelay::spawn(env))
     }
 
     /// `ferry loadgen` against this relay alone.
@@ -231,13 +167,6 @@ impl Relay {
             cmd.env(k, v);
         }
         cmd.output().unwrap()
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

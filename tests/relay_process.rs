@@ -1,70 +1,27 @@
 //! `ferry relay` as a process, as an operator runs it: start-up refusals,
 //! the metrics endpoint, memory per idle connection, drain on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct RelayProcess {
-    child: Child,
-    client: SocketAddr,
-    msg: SocketAddr,
-    metrics: SocketAddr,
+mod stack;
+
+use stack::process::LoggedRelay;
+
+/// `ferry relay` on loopback ephemeral ports (`stack::process`).
+struct RelayProcess(LoggedRelay);
+
+impl std::ops::Deref for RelayProcess {
+    type Target = LoggedRelay;
+    fn deref(&self) -> &LoggedRelay {
+        &self.0
+    }
 }
 
-/// Starts `ferry relay` on loopback ephemeral ports and reads its
-/// addresses from the start-up log line.
 fn spawn(extra_env: &[(&str, &str)]) -> RelayProcess {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    cmd.args([
-        "relay",
-        "--cores",
-        "2",
-        "--client-listen",
-        "127.0.0.1:0",
-        "--msg-listen",
-        "127.0.0.1:0",
-    ])
-    .args(["--core-port-base", "0", "--metrics-listen", "127.0.0.1:0"])
-    .env_remove("FERRY_CONFIG")
-    .env("RUST_LOG", "info")
-    .env("NO_COLOR", "1")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start ferry relay");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let started = loop {
-        let line = lines.next().expect("relay exited before starting").unwrap();
-        if line.contains("relay started") {
-            break line;
-        }
-    };
-    // Keep draining stderr so the relay never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let field = |name: &str| -> SocketAddr {
-        let start = started
-            .find(&format!("{name}="))
-            .unwrap_or_else(|| panic!("{name} in {started}"))
-            + name.len()
-            + 1;
-        let value: String = started[start..]
-            .chars()
-            .take_while(|c| !c.is_whitespace())
-            .collect();
-        value
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}: {value:?} in {started}"))
-    };
-    RelayProcess {
-        client: field("client"),
-        msg: field("msg"),
-        metrics: field("metrics"),
-        child,
-    }
+    RelayProcess(LoggedRelay::spawn(extra_env))
 }
 
 impl RelayProcess {
@@ -104,7 +61,7 @@ impl RelayProcess {
         assert!(ok.success());
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.0.child.try_wait().unwrap() {
                 return status;
             }
             assert!(

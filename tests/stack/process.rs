@@ -1,7 +1,8 @@
 //! `ferry` subcommands as processes, for tests and benches that run the
 //! services as an operator does: free ports, a child that is killed when
 //! dropped and can be asked to drain, waiting for a port to listen, the
-//! memory a process holds, and TeamTalk MD5 user rows (cheap logins).
+//! memory a process holds, TeamTalk MD5 user rows (cheap logins), and a
+//! `ferry relay` on ephemeral ports whose log the test reads.
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -243,4 +244,99 @@ pub fn spawn_up(data: &str) -> (Child, Vec<String>) {
     let _ = up.kill();
     let _ = up.wait();
     panic!("ferry up printed {lines:?} and stopped");
+}
+
+/// `ferry relay` on loopback ephemeral ports (2 cores, per-core ports the
+/// system's, metrics on), its addresses read from the start-up log line
+/// and every later log line kept for the test; killed when dropped.
+pub struct LoggedRelay {
+    pub child: Child,
+    pub client: SocketAddr,
+    pub msg: SocketAddr,
+    pub metrics: SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LoggedRelay {
+    /// Starts it with `env` added (config overrides such as
+    /// `FERRY_OFFLINE__ENABLED`), logging at info.
+    pub fn spawn(env: &[(&str, &str)]) -> LoggedRelay {
+        use std::io::{BufRead, BufReader};
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.args(["relay", "--cores", "2", "--core-port-base", "0"])
+            .args([
+                "--client-listen",
+                "127.0.0.1:0",
+                "--msg-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .env_remove("FERRY_CONFIG")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start ferry relay");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let started = loop {
+            let line = lines.next().expect("relay exited before starting").unwrap();
+            if line.contains("relay started") {
+                break line;
+            }
+        };
+        // Kept, and drained so the relay never blocks on a full pipe.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let field = |name: &str| -> SocketAddr {
+            let at = started
+                .find(&format!(" {name}="))
+                .unwrap_or_else(|| panic!("{name} in {started}"))
+                + name.len()
+                + 2;
+            let value: String = started[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: {value:?} in {started}"))
+        };
+        LoggedRelay {
+            client: field("client"),
+            msg: field("msg"),
+            metrics: field("metrics"),
+            child,
+            log,
+        }
+    }
+
+    /// Log lines so far containing `text`.
+    pub fn lines_with(&self, text: &str) -> usize {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(text)).count()
+    }
+
+    /// Waits (2 s at most) until exactly `n` log lines contain `text`.
+    pub fn wait_for(&self, text: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.lines_with(text) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(self.lines_with(text), n, "relay log lines with {text:?}");
+    }
+}
+
+impl Drop for LoggedRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
