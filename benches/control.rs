@@ -34,13 +34,23 @@ use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
 use ferry_proto::registry::{CID_FILE_NOTIFY, CID_MSG_DATA};
 use stack::Client;
 use stack::process::{
-    Service, at, cpu_seconds, migrate, port, seed_md5_users, spawn_exe, spawn_relay,
-    wait_listening,
+    Service, at, cpu_seconds, migrate, port, seed_md5_users, spawn_exe, spawn_relay, wait_listening,
 };
 
 const PASSWORD: &str = "secret";
 const USERS: usize = 2_500;
 const DEPARTMENTS: usize = 50;
+
+/// Departments the users are spread over: `FERRY_BENCH_DEPARTMENTS`
+/// (default 50; 2,500 puts every user alone, so a login notifies only
+/// its own session and the logins' cost shows without presence fan-out).
+fn departments() -> usize {
+    std::env::var("FERRY_BENCH_DEPARTMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&d| d > 0)
+        .unwrap_or(DEPARTMENTS)
+}
 
 /// How much of each case runs: `cargo bench` or a quick pass.
 #[derive(Clone, Copy)]
@@ -312,7 +322,7 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
     seed_md5_users(
         db,
         PASSWORD,
-        (0..USERS).map(|i| (user(i), (i % DEPARTMENTS) as u32 + 1)),
+        (0..USERS).map(|i| (user(i), (i % departments()) as u32 + 1)),
     )
     .await;
     let (relay_client, relay_msg) = (port(), port());
@@ -320,7 +330,8 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
     wait_listening(SocketAddr::from(([127, 0, 0, 1], relay_msg))).await;
     // `FERRY_BENCH_OLD=path/to/ferry`: an older build's db_proxy and
     // msg_server beside this one's, login rounds alternating between them.
-    let mut stacks = vec![start_stack("new", env!("CARGO_BIN_EXE_ferry"), db, redis, relay_msg).await];
+    let mut stacks =
+        vec![start_stack("new", env!("CARGO_BIN_EXE_ferry"), db, redis, relay_msg).await];
     if let Ok(old) = std::env::var("FERRY_BENCH_OLD")
         && !old.is_empty()
     {
@@ -331,7 +342,7 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
         .max(1);
-    println!("== {backend}");
+    println!("== {backend} ({} departments)", departments());
 
     // Logins one after another, then 64 at a time; rounds alternate
     // between the stacks (old first in odd rounds).
@@ -439,8 +450,9 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = metric(ops, "ferry_msg_presence_notifies_total").await;
     let per_login = (after - before) as f64 / logins as f64;
+    let departments = departments();
     println!(
-        "presence with {} PC users online in {DEPARTMENTS} departments: {per_login:.1} notifies per login \
+        "presence with {} PC users online in {departments} departments: {per_login:.1} notifies per login \
          (TeamTalk's rule, every PC connection: {} per login)",
         scale.online,
         scale.online + logins / 2
