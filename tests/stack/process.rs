@@ -33,7 +33,13 @@ pub struct Service {
 /// Starts `ferry args…` with no config file, stdout discarded, stderr
 /// shared; its log level is `FERRY_CHILD_LOG` (default `warn`).
 pub fn spawn(name: &'static str, args: &[&str]) -> Service {
-    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+    spawn_exe(env!("CARGO_BIN_EXE_ferry"), name, args)
+}
+
+/// [`spawn`] of another `ferry` binary (a bench's A/B against an older
+/// build).
+pub fn spawn_exe(exe: &str, name: &'static str, args: &[&str]) -> Service {
+    let child = Command::new(exe)
         .args(args)
         .env_remove("FERRY_CONFIG")
         .env(

@@ -32,7 +32,7 @@ use ferry_proto::{DecodeError, Frame};
 
 use super::sessions::{Handle, is_mobile};
 use super::{Shared, file, group, login, message};
-use crate::server::{Flow, FrameHandler};
+use crate::server::{Flow, FrameHandler, Outbox};
 
 /// Why a client connection is closed.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,8 @@ pub(super) enum Refusal {
 pub(super) struct ClientConn {
     pub(super) shared: Arc<Shared>,
     pub(super) handle: Handle,
+    /// This connection's own outbox (answers need no session lookup).
+    outbox: Outbox,
     /// 0 until the login is validated.
     pub(super) user: u32,
     pub(super) client_type: i32,
@@ -56,10 +58,11 @@ pub(super) struct ClientConn {
 }
 
 impl ClientConn {
-    pub(super) fn new(shared: Arc<Shared>, handle: Handle) -> ClientConn {
+    pub(super) fn new(shared: Arc<Shared>, handle: Handle, outbox: Outbox) -> ClientConn {
         ClientConn {
             shared,
             handle,
+            outbox,
             user: 0,
             client_type: 0,
             login_tried: false,
@@ -80,13 +83,8 @@ impl ClientConn {
 
     /// Answers on this connection (its own outbox: waits for room).
     pub(super) async fn reply<T: ferry_proto::Pdu>(&self, msg: &T, seq: u16) {
-        let outbox = self
-            .shared
-            .sessions()
-            .get(self.handle)
-            .map(|s| s.outbox.clone());
-        if let (Some(outbox), Some(pdu)) = (outbox, self.shared.encode(msg, seq)) {
-            let _ = outbox.send(pdu).await;
+        if let Some(pdu) = self.shared.encode(msg, seq) {
+            let _ = self.outbox.send(pdu).await;
         }
     }
 
@@ -94,14 +92,7 @@ impl ClientConn {
         let cmd = f.header.command;
         let seq = f.header.seq_num;
         if cmd == CID_OTHER_HEARTBEAT {
-            let outbox = self
-                .shared
-                .sessions()
-                .get(self.handle)
-                .map(|s| s.outbox.clone());
-            if let Some(outbox) = outbox {
-                let _ = outbox.send(f.pdu).await;
-            }
+            let _ = self.outbox.send(f.pdu).await;
             return Ok(Flow::Continue);
         }
         if cmd == CID_LOGIN_REQ_USERLOGIN {

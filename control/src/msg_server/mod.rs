@@ -507,8 +507,9 @@ impl MsgServer {
                     }
                 };
                 let connection = Connection::new(stream, client_conn(&shared.config));
-                shared.sessions().insert(handle, connection.outbox());
-                let conn = client::ClientConn::new(shared.clone(), handle);
+                let outbox = connection.outbox();
+                shared.sessions().insert(handle, outbox.clone());
+                let conn = client::ClientConn::new(shared.clone(), handle, outbox);
                 connection.run(stop, conn)
             })
             .await;

@@ -200,14 +200,22 @@ impl Table {
     /// The PC sessions to tell of `user`'s status change: watchers and the
     /// user's department.
     pub(super) fn interested_in(&self, user: u32) -> Vec<Outbox> {
-        let mut handles: HashSet<Handle> = self.watchers.get(&user).cloned().unwrap_or_default();
-        if let Some(d) = self.department_of.get(&user)
-            && let Some(set) = self.by_department.get(d)
-        {
-            handles.extend(set.iter().copied());
-        }
-        handles
-            .iter()
+        // Each session once: the department's, then watchers outside it
+        // (no set is built per status change).
+        let department = self
+            .department_of
+            .get(&user)
+            .and_then(|d| self.by_department.get(d));
+        let watchers = self
+            .watchers
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter(|h| !department.is_some_and(|d| d.contains(h)));
+        department
+            .into_iter()
+            .flatten()
+            .chain(watchers)
             .filter_map(|h| self.sessions.get(h))
             .filter(|s| s.user != 0 && !is_mobile(s.client_type))
             .map(|s| s.outbox.clone())

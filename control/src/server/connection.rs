@@ -25,8 +25,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_proto::pb::im::other::ImHeartBeat;
 use ferry_proto::{Frame, frame};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::admission::Admitted;
@@ -35,6 +36,33 @@ use crate::admission::Admitted;
 /// Bytes read at a time (the buffer is allocated when the socket is
 /// readable and dropped once every frame in it is handled).
 const READ_BUFFER: usize = 8 * 1024;
+
+/// PDUs queued behind the one being written are joined to it up to this
+/// many bytes (a big answer alone is written as it is, uncopied).
+const COALESCE_BYTES: usize = 64 * 1024;
+
+/// One read into `buf`'s spare room. A short read (less than the room)
+/// means the socket is drained: its readiness is cleared then, as tokio's
+/// own `poll_read` does, so the next wait sleeps in epoll instead of
+/// costing a read that finds nothing (one syscall less per frame burst).
+/// Readiness set again meanwhile (new bytes, a FIN) is kept: tokio clears
+/// only the event the read saw.
+fn read_some(reader: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    let room = buf.capacity() - buf.len();
+    let mut short = None;
+    let read = reader.as_ref().try_io(Interest::READABLE, || {
+        let n = reader.try_read_buf(buf)?;
+        if n > 0 && n < room {
+            short = Some(n);
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match short {
+        Some(n) => Ok(n),
+        None => read,
+    }
+}
 
 /// How a connection behaves.
 #[derive(Debug, Clone)]
@@ -208,7 +236,30 @@ impl Connection {
                     }
                     _ = idle => Outgoing { pdu: heartbeat_pdu(), _held: None },
                 };
-                if let Err(e) = writer.write_all(&out.pdu).await {
+                // What else is queued by now goes in the same write: one
+                // syscall (and one segment for the peer to read) for a
+                // burst of answers or notifies instead of one per PDU.
+                let mut more = Vec::new();
+                let mut size = out.pdu.len();
+                while size < COALESCE_BYTES {
+                    match queued.try_recv() {
+                        Ok(next) => {
+                            size += next.pdu.len();
+                            more.push(next);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let written = if more.is_empty() {
+                    writer.write_all(&out.pdu).await
+                } else {
+                    let mut batch = BytesMut::with_capacity(size);
+                    for o in std::iter::once(&out).chain(&more) {
+                        batch.extend_from_slice(&o.pdu);
+                    }
+                    writer.write_all(&batch).await
+                };
+                if let Err(e) = written {
                     tracing::debug!(error = %e, "peer stopped reading");
                     return;
                 }
@@ -246,7 +297,7 @@ impl Connection {
                 ready = tokio::time::timeout(handler.read_timeout().unwrap_or(config.read_timeout), reader.readable()) => match ready {
                     Ok(Ok(())) => {
                         buf.reserve(READ_BUFFER);
-                        match reader.try_read_buf(&mut buf) {
+                        match read_some(&reader, &mut buf) {
                             Ok(0) => break,
                             Ok(_) => {}
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
