@@ -300,6 +300,7 @@ async fn a_file_request_gets_a_relay_task_and_the_receiver_is_notified() {
     let mut a = Client::login(stack.msg, "alice", ClientType::Windows).await;
     let mut b = Client::login(stack.msg, "bob", ClientType::Windows).await;
     let req = ImFileReq {
+        file_size_u64: None,
         from_user_id: 0,
         to_user_id: ids[1],
         file_name: "report.pdf".into(),
@@ -327,6 +328,7 @@ async fn a_file_request_gets_a_relay_task_and_the_receiver_is_notified() {
     );
     // The task is real: the receiver logs in to the relay with it.
     let login = ImFileLoginReq {
+        file_size_u64: None,
         user_id: ids[1],
         task_id: rsp.task_id.clone(),
         file_role: 2,
@@ -354,6 +356,7 @@ async fn a_file_request_gets_a_relay_task_and_the_receiver_is_notified() {
     // or receiver may delete it.
     let task_id: bytes::Bytes = "6f9619ff-8b86-4d11-b42d-00c04fc964ff".into();
     a.send(&ImFileAddOfflineReq {
+        file_size_u64: None,
         from_user_id: 0,
         to_user_id: ids[1],
         task_id: task_id.clone(),
@@ -419,6 +422,7 @@ async fn nothing_but_login_is_taken_before_login() {
             }
             1 => {
                 c.send(&ImFileReq {
+                    file_size_u64: None,
                     from_user_id: 0,
                     to_user_id: ids[1],
                     file_name: "x".into(),
@@ -429,6 +433,7 @@ async fn nothing_but_login_is_taken_before_login() {
             }
             2 => {
                 c.send(&ImFileAddOfflineReq {
+                    file_size_u64: None,
                     from_user_id: ids[0],
                     to_user_id: ids[1],
                     task_id: "t".into(),
