@@ -5,6 +5,11 @@
 //! names are bytes (any encoding; `ferry_proto::text`): a GBK name creates
 //! its task like any other.
 //!
+//! A file past 4 GiB - 1 is asked for with the stock `file_size` at
+//! 0xFFFFFFFF and the size in ferry's `file_size_u64` twin (echoed in the
+//! answer); a twin that disagrees with the stock field is refused, and so
+//! is an online transfer that large (offline ones are served).
+//!
 //! ferry's locate extension (`ferry_proto::extension`): OFFLINE_LOCATE_REQ
 //! names offline task ids; the answer lists those this relay's store holds
 //! (each asked of its owning core), so msg_servers send a receiver to the

@@ -12,6 +12,11 @@
 //! FILE_LOGIN_REQ role 4 (download, the receiver or the sender)
 //!   ─> LOGIN_RES 0; the client pulls, every block verified (download.rs) ─> DONE, close
 //! DONE carries the stored SHA-256 (IMFileState.sha256, field 100, an extension)
+//! past 4 GiB - 1 (u64 twins at field 100, an extension): a login without
+//!   IMFileLoginReq.file_size_u64 is a stock peer's and is refused such a
+//!   task (LOGIN_RES 1, StockPeerTooLarge logged); a ferry peer's login
+//!   answer carries the stored size, and pulls past 4 GiB - 1 carry the
+//!   stock offset 0xFFFFFFFF and the true one in offset_u64
 //! BREAKPOINT_REQ (extension 0x0580) as a connection's first PDU
 //!   ─> BREAKPOINT_RSP: committed ranges, size, state; or a refusal code ─> close
 //! ```
