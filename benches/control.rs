@@ -415,6 +415,7 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
         let t = Instant::now();
         sender
             .send(&ImFileReq {
+                file_size_u64: None,
                 from_user_id: 0,
                 to_user_id: receiver.user,
                 file_name: "bench.bin".into(),

@@ -300,6 +300,7 @@ async fn a_file_request_gets_a_relay_task_and_the_receiver_is_notified() {
     let mut a = Client::login(stack.msg, "alice", ClientType::Windows).await;
     let mut b = Client::login(stack.msg, "bob", ClientType::Windows).await;
     let req = ImFileReq {
+        file_size_u64: None,
         from_user_id: 0,
         to_user_id: ids[1],
         file_name: "report.pdf".into(),
@@ -327,6 +328,7 @@ async fn a_file_request_gets_a_relay_task_and_the_receiver_is_notified() {
     );
     // The task is real: the receiver logs in to the relay with it.
     let login = ImFileLoginReq {
+        file_size_u64: None,
         user_id: ids[1],
         task_id: rsp.task_id.clone(),
         file_role: 2,
@@ -353,16 +355,20 @@ async fn a_file_request_gets_a_relay_task_and_the_receiver_is_notified() {
     // Offline rows: the receiver hears the file is ready; only its sender
     // or receiver may delete it.
     let task_id: bytes::Bytes = "6f9619ff-8b86-4d11-b42d-00c04fc964ff".into();
+    // A file past 4 GiB: the stock size is the sentinel, ferry's u64
+    // twin (PROTOCOL-EXTENSIONS.md) reaches the receiver unchanged.
     a.send(&ImFileAddOfflineReq {
+        file_size_u64: Some(5 << 30),
         from_user_id: 0,
         to_user_id: ids[1],
         task_id: task_id.clone(),
         file_name: "report.pdf".into(),
-        file_size: 4096,
+        file_size: u32::MAX,
     })
     .await;
     let n: ImFileNotify = b.expect(CID_FILE_NOTIFY).await.decode().unwrap();
     assert_eq!((n.offline_ready, n.from_user_id), (1, a.user));
+    assert_eq!((n.file_size, n.file_size_u64), (u32::MAX, Some(5 << 30)));
     let mut carol = Client::login(stack.msg, "carol", ClientType::Windows).await;
     carol
         .send(&ImFileDelOfflineReq {
@@ -419,6 +425,7 @@ async fn nothing_but_login_is_taken_before_login() {
             }
             1 => {
                 c.send(&ImFileReq {
+                    file_size_u64: None,
                     from_user_id: 0,
                     to_user_id: ids[1],
                     file_name: "x".into(),
@@ -429,6 +436,7 @@ async fn nothing_but_login_is_taken_before_login() {
             }
             2 => {
                 c.send(&ImFileAddOfflineReq {
+                    file_size_u64: None,
                     from_user_id: ids[0],
                     to_user_id: ids[1],
                     task_id: "t".into(),

@@ -370,6 +370,7 @@ async fn an_offline_file_name_db_proxy_cannot_record_is_refused_at_once() {
     let ids = stack.users(&["alice", "bob"], 1).await;
     let mut alice = Client::login(stack.msg, "alice", ClientType::Windows).await;
     let request = |len: usize| ImFileReq {
+        file_size_u64: None,
         from_user_id: ids[0],
         to_user_id: ids[1],
         file_name: vec![b'n'; len].into(),
@@ -457,6 +458,7 @@ async fn stock_file_server(
                         } else if f.header.command == CID_OTHER_FILE_TRANSFER_REQ {
                             let req: ImFileTransferReq = f.decode().unwrap();
                             let rsp = ImFileTransferRsp {
+                                file_size_u64: None,
                                 result_code: 0,
                                 from_user_id: req.from_user_id,
                                 to_user_id: req.to_user_id,
@@ -522,6 +524,7 @@ async fn stock_file_servers_get_the_placement_without_a_wait() {
         let placed = fake[to as usize % 2];
         let rsp: ImFileRsp = alice
             .call(&ImFileReq {
+                file_size_u64: None,
                 from_user_id: ids[0],
                 to_user_id: to,
                 file_name: "stock.bin".into(),
@@ -536,6 +539,7 @@ async fn stock_file_servers_get_the_placement_without_a_wait() {
         let started = std::time::Instant::now();
         alice
             .send(&ImFileAddOfflineReq {
+                file_size_u64: None,
                 from_user_id: ids[0],
                 to_user_id: to,
                 task_id: rsp.task_id.clone(),

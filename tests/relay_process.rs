@@ -207,6 +207,7 @@ fn offline_files_outlive_the_relay_process() {
     let login = |addr, task: &str, user, role| {
         let mut c = Pdus::connect(addr);
         let req = ImFileLoginReq {
+            file_size_u64: None,
             user_id: user,
             task_id: task.to_owned().into(),
             file_role: role,
@@ -220,6 +221,7 @@ fn offline_files_outlive_the_relay_process() {
     let relay = spawn(&env);
     let mut link = Pdus::connect(relay.msg);
     let req = ImFileTransferReq {
+        file_size_u64: None,
         from_user_id: 5,
         to_user_id: 6,
         file_name: "notes.txt".into(),
@@ -243,6 +245,7 @@ fn offline_files_outlive_the_relay_process() {
             .map(offline_byte)
             .collect();
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: task.clone().into(),
             user_id: 5,
@@ -264,6 +267,7 @@ fn offline_files_outlive_the_relay_process() {
     let mut offset = 0;
     while offset < size {
         let req = ImFilePullDataReq {
+            offset_u64: None,
             task_id: task.clone().into(),
             user_id: 6,
             trans_mode: 2,

@@ -29,6 +29,7 @@ fn receive<T: Pdu>(pdu: &Bytes) -> T {
 
 fn pull_rsp_1mib() -> Bytes {
     let msg = ImFilePullDataRsp {
+        offset_u64: None,
         result_code: 0,
         task_id: "6f9619ff-8b86-4d11-b42d-00c04fc964ff".into(),
         user_id: 1001,

@@ -58,6 +58,7 @@ impl Peer {
     pub(crate) fn create_task(&mut self, from: u32, to: u32, size: u32) -> String {
         use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
         let req = ImFileTransferReq {
+            file_size_u64: None,
             from_user_id: from,
             to_user_id: to,
             file_name: "bench".into(),
@@ -74,6 +75,7 @@ impl Peer {
     pub(crate) fn login(&mut self, task: &str, user: u32, role: i32) {
         self.send(
             &ImFileLoginReq {
+                file_size_u64: None,
                 user_id: user,
                 task_id: task.to_owned().into(),
                 file_role: role,
@@ -107,6 +109,7 @@ impl Peer {
             while next < size && in_flight.len() < window {
                 let len = u64::from(chunk).min(size - next) as u32;
                 let req = ImFilePullDataReq {
+                    offset_u64: None,
                     task_id: task.to_owned().into(),
                     user_id: user,
                     trans_mode: 1,
@@ -149,6 +152,7 @@ impl Peer {
             };
             let data = payload.slice(..req.data_size as usize);
             let head = ImFilePullDataRsp {
+                offset_u64: None,
                 result_code: 0,
                 task_id: task.to_owned().into(),
                 user_id: user,

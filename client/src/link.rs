@@ -152,6 +152,7 @@ impl RelayLink {
         let rsp: ImFileTransferRsp = self
             .conn
             .call(&ImFileTransferReq {
+                file_size_u64: None,
                 from_user_id: from,
                 to_user_id: to,
                 file_name: name,

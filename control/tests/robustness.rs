@@ -505,6 +505,7 @@ async fn offline_files_and_injection(b: Backend) {
         (evil, "'; DROP TABLE IMTransmitFile; --"),
     ] {
         c.send(&ImFileAddOfflineReq {
+            file_size_u64: None,
             from_user_id: 1,
             to_user_id: 2,
             task_id: task.into(),
@@ -588,6 +589,7 @@ async fn a_gbk_offline_file_name_is_stored_as_sent(b: Backend) {
         ("6f1c3b0e-0000-4000-8000-0000000000a2", &every[..]),
     ] {
         c.send(&ImFileAddOfflineReq {
+            file_size_u64: None,
             from_user_id: 1,
             to_user_id: 2,
             task_id: task.into(),
@@ -621,6 +623,7 @@ async fn a_repeated_offline_add_changes_nothing(b: Backend) {
     let server = b.start().await;
     let mut c = server.connect().await;
     let add = ImFileAddOfflineReq {
+        file_size_u64: None,
         from_user_id: 1,
         to_user_id: 2,
         task_id: "6f1c3b0e-0000-4000-8000-0000000000b1".into(),

@@ -37,6 +37,17 @@
 //! Defined: `IMFileState.sha256` (field [`FIELD_FILE_STATE_SHA256`]): the
 //! stored file's SHA-256 on the DONE that ends an offline upload or
 //! download. Every extension field is listed in [`EXTENSION_FIELDS`].
+//!
+//! Defined: files past 4 GiB. TeamTalk's sizes and offsets are u32; the
+//! fields `file_size_u64` / `offset_u64` (number 100, [`FIELD_SIZE_U64`],
+//! [`FIELD_OFFSET_U64`]) on the transfer request and answer (client <->
+//! msg_server <-> relay), the notify, the offline file list, the file
+//! login and its answer, the pull request and the pull answer carry the
+//! true value when it exceeds `u32::MAX`. The stock field then carries
+//! [`WIDE_SENTINEL`] (`u32::MAX`); [`split_u64`] and [`join_u64`] are the
+//! two directions. A file login carrying `file_size_u64` marks a peer that
+//! speaks the u64 fields; a login without it is a stock peer's, and a
+//! relay refuses it a task it could not address ([`fits_stock`]).
 
 use std::ops::RangeInclusive;
 
@@ -136,11 +147,96 @@ extension_commands! {
 /// DONE of an offline upload (to the uploader) and download.
 pub const FIELD_FILE_STATE_SHA256: u32 = 100;
 
+/// `file_size_u64`: a file's size in bytes (u64) when it exceeds
+/// `u32::MAX`, beside a stock `file_size` carrying [`WIDE_SENTINEL`]; on a
+/// file login, present from every ferry peer (the size it knows) to say it
+/// speaks the u64 fields.
+pub const FIELD_SIZE_U64: u32 = 100;
+/// `offset_u64`: a pull's byte offset (u64) when it exceeds `u32::MAX`,
+/// beside a stock `offset` carrying [`WIDE_SENTINEL`].
+pub const FIELD_OFFSET_U64: u32 = 100;
+
+/// What a stock u32 size or offset field carries when the value does not
+/// fit (the extension field then carries it): `u32::MAX`, not 0. A stock
+/// peer reading 0 would take the file for an empty one and finish at once
+/// with nothing (TeamTalk's file_server even loops on a zero size); reading
+/// `u32::MAX` it expects the largest file it can address and asks for it,
+/// which ferry's relay refuses at login with a reason. A ferry peer never
+/// reads the stock field alone when the extension is present.
+pub const WIDE_SENTINEL: u32 = u32::MAX;
+
+/// The largest file a stock peer can address: offsets and sizes are u32.
+pub const STOCK_MAX_FILE_SIZE: u64 = u32::MAX as u64;
+
+/// A size or offset as (stock u32 field, extension field): the value itself
+/// and no extension when it fits u32, else [`WIDE_SENTINEL`] and the value.
+pub fn split_u64(value: u64) -> (u32, Option<u64>) {
+    match u32::try_from(value) {
+        Ok(v) => (v, None),
+        Err(_) => (WIDE_SENTINEL, Some(value)),
+    }
+}
+
+/// Whether a file of `size` bytes can be moved by a stock peer (every
+/// offset and the size fit u32).
+pub fn fits_stock(size: u64) -> bool {
+    size <= STOCK_MAX_FILE_SIZE
+}
+
+/// A stock u32 field and its u64 extension that disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stock field {stock} disagrees with its u64 extension {wide}")]
+pub struct WideMismatch {
+    /// What the stock field carried.
+    pub stock: u32,
+    /// What the extension carried.
+    pub wide: u64,
+}
+
+/// The value a (stock u32 field, u64 extension) pair carries: the stock
+/// field when the extension is absent; else the extension, provided the
+/// stock field is the value itself (it fits u32) or [`WIDE_SENTINEL`] (it
+/// does not). Anything else is refused rather than guessed at.
+pub fn join_u64(stock: u32, wide: Option<u64>) -> Result<u64, WideMismatch> {
+    match wide {
+        None => Ok(u64::from(stock)),
+        Some(w) if split_u64(w).0 == stock => Ok(w),
+        Some(w) => Err(WideMismatch { stock, wide: w }),
+    }
+}
+
 /// Every field ferry added to a stock message: (message, field number,
 /// field name). A test checks that the generated schemas agree and that no
 /// other field of a stock message lies at [`FIRST_EXTENSION_FIELD`] or up.
-pub const EXTENSION_FIELDS: &[(&str, u32, &str)] =
-    &[("IM.File.IMFileState", FIELD_FILE_STATE_SHA256, "sha256")];
+pub const EXTENSION_FIELDS: &[(&str, u32, &str)] = &[
+    ("IM.File.IMFileState", FIELD_FILE_STATE_SHA256, "sha256"),
+    ("IM.File.IMFileLoginReq", FIELD_SIZE_U64, "file_size_u64"),
+    ("IM.File.IMFileLoginRsp", FIELD_SIZE_U64, "file_size_u64"),
+    ("IM.File.IMFilePullDataReq", FIELD_OFFSET_U64, "offset_u64"),
+    ("IM.File.IMFilePullDataRsp", FIELD_OFFSET_U64, "offset_u64"),
+    ("IM.File.IMFileReq", FIELD_SIZE_U64, "file_size_u64"),
+    ("IM.File.IMFileNotify", FIELD_SIZE_U64, "file_size_u64"),
+    (
+        "IM.File.IMFileAddOfflineReq",
+        FIELD_SIZE_U64,
+        "file_size_u64",
+    ),
+    (
+        "IM.Server.IMFileTransferReq",
+        FIELD_SIZE_U64,
+        "file_size_u64",
+    ),
+    (
+        "IM.Server.IMFileTransferRsp",
+        FIELD_SIZE_U64,
+        "file_size_u64",
+    ),
+    (
+        "IM.BaseDefine.OfflineFileInfo",
+        FIELD_SIZE_U64,
+        "file_size_u64",
+    ),
+];
 
 /// `BreakpointRsp.result_code`. A refusal carries no range, size or state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,5 +534,275 @@ mod tests {
         );
         let back: ImFileState = crate::schema::decode(body.into()).unwrap();
         assert_eq!(back.sha256.as_deref(), Some(&[0xab; 32][..]));
+    }
+
+    #[test]
+    fn sizes_and_offsets_split_and_join() {
+        let four_gib = 1u64 << 32;
+        for v in [0, 1, u64::from(u32::MAX) - 1, u64::from(u32::MAX)] {
+            assert_eq!(split_u64(v), (v as u32, None), "{v} fits the stock field");
+            assert_eq!(join_u64(v as u32, None), Ok(v));
+            assert_eq!(
+                join_u64(v as u32, Some(v)),
+                Ok(v),
+                "a redundant twin agrees"
+            );
+            assert!(fits_stock(v));
+        }
+        for v in [four_gib, 5 * (1 << 30), u64::MAX] {
+            assert_eq!(split_u64(v), (WIDE_SENTINEL, Some(v)));
+            assert_eq!(join_u64(WIDE_SENTINEL, Some(v)), Ok(v));
+            assert!(!fits_stock(v));
+            // The wrapped value a u32 cast would give is refused, not taken.
+            let wrapped = v as u32;
+            if wrapped != WIDE_SENTINEL {
+                assert_eq!(
+                    join_u64(wrapped, Some(v)),
+                    Err(WideMismatch {
+                        stock: wrapped,
+                        wide: v
+                    })
+                );
+            }
+        }
+        assert!(join_u64(7, Some(8)).is_err());
+        assert_eq!(WIDE_SENTINEL, u32::MAX);
+    }
+
+    /// Stock-shaped decoders (the TeamTalk fields only) read every message
+    /// carrying a u64 twin: the stock fields unchanged, the sentinel where
+    /// the value does not fit; ferry's decoders read the twin back; and a
+    /// message whose value fits is byte for byte what a stock peer sends.
+    #[test]
+    fn stock_decoders_skip_the_u64_fields() {
+        use crate::pb::im::base_define::OfflineFileInfo;
+        use crate::pb::im::file::{
+            ImFileLoginReq, ImFileLoginRsp, ImFileNotify, ImFilePullDataReq, ImFilePullDataRsp,
+            ImFileReq,
+        };
+        use crate::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
+
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockPullReq {
+            #[prost(bytes = "vec", required, tag = "1")]
+            task_id: Vec<u8>,
+            #[prost(uint32, required, tag = "2")]
+            user_id: u32,
+            #[prost(int32, required, tag = "3")]
+            trans_mode: i32,
+            #[prost(uint32, required, tag = "4")]
+            offset: u32,
+            #[prost(uint32, required, tag = "5")]
+            data_size: u32,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockPullRsp {
+            #[prost(uint32, required, tag = "1")]
+            result_code: u32,
+            #[prost(bytes = "vec", required, tag = "2")]
+            task_id: Vec<u8>,
+            #[prost(uint32, required, tag = "3")]
+            user_id: u32,
+            #[prost(uint32, required, tag = "4")]
+            offset: u32,
+            #[prost(bytes = "vec", required, tag = "5")]
+            file_data: Vec<u8>,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockLoginReq {
+            #[prost(uint32, required, tag = "1")]
+            user_id: u32,
+            #[prost(bytes = "vec", required, tag = "2")]
+            task_id: Vec<u8>,
+            #[prost(int32, required, tag = "3")]
+            file_role: i32,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockLoginRsp {
+            #[prost(uint32, required, tag = "1")]
+            result_code: u32,
+            #[prost(bytes = "vec", required, tag = "2")]
+            task_id: Vec<u8>,
+        }
+        /// IMFileReq, IMFileTransferReq: fields 1-5 alike.
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockFileReq {
+            #[prost(uint32, required, tag = "1")]
+            from_user_id: u32,
+            #[prost(uint32, required, tag = "2")]
+            to_user_id: u32,
+            #[prost(bytes = "vec", required, tag = "3")]
+            file_name: Vec<u8>,
+            #[prost(uint32, required, tag = "4")]
+            file_size: u32,
+            #[prost(int32, required, tag = "5")]
+            trans_mode: i32,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockTransferRsp {
+            #[prost(uint32, required, tag = "1")]
+            result_code: u32,
+            #[prost(uint32, optional, tag = "5")]
+            file_size: Option<u32>,
+            #[prost(bytes = "vec", optional, tag = "6")]
+            task_id: Option<Vec<u8>>,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockNotify {
+            #[prost(uint32, required, tag = "4")]
+            file_size: u32,
+            #[prost(bytes = "vec", required, tag = "5")]
+            task_id: Vec<u8>,
+            #[prost(uint32, required, tag = "8")]
+            offline_ready: u32,
+        }
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct StockOfflineFileInfo {
+            #[prost(uint32, required, tag = "1")]
+            from_user_id: u32,
+            #[prost(bytes = "vec", required, tag = "2")]
+            task_id: Vec<u8>,
+            #[prost(bytes = "vec", required, tag = "3")]
+            file_name: Vec<u8>,
+            #[prost(uint32, required, tag = "4")]
+            file_size: u32,
+        }
+
+        fn body<M: prost::Message>(m: &M) -> Vec<u8> {
+            m.encode_to_vec()
+        }
+        fn stock<S: prost::Message + Default>(b: &[u8]) -> S {
+            S::decode(b).expect("a stock peer decodes it")
+        }
+
+        let five_gib: u64 = 5 << 30;
+        let task = "6f9619ff-8b86-4d11-b42d-00c04fc964ff";
+        let (off32, off64) = split_u64(five_gib - 4096);
+        let (size32, size64) = split_u64(five_gib);
+
+        let pull = ImFilePullDataReq {
+            task_id: task.into(),
+            user_id: 7,
+            trans_mode: 2,
+            offset: off32,
+            data_size: 4096,
+            offset_u64: off64,
+        };
+        let b = body(&pull);
+        let s: StockPullReq = stock(&b);
+        assert_eq!((s.offset, s.data_size, s.user_id), (u32::MAX, 4096, 7));
+        let back: ImFilePullDataReq = crate::schema::decode(b.into()).unwrap();
+        assert_eq!(join_u64(back.offset, back.offset_u64), Ok(five_gib - 4096));
+
+        // The answer as the relay writes it: the twin before file_data.
+        let rsp = ImFilePullDataRsp {
+            result_code: 0,
+            task_id: task.into(),
+            user_id: 7,
+            offset: off32,
+            file_data: vec![9u8; 4096].into(),
+            offset_u64: off64,
+        };
+        let b = body(&rsp);
+        let s: StockPullRsp = stock(&b);
+        assert_eq!((s.offset, s.file_data.len()), (u32::MAX, 4096));
+        let head = crate::pull::PullDataRspHead::parse(&b).unwrap();
+        assert_eq!((head.offset, head.data_len), (u32::MAX, 4096));
+        let back: ImFilePullDataRsp = crate::schema::decode(b.into()).unwrap();
+        assert_eq!(join_u64(back.offset, back.offset_u64), Ok(five_gib - 4096));
+
+        let login = ImFileLoginReq {
+            user_id: 7,
+            task_id: task.into(),
+            file_role: 3,
+            file_size_u64: Some(five_gib),
+        };
+        let s: StockLoginReq = stock(&body(&login));
+        assert_eq!(
+            (s.user_id, s.file_role, &s.task_id[..]),
+            (7, 3, task.as_bytes())
+        );
+        let login_rsp = ImFileLoginRsp {
+            result_code: 0,
+            task_id: task.into(),
+            file_size_u64: Some(five_gib),
+        };
+        let s: StockLoginRsp = stock(&body(&login_rsp));
+        assert_eq!((s.result_code, &s.task_id[..]), (0, task.as_bytes()));
+
+        let req = ImFileReq {
+            from_user_id: 1,
+            to_user_id: 2,
+            file_name: "big.iso".into(),
+            file_size: size32,
+            trans_mode: 2,
+            file_size_u64: size64,
+        };
+        let s: StockFileReq = stock(&body(&req));
+        assert_eq!((s.file_size, s.trans_mode, s.to_user_id), (u32::MAX, 2, 2));
+        let transfer = ImFileTransferReq {
+            from_user_id: 1,
+            to_user_id: 2,
+            file_name: "big.iso".into(),
+            file_size: size32,
+            trans_mode: 2,
+            file_size_u64: size64,
+            attach_data: None,
+        };
+        let b = body(&transfer);
+        let s: StockFileReq = stock(&b);
+        assert_eq!(s.file_size, u32::MAX);
+        let back: ImFileTransferReq = crate::schema::decode(b.into()).unwrap();
+        assert_eq!(join_u64(back.file_size, back.file_size_u64), Ok(five_gib));
+        let transfer_rsp = ImFileTransferRsp {
+            result_code: 0,
+            from_user_id: 1,
+            to_user_id: 2,
+            file_name: None,
+            file_size: Some(size32),
+            task_id: Some(task.into()),
+            trans_mode: Some(2),
+            file_size_u64: size64,
+            attach_data: None,
+        };
+        let s: StockTransferRsp = stock(&body(&transfer_rsp));
+        assert_eq!((s.result_code, s.file_size), (0, Some(u32::MAX)));
+        let notify = ImFileNotify {
+            from_user_id: 1,
+            to_user_id: 2,
+            file_name: "big.iso".into(),
+            file_size: size32,
+            task_id: task.into(),
+            ip_addr_list: Vec::new(),
+            trans_mode: 2,
+            offline_ready: 1,
+            file_size_u64: size64,
+        };
+        let s: StockNotify = stock(&body(&notify));
+        assert_eq!((s.file_size, s.offline_ready), (u32::MAX, 1));
+        let info = OfflineFileInfo {
+            from_user_id: 1,
+            task_id: task.into(),
+            file_name: "big.iso".into(),
+            file_size: size32,
+            file_size_u64: size64,
+        };
+        let s: StockOfflineFileInfo = stock(&body(&info));
+        assert_eq!((s.file_size, &s.file_name[..]), (u32::MAX, &b"big.iso"[..]));
+
+        // A value that fits: no twin, the very bytes a stock peer sends.
+        let small = ImFilePullDataReq {
+            offset: 65536,
+            offset_u64: split_u64(65536).1,
+            ..pull
+        };
+        let stock_small = StockPullReq {
+            task_id: task.into(),
+            user_id: 7,
+            trans_mode: 2,
+            offset: 65536,
+            data_size: 4096,
+        };
+        assert_eq!(body(&small), body(&stock_small));
     }
 }

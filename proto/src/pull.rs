@@ -171,6 +171,7 @@ mod tests {
     #[test]
     fn head_matches_a_full_decode() {
         let msg = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: "6f9619ff-8b86-4d11-b42d-00c04fc964ff".into(),
             user_id: 7,
@@ -188,6 +189,7 @@ mod tests {
     #[test]
     fn prefix_scan_finds_the_payload_or_defers() {
         let msg = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: "6f9619ff-8b86-4d11-b42d-00c04fc964ff".into(),
             user_id: 70000,

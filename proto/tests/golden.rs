@@ -50,6 +50,7 @@ fn golden<T: Pdu + PartialEq + std::fmt::Debug>(msg: T, seq: u16, expected: Vec<
 #[test]
 fn file_login_req() {
     let msg = ImFileLoginReq {
+        file_size_u64: None,
         user_id: 1001,
         task_id: TASK.into(),
         file_role: 1,
@@ -67,6 +68,7 @@ fn file_login_req() {
 #[test]
 fn file_pull_data_req() {
     let msg = ImFilePullDataReq {
+        offset_u64: None,
         task_id: TASK.into(),
         user_id: 1002,
         trans_mode: 1,
@@ -88,6 +90,7 @@ fn file_pull_data_req() {
 #[test]
 fn file_pull_data_rsp() {
     let msg = ImFilePullDataRsp {
+        offset_u64: None,
         result_code: 0,
         task_id: TASK.into(),
         user_id: 1001,
@@ -111,6 +114,7 @@ fn file_transfer_req_with_attach_data() {
     // connection handle 9, service_type 0, each a BE u32.
     let attach = [0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0];
     let msg = ImFileTransferReq {
+        file_size_u64: None,
         from_user_id: 1001,
         to_user_id: 1002,
         file_name: "a.txt".into(),
@@ -203,6 +207,7 @@ fn msg_data_with_zero_ids_and_utf8_text() {
 fn pull_data_rsp_payload_points_into_the_receive_buffer() {
     let payload = vec![0xa5u8; 1 << 20];
     let msg = ImFilePullDataRsp {
+        offset_u64: None,
         result_code: 0,
         task_id: TASK.into(),
         user_id: 1001,
@@ -230,6 +235,7 @@ fn pull_data_rsp_payload_points_into_the_receive_buffer() {
 fn a_frame_decoded_as_the_wrong_command_is_refused() {
     let pdu = encode_to_bytes(
         &ImFileLoginReq {
+            file_size_u64: None,
             user_id: 1,
             task_id: TASK.into(),
             file_role: 1,

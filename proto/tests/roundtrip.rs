@@ -74,20 +74,20 @@ fn round_trip<T: Pdu + PartialEq + std::fmt::Debug>(
 proptest! {
     #[test]
     fn file_login_req(user_id: u32, task_id in text(), role in 1i32..=4, seq: u16, cut: usize) {
-        round_trip(&ImFileLoginReq { user_id, task_id: task_id.into(), file_role: role }, seq, cut)?;
+        round_trip(&ImFileLoginReq { file_size_u64: None, user_id, task_id: task_id.into(), file_role: role }, seq, cut)?;
     }
 
     #[test]
     fn pull_data(task_id in text(), user_id: u32, mode in 1i32..=2, offset: u32, size: u32, data in bytes(70_000),
                  seq: u16, cut: usize) {
-        round_trip(&ImFilePullDataReq { task_id: task_id.clone().into(), user_id, trans_mode: mode, offset, data_size: size }, seq, cut)?;
-        round_trip(&ImFilePullDataRsp { result_code: size % 2, task_id: task_id.into(), user_id, offset, file_data: data }, seq, cut)?;
+        round_trip(&ImFilePullDataReq { offset_u64: None, task_id: task_id.clone().into(), user_id, trans_mode: mode, offset, data_size: size }, seq, cut)?;
+        round_trip(&ImFilePullDataRsp { offset_u64: None, result_code: size % 2, task_id: task_id.into(), user_id, offset, file_data: data }, seq, cut)?;
     }
 
     #[test]
     fn transfer_req(from: u32, to: u32, name in text(), size: u32, mode in 1i32..=2, attach in prop::option::of(bytes(64)),
                     seq: u16, cut: usize) {
-        let msg = ImFileTransferReq { from_user_id: from, to_user_id: to, file_name: name.into(), file_size: size, trans_mode: mode, attach_data: attach };
+        let msg = ImFileTransferReq { file_size_u64: None, from_user_id: from, to_user_id: to, file_name: name.into(), file_size: size, trans_mode: mode, attach_data: attach };
         round_trip(&msg, seq, cut)?;
     }
 

@@ -74,6 +74,19 @@ pub(crate) enum ConnError {
     BadState(i32),
     #[error("offset {0} needs 64-bit pulls")]
     OffsetTooLarge(u64),
+    #[error(
+        "task {task} is {size} bytes, past what a stock peer can address (4 GiB - 1): \
+         its login carried no file_size_u64 (a ferry extension)"
+    )]
+    StockPeerTooLarge { task: String, size: u64 },
+    #[error("login declares {declared} bytes for task {task} of {size} bytes")]
+    SizeMismatch {
+        task: String,
+        declared: u64,
+        size: u64,
+    },
+    #[error("u64 extension field")]
+    Wide(#[from] ferry_proto::extension::WideMismatch),
     #[error("upload of {task} makes no progress: {missing} blocks missing, none askable")]
     Stalled { task: String, missing: usize },
     #[error("no traffic for {0:?}")]
@@ -97,14 +110,14 @@ pub(crate) enum ConnError {
     #[error("offline store")]
     Store(#[from] ferry_storage::Error),
     #[error("answer at offset {0} to no pull in flight")]
-    UnaskedAnswer(u32),
+    UnaskedAnswer(u64),
     #[error("answer of {got} bytes to a pull of {asked} at offset {offset}")]
-    WrongLength { offset: u32, asked: u32, got: usize },
+    WrongLength { offset: u64, asked: u32, got: usize },
     #[error("the uploader answered result_code {0}")]
     UploaderFailed(u32),
     #[error("pull of {size} bytes at {offset} of a file of {file} bytes (at most {max} a pull)")]
     BadPull {
-        offset: u32,
+        offset: u64,
         size: u32,
         file: u64,
         max: u32,

@@ -76,7 +76,7 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         || u64::from(req.offset) + u64::from(req.data_size) > file
     {
         return Err(ConnError::BadPull {
-            offset: req.offset,
+            offset: u64::from(req.offset),
             size: req.data_size,
             file,
             max: max_chunk,
@@ -241,12 +241,12 @@ fn answer(
 ) -> Result<Pull, ConnError> {
     check_ids(t, j, head.user_id, &head.task_id)?;
     let Some(pull) = t.answer(head.offset) else {
-        return Err(ConnError::UnaskedAnswer(head.offset));
+        return Err(ConnError::UnaskedAnswer(u64::from(head.offset)));
     };
     CoreStats::sub(&core.stats.pulls_in_flight, 1);
     if head.data_len > pull.size as usize {
         return Err(ConnError::WrongLength {
-            offset: pull.offset,
+            offset: u64::from(pull.offset),
             asked: pull.size,
             got: head.data_len,
         });

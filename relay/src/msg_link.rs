@@ -5,6 +5,11 @@
 //! names are bytes (any encoding; `ferry_proto::text`): a GBK name creates
 //! its task like any other.
 //!
+//! A file past 4 GiB - 1 is asked for with the stock `file_size` at
+//! 0xFFFFFFFF and the size in ferry's `file_size_u64` twin (echoed in the
+//! answer); a twin that disagrees with the stock field is refused, and so
+//! is an online transfer that large (offline ones are served).
+//!
 //! ferry's locate extension (`ferry_proto::extension`): OFFLINE_LOCATE_REQ
 //! names offline task ids; the answer lists those this relay's store holds
 //! (each asked of its owning core), so msg_servers send a receiver to the
@@ -30,7 +35,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_proto::extension::{
     CID_OTHER_LINK_AUTH, CID_OTHER_OFFLINE_DELETE_REQ, CID_OTHER_OFFLINE_LOCATE_REQ,
-    LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS, OfflineDeleteResult, verify_link_mac,
+    LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS, OfflineDeleteResult, fits_stock, join_u64,
+    verify_link_mac,
 };
 use ferry_proto::frame::{Frame, encode_to_bytes};
 use ferry_proto::pb::ferry::link::{
@@ -235,6 +241,7 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         Err(e) => return Err(e.into()),
     };
     let mut rsp = ImFileTransferRsp {
+        file_size_u64: req.file_size_u64,
         result_code: 1,
         from_user_id: req.from_user_id,
         to_user_id: req.to_user_id,
@@ -244,10 +251,15 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         trans_mode: Some(req.trans_mode),
         attach_data: req.attach_data.clone(),
     };
+    // The size: the stock field, or its u64 twin (ferry's extension).
+    let size = join_u64(req.file_size, req.file_size_u64);
     if core.draining.get() {
         tracing::info!("transfer refused: draining");
+    } else if let Err(e) = size {
+        tracing::warn!(error = %e, "transfer refused: the sizes disagree");
     } else if req.trans_mode == TransferFileType::FileTypeOffline as i32 {
-        if let Some(id) = offline_task(core, &req).await {
+        let size = size.expect("checked");
+        if let Some(id) = offline_task(core, &req, size).await {
             rsp.result_code = 0;
             rsp.task_id = Some(id.into());
         }
@@ -255,6 +267,11 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         tracing::warn!(
             mode = req.trans_mode,
             "transfer refused: unknown trans_mode"
+        );
+    } else if req.file_size_u64.is_some_and(|s| !fits_stock(s)) {
+        tracing::warn!(
+            size = req.file_size_u64,
+            "transfer refused: online transfers past 4 GiB - 1 are not served (offline ones are)"
         );
     } else {
         let id = uuid::Uuid::new_v4().to_string();
@@ -355,7 +372,8 @@ async fn delete(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
 
 /// An offline task in its owning core's store; its id, or `None` when
 /// refused (no store, poisoned, quota, space: the owner logs why).
-async fn offline_task(core: &Core, req: &ImFileTransferReq) -> Option<String> {
+/// `size` is the file's (bytes, from the stock field or its u64 twin).
+async fn offline_task(core: &Core, req: &ImFileTransferReq, size: u64) -> Option<String> {
     if core.config.offline.is_none() {
         tracing::warn!("offline transfer refused: no offline store is configured");
         return None;
@@ -367,7 +385,7 @@ async fn offline_task(core: &Core, req: &ImFileTransferReq) -> Option<String> {
         from_user: req.from_user_id,
         to_user: req.to_user_id,
         name: req.file_name.to_vec(),
-        size: u64::from(req.file_size),
+        size,
         sha256: None,
     };
     let (ack, done) = flume::bounded(1);

@@ -315,6 +315,7 @@ fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer, core: &Core) {
 /// An outstanding pull asked again: the receiver's request as it was.
 fn pull_req(t: &Task, pull: &Pull) -> Bytes {
     let req = ImFilePullDataReq {
+        offset_u64: None,
         task_id: t.id.to_string().into(),
         user_id: t.spec.to_user,
         trans_mode: TransferFileType::FileTypeOnline as i32,
@@ -377,8 +378,20 @@ pub(crate) async fn refuse(reader: &mut FrameReader<TcpStream>, req: &ImFileLogi
 }
 
 pub(crate) fn login_rsp(result_code: u32, task_id: &Bytes, seq: u16) -> Bytes {
+    login_rsp_sized(result_code, task_id, seq, None)
+}
+
+/// A login answer; `file_size_u64` (bytes, ferry's extension) only to a
+/// login that carried one.
+pub(crate) fn login_rsp_sized(
+    result_code: u32,
+    task_id: &Bytes,
+    seq: u16,
+    file_size_u64: Option<u64>,
+) -> Bytes {
     encode_to_bytes(
         &ImFileLoginRsp {
+            file_size_u64,
             result_code,
             task_id: task_id.clone(),
         },

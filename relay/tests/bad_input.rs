@@ -76,6 +76,7 @@ fn logins_that_must_fail_get_result_1_and_are_closed() {
         let mut c = Conn::connect(addr);
         c.send(
             &ImFileLoginReq {
+                file_size_u64: None,
                 user_id: user,
                 task_id: task_id.to_owned().into(),
                 file_role: role,
@@ -109,6 +110,7 @@ fn a_response_that_answers_no_pull_closes_the_sender_and_cancels_the_receiver() 
     let relay = start(Config::local(2));
     let (task, mut sender, mut receiver) = pair(&relay, 21, 22, 1 << 20);
     let rsp = ImFilePullDataRsp {
+        offset_u64: None,
         result_code: 0,
         task_id: task.clone().into(),
         user_id: 21,
@@ -132,6 +134,7 @@ fn responses_with_a_wrong_offset_or_too_long_are_refused() {
         let (task, mut sender, mut receiver) = pair(&relay, 31, 32, 1 << 20);
         receiver.send(
             &ImFilePullDataReq {
+                offset_u64: None,
                 task_id: task.clone().into(),
                 user_id: 32,
                 trans_mode: 1,
@@ -143,6 +146,7 @@ fn responses_with_a_wrong_offset_or_too_long_are_refused() {
         let (req, _) = sender.recv_msg::<ImFilePullDataReq>();
         assert_eq!((req.offset, req.data_size), (0, 4096));
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: task.clone().into(),
             user_id: 31,
@@ -180,6 +184,7 @@ fn pulls_outside_the_file_beyond_the_chunk_or_the_window_are_refused() {
         let (task, _sender, mut receiver) = pair(&relay, 41, 42, file);
         for n in 0..count as u32 {
             let req = ImFilePullDataReq {
+                offset_u64: None,
                 task_id: task.clone().into(),
                 user_id: 42,
                 trans_mode: 1,
@@ -218,6 +223,7 @@ fn an_unsolicited_flood_costs_nothing() {
     let relay = start(Config::local(2));
     let (task, mut sender, mut receiver) = pair(&relay, 51, 52, u32::MAX);
     let chunk = ImFilePullDataRsp {
+        offset_u64: None,
         result_code: 0,
         task_id: task.clone().into(),
         user_id: 51,
@@ -262,6 +268,7 @@ fn a_receiver_that_does_not_drain_stops_the_sender() {
     let sending = std::thread::spawn(move || serve_pulls(sender, &t, 61, 5));
     for i in 0..16u32 {
         let req = ImFilePullDataReq {
+            offset_u64: None,
             task_id: task.clone().into(),
             user_id: 62,
             trans_mode: 1,

@@ -61,6 +61,7 @@ fn disconnect_and_back_pressure_on_epoll() {
     let sending = std::thread::spawn(move || serve_pulls(sender, &t, 5, 2));
     for i in 0..16u32 {
         let req = ImFilePullDataReq {
+            offset_u64: None,
             task_id: task.clone().into(),
             user_id: 6,
             trans_mode: 1,

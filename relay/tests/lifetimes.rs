@@ -44,6 +44,7 @@ fn cancel_from_the_sender_is_forwarded_and_ends_the_task() {
     let (task, mut sender, mut receiver) = pair(&relay, 5, 6, 1 << 20);
     receiver.send(
         &ImFilePullDataReq {
+            offset_u64: None,
             task_id: task.clone().into(),
             user_id: 6,
             trans_mode: 1,

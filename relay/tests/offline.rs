@@ -46,6 +46,7 @@ fn relay(root: &Path, driver: Driver) -> Relay {
 fn create(relay: &Relay, from: u32, to: u32, size: u32) -> String {
     let mut link = MsgLink::connect(relay);
     let req = ImFileTransferReq {
+        file_size_u64: None,
         from_user_id: from,
         to_user_id: to,
         file_name: "photos/../holiday.zip".into(),
@@ -115,6 +116,7 @@ fn upload_to_the_end(
         let last = (req.offset + req.data_size - 1) / BLOCK;
         assert_eq!(first, last, "a pull never crosses a block");
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: task.to_owned().into(),
             user_id: user,
@@ -156,6 +158,7 @@ fn download_to_the_end(
     while offset < size {
         seq += 1;
         let req = ImFilePullDataReq {
+            offset_u64: None,
             task_id: task.to_owned().into(),
             user_id: user,
             trans_mode: OFFLINE,
@@ -379,6 +382,7 @@ fn wrong_answers_are_refused_and_not_stored() {
         let len = (i64::from(req.data_size) + delta) as usize;
         let offset = req.offset + shift;
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: task.clone().into(),
             user_id: 41,
@@ -488,6 +492,7 @@ fn a_new_upload_login_supersedes_the_old_one() {
     for _ in 0..4 {
         let (req, seq) = old.recv_msg::<ImFilePullDataReq>();
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: task.clone().into(),
             user_id: 71,
@@ -567,6 +572,7 @@ fn a_download_resumes_at_any_offset() {
         for window in offsets.chunks(4) {
             for (i, &offset) in window.iter().enumerate() {
                 let req = ImFilePullDataReq {
+                    offset_u64: None,
                     task_id: task.clone().into(),
                     user_id: 96,
                     trans_mode: OFFLINE,
@@ -614,6 +620,7 @@ fn quotas_refuse_up_front() {
     let mut link = MsgLink::connect(&relay);
     let mut ask = |from: u32, size: u32| {
         let req = ImFileTransferReq {
+            file_size_u64: None,
             from_user_id: from,
             to_user_id: 9,
             file_name: "q".into(),
@@ -639,6 +646,7 @@ fn offline_is_refused_without_a_store() {
     let relay = start(Config::local(1));
     let mut link = MsgLink::connect(&relay);
     let req = ImFileTransferReq {
+        file_size_u64: None,
         from_user_id: 1,
         to_user_id: 2,
         file_name: "a".into(),

@@ -112,6 +112,7 @@ fn spawn_relay(root: &Path) -> ChildRelay {
 fn create(msg: SocketAddr, size: u32) -> String {
     let mut link = Conn::connect(msg);
     let req = ImFileTransferReq {
+        file_size_u64: None,
         from_user_id: 1,
         to_user_id: 2,
         file_name: "big.bin".into(),
@@ -146,6 +147,7 @@ fn upload(
         }
         let req = frame.decode::<ImFilePullDataReq>().expect("a pull");
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: task.to_owned().into(),
             user_id: 1,
@@ -267,6 +269,7 @@ fn sigkill_during_upload_resumes_from_what_was_committed() {
     while offset < size {
         c.send(
             &ImFilePullDataReq {
+                offset_u64: None,
                 task_id: task.clone().into(),
                 user_id: 2,
                 trans_mode: 2,

@@ -215,6 +215,7 @@ fn busy_polling_skips_a_slow_sender() {
                 let req = sender.recv_msg::<ImFilePullDataReq>().0;
                 thread::sleep(sender_delay);
                 let rsp = ImFilePullDataRsp {
+                    offset_u64: None,
                     result_code: 0,
                     task_id: t.clone().into(),
                     user_id: 33,

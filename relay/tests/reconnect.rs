@@ -15,6 +15,7 @@ const CHUNK: u32 = 64 << 10;
 
 fn pull(task: &str, user: u32, offset: u32) -> ImFilePullDataReq {
     ImFilePullDataReq {
+        offset_u64: None,
         task_id: task.to_owned().into(),
         user_id: user,
         trans_mode: 1,
@@ -25,6 +26,7 @@ fn pull(task: &str, user: u32, offset: u32) -> ImFilePullDataReq {
 
 fn answer(task: &str, user: u32, req: &ImFilePullDataReq) -> ImFilePullDataRsp {
     ImFilePullDataRsp {
+        offset_u64: None,
         result_code: 0,
         task_id: task.to_owned().into(),
         user_id: user,

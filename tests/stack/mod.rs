@@ -588,6 +588,7 @@ pub async fn file_online(from: &mut Client, to: &mut Client, size: u32) {
         .into();
     let rsp: ImFileRsp = from
         .call(&ImFileReq {
+            file_size_u64: None,
             from_user_id: 0,
             to_user_id: to.user,
             file_name: "online.bin".into(),
@@ -637,6 +638,7 @@ pub async fn relay_transfer(
     let mut sender = Client::connect(relay).await;
     let rsp: ImFileLoginRsp = sender
         .call(&ImFileLoginReq {
+            file_size_u64: None,
             user_id: from,
             task_id: task.clone(),
             file_role: 1,
@@ -655,6 +657,7 @@ pub async fn relay_transfer(
                 let req: ImFilePullDataReq = f.decode().unwrap();
                 let (start, len) = (req.offset as usize, req.data_size as usize);
                 let rsp = ImFilePullDataRsp {
+                    offset_u64: None,
                     result_code: 0,
                     task_id: task.clone(),
                     user_id: from,
@@ -668,6 +671,7 @@ pub async fn relay_transfer(
     let mut receiver = Client::connect(relay).await;
     let rsp: ImFileLoginRsp = receiver
         .call(&ImFileLoginReq {
+            file_size_u64: None,
             user_id: to,
             task_id: task.clone(),
             file_role: 2,
@@ -680,6 +684,7 @@ pub async fn relay_transfer(
         let len = chunk.min((data.len() - got.len()) as u32);
         let rsp: ImFilePullDataRsp = receiver
             .call(&ImFilePullDataReq {
+                offset_u64: None,
                 task_id: task.clone(),
                 user_id: to,
                 trans_mode: 1,

@@ -388,6 +388,7 @@ mod tests {
     fn a_transfer_answer_becomes_a_task_or_says_why_not() {
         let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
         let rsp = ImFileTransferRsp {
+            file_size_u64: None,
             result_code: 0,
             from_user_id: 1,
             to_user_id: 2,

@@ -42,6 +42,7 @@ impl RelayConn {
         let (conn, events) = Conn::connect(at, "the relay", opts.heartbeat, opts.timeout).await?;
         let rsp: ImFileLoginRsp = conn
             .call(&ImFileLoginReq {
+                file_size_u64: None,
                 user_id: user,
                 task_id: task.task_id.clone().into(),
                 file_role: role as i32,

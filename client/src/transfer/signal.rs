@@ -56,6 +56,7 @@ impl Session {
         let file_name = file_name.into();
         let rsp: ImFileRsp = self
             .call(&ImFileReq {
+                file_size_u64: None,
                 from_user_id: self.user_id(),
                 to_user_id: to,
                 file_name: file_name.clone(),
@@ -115,6 +116,7 @@ impl Session {
     /// msg_server stores it and notifies the receiver.
     pub async fn add_offline(&self, task: &FileTask) -> Result<(), Error> {
         self.send(&ImFileAddOfflineReq {
+            file_size_u64: None,
             from_user_id: self.user_id(),
             to_user_id: task.to_user_id,
             task_id: task.task_id.clone().into(),

@@ -318,6 +318,7 @@ async fn pull(
             let asked = relay
                 .conn
                 .ask(&ImFilePullDataReq {
+                    offset_u64: None,
                     task_id: how.task.task_id.clone().into(),
                     user_id: how.me,
                     trans_mode: how.mode.wire(),

@@ -236,6 +236,7 @@ async fn serve(
             .read(u64::from(req.offset), req.data_size as usize)
             .await?;
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: how.task.task_id.clone().into(),
             user_id: how.me,

@@ -12,6 +12,11 @@
 //! that one refuses), and a receiver is sent to the relay that holds the
 //! file, as the relays tell (`location`). An offline request whose file
 //! name db_proxy could not record is refused at once.
+//!
+//! A size past 4 GiB - 1 travels in ferry's `file_size_u64` twin (stock
+//! `file_size` 0xFFFFFFFF, PROTOCOL-EXTENSIONS.md): passed from the
+//! request to the relay's TRANSFER_REQ and to both notifies, and in the
+//! ADD_OFFLINE to db_proxy, whose TeamTalk column keeps the sentinel.
 
 use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType, UserStatType};
@@ -40,6 +45,7 @@ pub(super) async fn request(conn: &mut ClientConn, f: &Frame) -> Result<(), Refu
         }
         if ok {
             let notify = ImFileNotify {
+                file_size_u64: req.file_size_u64,
                 from_user_id: rsp.from_user_id,
                 to_user_id: rsp.to_user_id,
                 file_name: rsp.file_name.clone(),
@@ -84,6 +90,7 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
     };
     rsp.trans_mode = mode as i32;
     let task = ImFileTransferReq {
+        file_size_u64: req.file_size_u64,
         from_user_id: req.from_user_id,
         to_user_id: req.to_user_id,
         file_name: req.file_name.clone(),
@@ -281,6 +288,7 @@ pub(super) async fn add_offline(conn: &mut ClientConn, f: &Frame) -> Result<(), 
             ip_addr_list = shared.any_relay_ips();
         }
         let notify = ImFileNotify {
+            file_size_u64: req.file_size_u64,
             from_user_id: req.from_user_id,
             to_user_id: req.to_user_id,
             file_name: req.file_name,

@@ -35,7 +35,7 @@ impl Store {
             .await?
             .iter()
             .map(|r| {
-                Ok(OfflineFileInfo {
+                Ok(OfflineFileInfo { file_size_u64: None,
                     from_user_id: r.u32("fromId")?,
                     task_id: r.bytes("taskId")?.into(),
                     file_name: r.bytes("fileName")?.into(),

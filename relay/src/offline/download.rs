@@ -15,6 +15,7 @@
 //! any offset is served, so a download can resume where it stopped.
 
 use bytes::{BufMut as _, BytesMut};
+use ferry_proto::extension::{FIELD_OFFSET_U64, join_u64, split_u64};
 use ferry_proto::frame::{HEADER_LEN, Header};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
 use ferry_proto::registry::{
@@ -96,15 +97,15 @@ async fn serve(
     }
     let size = conn.info.size;
     let max = conn.core.config.max_chunk;
-    if req.data_size == 0 || req.data_size > max || u64::from(req.offset) >= size {
+    let offset = join_u64(req.offset, req.offset_u64)?;
+    if req.data_size == 0 || req.data_size > max || offset >= size {
         return Err(ConnError::BadPull {
-            offset: req.offset,
+            offset,
             size: req.data_size,
             file: size,
             max,
         });
     }
-    let offset = u64::from(req.offset);
     let len = u64::from(req.data_size).min(size - offset);
     let plan = conn
         .offline()
@@ -112,7 +113,7 @@ async fn serve(
         .borrow()
         .task(&conn.id)?
         .read_plan(offset, len)?;
-    let mut pdu = pull_rsp_head(conn, req.offset, len as usize, seq);
+    let mut pdu = pull_rsp_head(conn, offset, len as usize, seq);
     for (block, _, _) in plan.blocks() {
         if cache.block != Some(block) {
             cache.block = None;
@@ -150,10 +151,13 @@ async fn serve(
     Ok(true)
 }
 
-/// An IMFilePullDataRsp up to its payload: header, fields 1-4 and field 5's
-/// key and length, with room for the `len` payload bytes that follow (the
-/// payload goes from the block cache straight into the PDU).
-fn pull_rsp_head(conn: &Conn, offset: u32, len: usize, seq: u16) -> BytesMut {
+/// An IMFilePullDataRsp up to its payload: header, fields 1-4, the u64
+/// offset (field 100, only past `u32::MAX`) and field 5's key and length,
+/// with room for the `len` payload bytes that follow (the payload goes from
+/// the block cache straight into the PDU; file_data stays the last field).
+fn pull_rsp_head(conn: &Conn, offset: u64, len: usize, seq: u16) -> BytesMut {
+    let (offset, offset_u64) = split_u64(offset);
+    let wide_len = offset_u64.map_or(0, |v| encoding::uint64::encoded_len(FIELD_OFFSET_U64, &v));
     let task_id = conn.id.as_bytes();
     let body_len = encoding::uint32::encoded_len(1, &0)
         + encoding::key_len(2)
@@ -161,6 +165,7 @@ fn pull_rsp_head(conn: &Conn, offset: u32, len: usize, seq: u16) -> BytesMut {
         + task_id.len()
         + encoding::uint32::encoded_len(3, &conn.user)
         + encoding::uint32::encoded_len(4, &offset)
+        + wide_len
         + encoding::key_len(5)
         + encoding::encoded_len_varint(len as u64)
         + len;
@@ -172,6 +177,9 @@ fn pull_rsp_head(conn: &Conn, offset: u32, len: usize, seq: u16) -> BytesMut {
     pdu.put_slice(task_id);
     encoding::uint32::encode(3, &conn.user, &mut pdu);
     encoding::uint32::encode(4, &offset, &mut pdu);
+    if let Some(v) = offset_u64 {
+        encoding::uint64::encode(FIELD_OFFSET_U64, &v, &mut pdu);
+    }
     encoding::encode_key(5, WireType::LengthDelimited, &mut pdu);
     encoding::encode_varint(len as u64, &mut pdu);
     pdu

@@ -12,6 +12,11 @@
 //! FILE_LOGIN_REQ role 4 (download, the receiver or the sender)
 //!   ─> LOGIN_RES 0; the client pulls, every block verified (download.rs) ─> DONE, close
 //! DONE carries the stored SHA-256 (IMFileState.sha256, field 100, an extension)
+//! past 4 GiB - 1 (u64 twins at field 100, an extension): a login without
+//!   IMFileLoginReq.file_size_u64 is a stock peer's and is refused such a
+//!   task (LOGIN_RES 1, StockPeerTooLarge logged); a ferry peer's login
+//!   answer carries the stored size, and pulls past 4 GiB - 1 carry the
+//!   stock offset 0xFFFFFFFF and the true one in offset_u64
 //! BREAKPOINT_REQ (extension 0x0580) as a connection's first PDU
 //!   ─> BREAKPOINT_RSP: committed ranges, size, state; or a refusal code ─> close
 //! ```
@@ -36,6 +41,7 @@ use std::os::fd::AsRawFd as _;
 use std::rc::Rc;
 
 use bytes::Bytes;
+use ferry_proto::extension::fits_stock;
 use ferry_proto::frame::encode_to_bytes;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileState};
@@ -132,6 +138,8 @@ pub(crate) struct Conn {
     pub id: TaskId,
     /// The connection's (checked) user.
     pub user: u32,
+    /// The peer speaks the u64 fields (its login carried `file_size_u64`).
+    pub wide: bool,
     pub info: TaskInfo,
     pub outbox: Outbox,
 }
@@ -189,11 +197,14 @@ pub(crate) async fn serve(
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let out = start_writer(wr, core);
-    let _ = out.send(crate::session::login_rsp(0, &req.task_id, seq));
+    // A ferry peer (its login carried the size) learns the size as stored.
+    let sized = req.file_size_u64.map(|_| info.size);
+    let _ = out.send(crate::session::login_rsp_sized(0, &req.task_id, seq, sized));
     let conn = Conn {
         core: core.clone(),
         id,
         user: req.user_id,
+        wide: req.file_size_u64.is_some(),
         info,
         outbox: out.clone(),
     };
@@ -256,6 +267,23 @@ fn check_login(
             role: side.name(),
             task: id.to_string(),
         });
+    }
+    match req.file_size_u64 {
+        // A stock peer: it could not address the end of this file.
+        None if !fits_stock(info.size) => {
+            return Err(ConnError::StockPeerTooLarge {
+                task: id.to_string(),
+                size: info.size,
+            });
+        }
+        Some(declared) if declared != info.size => {
+            return Err(ConnError::SizeMismatch {
+                task: id.to_string(),
+                declared,
+                size: info.size,
+            });
+        }
+        _ => {}
     }
     let refused = matches!(
         (side, info.state),

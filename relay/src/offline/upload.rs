@@ -21,6 +21,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use ferry_proto::extension::{join_u64, split_u64};
 use ferry_proto::frame::encode_to_bytes;
 use ferry_proto::pb::im::base_define::TransferFileType;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
@@ -149,7 +150,11 @@ impl<'a> Upload<'a> {
             let Some((offset, len)) = self.next_pull()? else {
                 break;
             };
-            let offset32 = u32::try_from(offset).map_err(|_| ConnError::OffsetTooLarge(offset))?;
+            let (offset32, offset_u64) = split_u64(offset);
+            if offset_u64.is_some() && !self.conn.wide {
+                // Refused at login; never a wrapped offset to a stock peer.
+                return Err(ConnError::OffsetTooLarge(offset));
+            }
             self.seq = self.seq.wrapping_add(1);
             let req = ImFilePullDataReq {
                 task_id: self.conn.id.as_str().to_owned().into(),
@@ -157,6 +162,7 @@ impl<'a> Upload<'a> {
                 trans_mode: TransferFileType::FileTypeOffline as i32,
                 offset: offset32,
                 data_size: len,
+                offset_u64,
             };
             let pdu = encode_to_bytes(&req, self.seq, u32::MAX).expect("small PDU");
             if self.conn.outbox.send(pdu).is_err() {
@@ -200,14 +206,14 @@ impl<'a> Upload<'a> {
         if rsp.result_code != 0 {
             return Err(ConnError::UploaderFailed(rsp.result_code));
         }
-        let at = u64::from(rsp.offset);
+        let at = join_u64(rsp.offset, rsp.offset_u64)?;
         let Some(i) = self.asked.iter().position(|a| a.0 == at) else {
-            return Err(ConnError::UnaskedAnswer(rsp.offset));
+            return Err(ConnError::UnaskedAnswer(at));
         };
         let (offset, len) = self.asked.remove(i).expect("found");
         if rsp.file_data.len() != len as usize {
             return Err(ConnError::WrongLength {
-                offset: rsp.offset,
+                offset,
                 asked: len,
                 got: rsp.file_data.len(),
             });

@@ -129,6 +129,7 @@ impl MsgLink {
     pub fn create_task(&mut self, from: u32, to: u32, size: u32) -> String {
         let attach = Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0]);
         let req = ImFileTransferReq {
+            file_size_u64: None,
             from_user_id: from,
             to_user_id: to,
             file_name: "report.bin".into(),
@@ -158,6 +159,7 @@ pub fn login(addr: SocketAddr, task: &str, user: u32, role: i32) -> (Conn, ImFil
     let mut c = Conn::connect(addr);
     c.send(
         &ImFileLoginReq {
+            file_size_u64: None,
             user_id: user,
             task_id: task.to_owned().into(),
             file_role: role,
@@ -213,6 +215,7 @@ pub fn serve_pulls(mut c: Conn, task: &str, user: u32, salt: u8) -> i32 {
         assert_eq!(req.task_id, task);
         let data = fill(u64::from(req.offset), req.data_size as usize, salt);
         let rsp = ImFilePullDataRsp {
+            offset_u64: None,
             result_code: 0,
             task_id: task.to_owned().into(),
             user_id: user,
@@ -251,6 +254,7 @@ pub fn pull_all(
             let len = chunk.min(size - next);
             seq = seq.wrapping_add(1);
             let req = ImFilePullDataReq {
+                offset_u64: None,
                 task_id: task.to_owned().into(),
                 user_id: user,
                 trans_mode: 1,
