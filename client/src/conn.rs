@@ -23,7 +23,10 @@ const EVENTS: usize = 1024;
 /// PDUs queued for the writer at most.
 const OUTGOING: usize = 256;
 
-type Pending = Arc<Mutex<HashMap<u16, oneshot::Sender<Frame>>>>;
+/// Requests waiting for their answer, by seq; `None` once the reader has
+/// ended (a request made after that fails at once instead of waiting out
+/// its timeout: the answer can never come).
+type Pending = Arc<Mutex<Option<HashMap<u16, oneshot::Sender<Frame>>>>>;
 
 pub(crate) struct Conn {
     out: mpsc::Sender<Bytes>,
@@ -56,7 +59,7 @@ impl Conn {
         let (mut reader, mut writer) = stream.into_split();
         let (out, mut queued) = mpsc::channel::<Bytes>(OUTGOING);
         let (events_tx, events) = mpsc::channel(EVENTS);
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let write = tokio::spawn(async move {
             while let Some(pdu) = queued.recv().await {
                 if writer.write_all(&pdu).await.is_err() {
@@ -76,7 +79,7 @@ impl Conn {
                                     continue;
                                 }
                                 let waiting = (f.header.seq_num != 0)
-                                    .then(|| lock(&pending).remove(&f.header.seq_num))
+                                    .then(|| lock(&pending).as_mut()?.remove(&f.header.seq_num))
                                     .flatten();
                                 match waiting {
                                     Some(w) => {
@@ -92,7 +95,7 @@ impl Conn {
                             Ok(None) => break,
                             Err(e) => {
                                 tracing::warn!(error = %e, "invalid frame from the server; closing");
-                                lock(&pending).clear();
+                                *lock(&pending) = None;
                                 return;
                             }
                         }
@@ -101,7 +104,7 @@ impl Conn {
                         Ok(n) if n > 0 => {}
                         _ => {
                             // Waiting requests see the connection closed.
-                            lock(&pending).clear();
+                            *lock(&pending) = None;
                             return;
                         }
                     }
@@ -204,9 +207,14 @@ impl Conn {
         let seq = self.next_seq();
         let pdu = self.encode(req, seq)?;
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(seq, tx);
+        match lock(&self.pending).as_mut() {
+            Some(waiting) => waiting.insert(seq, tx),
+            None => return Err(Error::new(Kind::Closed)),
+        };
         if self.out.send(pdu).await.is_err() {
-            lock(&self.pending).remove(&seq);
+            if let Some(waiting) = lock(&self.pending).as_mut() {
+                waiting.remove(&seq);
+            }
             return Err(Error::new(Kind::Closed));
         }
         Ok(Asked {
@@ -260,10 +268,44 @@ impl Drop for Asked {
     /// An answer nobody waits for any more (timed out, or the caller was
     /// cancelled) goes nowhere.
     fn drop(&mut self) {
-        lock(&self.pending).remove(&self.seq);
+        if let Some(waiting) = lock(&self.pending).as_mut() {
+            waiting.remove(&self.seq);
+        }
     }
 }
 
-fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<u16, oneshot::Sender<Frame>>> {
+fn lock(p: &Pending) -> std::sync::MutexGuard<'_, Option<HashMap<u16, oneshot::Sender<Frame>>>> {
     p.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that closes the connection: a request made after the reader
+    /// saw the close fails `is_closed` at once, not after its timeout.
+    #[tokio::test]
+    async fn a_request_after_the_close_fails_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        let closer = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            drop(s);
+        });
+        let stream = TcpStream::connect(at).await.unwrap();
+        let timeout = Duration::from_secs(30);
+        let (conn, _events) = Conn::start(stream, timeout, timeout, 1 << 20);
+        closer.await.unwrap();
+        // The reader sees the close and gives up on every request.
+        for _ in 0..200 {
+            if lock(&conn.pending).is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let started = std::time::Instant::now();
+        let err = conn.ask(&ImHeartBeat {}).await.err().expect("refused");
+        assert!(err.is_closed(), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
 }

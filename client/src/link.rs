@@ -99,6 +99,17 @@ impl RelayLink {
         // that the link is open, or that the relay wants a secret.
         let asked = conn.ask(&ImFileServerIpReq {}).await?;
         tokio::select! {
+            // A relay that wants a secret sends its challenge, then closes
+            // the link on the IP request: the challenge is queued before
+            // the close is seen, so looking at it first names the cause.
+            biased;
+            Some(frame) = events.recv(), if secret.is_none() => {
+                return Err(if frame.header.command == CID_OTHER_LINK_CHALLENGE {
+                    Error::refused(1, "the relay asks for its link secret (relay.link_secret)")
+                } else {
+                    Error::protocol(format!("{} on a new relay link", frame.header.command))
+                });
+            }
             answer = asked.answer() => {
                 let answer = match answer {
                     Err(e) if e.is_closed() && secret.is_some() => {
@@ -113,13 +124,6 @@ impl RelayLink {
                     .decode()
                     .map_err(|e| Error::protocol(format!("the relay's address list: {e}")))?;
                 tracing::debug!(addresses = rsp.ip_addr_list.len(), "relay link up");
-            }
-            Some(frame) = events.recv(), if secret.is_none() => {
-                return Err(if frame.header.command == CID_OTHER_LINK_CHALLENGE {
-                    Error::refused(1, "the relay asks for its link secret (relay.link_secret)")
-                } else {
-                    Error::protocol(format!("{} on a new relay link", frame.header.command))
-                });
             }
         }
         // Nothing else is expected unasked (heartbeats are dropped below
@@ -179,11 +183,14 @@ impl RelayLink {
 
     /// Tells the relay that `task`'s receiver deleted it, so its stored
     /// file goes now, not at `offline_ttl` (ferry's OFFLINE_DELETE_REQ, as
-    /// msg_server sends it for a receiver's CID_FILE_DEL_OFFLINE_REQ). Not
-    /// waited for: a stock file_server never answers, and ferry's answer
-    /// (OFFLINE_DELETE_RSP) is dropped like anything else unasked.
+    /// msg_server sends it for a receiver's CID_FILE_DEL_OFFLINE_REQ).
+    /// Returns once the relay has handled it: a stock request sent behind
+    /// it (the address list, CID_OTHER_FILE_SERVER_IP_REQ) is answered,
+    /// and a relay answers its link's requests in order. The delete's own
+    /// answer is not awaited (a stock file_server ignores the request and
+    /// never answers; ferry's OFFLINE_DELETE_RSP is dropped as unasked).
     ///
-    /// Errors: `is_closed`, `is_io` (the link is gone).
+    /// Errors: `is_closed`, `is_io` (the link is gone), `is_timeout`.
     pub async fn delete_offline(&self, task: &FileTask) -> Result<(), Error> {
         self.conn
             .send(&OfflineDeleteReq {
@@ -191,6 +198,8 @@ impl RelayLink {
                 user_id: task.to_user_id,
                 attach_data: None,
             })
-            .await
+            .await?;
+        let _: ImFileServerIpRsp = self.conn.call(&ImFileServerIpReq {}).await?;
+        Ok(())
     }
 }
