@@ -238,103 +238,83 @@ pub const EXTENSION_FIELDS: &[(&str, u32, &str)] = &[
     ),
 ];
 
-/// `BreakpointRsp.result_code`. A refusal carries no range, size or state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakpointResult {
-    /// The answer carries the task's ranges, size, block size and state.
-    Ok = 0,
-    /// The task id is not UUID text; nothing was looked up.
-    BadTaskId = 1,
-    /// No offline task with this id (never created, expired or deleted).
-    UnknownTask = 2,
-    /// The asker is neither the task's sender nor its receiver.
-    NotParticipant = 3,
-    /// The relay keeps no offline store.
-    NoStore = 4,
+/// A `uint32` code on the wire as a Rust enum: `from_code` (unknown codes
+/// are `None`, so a later value never makes an older peer refuse the whole
+/// answer) and `code`.
+macro_rules! wire_code {
+    (
+        $(#[$doc:meta])*
+        pub enum $name:ident {
+            $( $(#[$vdoc:meta])* $variant:ident = $value:literal, )*
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $( $(#[$vdoc])* $variant = $value, )*
+        }
+
+        impl $name {
+            /// The value a code field carries, if ferry knows it.
+            pub fn from_code(code: u32) -> Option<$name> {
+                match code {
+                    $( $value => Some($name::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The wire value.
+            pub fn code(self) -> u32 {
+                self as u32
+            }
+        }
+    };
 }
 
-impl BreakpointResult {
-    /// The code a `result_code` carries, if ferry knows it.
-    pub fn from_code(code: u32) -> Option<BreakpointResult> {
-        Some(match code {
-            0 => BreakpointResult::Ok,
-            1 => BreakpointResult::BadTaskId,
-            2 => BreakpointResult::UnknownTask,
-            3 => BreakpointResult::NotParticipant,
-            4 => BreakpointResult::NoStore,
-            _ => return None,
-        })
-    }
-
-    /// The wire value.
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-}
-
-/// `OfflineDeleteRsp.result_code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OfflineDeleteResult {
-    /// The stored file and its record are gone.
-    Deleted = 0,
-    /// The task id is not UUID text; nothing was looked up.
-    BadTaskId = 1,
-    /// This relay holds no offline task with this id.
-    UnknownTask = 2,
-    /// The user named is not the task's receiver: nothing was deleted.
-    NotReceiver = 3,
-    /// The relay keeps no offline store.
-    NoStore = 4,
-    /// The store failed to delete (the relay logs why); the file expires
-    /// by its TTL.
-    Failed = 5,
-}
-
-impl OfflineDeleteResult {
-    /// The code a `result_code` carries, if ferry knows it.
-    pub fn from_code(code: u32) -> Option<OfflineDeleteResult> {
-        Some(match code {
-            0 => OfflineDeleteResult::Deleted,
-            1 => OfflineDeleteResult::BadTaskId,
-            2 => OfflineDeleteResult::UnknownTask,
-            3 => OfflineDeleteResult::NotReceiver,
-            4 => OfflineDeleteResult::NoStore,
-            5 => OfflineDeleteResult::Failed,
-            _ => return None,
-        })
-    }
-
-    /// The wire value.
-    pub fn code(self) -> u32 {
-        self as u32
+wire_code! {
+    /// `BreakpointRsp.result_code`. A refusal carries no range, size or state.
+    pub enum BreakpointResult {
+        /// The answer carries the task's ranges, size, block size and state.
+        Ok = 0,
+        /// The task id is not UUID text; nothing was looked up.
+        BadTaskId = 1,
+        /// No offline task with this id (never created, expired or deleted).
+        UnknownTask = 2,
+        /// The asker is neither the task's sender nor its receiver.
+        NotParticipant = 3,
+        /// The relay keeps no offline store.
+        NoStore = 4,
     }
 }
 
-/// `BreakpointRsp.state`: where an offline upload stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OfflineState {
-    /// Blocks are missing (or the digest is not computed yet).
-    Uploading = 0,
-    /// Every block committed and the SHA-256 recorded: downloadable.
-    Complete = 1,
-    /// A committed block failed its check: downloads are refused.
-    Damaged = 2,
+wire_code! {
+    /// `OfflineDeleteRsp.result_code`.
+    pub enum OfflineDeleteResult {
+        /// The stored file and its record are gone.
+        Deleted = 0,
+        /// The task id is not UUID text; nothing was looked up.
+        BadTaskId = 1,
+        /// This relay holds no offline task with this id.
+        UnknownTask = 2,
+        /// The user named is not the task's receiver: nothing was deleted.
+        NotReceiver = 3,
+        /// The relay keeps no offline store.
+        NoStore = 4,
+        /// The store failed to delete (the relay logs why); the file expires
+        /// by its TTL.
+        Failed = 5,
+    }
 }
 
-impl OfflineState {
-    /// The state a `state` field carries, if ferry knows it.
-    pub fn from_code(code: u32) -> Option<OfflineState> {
-        Some(match code {
-            0 => OfflineState::Uploading,
-            1 => OfflineState::Complete,
-            2 => OfflineState::Damaged,
-            _ => return None,
-        })
-    }
-
-    /// The wire value.
-    pub fn code(self) -> u32 {
-        self as u32
+wire_code! {
+    /// `BreakpointRsp.state`: where an offline upload stands.
+    pub enum OfflineState {
+        /// Blocks are missing (or the digest is not computed yet).
+        Uploading = 0,
+        /// Every block committed and the SHA-256 recorded: downloadable.
+        Complete = 1,
+        /// A committed block failed its check: downloads are refused.
+        Damaged = 2,
     }
 }
 
@@ -413,6 +393,26 @@ mod tests {
             assert!(is_extension_command(c.command_id));
             assert!(crate::registry::lookup(c).is_none(), "not a stock command");
         }
+    }
+
+    #[test]
+    fn wire_codes_round_trip_and_unknown_ones_are_none() {
+        for code in 0..=5 {
+            assert_eq!(OfflineDeleteResult::from_code(code).unwrap().code(), code);
+        }
+        for code in 0..=4 {
+            assert_eq!(BreakpointResult::from_code(code).unwrap().code(), code);
+        }
+        for code in 0..=2 {
+            assert_eq!(OfflineState::from_code(code).unwrap().code(), code);
+        }
+        assert_eq!(OfflineDeleteResult::from_code(6), None);
+        assert_eq!(BreakpointResult::from_code(5), None);
+        assert_eq!(OfflineState::from_code(3), None);
+        assert_eq!(
+            OfflineDeleteResult::from_code(3),
+            Some(OfflineDeleteResult::NotReceiver)
+        );
     }
 
     #[test]
