@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use ferry_client::transfer::{FileTask, Mode, Options, SendOptions};
 use ferry_client::{Event, Session};
-use ferry_control::msg_server;
 use ferry_control::store::OFFLINE_FILE_NAME_MAX_BYTES;
+use ferry_control::store::StoreOptions;
+use ferry_control::{login_server, msg_server};
 use ferry_proto::pb::im::base_define::{ClientType, TransferFileType};
 use ferry_proto::pb::im::file::{ImFileHasOfflineReq, ImFileHasOfflineRsp, ImFileReq, ImFileRsp};
 use ferry_relay::Relay;
@@ -32,6 +33,39 @@ fn offline_relay(root: &Path) -> Relay {
         ..ferry_storage::Config::default()
     });
     Relay::start(config).unwrap()
+}
+
+/// db_proxy (SQLite under `dir`), route_server and login_server in
+/// process, and two relays keeping offline files under `dir`; the
+/// function makes a msg_server config linked to them with the relays'
+/// msg links given (in the order of `file_server`).
+async fn two_relays(
+    dir: &Path,
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut stack::Tasks,
+) -> (
+    StoreOptions,
+    login_server::Addresses,
+    [Relay; 2],
+    impl Fn(Vec<SocketAddr>) -> msg_server::Config + use<>,
+) {
+    let (db, store) = spawn_db(dir, stopped, tasks).await;
+    let route = spawn_route(Default::default(), stopped, tasks).await;
+    let login = spawn_login(stopped, tasks).await;
+    let relays = [
+        offline_relay(&dir.join("relay0")),
+        offline_relay(&dir.join("relay1")),
+    ];
+    let msg_server = login.msg_server;
+    let msg_config = move |file_server: Vec<SocketAddr>| msg_server::Config {
+        listen: LOCAL,
+        db_proxy: vec![db],
+        route_server: vec![route],
+        login_server: vec![msg_server],
+        file_server,
+        ..Default::default()
+    };
+    (store, login, relays, msg_config)
 }
 
 /// `size` bytes, different for each `seed`.
@@ -80,22 +114,8 @@ async fn each_receiver_is_sent_to_the_relay_that_holds_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    let (db, store) = spawn_db(dir.path(), &stopped, &mut tasks).await;
-    let route = spawn_route(Default::default(), &stopped, &mut tasks).await;
-    let login = spawn_login(&stopped, &mut tasks).await;
-    let relays = [
-        offline_relay(&dir.path().join("relay0")),
-        offline_relay(&dir.path().join("relay1")),
-    ];
+    let (store, login, relays, msg_config) = two_relays(dir.path(), &stopped, &mut tasks).await;
     let links: Vec<SocketAddr> = relays.iter().map(|r| r.addresses().msg).collect();
-    let msg_config = |file_server: Vec<SocketAddr>| msg_server::Config {
-        listen: LOCAL,
-        db_proxy: vec![db],
-        route_server: vec![route],
-        login_server: vec![login.msg_server],
-        file_server,
-        ..Default::default()
-    };
     let (msg_a, _) = spawn_msg(msg_config(links.clone()), &stopped, &mut tasks).await;
 
     let names = ["alice", "bob", "carol", "dave"];
@@ -278,22 +298,9 @@ async fn a_receivers_delete_drops_the_stored_file_on_the_relay_holding_it() {
     let dir = tempfile::tempdir().unwrap();
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    let (db, store) = spawn_db(dir.path(), &stopped, &mut tasks).await;
-    let route = spawn_route(Default::default(), &stopped, &mut tasks).await;
-    let login = spawn_login(&stopped, &mut tasks).await;
-    let relays = [
-        offline_relay(&dir.path().join("relay0")),
-        offline_relay(&dir.path().join("relay1")),
-    ];
-    let config = msg_server::Config {
-        listen: LOCAL,
-        db_proxy: vec![db],
-        route_server: vec![route],
-        login_server: vec![login.msg_server],
-        file_server: relays.iter().map(|r| r.addresses().msg).collect(),
-        ..Default::default()
-    };
-    let (msg, _) = spawn_msg(config, &stopped, &mut tasks).await;
+    let (store, login, relays, msg_config) = two_relays(dir.path(), &stopped, &mut tasks).await;
+    let links = relays.iter().map(|r| r.addresses().msg).collect();
+    let (msg, _) = spawn_msg(msg_config(links), &stopped, &mut tasks).await;
     let ids = add_users(&store, &["alice", "bob", "carol", "mallory"], 1).await;
     let session = |name: &str| {
         let login =
