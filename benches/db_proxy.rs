@@ -272,6 +272,7 @@ async fn seed_users(b: &Backend) {
             password: "secret".into(),
             nick: String::new(),
             depart_id: 1,
+            scheme: Default::default(),
         })
         .await
         .unwrap();

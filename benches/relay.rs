@@ -117,13 +117,15 @@ struct Relays {
 type Tune = fn(&mut Config);
 
 /// Ferry's variants by name: how each differs from the default.
-const VARIANTS: [(&str, Tune); 8] = [
+const VARIANTS: [(&str, Tune); 10] = [
     ("ferry", |_| {}),
     ("ferry_above_2", |c| c.splice_above = 2),
     ("ferry_buffered", |c| c.zero_copy = false),
     ("ferry_unpinned", |c| c.pin_cores = false),
     ("ferry_queued", |c| c.direct_writes = false),
     ("ferry_epoll", |c| c.driver = ferry_relay::Driver::Legacy),
+    ("ferry_coop", |c| c.uring_taskrun = ferry_relay::TaskRun::Coop),
+    ("ferry_defer", |c| c.uring_taskrun = ferry_relay::TaskRun::Defer),
     ("ferry_busy", |c| c.busy_poll = Duration::from_micros(50)),
     ("ferry_epoll_busy", |c| {
         c.driver = ferry_relay::Driver::Legacy;
@@ -484,3 +486,64 @@ criterion::criterion_main!(benches);
 // perf trace, two rounds: the relay thread made 3.0 io_uring_enter calls per
 // pull before the head change and 2.5 after (one per stock pull fewer),
 // 1.5 then 2.0 sendto, 1.0 splice per stock pull.
+
+// 2026-12-01 (session 7), a third machine of the kind: a direct-socket
+// round trip 49-54 µs, the splice relay's 79-89 µs (it pays more per hop
+// here than on session 5's machine, 46 µs); nothing else running.
+//
+// Ring completion flags (relay.uring_taskrun), round trips only, two runs:
+//   FERRY_BENCH_ONLY=round-trip FERRY_BENCH_PATHS=ferry,ferry_coop,ferry_defer,splice,direct \
+//     [FERRY_BENCH_ROUNDS=16] cargo bench --bench relay
+//
+// | case (12 / 16 rounds)        | path        | / splice (run 1, run 2) | round trip p50 µs (run 1, run 2) |
+// |------------------------------|-------------|-------------------------|----------------------------------|
+// | stock: 64 MiB, 34 KiB, W = 1 | ferry       | 1.04x, 1.04x            | 90.8, 89.5                       |
+// |                              | ferry_coop  | 0.89x, 0.86x            | 100.0, 105.5                     |
+// |                              | ferry_defer | 0.86x, 0.80x            | 103.1, 107.3                     |
+// |                              | direct      | 1.93x, 1.84x            | 53.7, 51.5                       |
+// | latency: 8 MiB, 4 KiB, W = 1 | ferry       | 0.99x, 1.01x            | 78.3, 80.2                       |
+// |                              | ferry_coop  | 1.01x, 0.99x            | 78.7, 82.8                       |
+// |                              | ferry_defer | 1.01x, 1.00x            | 77.6, 80.9                       |
+// |                              | direct      | 1.77x, 1.96x            | 46.5, 49.6                       |
+//
+// COOP_TASKRUN and DEFER_TASKRUN (+ SINGLE_ISSUER; strace shows the kernel
+// accepts both) cost 10-20 µs per stock round trip and nothing at 4 KiB:
+// a stock response's payload waits for socket readiness through the ring,
+// and a completion posted only at the core's next kernel entry (coop) or
+// wait (defer) arrives later than one that interrupts it. The default
+// stays; the key stays for kernels and machines where that may differ.
+//
+// The whole bench, the same hour:
+//   FERRY_BENCH_PATHS=ferry,ferry_queued,ferry_busy,splice,direct cargo bench --bench relay
+//
+// | case (12 interleaved rounds)  | path         | rate       | / splice | round trip p50 / p99 / mean µs |
+// |-------------------------------|--------------|------------|----------|--------------------------------|
+// | stock: 64 MiB, 34 KiB, W = 1  | ferry        | 335 MiB/s  | 0.91x    | 91.2 / 206.6 / 100.4           |
+// |                               | ferry_queued | 314        | 0.85x    | 104.4 / 180.7 / 108.0          |
+// |                               | ferry_busy   | 439        | 1.10x    | 70.4 / 199.4 / 82.1            |
+// |                               | splice relay | 381        | 1.00x    | 78.7 / 163.2 / 86.7            |
+// |                               | direct       | 733        | 1.99x    | 48.9 / 91.1 / 46.7             |
+// | latency: 8 MiB, 4 KiB, W = 1  | ferry        | 41.1       | 0.87x    | 89.1 / 193.2 / 98.1            |
+// |                               | ferry_queued | 43.9       | 0.99x    | 86.7 / 168.1 / 95.9            |
+// |                               | ferry_busy   | 37.8       | 0.91x    | 85.5 / 206.5 / 103.6           |
+// |                               | splice relay | 48.7       | 1.00x    | 81.2 / 167.8 / 89.1            |
+// |                               | direct       | 86.1       | 1.74x    | 52.4 / 104.5 / 50.6            |
+//
+// | case (12 interleaved rounds, medians) | path         | GiB/s | / splice | relay CPU s/GiB (/ splice) |
+// |---------------------------------------|--------------|-------|----------|----------------------------|
+// | 1 GiB, 1 MiB pulls, W = 8, 1 core     | ferry        | 2.15  | 1.10x    | 0.247 (0.79x)              |
+// |                                       | ferry_queued | 2.03  | 1.09x    | 0.275 (0.96x)              |
+// |                                       | ferry_busy   | 2.00  | 1.05x    | 0.294 (0.96x)              |
+// |                                       | splice relay | 1.95  | 1.00x    | 0.293                      |
+// |                                       | direct       | 3.80  | 1.95x    |                            |
+// | 64 x 16 MiB at once, W = 8, 2 cores   | ferry        | 2.14  | 1.02x    | 0.328 (0.97x)              |
+// |                                       | ferry_queued | 2.22  | 1.07x    | 0.264 (0.88x)              |
+// |                                       | ferry_busy   | 2.18  | 1.05x    | 0.317 (0.91x)              |
+// |                                       | splice relay | 2.09  | 1.00x    | 0.339                      |
+// |                                       | direct       | 3.78  | 1.84x    |                            |
+//
+// Read: on this machine the default stock ratio was 1.04x, 1.04x and 0.91x
+// in three runs of the same build within an hour, 4 KiB 0.99x, 1.01x and
+// 0.87x; sessions 5 and 6 (other machines, same code) had 0.84x / 0.77-0.81x.
+// ferry's round trip sits at the splice relay's, within the run-to-run
+// swing, but not reliably above it. The windowed ratios held (1.10x, 1.02x).

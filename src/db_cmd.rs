@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use ferry_control::db_proxy::{self, DbProxy};
-use ferry_control::store::{NewUser, Store};
+use ferry_control::store::{NewUser, PasswordScheme, Store};
 
 use crate::cli::ConfigArgs;
 
@@ -47,13 +47,37 @@ pub(crate) enum DbCommand {
     Migrate(DbArgs),
 }
 
+/// How a created user's password is stored (`--password-scheme`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SchemeArg {
+    /// argon2id (FerryPassword.hash)
+    #[default]
+    Argon2,
+    /// TeamTalk's md5(md5(password) + salt) in IMUser.password: for
+    /// migrations and load tests (a check costs microseconds, not
+    /// milliseconds); weak against a stolen database
+    TeamtalkMd5,
+}
+
+impl From<SchemeArg> for PasswordScheme {
+    fn from(s: SchemeArg) -> PasswordScheme {
+        match s {
+            SchemeArg::Argon2 => PasswordScheme::Argon2,
+            SchemeArg::TeamtalkMd5 => PasswordScheme::TeamTalkMd5,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum UserCommand {
-    /// Create a user who logs in with PASSWORD (stored as argon2).
+    /// Create a user who logs in with PASSWORD (stored as argon2 unless
+    /// --password-scheme says otherwise).
     Add {
         name: String,
         #[arg(long)]
         password: String,
+        #[arg(long, value_enum, default_value_t)]
+        password_scheme: SchemeArg,
         #[arg(long)]
         nick: Option<String>,
         /// Department id (IMUser.departId)
@@ -95,7 +119,12 @@ impl DbArgs {
 /// Creates those of `names` that do not exist yet, with `password`
 /// (`ferry loadgen --data-dir`). Works while the deployment runs, as
 /// `ferry user add` does.
-pub(crate) fn ensure_users(db: &DbArgs, names: &[String], password: &str) -> Result<()> {
+pub(crate) fn ensure_users(
+    db: &DbArgs,
+    names: &[String],
+    password: &str,
+    scheme: SchemeArg,
+) -> Result<()> {
     let mut store = resolve(db, &[])?.store;
     store.redis = None;
     runtime()?.block_on(async {
@@ -111,6 +140,7 @@ pub(crate) fn ensure_users(db: &DbArgs, names: &[String], password: &str) -> Res
                 password: password.to_string(),
                 nick: String::new(),
                 depart_id: 0,
+                scheme: scheme.into(),
             };
             store.add_user(&user).await?;
             created += 1;
@@ -173,6 +203,7 @@ pub(crate) fn user(command: UserCommand) -> Result<()> {
         UserCommand::Add {
             name,
             password,
+            password_scheme,
             nick,
             depart,
             db,
@@ -184,6 +215,7 @@ pub(crate) fn user(command: UserCommand) -> Result<()> {
                 password,
                 nick: nick.unwrap_or_default(),
                 depart_id: depart,
+                scheme: password_scheme.into(),
             };
             let id = rt.block_on(async {
                 let store = Store::open(&store).await?;

@@ -2,7 +2,8 @@
 //! every scenario ends with zero errors, its JSON summary counts every
 //! operation (overall and in the per-second timeline) with the server's
 //! CPU and RSS, and its SVG is an SVG with the series it claims; with
-//! `--no-disk` and a size range too.
+//! `--no-disk` and a size range too; users created with
+//! `--password-scheme teamtalk-md5` are TeamTalk MD5 rows and log in.
 //!
 //! Against a `ferry relay` child alone (`--relay` + `--msg-link`, loadgen
 //! playing msg_server): online and offline runs with a log-uniform size
@@ -108,6 +109,32 @@ fn every_scenario_runs_clean_against_ferry_up() {
             "{scenario}: tags balance"
         );
     }
+
+    // Users created with TeamTalk's MD5 scheme log in (no argon2 per login).
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["loadgen", "login-storm", "--server", &url, "--data-dir", &data])
+        .args(["--users", "4", "--concurrency", "2", "--count", "8"])
+        .args(["--user-prefix", "md5-", "--password-scheme", "teamtalk-md5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stderr).contains("4 users created"),
+        "md5 login-storm: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["user", "list", "--data-dir", &data])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    let scheme = |name: &str| {
+        let row = list.lines().find(|l| l.split('\t').nth(1) == Some(name));
+        row.and_then(|l| l.split('\t').nth(5)).map(str::to_owned)
+    };
+    assert_eq!(scheme("md5-0").as_deref(), Some("md5"), "{list}");
+    assert_eq!(scheme("load0").as_deref(), Some("argon2"), "{list}");
+
     let status = up.stop_with("-INT");
     assert!(status.success(), "ferry up exits 0 after SIGINT: {status}");
 }

@@ -6,8 +6,8 @@ mod common;
 use common::AsText as _;
 
 use bytes::Bytes;
-use common::{Backend, client_password, insert_teamtalk_user};
-use ferry_control::store::{NewUser, Store};
+use common::{Backend, client_password, insert_teamtalk_user, text};
+use ferry_control::store::{NewUser, PasswordScheme, Store};
 use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
 
 fn req(name: &str, plain: &str) -> ImValidateReq {
@@ -31,10 +31,38 @@ async fn login_md5_argon2_and_lockout(b: Backend) {
             password: "hunter2".into(),
             nick: "Bob".into(),
             depart_id: 2,
+            scheme: PasswordScheme::Argon2,
         })
         .await
         .unwrap();
+    // TeamTalk's scheme, written by `ferry user add --password-scheme teamtalk-md5`.
+    let dave = store
+        .add_user(&NewUser {
+            name: "dave".into(),
+            password: "s3cret".into(),
+            scheme: PasswordScheme::TeamTalkMd5,
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    let schemes: Vec<_> = (store.list_users().await.unwrap().into_iter())
+        .map(|u| (u.name, u.scheme))
+        .filter(|(n, _)| n == "bob" || n == "dave")
+        .collect();
+    assert_eq!(
+        schemes,
+        [("bob".to_string(), "argon2"), ("dave".to_string(), "md5")]
+    );
     store.close().await;
+    let sql = |col| format!("SELECT {col} FROM IMUser WHERE id = ?");
+    let stored = text(&pool, &sql("password"), &[dave]).await.unwrap();
+    let salt = text(&pool, &sql("salt"), &[dave]).await.unwrap();
+    let client = client_password("s3cret");
+    assert_eq!(
+        stored,
+        ferry_control::store::md5_hex(format!("{client}{salt}").as_bytes()),
+        "TeamTalk's md5(md5(plain) + salt)"
+    );
 
     let mut c = server.connect().await;
     let ok: ImValidateRsp = c.call(&req("alice", "123456")).await;
@@ -60,6 +88,11 @@ async fn login_md5_argon2_and_lockout(b: Backend) {
     assert_eq!(argon.result_code, 0);
     assert_eq!(argon.user_info.unwrap().user_id, bob);
     let wrong: ImValidateRsp = c.call(&req("bob", "hunter3")).await;
+    assert_eq!(wrong.result_code, 1);
+    let md5: ImValidateRsp = c.call(&req("dave", "s3cret")).await;
+    assert_eq!(md5.result_code, 0);
+    assert_eq!(md5.user_info.unwrap().user_id, dave);
+    let wrong: ImValidateRsp = c.call(&req("dave", "s3cre")).await;
     assert_eq!(wrong.result_code, 1);
     // The marker in IMUser.password is not a password.
     let marker = ImValidateReq {

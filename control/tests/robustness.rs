@@ -664,6 +664,55 @@ async fn a_repeated_offline_add_changes_nothing(b: Backend) {
 }
 on_backends!(a_repeated_offline_add_changes_nothing);
 
+/// A ferry peer's offline file past 4 GiB: the size rides in
+/// `file_size_u64` (the stock field carries 0xFFFFFFFF), is stored whole and
+/// listed the same way; a file that fits is listed without the extension; an
+/// extension that disagrees with the stock field is refused, nothing stored.
+async fn an_offline_file_past_4_gib_keeps_its_size(b: Backend) {
+    let server = b.start().await;
+    let mut c = server.connect().await;
+    const BIG: u64 = 5 << 30;
+    let add = |task: &'static str, size: u32, wide: Option<u64>| ImFileAddOfflineReq {
+        from_user_id: 1,
+        to_user_id: 3,
+        task_id: task.into(),
+        file_name: "disk.img".into(),
+        file_size: size,
+        file_size_u64: wide,
+    };
+    c.send(&add("6f1c3b0e-0000-4000-8000-0000000000c1", u32::MAX, Some(BIG)))
+        .await;
+    c.send(&add("6f1c3b0e-0000-4000-8000-0000000000c2", 4096, None))
+        .await;
+    // Disagreeing fields: refused (no answer to ADD; nothing stored).
+    c.send(&add("6f1c3b0e-0000-4000-8000-0000000000c3", 12, Some(BIG)))
+        .await;
+    let list = ImFileHasOfflineReq {
+        user_id: 3,
+        attach_data: None,
+    };
+    until(&mut c, &list, |h| h.offline_file_list.len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the refused one had its turn
+    let has: ImFileHasOfflineRsp = c.call(&list).await;
+    let mut sizes: Vec<(&str, u32, Option<u64>)> = has
+        .offline_file_list
+        .iter()
+        .map(|f| (f.task_id.as_str(), f.file_size, f.file_size_u64))
+        .collect();
+    sizes.sort();
+    assert_eq!(
+        sizes,
+        [
+            ("6f1c3b0e-0000-4000-8000-0000000000c1", u32::MAX, Some(BIG)),
+            ("6f1c3b0e-0000-4000-8000-0000000000c2", 4096, None),
+        ],
+        "{}",
+        b.name
+    );
+    server.stop().await;
+}
+on_backends!(an_offline_file_past_4_gib_keeps_its_size);
+
 /// Asks `req` until the answer satisfies `done` (requests without an answer
 /// run concurrently with later ones), for 10 s at most.
 async fn until(

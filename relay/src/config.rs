@@ -34,6 +34,22 @@ pub enum Driver {
     Legacy,
 }
 
+/// How an io_uring core's ring runs the kernel's completion work
+/// (`relay.uring_taskrun`; the epoll driver ignores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskRun {
+    /// The kernel's default: a completion interrupts the core's thread
+    /// (an IPI when it runs elsewhere) to post its result.
+    Default,
+    /// IORING_SETUP_COOP_TASKRUN (Linux 5.19): results are posted when the
+    /// thread next enters the kernel, never by interrupting it.
+    Coop,
+    /// IORING_SETUP_DEFER_TASKRUN + SINGLE_ISSUER (Linux 6.1): results are
+    /// posted only when the core waits for them, in one batch.
+    Defer,
+}
+
 /// The msg-server link's shared secret. Its Debug output hides it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LinkSecret(Box<[u8]>);
@@ -129,6 +145,12 @@ pub struct Config {
     pub link_heartbeat: Duration,
     /// io_uring where the kernel has it (`"auto"`), or epoll (`"legacy"`).
     pub driver: Driver,
+    /// How each io_uring ring posts completions: `"default"`, `"coop"` or
+    /// `"defer"` ([`TaskRun`]). A kernel that refuses the flag gets a plain
+    /// ring (logged). `"defer"` cannot be combined with `busy_poll` (its
+    /// results wait for the core to sleep, so spinning would never see
+    /// them).
+    pub uring_taskrun: TaskRun,
     /// Forward large pull responses' payloads socket -> pipe -> socket with
     /// splice(2), never reading them into user space. Off, payloads are
     /// read into memory and written from it.
@@ -209,6 +231,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(10),
             link_heartbeat: crate::msg_link::HEARTBEAT,
             driver: Driver::Auto,
+            uring_taskrun: TaskRun::Default,
             zero_copy: true,
             splice_above: 0,
             direct_writes: true,
@@ -274,6 +297,12 @@ impl Validate for Config {
             p.fail(
                 "busy_poll",
                 "at most 10ms: a core spins this long per forward",
+            );
+        }
+        if self.uring_taskrun == TaskRun::Defer && !self.busy_poll.is_zero() {
+            p.fail(
+                "uring_taskrun",
+                "\"defer\" posts results only when a core sleeps: set busy_poll = \"0s\" or choose \"coop\"",
             );
         }
         if let Some(store) = &self.offline {

@@ -58,7 +58,7 @@ pub mod stats;
 mod task;
 mod worker;
 
-pub use config::{Config, CorePorts, Driver, LinkSecret};
+pub use config::{Config, CorePorts, Driver, LinkSecret, TaskRun};
 pub use error::RelayError;
 pub use server::{Addresses, Relay};
 pub use stats::Snapshot;

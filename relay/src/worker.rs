@@ -12,7 +12,7 @@ use monoio::io::Canceller;
 use monoio::time::TimeDriver;
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
-use crate::config::Driver;
+use crate::config::{Driver, TaskRun};
 use crate::core_state::{Core, CoreMsg, Shared};
 use crate::expiry;
 use crate::{listener, metrics, msg_link, session};
@@ -52,7 +52,7 @@ pub(crate) fn spawn(
                     "io_uring is unavailable here: falling back to epoll"
                 );
             }
-            let mut rt = match build_runtime(uring) {
+            let mut rt = match build_runtime(uring, shared.config.uring_taskrun) {
                 Ok(rt) => rt,
                 Err(e) => return tracing::error!(core = id, error = %e, "cannot build runtime"),
             };
@@ -64,14 +64,35 @@ pub(crate) fn spawn(
         })
 }
 
-/// io_uring when `uring`, else epoll.
-fn build_runtime(uring: bool) -> std::io::Result<Runtime> {
+/// io_uring when `uring` (its ring set up for `taskrun`; a kernel that
+/// refuses the flags gets a plain ring), else epoll.
+fn build_runtime(uring: bool, taskrun: TaskRun) -> std::io::Result<Runtime> {
     const ENTRIES: u32 = 1024;
     if uring {
-        let rt = RuntimeBuilder::<IoUringDriver>::new()
-            .with_entries(ENTRIES)
-            .enable_timer()
-            .build()?;
+        let build = |taskrun| {
+            let mut urb = io_uring::IoUring::builder();
+            match taskrun {
+                TaskRun::Default => {}
+                TaskRun::Coop => {
+                    urb.setup_coop_taskrun();
+                }
+                TaskRun::Defer => {
+                    urb.setup_single_issuer().setup_defer_taskrun();
+                }
+            }
+            RuntimeBuilder::<IoUringDriver>::new()
+                .uring_builder(urb)
+                .with_entries(ENTRIES)
+                .enable_timer()
+                .build()
+        };
+        let rt = match build(taskrun) {
+            Err(e) if taskrun != TaskRun::Default => {
+                tracing::warn!(?taskrun, error = %e, "the kernel refuses relay.uring_taskrun: a plain ring instead");
+                build(TaskRun::Default)?
+            }
+            rt => rt?,
+        };
         return Ok(rt.into());
     }
     let rt = RuntimeBuilder::<LegacyDriver>::new()

@@ -172,6 +172,31 @@ fn forwards_are_written_directly_to_idle_peers() {
     }
 }
 
+/// `uring_taskrun`: rings set up with COOP_TASKRUN, or DEFER_TASKRUN +
+/// SINGLE_ISSUER (every io_uring call of a core from its own thread; the
+/// deferred completions reaped when the core waits), move a stock transfer
+/// and a windowed one, every byte checked. Their speed: benches/relay.rs
+/// (ferry_coop, ferry_defer).
+#[test]
+fn rings_with_deferred_completions_move_transfers() {
+    for taskrun in [ferry_relay::TaskRun::Coop, ferry_relay::TaskRun::Defer] {
+        let mut config = Config::local(1);
+        config.uring_taskrun = taskrun;
+        let relay = start(config);
+        let size = 8 << 20;
+        for (window, chunk, users) in [(1, 34 << 10, (41, 42)), (8, 1 << 20, (43, 44))] {
+            let (task, sender, mut receiver) = pair(&relay, users.0, users.1, size);
+            let t = task.clone();
+            let sending = thread::spawn(move || serve_pulls(sender, &t, users.0, 9));
+            pull_all(&mut receiver, &task, users.1, size, chunk, window, 9);
+            assert_eq!(sending.join().unwrap(), DONE, "{taskrun:?} W {window}");
+        }
+        assert_eq!(relay.stats().bytes_relayed, 2 * u64::from(size), "{taskrun:?}");
+        wait_for(&relay, "everything freed", all_free);
+        relay.shutdown();
+    }
+}
+
 /// `busy_poll`: after each forward the core polls instead of sleeping. A
 /// transfer with one pull in flight moves every byte (each answer checked
 /// by `pull_all`) and ends cleanly. Its speed is the round-trip bench's

@@ -344,6 +344,18 @@ mod tests {
     }
 
     #[test]
+    fn deferred_completions_refuse_busy_polling() {
+        let both = "[relay]\nbusy_poll = \"50us\"\nuring_taskrun = \"defer\"\n";
+        let err = problems(load(both, &[]).unwrap_err());
+        assert!(err[0].starts_with("relay.uring_taskrun: "), "{err:?}");
+        let coop = "[relay]\nbusy_poll = \"50us\"\nuring_taskrun = \"coop\"\n";
+        let relay = load(coop, &[]).unwrap().config.relay;
+        assert_eq!(relay.uring_taskrun, ferry_relay::TaskRun::Coop);
+        let err = problems(load("[relay]\nuring_taskrun = \"often\"\n", &[]).unwrap_err());
+        assert!(err[0].starts_with("relay.uring_taskrun: "), "{err:?}");
+    }
+
+    #[test]
     fn busy_polling_is_bounded() {
         let err = problems(load("[relay]\nbusy_poll = \"20ms\"\n", &[]).unwrap_err());
         assert!(

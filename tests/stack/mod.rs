@@ -347,6 +347,7 @@ pub async fn add_users(options: &StoreOptions, names: &[&str], depart: u32) -> V
                 password: PASSWORD.into(),
                 nick: String::new(),
                 depart_id: depart,
+                scheme: Default::default(),
             })
             .await
             .unwrap();

@@ -43,6 +43,11 @@ const SQLITE: &[Script] = &[
         "offline file",
         include_str!("../../migrations/sqlite/0005_offline_file.sql"),
     ),
+    (
+        6,
+        "offline file size",
+        include_str!("../../migrations/sqlite/0006_offline_file_size.sql"),
+    ),
 ];
 
 const MYSQL: &[Script] = &[
@@ -70,6 +75,11 @@ const MYSQL: &[Script] = &[
         5,
         "offline file",
         include_str!("../../migrations/mysql/0005_offline_file.sql"),
+    ),
+    (
+        6,
+        "offline file size",
+        include_str!("../../migrations/mysql/0006_offline_file_size.sql"),
     ),
 ];
 

@@ -46,7 +46,7 @@ pub use pool::{Pool, RowExt};
 pub use profile::SIGN_INFO_MAX_CHARS;
 pub use redis_conn::RedisConn;
 pub use redis_epoch::EPOCH_KEY as REDIS_EPOCH_KEY;
-pub use user::{NewUser, UserRow, Validation};
+pub use user::{NewUser, PasswordScheme, UserRow, Validation};
 
 use ferry_config::value::opt_text;
 use ferry_config::{Problems, Validate};

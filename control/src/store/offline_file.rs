@@ -7,6 +7,7 @@
 //! (migration 0005's unique key), a repeated ADD changes nothing and a
 //! repeated DEL finds nothing.
 
+use ferry_proto::extension::split_u64;
 use ferry_proto::pb::im::base_define::OfflineFileInfo;
 
 use super::pool::{RowExt, with_pool};
@@ -35,11 +36,15 @@ impl Store {
             .await?
             .iter()
             .map(|r| {
-                Ok(OfflineFileInfo { file_size_u64: None,
+                // Past u32 (migration 0006 widened the column): the stock
+                // field carries the sentinel and the extension the size.
+                let (file_size, file_size_u64) = split_u64(r.u64("size")?);
+                Ok(OfflineFileInfo {
                     from_user_id: r.u32("fromId")?,
                     task_id: r.bytes("taskId")?.into(),
                     file_name: r.bytes("fileName")?.into(),
-                    file_size: r.u32("size")?,
+                    file_size,
+                    file_size_u64,
                 })
             })
             .collect()
@@ -49,16 +54,21 @@ impl Store {
     /// Records a finished offline upload for its receiver. Idempotent: one
     /// row per (from, to, task_id), a repeat changes nothing (the request
     /// has no answer, so a sender may repeat it). `file_name` is stored as
-    /// the bytes sent, whatever their encoding.
+    /// the bytes sent, whatever their encoding; `size` in bytes, past 4 GiB
+    /// too (a ferry peer's `file_size_u64`). Errors: `InvalidArgument` for
+    /// an empty or over-long task id or name, or a size past i64 (the
+    /// column's range on SQLite).
     pub async fn add_offline_file(
         &self,
         from: u32,
         to: u32,
         task_id: &[u8],
         file_name: &[u8],
-        size: u32,
+        size: u64,
     ) -> Result<(), Error> {
         let task_id = utf8_arg("task_id", task_id)?;
+        let size = i64::try_from(size)
+            .map_err(|_| Error::InvalidArgument(format!("file size {size} is past i64")))?;
         if task_id.is_empty()
             || task_id.chars().count() > TASK_ID_MAX_CHARS
             || file_name.len() > FILE_NAME_MAX_BYTES

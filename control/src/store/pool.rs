@@ -99,15 +99,32 @@ impl Pool {
 
 /// TeamTalk's columns read the same way from both backends.
 pub trait RowExt {
-    /// An integer column (signed or unsigned, any width) as `u32`.
-    fn u32(&self, col: &str) -> Result<u32, Error>;
-    /// A nullable integer column; NULL reads as `None`.
-    fn opt_u32(&self, col: &str) -> Result<Option<u32>, Error>;
+    /// A nullable integer column (signed or unsigned, any width); NULL
+    /// reads as `None`. What the typed readers below build on.
+    fn opt_int(&self, col: &str) -> Result<Option<i128>, Error>;
     /// A text column; NULL reads as empty (TeamTalk's `DEFAULT ''`).
     fn text(&self, col: &str) -> Result<String, Error>;
     /// A column of text or bytes, as stored, whatever its encoding; NULL
     /// reads as empty.
     fn bytes(&self, col: &str) -> Result<Vec<u8>, Error>;
+
+    /// A nullable integer column as `u32`; `Corrupt` when out of range.
+    fn opt_u32(&self, col: &str) -> Result<Option<u32>, Error> {
+        self.opt_int(col)?.map(|v| to_u32(col, v)).transpose()
+    }
+
+    /// An integer column as `u32`; `Corrupt` when NULL or out of range.
+    fn u32(&self, col: &str) -> Result<u32, Error> {
+        self.opt_u32(col)?
+            .ok_or_else(|| Error::Corrupt(format!("{col} is NULL")))
+    }
+
+    /// An integer column as `u64` (a file size); `Corrupt` when NULL or
+    /// negative.
+    fn u64(&self, col: &str) -> Result<u64, Error> {
+        let v = (self.opt_int(col)?).ok_or_else(|| Error::Corrupt(format!("{col} is NULL")))?;
+        u64::try_from(v).map_err(|_| Error::Corrupt(format!("{col} = {v} is not a u64")))
+    }
 }
 
 fn to_u32(col: &str, v: i128) -> Result<u32, Error> {
@@ -119,14 +136,9 @@ fn mismatch(e: &sqlx::Error) -> bool {
 }
 
 impl RowExt for SqliteRow {
-    fn u32(&self, col: &str) -> Result<u32, Error> {
-        self.opt_u32(col)?
-            .ok_or_else(|| Error::Corrupt(format!("{col} is NULL")))
-    }
-
-    fn opt_u32(&self, col: &str) -> Result<Option<u32>, Error> {
+    fn opt_int(&self, col: &str) -> Result<Option<i128>, Error> {
         let v: Option<i64> = self.try_get(col)?;
-        v.map(|v| to_u32(col, v.into())).transpose()
+        Ok(v.map(i128::from))
     }
 
     fn text(&self, col: &str) -> Result<String, Error> {
@@ -142,19 +154,14 @@ impl RowExt for SqliteRow {
 }
 
 impl RowExt for MySqlRow {
-    fn u32(&self, col: &str) -> Result<u32, Error> {
-        self.opt_u32(col)?
-            .ok_or_else(|| Error::Corrupt(format!("{col} is NULL")))
-    }
-
-    fn opt_u32(&self, col: &str) -> Result<Option<u32>, Error> {
+    fn opt_int(&self, col: &str) -> Result<Option<i128>, Error> {
         // Unsigned columns decode as u64 only, signed ones (TeamTalk's `id`s,
         // COUNT, MAX of a signed column) as i64 only.
         match self.try_get::<Option<u64>, _>(col) {
-            Ok(v) => v.map(|v| to_u32(col, v.into())).transpose(),
+            Ok(v) => Ok(v.map(i128::from)),
             Err(e) if mismatch(&e) => {
                 let v: Option<i64> = self.try_get(col)?;
-                v.map(|v| to_u32(col, v.into())).transpose()
+                Ok(v.map(i128::from))
             }
             Err(e) => Err(e.into()),
         }

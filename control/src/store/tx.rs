@@ -112,17 +112,10 @@ impl Tx {
 }
 
 impl RowExt for Row {
-    fn u32(&self, col: &str) -> Result<u32, Error> {
+    fn opt_int(&self, col: &str) -> Result<Option<i128>, Error> {
         match self {
-            Row::Sqlite(r) => r.u32(col),
-            Row::MySql(r) => r.u32(col),
-        }
-    }
-
-    fn opt_u32(&self, col: &str) -> Result<Option<u32>, Error> {
-        match self {
-            Row::Sqlite(r) => r.opt_u32(col),
-            Row::MySql(r) => r.opt_u32(col),
+            Row::Sqlite(r) => r.opt_int(col),
+            Row::MySql(r) => r.opt_int(col),
         }
     }
 

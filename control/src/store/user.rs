@@ -27,14 +27,30 @@ pub enum Validation {
     Locked,
 }
 
+/// How `ferry user add` stores a password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PasswordScheme {
+    /// argon2id of md5hex(plain) in `FerryPassword.hash` (the default).
+    #[default]
+    Argon2,
+    /// TeamTalk's own row: `IMUser.password = md5hex(md5hex(plain) + salt)`,
+    /// what a migrated deployment holds. A check costs microseconds where
+    /// argon2 costs milliseconds, so a login storm against such users
+    /// measures the servers, not the hashing (`ferry loadgen
+    /// --password-scheme teamtalk-md5`). Weak against a stolen database:
+    /// for tests and migrations, not new accounts.
+    TeamTalkMd5,
+}
+
 /// A user for `ferry user add`.
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {
     pub name: String,
-    /// The plain password; stored as argon2(md5hex(plain)).
+    /// The plain password, stored as `scheme` says.
     pub password: String,
     pub nick: String,
     pub depart_id: u32,
+    pub scheme: PasswordScheme,
 }
 
 /// One row of `ferry user list`.
@@ -182,10 +198,20 @@ impl Store {
             ));
         }
         let client = password::md5_hex(user.password.as_bytes());
-        let hash = self
-            .hashing
-            .run_blocking(move || password::argon2_hash(&client))
-            .await??;
+        let salt = password::teamtalk_salt();
+        // (IMUser.password, FerryPassword.hash): the hash row only for argon2.
+        let (stored, hash) = match user.scheme {
+            PasswordScheme::Argon2 => {
+                let hash = self
+                    .hashing
+                    .run_blocking(move || password::argon2_hash(&client))
+                    .await??;
+                (ARGON2_MARKER.to_owned(), Some(hash))
+            }
+            PasswordScheme::TeamTalkMd5 => {
+                (password::md5_hex(format!("{client}{salt}").as_bytes()), None)
+            }
+        };
         let nick = if user.nick.is_empty() {
             &user.name
         } else {
@@ -209,20 +235,22 @@ impl Store {
             .bind(&user.name)
             .bind(&user.name)
             .bind(nick)
-            .bind(ARGON2_MARKER)
-            .bind(password::teamtalk_salt())
+            .bind(&stored)
+            .bind(&salt)
             .bind(user.depart_id)
             .bind(t)
             .bind(t)
             .execute(&mut *tx)
             .await?
             .insert_id()?;
-            sqlx::query("INSERT INTO FerryPassword (userId, hash, updated) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(&hash)
-                .bind(t)
-                .execute(&mut *tx)
-                .await?;
+            if let Some(hash) = &hash {
+                sqlx::query("INSERT INTO FerryPassword (userId, hash, updated) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(hash)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(id)
         })

@@ -4,6 +4,7 @@
 //! only the row whose sender, receiver and task id all match: an unrelated
 //! user's request, or a task id like `x' or '1'='1`, removes nothing.
 
+use ferry_proto::extension::join_u64;
 use ferry_proto::pb::im::file::{
     ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp,
 };
@@ -29,13 +30,16 @@ pub(super) fn error_result(_: &ImFileHasOfflineReq) -> Option<ImFileHasOfflineRs
 }
 
 pub(super) async fn add(store: &Store, req: &ImFileAddOfflineReq) -> Result<(), Error> {
+    // A ferry peer's size past 4 GiB rides in file_size_u64 (PROTOCOL-EXTENSIONS.md).
+    let size = join_u64(req.file_size, req.file_size_u64)
+        .map_err(|e| Error::InvalidArgument(format!("file size: {e}")))?;
     store
         .add_offline_file(
             req.from_user_id,
             req.to_user_id,
             &req.task_id,
             &req.file_name,
-            req.file_size,
+            size,
         )
         .await
 }
