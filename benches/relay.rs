@@ -124,8 +124,12 @@ const VARIANTS: [(&str, Tune); 10] = [
     ("ferry_unpinned", |c| c.pin_cores = false),
     ("ferry_queued", |c| c.direct_writes = false),
     ("ferry_epoll", |c| c.driver = ferry_relay::Driver::Legacy),
-    ("ferry_coop", |c| c.uring_taskrun = ferry_relay::TaskRun::Coop),
-    ("ferry_defer", |c| c.uring_taskrun = ferry_relay::TaskRun::Defer),
+    ("ferry_coop", |c| {
+        c.uring_taskrun = ferry_relay::TaskRun::Coop
+    }),
+    ("ferry_defer", |c| {
+        c.uring_taskrun = ferry_relay::TaskRun::Defer
+    }),
     ("ferry_busy", |c| c.busy_poll = Duration::from_micros(50)),
     ("ferry_epoll_busy", |c| {
         c.driver = ferry_relay::Driver::Legacy;

@@ -112,7 +112,14 @@ fn every_scenario_runs_clean_against_ferry_up() {
 
     // Users created with TeamTalk's MD5 scheme log in (no argon2 per login).
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["loadgen", "login-storm", "--server", &url, "--data-dir", &data])
+        .args([
+            "loadgen",
+            "login-storm",
+            "--server",
+            &url,
+            "--data-dir",
+            &data,
+        ])
         .args(["--users", "4", "--concurrency", "2", "--count", "8"])
         .args(["--user-prefix", "md5-", "--password-scheme", "teamtalk-md5"])
         .output()

@@ -680,8 +680,12 @@ async fn an_offline_file_past_4_gib_keeps_its_size(b: Backend) {
         file_size: size,
         file_size_u64: wide,
     };
-    c.send(&add("6f1c3b0e-0000-4000-8000-0000000000c1", u32::MAX, Some(BIG)))
-        .await;
+    c.send(&add(
+        "6f1c3b0e-0000-4000-8000-0000000000c1",
+        u32::MAX,
+        Some(BIG),
+    ))
+    .await;
     c.send(&add("6f1c3b0e-0000-4000-8000-0000000000c2", 4096, None))
         .await;
     // Disagreeing fields: refused (no answer to ADD; nothing stored).

@@ -191,7 +191,11 @@ fn rings_with_deferred_completions_move_transfers() {
             pull_all(&mut receiver, &task, users.1, size, chunk, window, 9);
             assert_eq!(sending.join().unwrap(), DONE, "{taskrun:?} W {window}");
         }
-        assert_eq!(relay.stats().bytes_relayed, 2 * u64::from(size), "{taskrun:?}");
+        assert_eq!(
+            relay.stats().bytes_relayed,
+            2 * u64::from(size),
+            "{taskrun:?}"
+        );
         wait_for(&relay, "everything freed", all_free);
         relay.shutdown();
     }

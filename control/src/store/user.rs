@@ -208,9 +208,10 @@ impl Store {
                     .await??;
                 (ARGON2_MARKER.to_owned(), Some(hash))
             }
-            PasswordScheme::TeamTalkMd5 => {
-                (password::md5_hex(format!("{client}{salt}").as_bytes()), None)
-            }
+            PasswordScheme::TeamTalkMd5 => (
+                password::md5_hex(format!("{client}{salt}").as_bytes()),
+                None,
+            ),
         };
         let nick = if user.nick.is_empty() {
             &user.name
