@@ -416,6 +416,7 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
         sender
             .send(&ImFileReq {
                 file_size_u64: None,
+                sha256: None,
                 from_user_id: 0,
                 to_user_id: receiver.user,
                 file_name: "bench.bin".into(),

@@ -3,7 +3,7 @@
 //! upload and download with the msg_server records, a download resumed
 //! after its future was dropped, and uploads and downloads that survive a
 //! connection cut part way (through a TCP proxy in this test) having sent
-//! again at most one window.
+//! again at most one window; a file the relay holds uploads at once.
 
 mod stack;
 
@@ -179,6 +179,45 @@ async fn offline_upload_then_download_and_the_records() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(left, 0, "downloaded files are no longer listed");
+    stack.stop().await;
+}
+
+/// Instant upload: the same file sent offline a second time (its SHA-256
+/// on the request) is complete at once, no byte moved, a task of its own
+/// that the receiver downloads whole; with `instant_upload` off, or another
+/// file, every byte is uploaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_relay_holds_uploads_at_once() {
+    let (stack, ids, alice, bob, dir) = pair().await;
+    let data = content((3 << 20) + 5);
+    let src = write_file(dir.path(), "again.bin", &data);
+    let other = write_file(dir.path(), "other.bin", &content(1 << 20)[..]);
+    let mut moved = Vec::new();
+    let mut tasks = Vec::new();
+    for (path, instant) in [(&src, true), (&src, true), (&src, false), (&other, true)] {
+        let mut send = SendOptions {
+            mode: Mode::Offline,
+            instant_upload: instant,
+            ..SendOptions::default()
+        };
+        let progress = send.transfer.watch_progress();
+        tasks.push(alice.send_file(ids[1], path, &send).await.unwrap());
+        moved.push(progress.borrow().moved);
+    }
+    let size = data.len() as u64;
+    assert_eq!(moved, [size, 0, size, 1 << 20], "bytes uploaded per send");
+    assert_ne!(tasks[0].task_id, tasks[1].task_id, "a task of its own");
+    let second = (pending(&bob, 4).await.into_iter())
+        .find(|t| t.task_id == tasks[1].task_id)
+        .expect("the instant upload is listed for bob");
+    let out = dir.path().join("again.out");
+    bob.receive_file(&second, &out, &Options::default())
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "every byte downloaded"
+    );
     stack.stop().await;
 }
 

@@ -301,6 +301,7 @@ async fn a_file_request_gets_a_relay_task_and_the_receiver_is_notified() {
     let mut b = Client::login(stack.msg, "bob", ClientType::Windows).await;
     let req = ImFileReq {
         file_size_u64: None,
+        sha256: None,
         from_user_id: 0,
         to_user_id: ids[1],
         file_name: "report.pdf".into(),
@@ -426,6 +427,7 @@ async fn nothing_but_login_is_taken_before_login() {
             1 => {
                 c.send(&ImFileReq {
                     file_size_u64: None,
+                    sha256: None,
                     from_user_id: 0,
                     to_user_id: ids[1],
                     file_name: "x".into(),

@@ -378,6 +378,7 @@ async fn an_offline_file_name_db_proxy_cannot_record_is_refused_at_once() {
     let mut alice = Client::login(stack.msg, "alice", ClientType::Windows).await;
     let request = |len: usize| ImFileReq {
         file_size_u64: None,
+        sha256: None,
         from_user_id: ids[0],
         to_user_id: ids[1],
         file_name: vec![b'n'; len].into(),
@@ -532,6 +533,7 @@ async fn stock_file_servers_get_the_placement_without_a_wait() {
         let rsp: ImFileRsp = alice
             .call(&ImFileReq {
                 file_size_u64: None,
+                sha256: None,
                 from_user_id: ids[0],
                 to_user_id: to,
                 file_name: "stock.bin".into(),

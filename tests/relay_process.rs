@@ -222,6 +222,7 @@ fn offline_files_outlive_the_relay_process() {
     let mut link = Pdus::connect(relay.msg);
     let req = ImFileTransferReq {
         file_size_u64: None,
+        sha256: None,
         from_user_id: 5,
         to_user_id: 6,
         file_name: "notes.txt".into(),

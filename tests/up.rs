@@ -71,6 +71,7 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     let offline: ferry_proto::pb::im::file::ImFileRsp = alice
         .call(&ferry_proto::pb::im::file::ImFileReq {
             file_size_u64: None,
+            sha256: None,
             from_user_id: 0,
             to_user_id: bob.user,
             file_name: "later.bin".into(),

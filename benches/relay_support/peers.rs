@@ -59,6 +59,7 @@ impl Peer {
         use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
         let req = ImFileTransferReq {
             file_size_u64: None,
+            sha256: None,
             from_user_id: from,
             to_user_id: to,
             file_name: "bench".into(),

@@ -157,6 +157,7 @@ impl RelayLink {
             .conn
             .call(&ImFileTransferReq {
                 file_size_u64: None,
+                sha256: None,
                 from_user_id: from,
                 to_user_id: to,
                 file_name: name,

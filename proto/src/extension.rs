@@ -36,7 +36,9 @@
 //!
 //! Defined: `IMFileState.sha256` (field [`FIELD_FILE_STATE_SHA256`]): the
 //! stored file's SHA-256 on the DONE that ends an offline upload or
-//! download. Every extension field is listed in [`EXTENSION_FIELDS`].
+//! download. `IMFileReq.sha256` / `IMFileTransferReq.sha256` (field
+//! [`FIELD_FILE_SHA256`]): the file's SHA-256 on an offline request, for
+//! instant upload. Every extension field is listed in [`EXTENSION_FIELDS`].
 //!
 //! Defined: files past 4 GiB. TeamTalk's sizes and offsets are u32; the
 //! fields `file_size_u64` / `offset_u64` (number 100, [`FIELD_SIZE_U64`],
@@ -146,6 +148,12 @@ extension_commands! {
 /// `IMFileState.sha256`: 32 bytes, the SHA-256 of the stored file, on the
 /// DONE of an offline upload (to the uploader) and download.
 pub const FIELD_FILE_STATE_SHA256: u32 = 100;
+/// `sha256` on the file request (client -> msg_server) and the transfer
+/// request (msg_server -> relay): the SHA-256 (32 bytes) of the file an
+/// offline request is for, as its sender computed it; a relay that holds
+/// those bytes from the same sender creates the task complete (instant
+/// upload). Any other length is refused.
+pub const FIELD_FILE_SHA256: u32 = 101;
 
 /// `file_size_u64`: a file's size in bytes (u64) when it exceeds
 /// `u32::MAX`, beside a stock `file_size` carrying [`WIDE_SENTINEL`]; on a
@@ -215,6 +223,8 @@ pub const EXTENSION_FIELDS: &[(&str, u32, &str)] = &[
     ("IM.File.IMFilePullDataReq", FIELD_OFFSET_U64, "offset_u64"),
     ("IM.File.IMFilePullDataRsp", FIELD_OFFSET_U64, "offset_u64"),
     ("IM.File.IMFileReq", FIELD_SIZE_U64, "file_size_u64"),
+    ("IM.File.IMFileReq", FIELD_FILE_SHA256, "sha256"),
+    ("IM.Server.IMFileTransferReq", FIELD_FILE_SHA256, "sha256"),
     ("IM.File.IMFileNotify", FIELD_SIZE_U64, "file_size_u64"),
     (
         "IM.File.IMFileAddOfflineReq",
@@ -737,6 +747,7 @@ mod tests {
             file_size: size32,
             trans_mode: 2,
             file_size_u64: size64,
+            sha256: Some(vec![7; 32].into()),
         };
         let s: StockFileReq = stock(&body(&req));
         assert_eq!((s.file_size, s.trans_mode, s.to_user_id), (u32::MAX, 2, 2));
@@ -747,6 +758,7 @@ mod tests {
             file_size: size32,
             trans_mode: 2,
             file_size_u64: size64,
+            sha256: Some(vec![7; 32].into()),
             attach_data: None,
         };
         let b = body(&transfer);

@@ -115,6 +115,7 @@ fn file_transfer_req_with_attach_data() {
     let attach = [0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0];
     let msg = ImFileTransferReq {
         file_size_u64: None,
+        sha256: None,
         from_user_id: 1001,
         to_user_id: 1002,
         file_name: "a.txt".into(),

@@ -87,7 +87,7 @@ proptest! {
     #[test]
     fn transfer_req(from: u32, to: u32, name in text(), size: u32, mode in 1i32..=2, attach in prop::option::of(bytes(64)),
                     seq: u16, cut: usize) {
-        let msg = ImFileTransferReq { file_size_u64: None, from_user_id: from, to_user_id: to, file_name: name.into(), file_size: size, trans_mode: mode, attach_data: attach };
+        let msg = ImFileTransferReq { file_size_u64: None, sha256: None, from_user_id: from, to_user_id: to, file_name: name.into(), file_size: size, trans_mode: mode, attach_data: attach };
         round_trip(&msg, seq, cut)?;
     }
 

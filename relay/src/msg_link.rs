@@ -257,6 +257,9 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         tracing::info!("transfer refused: draining");
     } else if let Err(e) = size {
         tracing::warn!(error = %e, "transfer refused: the sizes disagree");
+    } else if req.sha256.as_ref().is_some_and(|d| d.len() != 32) {
+        let len = req.sha256.as_ref().map_or(0, |d| d.len());
+        tracing::warn!(len, "transfer refused: a sha256 of {len} bytes, not 32");
     } else if req.trans_mode == TransferFileType::FileTypeOffline as i32 {
         let size = size.expect("checked");
         if let Some(id) = offline_task(core, &req, size).await {
@@ -386,7 +389,11 @@ async fn offline_task(core: &Core, req: &ImFileTransferReq, size: u64) -> Option
         to_user: req.to_user_id,
         name: req.file_name.to_vec(),
         size,
-        sha256: None,
+        // 32 bytes (checked by the caller): instant when the store holds it.
+        sha256: req
+            .sha256
+            .as_ref()
+            .and_then(|d| <[u8; 32]>::try_from(&d[..]).ok()),
     };
     let (ack, done) = flume::bounded(1);
     if core.inboxes[owner]

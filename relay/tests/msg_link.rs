@@ -30,6 +30,7 @@ fn heartbeat_is_echoed_and_a_bad_request_gets_result_1_on_a_live_link() {
         // 7: no such mode; 2: offline, which this relay does not serve yet.
         let req = ImFileTransferReq {
             file_size_u64: None,
+            sha256: None,
             from_user_id: 1,
             to_user_id: 2,
             file_name: "x".into(),
@@ -169,6 +170,7 @@ fn a_gbk_file_name_creates_its_task_and_the_link_stays_up() {
     let gbk: &'static [u8] = &[0xb1, 0xa8, 0xb8, 0xe6, b'.', b'p', b'd', b'f'];
     let req = |name: &'static [u8]| ImFileTransferReq {
         file_size_u64: None,
+        sha256: None,
         from_user_id: 1,
         to_user_id: 2,
         file_name: bytes::Bytes::from_static(name),

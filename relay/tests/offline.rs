@@ -44,9 +44,22 @@ fn relay(root: &Path, driver: Driver) -> Relay {
 
 /// An offline TRANSFER_REQ as msg_server sends it; the task id.
 fn create(relay: &Relay, from: u32, to: u32, size: u32) -> String {
+    create_known(relay, from, to, size, None).expect("task created")
+}
+
+/// [`create`] with the file's SHA-256 (instant upload); `None` when the
+/// relay answers result 1.
+fn create_known(
+    relay: &Relay,
+    from: u32,
+    to: u32,
+    size: u32,
+    sha256: Option<Vec<u8>>,
+) -> Option<String> {
     let mut link = MsgLink::connect(relay);
     let req = ImFileTransferReq {
         file_size_u64: None,
+        sha256: sha256.map(Bytes::from),
         from_user_id: from,
         to_user_id: to,
         file_name: "photos/../holiday.zip".into(),
@@ -56,12 +69,13 @@ fn create(relay: &Relay, from: u32, to: u32, size: u32) -> String {
     };
     link.0.send(&req, 31);
     let (rsp, seq) = link.0.recv_msg::<ImFileTransferRsp>();
-    assert_eq!(
-        (rsp.result_code, seq, rsp.trans_mode),
-        (0, 31, Some(OFFLINE))
-    );
+    assert_eq!((seq, rsp.trans_mode), (31, Some(OFFLINE)));
     assert_eq!(rsp.file_size, Some(size));
-    text(&rsp.task_id.expect("task_id")).to_string()
+    if rsp.result_code != 0 {
+        assert_eq!(rsp.task_id, None);
+        return None;
+    }
+    Some(text(&rsp.task_id.expect("task_id")).to_string())
 }
 
 /// A stock uploader: answers each pull as it comes with the file's bytes,
@@ -621,6 +635,7 @@ fn quotas_refuse_up_front() {
     let mut ask = |from: u32, size: u32| {
         let req = ImFileTransferReq {
             file_size_u64: None,
+            sha256: None,
             from_user_id: from,
             to_user_id: 9,
             file_name: "q".into(),
@@ -647,6 +662,7 @@ fn offline_is_refused_without_a_store() {
     let mut link = MsgLink::connect(&relay);
     let req = ImFileTransferReq {
         file_size_u64: None,
+        sha256: None,
         from_user_id: 1,
         to_user_id: 2,
         file_name: "a".into(),
@@ -1065,6 +1081,58 @@ fn deleted_by_receiver(driver: Driver) {
         R::NoStore.code()
     );
     without_store.shutdown();
+}
+
+/// Instant upload: a request carrying the SHA-256 of bytes its sender
+/// stored already makes a task that is complete at once (its uploader gets
+/// DONE with the digest and is asked for nothing; the receiver downloads
+/// every byte); the same digest from another sender, or an unknown digest,
+/// is an ordinary upload; a digest that is not 32 bytes is refused.
+fn instant_upload(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let size = 5 * BLOCK + 99;
+    let digest = sha256_of(size, 7);
+    let first = create_known(&relay, 61, 62, size, Some(digest.clone())).unwrap();
+    let (answered, end) = upload(addr, &first, 61, 7, None);
+    assert_eq!((end, bytes(&answered)), (Some(DONE), u64::from(size)));
+    let stored = relay.stats().bytes_stored;
+
+    let again = create_known(&relay, 61, 63, size, Some(digest.clone())).unwrap();
+    let (answered, end) = upload_to_the_end(addr, &again, 61, 7, None);
+    assert!(answered.is_empty(), "nothing asked: {answered:?}");
+    assert_eq!(done_digest(&end.expect("DONE"), &again, 61), digest);
+    assert_eq!(relay.stats().bytes_stored, stored, "no byte stored again");
+    download(addr, &again, 63, 61, size, 7).expect("the receiver gets every byte");
+
+    // Another sender naming the digest must upload the bytes itself.
+    let stranger = create_known(&relay, 64, 62, size, Some(digest.clone())).unwrap();
+    let (answered, end) = upload(addr, &stranger, 64, 7, None);
+    assert_eq!((end, bytes(&answered)), (Some(DONE), u64::from(size)));
+    // A digest nobody stored: an ordinary upload.
+    let unknown = create_known(&relay, 61, 62, size, Some(vec![9; 32])).unwrap();
+    let (answered, _) = upload(addr, &unknown, 61, 7, Some(1));
+    assert_eq!(answered.len(), 1, "asked for its bytes");
+    for bad in [vec![1; 31], vec![1; 33], Vec::new()] {
+        let len = bad.len();
+        assert_eq!(
+            create_known(&relay, 61, 62, size, Some(bad)),
+            None,
+            "{len} bytes"
+        );
+    }
+    relay.shutdown();
+}
+
+#[test]
+fn instant_upload_of_a_known_digest() {
+    instant_upload(Driver::Auto);
+}
+
+#[test]
+fn instant_upload_of_a_known_digest_on_epoll() {
+    instant_upload(Driver::Legacy);
 }
 
 #[test]

@@ -113,6 +113,7 @@ fn create(msg: SocketAddr, size: u32) -> String {
     let mut link = Conn::connect(msg);
     let req = ImFileTransferReq {
         file_size_u64: None,
+        sha256: None,
         from_user_id: 1,
         to_user_id: 2,
         file_name: "big.bin".into(),

@@ -401,6 +401,7 @@ fn transfer_requests_past_4_gib() {
             file_size,
             trans_mode,
             file_size_u64,
+            sha256: None,
             attach_data: None,
         };
         link.0.send(&req, 31);
@@ -463,6 +464,7 @@ fn five_gib_past_the_quota_is_refused() {
         file_size: WIDE_SENTINEL,
         trans_mode: OFFLINE,
         file_size_u64: Some(SIZE),
+        sha256: None,
         attach_data: None,
     };
     link.0.send(&req, 32);

@@ -11,6 +11,7 @@
 //! incomplete_ttl = "1day"   # an upload nobody finishes is deleted after this
 //! min_free_bytes = "1GiB"   # a task that would leave less free is refused
 //! preallocate = true        # reserve a file's space at create (fallocate)
+//! instant_upload = "sender" # reuse stored bytes by SHA-256: "sender", "any" or "off"
 //! ```
 
 use std::path::PathBuf;
@@ -25,6 +26,22 @@ pub const MIN_BLOCK: u32 = 4 * 1024;
 /// Largest block size accepted (bytes): one block is read whole to serve
 /// any part of it, so it bounds a download's buffer.
 pub const MAX_BLOCK: u32 = 64 * 1024 * 1024;
+
+/// Whose stored files a new task with a known SHA-256 may reuse, so its
+/// upload completes at once (instant upload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstantUpload {
+    /// Never: every file is uploaded.
+    Off,
+    /// Only the same sender's complete files (the default). Knowing a
+    /// digest is not owning the file: with "any", whoever learns the
+    /// SHA-256 of someone else's file could have it sent to themselves
+    /// without ever holding it.
+    Sender,
+    /// Any user's complete file with that digest and size.
+    Any,
+}
 
 /// Storage settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -59,6 +76,9 @@ pub struct Config {
     /// Reserve each data file's space at create (fallocate) so a full disk
     /// is found before the upload, not in the middle of it.
     pub preallocate: bool,
+    /// Instant upload: which stored files a task whose request carries the
+    /// file's SHA-256 may share bytes with (`"sender"`, `"any"`, `"off"`).
+    pub instant_upload: InstantUpload,
 }
 
 impl Default for Config {
@@ -73,6 +93,7 @@ impl Default for Config {
             incomplete_ttl: Duration::from_secs(24 * 3600),
             min_free_bytes: 1 << 30,
             preallocate: true,
+            instant_upload: InstantUpload::Sender,
         }
     }
 }

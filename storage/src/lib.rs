@@ -132,7 +132,7 @@ pub mod store;
 pub mod task;
 pub mod teamtalk_import;
 
-pub use config::Config;
+pub use config::{Config, InstantUpload};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use fs::{FileSystem, StdFs};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::blob;
-use crate::config::Config;
+use crate::config::{Config, InstantUpload};
 use crate::digest::empty_sha256;
 use crate::error::{Error, Result};
 use crate::fs::{self, FileSystem, StdFs};
@@ -464,7 +464,7 @@ impl<F: FileSystem> Store<F> {
         let geometry = Geometry::new(new.size, self.config.block_size)?;
         let source = new
             .sha256
-            .and_then(|sha| self.find_complete(&sha, new.size));
+            .and_then(|sha| self.find_complete(&sha, new.size, new.from_user));
         if new.sha256.is_some() && source.is_none() {
             tracing::debug!(task = %id, "no stored file with that digest: a normal upload");
         }
@@ -530,20 +530,28 @@ impl<F: FileSystem> Store<F> {
     /// configured block size: of this shard, or of another (its record
     /// read from disk: a complete task's record only changes to damaged,
     /// and a torn read of one slot falls back to the other).
-    fn find_complete(&self, sha: &[u8; 32], size: u64) -> Option<Record> {
+    /// A complete task with these bytes that `config.instant_upload` lets
+    /// a task of `from_user` share: this shard's first, then the one the
+    /// shared index names (another shard's).
+    fn find_complete(&self, sha: &[u8; 32], size: u64, from_user: u32) -> Option<Record> {
+        let allowed = |r: &Record| match self.config.instant_upload {
+            InstantUpload::Off => false,
+            InstantUpload::Sender => r.from_user == from_user,
+            InstantUpload::Any => true,
+        };
         let key = (*sha, size, self.config.block_size);
         let mine = self
             .tasks
             .values()
             .map(Task::record)
-            .find(|r| blob_key(r) == Some(key));
+            .find(|r| blob_key(r) == Some(key) && allowed(r));
         if let Some(r) = mine {
             return Some(r.clone());
         }
         let id = self.shared.lookup(&key)?;
         let bytes = self.fs.read(&self.layout.manifest(&id)).ok()?;
         let r = manifest::load(&bytes).ok()?.record;
-        (r.task_id == id && blob_key(&r) == Some(key)).then_some(r)
+        (r.task_id == id && blob_key(&r) == Some(key) && allowed(&r)).then_some(r)
     }
 
     /// Tells the store that a commit made `id` complete, so that later

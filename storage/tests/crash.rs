@@ -64,6 +64,15 @@ fn flush(s: &mut S, acked: &mut Acked, n: u32) -> ferry_storage::Result<()> {
     Ok(())
 }
 
+/// The store under test: task 5 shares task 1's bytes though their
+/// senders differ (`new_task`), so instant upload is open to any sender.
+fn crash_config() -> ferry_storage::Config {
+    ferry_storage::Config {
+        instant_upload: ferry_storage::InstantUpload::Any,
+        ..config(ROOT, BLOCK)
+    }
+}
+
 fn create(
     s: &mut S,
     acked: &mut Acked,
@@ -85,7 +94,7 @@ fn create(
 /// Opens the store and runs the scenario up to its first error. Returns
 /// the store (if it opened) and how the scenario ended.
 fn scenario(fs: &Arc<FaultFs>, acked: &mut Acked) -> (Option<S>, ferry_storage::Result<()>) {
-    let (mut s, _) = match Store::open(fs.clone(), &config(ROOT, BLOCK), RecoveryMode::Full, 0) {
+    let (mut s, _) = match Store::open(fs.clone(), &crash_config(), RecoveryMode::Full, 0) {
         Ok(x) => x,
         Err(e) => return (None, Err(e)),
     };
@@ -171,7 +180,7 @@ fn assert_refuses(s: &mut S, ctx: &str) {
 /// then finishes every upload.
 fn verify(fs: &Arc<FaultFs>, acked: &Acked, ctx: &str) {
     let f = files();
-    let (mut s, report) = Store::open(fs.clone(), &config(ROOT, BLOCK), RecoveryMode::Full, 0)
+    let (mut s, report) = Store::open(fs.clone(), &crash_config(), RecoveryMode::Full, 0)
         .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
     for issue in &report.issues {
         match issue {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use common::*;
 use ferry_storage::fault::{CrashMode, Fault, FaultFs};
-use ferry_storage::{Created, Error, FileSystem, Issue, RecoveryMode, Shard, State, StdFs, Store};
+use ferry_storage::{
+    Created, Error, FileSystem, InstantUpload, Issue, RecoveryMode, Shard, State, StdFs, Store,
+};
 
 #[test]
 fn upload_resume_after_reopen_then_download() {
@@ -162,7 +164,14 @@ fn instant_upload_shares_bytes_and_delete_keeps_them_for_the_others() {
     let (mut s, _) = Store::open(StdFs, &cfg, RecoveryMode::Full, 0).unwrap();
     s.create(new_task(1, 10_000), 0).unwrap();
     upload_all(&mut s, 1, &file, 4096, 1).unwrap();
+    // Another sender naming the digest uploads (instant_upload = "sender").
+    let mut t = new_task(5, 10_000);
+    t.sha256 = Some(sha(&file));
+    assert_ne!(t.from_user, new_task(1, 0).from_user);
+    assert_eq!(s.create(t, 0).unwrap(), Created::Upload);
+    // The same sender's does not.
     let mut t = new_task(2, 10_000);
+    t.from_user = new_task(1, 0).from_user;
     t.sha256 = Some(sha(&file));
     assert_eq!(
         s.create(t, 0).unwrap(),
@@ -182,6 +191,21 @@ fn instant_upload_shares_bytes_and_delete_keeps_them_for_the_others() {
     assert_eq!(s.read(&id(2), 0, 10_000).unwrap(), file);
     s.delete(&id(2)).unwrap();
     assert!(!blob.exists(), "last user gone, blob gone");
+}
+
+#[test]
+fn instant_upload_off_uploads_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path().to_str().unwrap(), 4096);
+    cfg.instant_upload = InstantUpload::Off;
+    let file = content(10_000, 5);
+    let (mut s, _) = Store::open(StdFs, &cfg, RecoveryMode::Full, 0).unwrap();
+    s.create(new_task(1, 10_000), 0).unwrap();
+    upload_all(&mut s, 1, &file, 4096, 1).unwrap();
+    let mut t = new_task(2, 10_000);
+    t.from_user = new_task(1, 0).from_user;
+    t.sha256 = Some(sha(&file));
+    assert_eq!(s.create(t, 0).unwrap(), Created::Upload);
 }
 
 #[test]
@@ -309,7 +333,9 @@ fn an_interrupted_create_is_an_orphan_that_sweep_removes() {
 #[test]
 fn instant_upload_finds_the_bytes_on_another_shard() {
     let fs = Arc::new(FaultFs::new());
-    let cfg = config("/store", 4096);
+    let mut cfg = config("/store", 4096);
+    // Tasks a, b and c have different senders (new_task): "any" shares.
+    cfg.instant_upload = InstantUpload::Any;
     let file = content(9_000, 8);
     let owner = |n: u32| ferry_proto::core_for_task(&id(n), 2);
     let a = (0..).find(|n| owner(*n) == 0).unwrap();

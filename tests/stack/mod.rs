@@ -590,6 +590,7 @@ pub async fn file_online(from: &mut Client, to: &mut Client, size: u32) {
     let rsp: ImFileRsp = from
         .call(&ImFileReq {
             file_size_u64: None,
+            sha256: None,
             from_user_id: 0,
             to_user_id: to.user,
             file_name: "online.bin".into(),

@@ -23,6 +23,11 @@ pub struct SendOptions {
     pub mode: Mode,
     /// The name the receiver is told; default: the file's own name.
     pub file_name: Option<Bytes>,
+    /// Offline: send the file's SHA-256 with the request (one read of the
+    /// file first), so a relay already holding these bytes from this
+    /// sender completes the upload at once and nothing is sent (instant
+    /// upload; a stock relay ignores it). Default on.
+    pub instant_upload: bool,
     pub transfer: Options,
 }
 
@@ -31,6 +36,7 @@ impl Default for SendOptions {
         SendOptions {
             mode: Mode::Online,
             file_name: None,
+            instant_upload: true,
             transfer: Options::default(),
         }
     }
@@ -52,11 +58,29 @@ impl Session {
         size: u64,
         mode: Mode,
     ) -> Result<FileTask, Error> {
+        self.request_known_file(to, file_name, size, mode, None)
+            .await
+    }
+
+    /// [`Session::request_file`] naming the file's SHA-256 (offline: the
+    /// relay completes the task at once when it holds these bytes from
+    /// this sender; the upload then gets DONE without a pull).
+    ///
+    /// Errors: as [`Session::request_file`].
+    pub async fn request_known_file(
+        &self,
+        to: u32,
+        file_name: impl Into<Bytes>,
+        size: u64,
+        mode: Mode,
+        sha256: Option<[u8; 32]>,
+    ) -> Result<FileTask, Error> {
         let file_size = u32::try_from(size).map_err(|_| too_large(size))?;
         let file_name = file_name.into();
         let rsp: ImFileRsp = self
             .call(&ImFileReq {
                 file_size_u64: None,
+                sha256: sha256.map(|d| Bytes::copy_from_slice(&d)),
                 from_user_id: self.user_id(),
                 to_user_id: to,
                 file_name: file_name.clone(),
@@ -158,7 +182,9 @@ impl Session {
 
     /// Sends the file at `path` to user `to`: asks for a task, then sends
     /// it online, or uploads it and records it (when the task is offline).
-    /// Returns the task as it ran.
+    /// An offline request with `instant_upload` hashes the file first and
+    /// names its SHA-256, so a relay holding it completes the upload at
+    /// once. Returns the task as it ran.
     ///
     /// Errors: those of [`Session::request_file`] and [`super::send`];
     /// `is_file` when `path` cannot be read.
@@ -176,7 +202,12 @@ impl Session {
             Some(n) => n.clone(),
             None => own_name(path),
         };
-        let task = self.request_file(to, name, size, send.mode).await?;
+        let sha256 = if send.instant_upload && send.mode == Mode::Offline {
+            Some(super::digest::file_sha256(path).await?)
+        } else {
+            None
+        };
+        let task = (self.request_known_file(to, name, size, send.mode, sha256)).await?;
         tracing::info!(task = %task.task_id, to, size, mode = ?task.mode, "file task");
         super::send(&task, self.user_id(), path, &send.transfer).await?;
         if task.mode == Mode::Offline {

@@ -91,6 +91,10 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
     rsp.trans_mode = mode as i32;
     let task = ImFileTransferReq {
         file_size_u64: req.file_size_u64,
+        // Instant upload: only an offline task can be created complete.
+        sha256: (mode == TransferFileType::FileTypeOffline)
+            .then(|| req.sha256.clone())
+            .flatten(),
         from_user_id: req.from_user_id,
         to_user_id: req.to_user_id,
         file_name: req.file_name.clone(),

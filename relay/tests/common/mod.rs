@@ -130,6 +130,7 @@ impl MsgLink {
         let attach = Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0]);
         let req = ImFileTransferReq {
             file_size_u64: None,
+            sha256: None,
             from_user_id: from,
             to_user_id: to,
             file_name: "report.bin".into(),
