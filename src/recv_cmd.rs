@@ -67,21 +67,22 @@ async fn recv(args: RecvArgs) -> Result<()> {
         .with_chunk(args.chunk);
     let mut received = 0u64;
     let enough = |n: u64| args.count.is_some_and(|c| n >= c);
-    let pending = session
-        .offline_files()
-        .await
-        .map_err(|e| Failed::transfer(e, "listing offline files".into()))?;
-    for task in pending {
-        if enough(received) {
-            return Ok(());
-        }
-        take(&session, &task, &args.dir, &opts).await?;
-        received += 1;
-    }
+    received += take_pending(&session, &args, &opts, args.count).await?;
     if args.once || enough(received) {
         return Ok(());
     }
     while let Some(event) = session.next_event().await {
+        if let Event::Reconnected { msg_server } = event {
+            // Notifies sent while the session was down are lost: what was
+            // recorded meanwhile is in the offline list.
+            eprintln!("logged in again at {msg_server}");
+            let left = args.count.map(|c| c - received);
+            received += take_pending(&session, &args, &opts, left).await?;
+            if enough(received) {
+                return Ok(());
+            }
+            continue;
+        }
         let Event::File(notify) = event else { continue };
         let task = match FileTask::from_notify(&notify) {
             Ok(t) => t,
@@ -104,6 +105,28 @@ async fn recv(args: RecvArgs) -> Result<()> {
         }
     }
     Err(Failed::new(Failed::SERVER, anyhow!("msg_server closed the session")).into())
+}
+
+/// Receives the offline files pending now, `at_most` of them; how many.
+async fn take_pending(
+    session: &Session,
+    args: &RecvArgs,
+    opts: &Options,
+    at_most: Option<u64>,
+) -> Result<u64, Failed> {
+    let pending = session
+        .offline_files()
+        .await
+        .map_err(|e| Failed::transfer(e, "listing offline files".into()))?;
+    let mut taken = 0;
+    for task in pending {
+        if at_most.is_some_and(|n| taken >= n) {
+            break;
+        }
+        take(session, &task, &args.dir, opts).await?;
+        taken += 1;
+    }
+    Ok(taken)
 }
 
 /// Receives `task` into `dir` under a safe, unused name; prints where.

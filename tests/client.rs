@@ -1,6 +1,7 @@
 //! ferry-client against the whole stack in process: discovery through
 //! login_server, login, messages both ways, refusals with their codes,
-//! heartbeats that keep a session alive, a kick that ends one.
+//! heartbeats that keep a session alive, a silent session closed by
+//! msg_server (and logged in again), a kick that ends one.
 
 mod stack;
 
@@ -46,16 +47,34 @@ async fn a_client_logs_in_through_login_server_and_exchanges_messages() {
     let again = bob.send_text(alice.user_id(), "still here").await.unwrap();
     assert!(again > 0);
 
-    // A session that never heartbeats is closed by msg_server.
+    // A session that never heartbeats is closed by msg_server; without
+    // reconnects that is its end.
     let mut quiet = login(&stack, "alice");
     quiet.client_type = ClientType::Android;
     quiet.heartbeat = Duration::from_secs(3600);
+    quiet.reconnects = 0;
     let mut phone = Session::login(&quiet).await.unwrap();
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
         while phone.next_event().await.is_some() {}
     })
     .await;
     assert!(closed.is_ok(), "a silent session is closed");
+    // With them (the default) it logs in again and says so.
+    quiet.reconnects = 2;
+    let mut phone = Session::login(&quiet).await.unwrap();
+    let came_back = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match phone.next_event().await {
+                Some(Event::Reconnected { msg_server }) => return Some(msg_server),
+                Some(_) => {}
+                None => return None,
+            }
+        }
+    })
+    .await
+    .expect("closed and back within 10 s");
+    assert_eq!(came_back, Some(stack.msg), "logged in again");
+    assert!(phone.send_text(ids[1], "back").await.unwrap() > 0);
     drop((alice, bob));
     stack.stop().await;
 }

@@ -331,3 +331,83 @@ async fn a_route_server_that_loses_redis_keeps_serving_its_own_links() {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
 }
+
+/// ferry-client's reconnect: alice's msg_server stops; her session logs in
+/// again through login_server (which has dropped the stopped one) on the
+/// other msg_server, says so (Event::Reconnected) and receives what bob
+/// sends her afterwards. A kicked session does not log in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_msg_server_stops_logs_in_again_on_the_other() {
+    let Some(pair) = Pair::start().await else {
+        return;
+    };
+    let ids = pair.users(&["alice", "bob"], 1).await;
+    let login = |user: &str| {
+        let mut l =
+            ferry_client::Login::new(format!("http://{}", pair.login.http), user, stack::PASSWORD);
+        l.heartbeat = Duration::from_millis(300);
+        l.timeout = Duration::from_secs(5);
+        l
+    };
+    let mut alice = ferry_client::Session::login(&login("alice")).await.unwrap();
+    let first = pair
+        .msg
+        .iter()
+        .position(|m| *m == alice.msg_server())
+        .unwrap();
+    let other = pair.msg[1 - first];
+    let bob = ferry_client::Session::login_at(other, &login("bob"))
+        .await
+        .unwrap();
+
+    pair.stop_msg(first);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = tokio::time::timeout_at(deadline, alice.next_event())
+            .await
+            .expect("logged in again within 30 s");
+        match event {
+            Some(ferry_client::Event::Reconnected { msg_server }) => {
+                assert_eq!(msg_server, other, "logged in again on the running one");
+                break;
+            }
+            Some(_) => {} // presence and the like, from before the stop
+            None => panic!("the session ended instead of logging in again"),
+        }
+    }
+    assert_eq!(alice.msg_server(), other);
+    assert_eq!(alice.user_id(), ids[0]);
+    bob.send_text(ids[0], "still there?").await.unwrap();
+    let m = loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), alice.next_event())
+            .await
+            .expect("bob's message within 10 s")
+            .expect("alice's session is open");
+        if let ferry_client::Event::Message(m) = e {
+            break m;
+        }
+    };
+    assert_eq!(
+        (m.from_user_id, &m.msg_data[..]),
+        (ids[1], &b"still there?"[..])
+    );
+
+    // Kicked by a second login of the same kind: the session ends.
+    let _again = ferry_client::Session::login_at(other, &login("alice"))
+        .await
+        .unwrap();
+    let mut kicked = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), alice.next_event())
+            .await
+            .expect("the kick and the close within 10 s")
+        {
+            Some(ferry_client::Event::Kicked(_)) => kicked = true,
+            Some(ferry_client::Event::Reconnected { .. }) => panic!("a kicked session came back"),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(kicked, "told of the kick before the end");
+    pair.stop().await;
+}

@@ -16,8 +16,9 @@
 //! - [`Error`] (`error.rs`): one opaque error with `is_*` predicates.
 //! - `conn.rs`: the PDU connection under a session or a relay login.
 //!
-//! Reconnecting a session and the load generator come next (the client
-//! issue).
+//! A session whose msg_server connection is lost logs in again by itself
+//! (through login_server, so a stopped msg_server is left for another):
+//! [`Event::Reconnected`] says so.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_client::Error> {

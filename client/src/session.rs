@@ -38,11 +38,21 @@ pub struct Login {
     pub heartbeat: Duration,
     /// How long discovery and each request may take.
     pub timeout: Duration,
+    /// Attempts to log in again after the connection to msg_server is
+    /// lost (not after a kick), each through login_server when the
+    /// session was made with [`Session::login`] (so a stopped msg_server
+    /// is left for another); 0 never reconnects. See
+    /// [`Session::next_event`].
+    pub reconnects: u32,
+    /// The wait before the first attempt, doubled before each next one up
+    /// to 10 s.
+    pub backoff: Duration,
 }
 
 impl Login {
     /// `user`/`password` at `server`, as a Windows client, heartbeat 5 s,
-    /// requests 10 s.
+    /// requests 10 s, 8 reconnects 250 ms apart at first (about 40 s in
+    /// all).
     pub fn new(
         server: impl Into<String>,
         user: impl Into<String>,
@@ -55,6 +65,8 @@ impl Login {
             client_type: ClientType::Windows,
             heartbeat: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
+            reconnects: 8,
+            backoff: Duration::from_millis(250),
         }
     }
 }
@@ -70,8 +82,14 @@ pub enum Event {
     /// A watched user's PC presence changed.
     Status { user: u32, online: bool },
     /// Another login of the same kind replaced this session; the server
-    /// closes it.
+    /// closes it (and the session does not log in again: it would kick
+    /// the other in turn).
     Kicked(ImKickUser),
+    /// The connection was lost and the session logged in again, at
+    /// `msg_server`. Requests made while it was down failed (`is_closed`);
+    /// what the server sent meanwhile is lost: ask again what matters
+    /// (the offline files, unread messages).
+    Reconnected { msg_server: SocketAddr },
     /// Anything else, as received.
     Other(Frame),
 }
@@ -82,6 +100,12 @@ pub struct Session {
     events: mpsc::Receiver<Frame>,
     user_id: u32,
     msg_server: SocketAddr,
+    /// How it logged in, to do it again.
+    login: Login,
+    /// Through login_server ([`Session::login`]), not at a fixed address.
+    discover: bool,
+    /// A kick was seen: no reconnect.
+    kicked: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -107,11 +131,31 @@ impl Session {
     /// route_server, 6: wrong password or unknown user).
     pub async fn login(login: &Login) -> Result<Session, Error> {
         let at = crate::discovery::msg_server(&login.server, login.timeout).await?;
-        Session::login_at(at, login).await
+        let mut session = Session::login_at(at, login).await?;
+        session.discover = true;
+        Ok(session)
     }
 
-    /// Logs in to the msg_server at `at` directly (no login_server).
+    /// Logs in to the msg_server at `at` directly (no login_server; a
+    /// reconnect comes back to `at`).
     pub async fn login_at(at: SocketAddr, login: &Login) -> Result<Session, Error> {
+        let (conn, events, user_id) = Session::connect(at, login).await?;
+        Ok(Session {
+            conn,
+            events,
+            user_id,
+            msg_server: at,
+            login: login.clone(),
+            discover: false,
+            kicked: false,
+        })
+    }
+
+    /// Connects to `at` and logs in: the connection, its events, the user id.
+    async fn connect(
+        at: SocketAddr,
+        login: &Login,
+    ) -> Result<(Conn, mpsc::Receiver<Frame>, u32), Error> {
         let (conn, events) =
             Conn::connect(at, "msg_server", login.heartbeat, login.timeout).await?;
         let res: ImLoginRes = conn
@@ -135,12 +179,50 @@ impl Session {
             .user_info
             .map(|u| u.user_id)
             .ok_or_else(|| Error::protocol("a successful login without user_info"))?;
-        Ok(Session {
-            conn,
-            events,
-            user_id,
-            msg_server: at,
-        })
+        Ok((conn, events, user_id))
+    }
+
+    /// Logs in again (the old connection, if still open, is dropped):
+    /// through login_server when the session was made that way, else at
+    /// the same address; up to [`Login::reconnects`] attempts (at least
+    /// one), [`Login::backoff`] apart and doubling, up to 10 s.
+    ///
+    /// Errors: those of [`Session::login`] from the last attempt; a
+    /// refusal (`is_refused`: the password changed, the user left) ends
+    /// the attempts at once; `is_protocol` if the login names another
+    /// user id.
+    pub async fn reconnect(&mut self) -> Result<(), Error> {
+        let mut wait = self.login.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(10));
+            let at = if self.discover {
+                crate::discovery::msg_server(&self.login.server, self.login.timeout).await
+            } else {
+                Ok(self.msg_server)
+            };
+            let tried = match at {
+                Ok(at) => Session::connect(at, &self.login).await.map(|c| (at, c)),
+                Err(e) => Err(e),
+            };
+            match tried {
+                Ok((at, (conn, events, user_id))) => {
+                    if user_id != self.user_id {
+                        return Err(Error::protocol("logged in again as another user id"));
+                    }
+                    (self.conn, self.events, self.msg_server) = (conn, events, at);
+                    self.kicked = false;
+                    tracing::info!(user = user_id, %at, attempt, "session logged in again");
+                    return Ok(());
+                }
+                Err(e) if e.is_refused() || attempt >= self.login.reconnects.max(1) => {
+                    return Err(e);
+                }
+                Err(e) => tracing::info!(attempt, error = %e, "reconnect failed; trying again"),
+            }
+        }
     }
 
     /// This session's user id.
@@ -190,10 +272,27 @@ impl Session {
         self.conn.send(msg).await
     }
 
-    /// The next thing the server sent on its own; `None` once the
-    /// connection is closed.
+    /// The next thing the server sent on its own. When the connection is
+    /// lost (not after [`Event::Kicked`]) and [`Login::reconnects`] allows,
+    /// the session logs in again ([`Session::reconnect`]) and yields
+    /// [`Event::Reconnected`]; `None` once the connection is closed for
+    /// good.
     pub async fn next_event(&mut self) -> Option<Event> {
-        let f = self.events.recv().await?;
+        let Some(f) = self.events.recv().await else {
+            if self.kicked || self.login.reconnects == 0 {
+                return None;
+            }
+            tracing::info!(user = self.user_id, at = %self.msg_server, "msg_server connection lost: logging in again");
+            return match self.reconnect().await {
+                Ok(()) => Some(Event::Reconnected {
+                    msg_server: self.msg_server,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not log in again");
+                    None
+                }
+            };
+        };
         let cmd = f.header.command;
         let event = if cmd == CID_MSG_DATA {
             f.decode().map(Event::Message)
@@ -205,6 +304,7 @@ impl Session {
                 online: n.user_stat.status == UserStatType::UserStatusOnline as i32,
             })
         } else if cmd == CID_LOGIN_KICK_USER {
+            self.kicked = true;
             f.decode().map(Event::Kicked)
         } else {
             return Some(Event::Other(f));

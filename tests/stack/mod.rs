@@ -240,6 +240,8 @@ pub const PAIR_PRESENCE_TTL: Duration = Duration::from_secs(1);
 /// pair's, deleted at the end), and both msg_servers one db_proxy.
 pub struct Pair {
     pub msg: [SocketAddr; 2],
+    /// The login_server both msg_servers register with.
+    pub login: login_server::Addresses,
     pub msg_stats: [Arc<Snapshotter>; 2],
     /// Stops msg_server i alone (its links close, as at a crash of its
     /// process, but with a drain).
@@ -293,6 +295,7 @@ impl Pair {
         }
         Some(Pair {
             msg: msg.try_into().unwrap(),
+            login,
             msg_stats: msg_stats.try_into().unwrap_or_else(|_| unreachable!()),
             msg_stop: msg_stop.try_into().unwrap_or_else(|_| unreachable!()),
             store,
