@@ -373,6 +373,7 @@ async fn a_receivers_delete_drops_the_stored_file_on_the_relay_holding_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_file_name_db_proxy_cannot_record_is_refused_at_once() {
+    use ferry_proto::extension::FileServerError;
     let stack = Stack::start_offline().await;
     let ids = stack.users(&["alice", "bob"], 1).await;
     let mut alice = Client::login(stack.msg, "alice", ClientType::Windows).await;
@@ -387,7 +388,24 @@ async fn an_offline_file_name_db_proxy_cannot_record_is_refused_at_once() {
     };
     let rsp: ImFileRsp = alice.call(&request(OFFLINE_FILE_NAME_MAX_BYTES + 1)).await;
     assert_eq!(rsp.result_code, 1, "refused");
+    assert_eq!(
+        rsp.file_server_error,
+        Some(FileServerError::BadRequest.code()),
+        "with a reason (a ferry extension)"
+    );
     assert!(rsp.task_id.is_empty() && rsp.ip_addr_list.is_empty());
+    // The relay's reason comes through: a file past storage.max_file_size.
+    let huge = ImFileReq {
+        file_size: u32::MAX,
+        file_size_u64: Some(100 << 30),
+        ..request(10)
+    };
+    let big: ImFileRsp = alice.call(&huge).await;
+    assert_eq!(
+        (big.result_code, big.file_server_error),
+        (1, Some(FileServerError::TooLarge.code())),
+        "the relay's reason, passed on"
+    );
     assert_eq!(rsp.file_name.len(), OFFLINE_FILE_NAME_MAX_BYTES + 1);
     let relay = stack.relay.as_ref().unwrap();
     let st = relay.stats();
@@ -466,6 +484,7 @@ async fn stock_file_server(
                         } else if f.header.command == CID_OTHER_FILE_TRANSFER_REQ {
                             let req: ImFileTransferReq = f.decode().unwrap();
                             let rsp = ImFileTransferRsp {
+                                file_server_error: None,
                                 file_size_u64: None,
                                 result_code: 0,
                                 from_user_id: req.from_user_id,

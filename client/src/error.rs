@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use ferry_proto::extension::FileServerError;
+
 /// What went wrong talking to a ferry (or TeamTalk) server.
 #[derive(Debug, thiserror::Error)]
 #[error("{kind}")]
@@ -22,8 +24,13 @@ pub(crate) enum Kind {
     Timeout { what: &'static str, after: Duration },
     #[error("the connection is closed")]
     Closed,
-    #[error("refused: result {code}{}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
-    Refused { code: u32, reason: Option<String> },
+    #[error("refused: result {code}{}{}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(), server_error.map(|c| format!(": {}", server_error_name(c))).unwrap_or_default())]
+    Refused {
+        code: u32,
+        reason: Option<String>,
+        /// The relay's `file_server_error` (a ferry extension).
+        server_error: Option<u32>,
+    },
     #[error("protocol: {0}")]
     Protocol(String),
     #[error("discovery: {0}")]
@@ -77,9 +84,19 @@ impl Error {
     }
 
     pub(crate) fn refused(code: u32, reason: impl Into<String>) -> Error {
+        Error::refused_because(code, reason, None)
+    }
+
+    /// [`Error::refused`] with the relay's `file_server_error`, if any.
+    pub(crate) fn refused_because(
+        code: u32,
+        reason: impl Into<String>,
+        server_error: Option<u32>,
+    ) -> Error {
         Error::new(Kind::Refused {
             code,
             reason: Some(reason.into()),
+            server_error,
         })
     }
 
@@ -158,5 +175,30 @@ impl Error {
             Kind::Refused { code, .. } => Some(code),
             _ => None,
         }
+    }
+
+    /// Why a ferry relay refused a task or a file login (its
+    /// `file_server_error`, passed on by msg_server for a file request):
+    /// a quota, no space, too large, no offline store… `None` when the
+    /// refusal carried none (a TeamTalk server never sends one) or a code
+    /// this client does not know ([`Error::file_server_error_code`]).
+    pub fn file_server_error(&self) -> Option<FileServerError> {
+        self.file_server_error_code()
+            .and_then(FileServerError::from_code)
+    }
+
+    /// The raw `file_server_error` code of a refusal, known or not.
+    pub fn file_server_error_code(&self) -> Option<u32> {
+        match self.kind {
+            Kind::Refused { server_error, .. } => server_error,
+            _ => None,
+        }
+    }
+}
+
+fn server_error_name(code: u32) -> String {
+    match FileServerError::from_code(code) {
+        Some(e) => format!("{e:?}"),
+        None => format!("file server error {code:#x}"),
     }
 }

@@ -85,5 +85,6 @@ mod session;
 pub mod transfer;
 
 pub use error::Error;
+pub use ferry_proto::extension::FileServerError;
 pub use session::{Event, Login, Session, password_digest};
 pub use transfer::{FileTask, Mode, Options, Pattern, Payload, Progress, SendOptions};

@@ -173,6 +173,7 @@ impl Session {
                 reason: res
                     .result_string
                     .map(|s| String::from_utf8_lossy(&s).into_owned()),
+                server_error: None,
             }));
         }
         let user_id = res
@@ -256,6 +257,7 @@ impl Session {
             return Err(Error::new(Kind::Refused {
                 code: 1,
                 reason: Some("message not accepted".into()),
+                server_error: None,
             }));
         }
         Ok(ack.msg_id)

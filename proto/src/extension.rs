@@ -213,6 +213,11 @@ pub fn join_u64(stock: u32, wide: Option<u64>) -> Result<u64, WideMismatch> {
     }
 }
 
+/// `file_server_error` on the transfer answer (relay -> msg_server), the
+/// file request's answer (msg_server -> client) and the file login's
+/// answer (relay -> client): why `result_code` is 1, a [`FileServerError`].
+pub const FIELD_FILE_SERVER_ERROR: u32 = 101;
+
 /// Every field ferry added to a stock message: (message, field number,
 /// field name). A test checks that the generated schemas agree and that no
 /// other field of a stock message lies at [`FIRST_EXTENSION_FIELD`] or up.
@@ -224,6 +229,21 @@ pub const EXTENSION_FIELDS: &[(&str, u32, &str)] = &[
     ("IM.File.IMFilePullDataRsp", FIELD_OFFSET_U64, "offset_u64"),
     ("IM.File.IMFileReq", FIELD_SIZE_U64, "file_size_u64"),
     ("IM.File.IMFileReq", FIELD_FILE_SHA256, "sha256"),
+    (
+        "IM.File.IMFileRsp",
+        FIELD_FILE_SERVER_ERROR,
+        "file_server_error",
+    ),
+    (
+        "IM.File.IMFileLoginRsp",
+        FIELD_FILE_SERVER_ERROR,
+        "file_server_error",
+    ),
+    (
+        "IM.Server.IMFileTransferRsp",
+        FIELD_FILE_SERVER_ERROR,
+        "file_server_error",
+    ),
     ("IM.Server.IMFileTransferReq", FIELD_FILE_SHA256, "sha256"),
     ("IM.File.IMFileNotify", FIELD_SIZE_U64, "file_size_u64"),
     (
@@ -313,6 +333,49 @@ wire_code! {
         /// The store failed to delete (the relay logs why); the file expires
         /// by its TTL.
         Failed = 5,
+    }
+}
+
+wire_code! {
+    /// Why a relay refused (`file_server_error`, field 101 of the transfer
+    /// answer, the file request's answer and the file login's answer).
+    /// Codes below 0x100 are TeamTalk's `IM.BaseDefine.FileServerError`,
+    /// which its file_server declares and never sends; 0x100 and up are
+    /// ferry's. An unknown code still means "refused".
+    pub enum FileServerError {
+        /// TeamTalk's CREATE_TASK_ERROR: the task could not be made (a
+        /// cause not listed below).
+        CreateTask = 0x02,
+        /// TeamTalk's INVALID_USER_FOR_TASK: the user is not the task's
+        /// sender or receiver, or the role is taken by another user.
+        InvalidUserForTask = 0x04,
+        /// TeamTalk's PULL_DATA_WITH_INVALID_TASK_ID: no such task (never
+        /// made, ended, expired or deleted) or an id that is not UUID text.
+        InvalidTaskId = 0x05,
+        /// The sending user's offline files would pass `storage.user_quota_bytes`.
+        UserQuota = 0x100,
+        /// All stored files would pass `storage.quota_bytes`.
+        Quota = 0x101,
+        /// The disk would keep less than `storage.min_free_bytes` free.
+        NoSpace = 0x102,
+        /// Larger than `storage.max_file_size`.
+        TooLarge = 0x103,
+        /// The relay keeps no offline store (offline transfers refused).
+        NoStore = 0x104,
+        /// The store failed (an I/O error, or it stopped after a failed
+        /// sync); the relay logs why.
+        StoreFailed = 0x105,
+        /// The relay is draining for shutdown; ask another.
+        Draining = 0x106,
+        /// The request is malformed: sizes that disagree, a SHA-256 that is
+        /// not 32 bytes, an unknown mode or role, an online file past 4 GiB.
+        BadRequest = 0x107,
+        /// The task is not in a state for this: a download of an upload not
+        /// finished, or of a damaged file.
+        TaskState = 0x108,
+        /// A stock peer (no `file_size_u64` on its login) asked for a file
+        /// past 4 GiB - 1, which it cannot address.
+        StockPeerTooLarge = 0x109,
     }
 }
 
@@ -733,6 +796,7 @@ mod tests {
             (7, 3, task.as_bytes())
         );
         let login_rsp = ImFileLoginRsp {
+            file_server_error: None,
             result_code: 0,
             task_id: task.into(),
             file_size_u64: Some(five_gib),
@@ -767,6 +831,7 @@ mod tests {
         let back: ImFileTransferReq = crate::schema::decode(b.into()).unwrap();
         assert_eq!(join_u64(back.file_size, back.file_size_u64), Ok(five_gib));
         let transfer_rsp = ImFileTransferRsp {
+            file_server_error: None,
             result_code: 0,
             from_user_id: 1,
             to_user_id: 2,

@@ -23,10 +23,10 @@ pub(crate) enum CoreMsg {
         ack: flume::Sender<()>,
     },
     /// Create an offline task in this core's store; answer on `ack` with
-    /// the outcome (the refusal's reason for the log).
+    /// the outcome (a refusal's cause is logged by the owner).
     CreateOffline {
         task: ferry_storage::NewTask,
-        ack: flume::Sender<Result<(), String>>,
+        ack: flume::Sender<Result<(), ferry_proto::extension::FileServerError>>,
     },
     /// Which of `ids` (tasks this core owns) this core's offline store
     /// holds; answered on `ack` in the order given.

@@ -3,6 +3,7 @@
 
 use std::io;
 
+use ferry_proto::extension::FileServerError;
 use ferry_proto::{DecodeError, FrameError};
 use thiserror::Error;
 
@@ -124,4 +125,23 @@ pub(crate) enum ConnError {
     },
     #[error("{0} not expected on an {1} connection")]
     Unexpected(ferry_proto::CommandId, &'static str),
+}
+
+impl ConnError {
+    /// What a refused login is told of this error (`file_server_error` on
+    /// LOGIN_RES, ferry's extension); the error itself is logged.
+    pub(crate) fn file_server_error(&self) -> FileServerError {
+        match self {
+            ConnError::BadTaskId(_) | ConnError::UnknownTask(_) => FileServerError::InvalidTaskId,
+            ConnError::JoinRefused { .. } | ConnError::NotParticipant { .. } => {
+                FileServerError::InvalidUserForTask
+            }
+            ConnError::TaskState { .. } => FileServerError::TaskState,
+            ConnError::StockPeerTooLarge { .. } => FileServerError::StockPeerTooLarge,
+            ConnError::OfflineOff => FileServerError::NoStore,
+            ConnError::Store(e) => crate::offline::refusal(e),
+            ConnError::CoreGone(_) => FileServerError::Draining,
+            _ => FileServerError::BadRequest,
+        }
+    }
 }

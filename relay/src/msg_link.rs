@@ -35,8 +35,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_proto::extension::{
     CID_OTHER_LINK_AUTH, CID_OTHER_OFFLINE_DELETE_REQ, CID_OTHER_OFFLINE_LOCATE_REQ,
-    LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS, OfflineDeleteResult, fits_stock, join_u64,
-    verify_link_mac,
+    FileServerError, LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS, OfflineDeleteResult, fits_stock,
+    join_u64, verify_link_mac,
 };
 use ferry_proto::frame::{Frame, encode_to_bytes};
 use ferry_proto::pb::ferry::link::{
@@ -249,55 +249,73 @@ async fn transfer(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         file_size: Some(req.file_size),
         task_id: None,
         trans_mode: Some(req.trans_mode),
+        file_server_error: None,
         attach_data: req.attach_data.clone(),
     };
+    match create_task(core, &req).await {
+        Ok(id) => {
+            rsp.result_code = 0;
+            rsp.task_id = Some(id.into());
+        }
+        Err(why) => rsp.file_server_error = Some(why.code()),
+    }
+    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(ConnError::from)
+}
+
+/// The task a TRANSFER_REQ asks for, created on its owning core; its id,
+/// or why it was refused (logged here or by the owner).
+async fn create_task(core: &Core, req: &ImFileTransferReq) -> Result<String, FileServerError> {
+    use FileServerError as Why;
     // The size: the stock field, or its u64 twin (ferry's extension).
     let size = join_u64(req.file_size, req.file_size_u64);
     if core.draining.get() {
         tracing::info!("transfer refused: draining");
-    } else if let Err(e) = size {
+        return Err(Why::Draining);
+    }
+    let size = size.map_err(|e| {
         tracing::warn!(error = %e, "transfer refused: the sizes disagree");
-    } else if req.sha256.as_ref().is_some_and(|d| d.len() != 32) {
-        let len = req.sha256.as_ref().map_or(0, |d| d.len());
+        Why::BadRequest
+    })?;
+    if let Some(len) = req.sha256.as_ref().map(|d| d.len()).filter(|l| *l != 32) {
         tracing::warn!(len, "transfer refused: a sha256 of {len} bytes, not 32");
-    } else if req.trans_mode == TransferFileType::FileTypeOffline as i32 {
-        let size = size.expect("checked");
-        if let Some(id) = offline_task(core, &req, size).await {
-            rsp.result_code = 0;
-            rsp.task_id = Some(id.into());
-        }
-    } else if req.trans_mode != TransferFileType::FileTypeOnline as i32 {
+        return Err(Why::BadRequest);
+    }
+    if req.trans_mode == TransferFileType::FileTypeOffline as i32 {
+        return offline_task(core, req, size).await;
+    }
+    if req.trans_mode != TransferFileType::FileTypeOnline as i32 {
         tracing::warn!(
             mode = req.trans_mode,
             "transfer refused: unknown trans_mode"
         );
-    } else if req.file_size_u64.is_some_and(|s| !fits_stock(s)) {
+        return Err(Why::BadRequest);
+    }
+    if !fits_stock(size) {
         tracing::warn!(
-            size = req.file_size_u64,
+            size,
             "transfer refused: online transfers past 4 GiB - 1 are not served (offline ones are)"
         );
-    } else {
-        let id = uuid::Uuid::new_v4().to_string();
-        let owner = core_for_task(&id, core.cores());
-        let spec = TaskSpec {
-            id: id.clone(),
-            from_user: req.from_user_id,
-            to_user: req.to_user_id,
-            file_name: req.file_name,
-            file_size: req.file_size,
-        };
-        let (ack, done) = flume::bounded(1);
-        if core.inboxes[owner]
-            .send(CoreMsg::CreateTask { spec, ack })
-            .is_ok()
-            && done.recv_async().await.is_ok()
-        {
-            tracing::info!(task = %id, owner, from = req.from_user_id, to = req.to_user_id, size = req.file_size, "task created");
-            rsp.result_code = 0;
-            rsp.task_id = Some(id.into());
-        }
+        return Err(Why::BadRequest);
     }
-    encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(ConnError::from)
+    let id = uuid::Uuid::new_v4().to_string();
+    let owner = core_for_task(&id, core.cores());
+    let spec = TaskSpec {
+        id: id.clone(),
+        from_user: req.from_user_id,
+        to_user: req.to_user_id,
+        file_name: req.file_name.clone(),
+        file_size: req.file_size,
+    };
+    let (ack, done) = flume::bounded(1);
+    if core.inboxes[owner]
+        .send(CoreMsg::CreateTask { spec, ack })
+        .is_err()
+        || done.recv_async().await.is_err()
+    {
+        return Err(Why::Draining);
+    }
+    tracing::info!(task = %id, owner, from = req.from_user_id, to = req.to_user_id, size = req.file_size, "task created");
+    Ok(id)
 }
 
 /// The ids of a locate request that this relay's offline store holds, each
@@ -373,13 +391,18 @@ async fn delete(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
     encode_to_bytes(&rsp, frame.header.seq_num, core.config.max_frame).map_err(ConnError::from)
 }
 
-/// An offline task in its owning core's store; its id, or `None` when
-/// refused (no store, poisoned, quota, space: the owner logs why).
-/// `size` is the file's (bytes, from the stock field or its u64 twin).
-async fn offline_task(core: &Core, req: &ImFileTransferReq, size: u64) -> Option<String> {
+/// An offline task in its owning core's store; its id, or why it was
+/// refused (no store, quota, space, size, a failed store: the owner logs
+/// the cause). `size` is the file's (bytes, from the stock field or its u64
+/// twin).
+async fn offline_task(
+    core: &Core,
+    req: &ImFileTransferReq,
+    size: u64,
+) -> Result<String, FileServerError> {
     if core.config.offline.is_none() {
         tracing::warn!("offline transfer refused: no offline store is configured");
-        return None;
+        return Err(FileServerError::NoStore);
     }
     let id = uuid::Uuid::new_v4().to_string();
     let owner = core_for_task(&id, core.cores());
@@ -400,14 +423,11 @@ async fn offline_task(core: &Core, req: &ImFileTransferReq, size: u64) -> Option
         .send(CoreMsg::CreateOffline { task, ack })
         .is_err()
     {
-        return None;
+        return Err(FileServerError::Draining);
     }
     match done.recv_async().await {
-        Ok(Ok(())) => Some(id),
-        Ok(Err(reason)) => {
-            tracing::warn!(task = %id, owner, %reason, "offline transfer refused");
-            None
-        }
-        Err(_) => None,
+        Ok(Ok(())) => Ok(id),
+        Ok(Err(why)) => Err(why),
+        Err(_) => Err(FileServerError::Draining),
     }
 }

@@ -90,9 +90,10 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let task_id = match validate_task_id(&req.task_id) {
         Ok(id) => id,
         Err(e) => {
-            refuse(&mut reader, &req, seq).await;
             tracing::debug!(error = %e, "login's task id refused");
-            return Err(ConnError::BadTaskId(text::show(&req.task_id).to_string()));
+            let e = ConnError::BadTaskId(text::show(&req.task_id).to_string());
+            refuse(&mut reader, &req, seq, &e).await;
+            return Err(e);
         }
     };
     let owner = core_for_task(task_id, core.cores());
@@ -107,22 +108,25 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
             return offline::serve(core, reader, canceller, &req, seq, side).await;
         }
         _ => {
-            refuse(&mut reader, &req, seq).await;
-            return Err(ConnError::BadRole(req.file_role));
+            let e = ConnError::BadRole(req.file_role);
+            refuse(&mut reader, &req, seq, &e).await;
+            return Err(e);
         }
     };
     let Some(task) = core.task(task_id) else {
-        refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::UnknownTask(task_id.to_string()));
+        let e = ConnError::UnknownTask(task_id.to_string());
+        refuse(&mut reader, &req, seq, &e).await;
+        return Err(e);
     };
     let joinable = may_join(&task.borrow(), role, req.user_id);
     if let Err(reason) = joinable {
-        refuse(&mut reader, &req, seq).await;
-        return Err(ConnError::JoinRefused {
+        let e = ConnError::JoinRefused {
             user: req.user_id,
             task: task_id.to_string(),
             reason,
-        });
+        };
+        refuse(&mut reader, &req, seq, &e).await;
+        return Err(e);
     }
 
     // Joined: split the socket, start the writer, answer, maybe PEER_READY.
@@ -372,8 +376,25 @@ pub(crate) fn hand_off(
     Ok(())
 }
 
-pub(crate) async fn refuse(reader: &mut FrameReader<TcpStream>, req: &ImFileLoginReq, seq: u16) {
-    let pdu = login_rsp(1, &req.task_id, seq);
+/// Answers a refused login: result 1 with why (`file_server_error`, an
+/// extension stock clients skip).
+pub(crate) async fn refuse(
+    reader: &mut FrameReader<TcpStream>,
+    req: &ImFileLoginReq,
+    seq: u16,
+    why: &ConnError,
+) {
+    let pdu = encode_to_bytes(
+        &ImFileLoginRsp {
+            file_size_u64: None,
+            result_code: 1,
+            task_id: req.task_id.clone(),
+            file_server_error: Some(why.file_server_error().code()),
+        },
+        seq,
+        u32::MAX,
+    )
+    .expect("small PDU");
     let _ = reader.io_mut().write_all(pdu).await;
 }
 
@@ -394,6 +415,7 @@ pub(crate) fn login_rsp_sized(
             file_size_u64,
             result_code,
             task_id: task_id.clone(),
+            file_server_error: None,
         },
         seq,
         u32::MAX,

@@ -142,11 +142,11 @@ async fn run(core: Rc<Core>, inbox: flume::Receiver<CoreMsg>, listeners: Listene
             CoreMsg::CreateOffline { task, ack } => {
                 let created = match &core.offline {
                     Some(offline) => {
-                        let created = offline.create(task).map(drop).map_err(|e| e.to_string());
+                        let created = offline.create(task).map(drop);
                         offline.publish(&core.stats);
-                        created
+                        created.map_err(|e| crate::offline::refusal(&e))
                     }
-                    None => Err("no offline store on this core".to_string()),
+                    None => Err(ferry_proto::extension::FileServerError::NoStore),
                 };
                 let _ = ack.send(created);
             }

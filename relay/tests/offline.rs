@@ -15,7 +15,7 @@ use std::path::Path;
 use bytes::Bytes;
 use common::*;
 use ferry_proto::Frame;
-use ferry_proto::extension::{BreakpointResult, OfflineState};
+use ferry_proto::extension::{BreakpointResult, FileServerError, OfflineState};
 use ferry_proto::pb::ferry::file::{BreakpointReq, BreakpointRsp};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
@@ -241,6 +241,17 @@ fn round_trip(driver: Driver) {
     );
     let (_, rsp) = login(addr, &task, 13, DOWNLOAD);
     assert_eq!(rsp.result_code, 1, "anyone else is refused");
+    assert_eq!(
+        rsp.file_server_error,
+        Some(FileServerError::InvalidUserForTask.code()),
+        "with the reason (a ferry extension)"
+    );
+    let (_, rsp) = login(addr, "00000000-0000-4000-8000-000000000000", 12, DOWNLOAD);
+    assert_eq!(
+        (rsp.result_code, rsp.file_server_error),
+        (1, Some(FileServerError::InvalidTaskId.code())),
+        "an unknown task"
+    );
     let s = relay.stats();
     assert_eq!(s.bytes_stored, u64::from(size));
     assert_eq!(s.bytes_served, 2 * u64::from(size));
@@ -628,6 +639,7 @@ fn quotas_refuse_up_front() {
         min_free_bytes: 0,
         quota_bytes: 1 << 20,
         user_quota_bytes: 700 << 10,
+        max_file_size: 1 << 30,
         ..ferry_storage::Config::default()
     });
     let relay = start(config);
@@ -645,13 +657,29 @@ fn quotas_refuse_up_front() {
         };
         link.0.send(&req, 4);
         let (rsp, _) = link.0.recv_msg::<ImFileTransferRsp>();
-        (rsp.result_code, rsp.task_id.is_some())
+        let why = rsp
+            .file_server_error
+            .map(|c| FileServerError::from_code(c).unwrap());
+        (rsp.result_code, rsp.task_id.is_some(), why)
     };
-    assert_eq!(ask(1, 600 << 10), (0, true));
-    assert_eq!(ask(1, 200 << 10), (1, false), "over the sender's quota");
-    assert_eq!(ask(2, 300 << 10), (0, true));
-    assert_eq!(ask(3, 200 << 10), (1, false), "over the total quota");
-    assert_eq!(ask(3, 100 << 10), (0, true));
+    assert_eq!(ask(1, 600 << 10), (0, true, None));
+    assert_eq!(
+        ask(1, 200 << 10),
+        (1, false, Some(FileServerError::UserQuota)),
+        "over the sender's quota"
+    );
+    assert_eq!(ask(2, 300 << 10), (0, true, None));
+    assert_eq!(
+        ask(3, 200 << 10),
+        (1, false, Some(FileServerError::Quota)),
+        "over the total quota"
+    );
+    assert_eq!(ask(3, 100 << 10), (0, true, None));
+    assert_eq!(
+        ask(4, 2 << 30),
+        (1, false, Some(FileServerError::TooLarge)),
+        "past storage.max_file_size"
+    );
     relay.shutdown();
 }
 
@@ -673,6 +701,11 @@ fn offline_is_refused_without_a_store() {
     link.0.send(&req, 3);
     let (rsp, _) = link.0.recv_msg::<ImFileTransferRsp>();
     assert_eq!((rsp.result_code, rsp.task_id), (1, None));
+    assert_eq!(
+        rsp.file_server_error,
+        Some(FileServerError::NoStore.code()),
+        "the reason (a ferry extension)"
+    );
     relay.shutdown();
 }
 

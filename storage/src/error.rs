@@ -35,10 +35,18 @@ pub enum Error {
     /// The task exists already, or the piece or block was already written.
     #[error("already exists: {0}")]
     AlreadyExists(String),
-    /// Accepting the task would pass the total or the per-user quota
-    /// (bytes); refused before any byte is written.
+    /// Accepting the task would pass the total quota (bytes, all stored
+    /// files); refused before any byte is written.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
+    /// Accepting the task would pass its sender's quota (bytes); refused
+    /// before any byte is written. The sender can free room; others can
+    /// still store.
+    #[error("user quota exceeded: {0}")]
+    UserQuotaExceeded(String),
+    /// The file is larger than `max_file_size` (bytes).
+    #[error("file too large: {0}")]
+    TooLarge(String),
     /// The file system would keep less than `min_free_bytes` free;
     /// refused before any byte is written.
     #[error("no space: {0}")]

@@ -33,12 +33,13 @@ impl Ledger {
     }
 
     /// Takes `bytes` for `user` unless that passes `total_limit` or
-    /// `user_limit` (0 = no limit). Errors: `QuotaExceeded`, naming which.
+    /// `user_limit` (0 = no limit). Errors: `UserQuotaExceeded` or
+    /// `QuotaExceeded`.
     pub fn reserve(&self, user: u32, bytes: u64, total_limit: u64, user_limit: u64) -> Result<()> {
         let mut users = self.users.lock().expect("ledger lock");
         let held = users.get(&user).copied().unwrap_or(0);
         if user_limit != 0 && held.saturating_add(bytes) > user_limit {
-            return Err(Error::QuotaExceeded(format!(
+            return Err(Error::UserQuotaExceeded(format!(
                 "user {user} holds {held} of {user_limit} bytes; {bytes} more refused"
             )));
         }
@@ -77,7 +78,7 @@ mod tests {
         l.reserve(1, 60, 100, 80).unwrap();
         assert!(matches!(
             l.reserve(1, 30, 100, 80),
-            Err(Error::QuotaExceeded(_))
+            Err(Error::UserQuotaExceeded(_))
         ));
         assert!(matches!(
             l.reserve(2, 50, 100, 80),

@@ -431,9 +431,10 @@ impl<F: FileSystem> Store<F> {
     /// bytes; so does size 0. `now` is unix seconds.
     ///
     /// Checked before anything is written: `Poisoned`; `InvalidArgument`
-    /// (task id not UUID text, name over 4096 bytes, size over
-    /// `max_file_size`, or owned by another shard); `AlreadyExists`; `QuotaExceeded` (total or the
-    /// sender's); `NoSpace` (would leave less than `min_free_bytes`).
+    /// (task id not UUID text, name over 4096 bytes, or owned by another
+    /// shard); `TooLarge` (size over `max_file_size`); `AlreadyExists`;
+    /// `UserQuotaExceeded` / `QuotaExceeded` (the sender's, the total);
+    /// `NoSpace` (would leave less than `min_free_bytes`).
     /// Then `Io` if a step fails (a failed sync also poisons).
     pub fn create(&mut self, new: NewTask, now: u64) -> Result<Created> {
         self.shared.health.check()?;
@@ -445,7 +446,7 @@ impl<F: FileSystem> Store<F> {
             )));
         }
         if new.size > self.config.max_file_size {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::TooLarge(format!(
                 "file of {} bytes (at most {})",
                 new.size, self.config.max_file_size
             )));

@@ -130,7 +130,7 @@ fn quotas_and_free_space_are_refused_before_any_write() {
     s.create(new_task(3, 5_000), 0).unwrap(); // user 100
     assert!(matches!(
         s.create(new_task(6, 2_000), 0),
-        Err(Error::QuotaExceeded(_))
+        Err(Error::UserQuotaExceeded(_))
     )); // user 100
     s.create(new_task(4, 4_000), 0).unwrap(); // user 101
     assert!(matches!(
@@ -152,7 +152,7 @@ fn quotas_and_free_space_are_refused_before_any_write() {
     assert_eq!((st.uploading, st.bytes, st.quota_bytes), (2, 7_000, 10_000));
     assert!(matches!(
         s.create(new_task(7, (64 << 30) + 1), 0),
-        Err(Error::InvalidArgument(_))
+        Err(Error::TooLarge(_))
     ));
 }
 

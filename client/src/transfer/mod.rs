@@ -192,9 +192,10 @@ impl FileTask {
         relays: Vec<SocketAddr>,
     ) -> Result<FileTask, Error> {
         if rsp.result_code != 0 {
-            return Err(Error::refused(
+            return Err(Error::refused_because(
                 rsp.result_code,
                 "the relay refused the task",
+                rsp.file_server_error,
             ));
         }
         if relays.is_empty() {
@@ -388,6 +389,7 @@ mod tests {
     fn a_transfer_answer_becomes_a_task_or_says_why_not() {
         let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
         let rsp = ImFileTransferRsp {
+            file_server_error: None,
             file_size_u64: None,
             result_code: 0,
             from_user_id: 1,

@@ -55,9 +55,10 @@ impl RelayConn {
             )));
         }
         if rsp.result_code != 0 {
-            return Err(Error::refused(
+            return Err(Error::refused_because(
                 rsp.result_code,
                 format!("relay {at} refused the login to task {}", task.task_id),
+                rsp.file_server_error,
             ));
         }
         tracing::debug!(task = %task.task_id, %at, ?role, "logged in to the relay");

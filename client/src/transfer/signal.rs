@@ -89,7 +89,11 @@ impl Session {
             })
             .await?;
         if rsp.result_code != 0 {
-            return Err(Error::refused(rsp.result_code, "file request refused"));
+            return Err(Error::refused_because(
+                rsp.result_code,
+                "file request refused",
+                rsp.file_server_error,
+            ));
         }
         let relays = relays(&rsp.ip_addr_list)?;
         if relays.is_empty() {

@@ -19,6 +19,7 @@
 //! ADD_OFFLINE to db_proxy, whose TeamTalk column keeps the sentinel.
 
 use bytes::Bytes;
+use ferry_proto::extension::FileServerError;
 use ferry_proto::pb::im::base_define::{IpAddr, TransferFileType, UserStatType};
 use ferry_proto::pb::im::buddy::{ImUsersStatReq, ImUsersStatRsp};
 use ferry_proto::pb::im::file::{
@@ -72,6 +73,7 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
         task_id: Default::default(),
         ip_addr_list: Vec::new(),
         trans_mode: req.trans_mode,
+        file_server_error: None,
     };
     let links = shared.links();
     if !links.relays.any_up() {
@@ -113,6 +115,7 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
             max = OFFLINE_FILE_NAME_MAX_BYTES,
             "offline file request refused: file name too long to record"
         );
+        rsp.file_server_error = Some(FileServerError::BadRequest.code());
         return rsp;
     }
     let created = if mode == TransferFileType::FileTypeOffline {
@@ -122,12 +125,17 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
             Ok((index, frame)) => accepted(index, &frame),
             Err(e) => {
                 tracing::warn!(error = %e, "file request refused: the relay did not answer");
-                None
+                Err(None)
             }
         }
     };
-    let Some((index, task_id)) = created else {
-        return rsp;
+    let (index, task_id) = match created {
+        Ok(created) => created,
+        Err(why) => {
+            // The relay's reason, passed on (a ferry extension).
+            rsp.file_server_error = why;
+            return rsp;
+        }
     };
     rsp.ip_addr_list = owner_first(shared.relay_ips_of(index), &task_id);
     rsp.task_id = task_id;
@@ -135,19 +143,24 @@ async fn transfer(shared: &Shared, req: &ImFileReq, seq: u16, handle: u32) -> Im
     rsp
 }
 
+/// A relay's task: the link it came on and its id; or, refused, the
+/// relay's reason (`file_server_error`) if it gave one.
+type Created = Result<(usize, Bytes), Option<u32>>;
+
 /// The task id of a relay's TRANSFER_RSP that accepts, with the link it
-/// came on; `None` (logged) for a refusal.
-fn accepted(index: usize, frame: &Frame) -> Option<(usize, Bytes)> {
-    let answer: ImFileTransferRsp = frame.decode().ok()?;
+/// came on; a refusal (logged) with the relay's reason.
+fn accepted(index: usize, frame: &Frame) -> Created {
+    let answer: ImFileTransferRsp = frame.decode().map_err(|_| None)?;
     match answer.task_id.filter(|_| answer.result_code == 0) {
-        Some(id) => Some((index, id)),
+        Some(id) => Ok((index, id)),
         None => {
             tracing::warn!(
                 link = index,
                 result = answer.result_code,
+                reason = answer.file_server_error,
                 "file request refused by the relay"
             );
-            None
+            Err(answer.file_server_error)
         }
     }
 }
@@ -155,31 +168,27 @@ fn accepted(index: usize, frame: &Frame) -> Option<(usize, Bytes)> {
 /// An offline task on the receiver's preferred relay, or on the next up
 /// relay after it that accepts (one without an offline store, or out of
 /// space, refuses): the relay's link and the task id.
-async fn offline_task(
-    shared: &Shared,
-    task: ImFileTransferReq,
-    seq: u16,
-    handle: u32,
-) -> Option<(usize, Bytes)> {
+async fn offline_task(shared: &Shared, task: ImFileTransferReq, seq: u16, handle: u32) -> Created {
     let links = shared.links().relays.links();
-    let first = location::preferred(shared, task.to_user_id)?;
+    let first = location::preferred(shared, task.to_user_id).ok_or(None)?;
+    // Every relay refusing: the last reason given.
+    let mut why = None;
     for i in 0..links.len() {
         let link = &links[(first + i) % links.len()];
         if !link.is_up() {
             continue;
         }
         match shared.call_at(link, task.clone(), seq, handle).await {
-            Ok((index, frame)) => {
-                if let Some(created) = accepted(index, &frame) {
-                    return Some(created);
-                }
-            }
+            Ok((index, frame)) => match accepted(index, &frame) {
+                Ok(created) => return Ok(created),
+                Err(reason) => why = reason.or(why),
+            },
             Err(e) => {
                 tracing::warn!(link = link.index, error = %e, "offline task: the relay did not answer")
             }
         }
     }
-    None
+    Err(why)
 }
 
 /// A relay's address list puts each core's own port first, in core order,

@@ -41,7 +41,7 @@ use std::os::fd::AsRawFd as _;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use ferry_proto::extension::fits_stock;
+use ferry_proto::extension::{FileServerError, fits_stock};
 use ferry_proto::frame::encode_to_bytes;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileState};
@@ -173,6 +173,22 @@ impl Conn {
     }
 }
 
+/// What a client or msg_server is told when the store refuses a task
+/// (`file_server_error`); the cause itself is logged where it happens.
+pub(crate) fn refusal(e: &ferry_storage::Error) -> FileServerError {
+    use ferry_storage::Error as E;
+    match e {
+        E::UserQuotaExceeded(_) => FileServerError::UserQuota,
+        E::QuotaExceeded(_) => FileServerError::Quota,
+        E::NoSpace(_) => FileServerError::NoSpace,
+        E::TooLarge(_) => FileServerError::TooLarge,
+        E::InvalidArgument(_) => FileServerError::BadRequest,
+        E::NotFound(_) => FileServerError::InvalidTaskId,
+        E::AlreadyExists(_) => FileServerError::CreateTask,
+        E::Io { .. } | E::Corruption(_) | E::Poisoned => FileServerError::StoreFailed,
+    }
+}
+
 /// Serves an offline login to its end: checks it, answers, then runs the
 /// upload or download loop. A refused login gets LOGIN_RES 1 and the reason
 /// is logged where the connection ends.
@@ -188,7 +204,7 @@ pub(crate) async fn serve(
     let (id, info) = match checked {
         Ok(ok) => ok,
         Err(e) => {
-            crate::session::refuse(&mut reader, req, seq).await;
+            crate::session::refuse(&mut reader, req, seq, &e).await;
             return Err(e);
         }
     };
