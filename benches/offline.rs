@@ -553,7 +553,8 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 }
 
 // Machine: 2 vCPU AMD EPYC, 24 GiB, Linux 6.18, io_uring, virtio disk
-// /dev/vda with ext4 (the store and the raw file under /var/tmp); a shared
+// /dev/vda with ext4 without a journal (perf shows
+// ext4_fsync_nojournal; the store and the raw file under /var/tmp); a shared
 // VM whose disk and CPU drift by tens of percent within minutes (other
 // sessions' builds and tests ran beside these runs: I/O pressure 2-40 %).
 // Ratios are from one run; figures of different runs are not comparable.
@@ -585,17 +586,19 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 //   SHA-256 before DONE (upload.rs `digest`): 610-830 ms per GiB in every
 //   run, sha2's digest_blocks alone ~0.55 CPU-s/GiB on the relay's core.
 //   The raw file has no digest. Up to the last answer ferry ran at 1.06x
-//   raw in the run above (0.39x-0.58x in the three earlier ones). The read-back comes
-//   from the page cache (the file was just written), so it checks no media.
+//   raw in the run above (0.39x-0.58x in the three earlier ones). The
+//   read-back comes from the page cache (the file was just written), so
+//   it checks no media.
 // - When the disk is fast (raw at ~2 GiB/s, 513 fdatasyncs in ~0.37 s) the
-//   upload is CPU-bound on one CPU: the relay's core receives (a copy),
-//   checksums every block (CRC32C), and its io_uring worker (iou-wrk,
-//   which inherits the core's pinning: Cpus_allowed 0, the same CPU) does
-//   the buffered writes; perf put 0.7 CPU-s/GiB in that worker's
-//   copy_folio_from_iter_atomic in one run against 0.04 s/GiB for the raw
-//   path's pwrite of the same bytes (not reproduced as wall time: the
-//   epoll driver, FERRY_BENCH_DRIVER=epoll, was not faster in interleaved
-//   runs, the disk's drift larger than the difference).
+//   upload is CPU-bound: ferry used 0.97 CPU-s/GiB in the run above (the
+//   relay's core and its io_uring worker, which inherits the core's
+//   pinning: Cpus_allowed 0, the same CPU) against 0.47 for the raw
+//   writes; beside the SHA-256, the receive copy, a CRC32C per block and
+//   the buffered writes (perf put them in the io_uring worker's
+//   copy_folio_from_iter_atomic). The epoll driver (FERRY_BENCH_DRIVER=
+//   epoll, the writes made inline) was no cure: 1.68-1.71 CPU-s/GiB
+//   against io_uring's 1.81-1.85 in back-to-back runs on a slower disk,
+//   the same ratios to raw.
 // Why the stock upload is close: with one pull in flight every commit (a
 // data fdatasync and a record fdatasync every 4 MiB) stalls the round trip:
 // 16-17 turns over 1 ms per 64 MiB costing ~80 ms (of ~260 ms), plus the
