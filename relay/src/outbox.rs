@@ -41,6 +41,10 @@ struct Outgoing {
 
 enum Queued {
     Pdu(Bytes),
+    /// One PDU in two parts, written one after the other: a head, then a
+    /// payload shared with a buffer others hold (an offline download's
+    /// block), never copied into the PDU.
+    Pair(Bytes, Bytes),
     /// `head`, then `len` bytes that arrive through `conduit` from the
     /// sender's socket.
     Spliced {
@@ -114,6 +118,37 @@ impl Outbox {
         CoreStats::add(&self.stats.bytes_buffered, len);
         self.queue(Outgoing {
             what: Queued::Pdu(pdu),
+            permit: Some(permit),
+        })
+    }
+
+    /// [`Self::send_budgeted`] for a PDU in two parts, `head` and then
+    /// `payload`, so a payload that is a slice of a shared buffer goes out
+    /// without being copied behind its head: with the writer idle both go
+    /// in one writev(2), else both are queued (two writes).
+    pub(crate) async fn send_budgeted_pair(
+        &self,
+        head: Bytes,
+        payload: Bytes,
+    ) -> Result<(), Closed> {
+        let (head, payload) = match self.idle.get() {
+            None => (head, payload),
+            Some(fd) => match writev_nonblocking(fd, &head, &payload) {
+                Ok(n) if n == head.len() + payload.len() => {
+                    CoreStats::add(&self.stats.direct_writes, 1);
+                    return Ok(());
+                }
+                Ok(n) if n < head.len() => (head.slice(n..), payload),
+                Ok(n) => (Bytes::new(), payload.slice(n - head.len()..)),
+                Err(_) => (head, payload),
+            },
+        };
+        self.idle.set(None); // what is left goes first
+        let len = (head.len() + payload.len()) as u64;
+        let permit = self.budget.acquire(len).await.map_err(|_| Closed)?;
+        CoreStats::add(&self.stats.bytes_buffered, len);
+        self.queue(Outgoing {
+            what: Queued::Pair(head, payload),
             permit: Some(permit),
         })
     }
@@ -259,6 +294,16 @@ async fn write_loop(
                     .map(|(r, _)| r.map(drop));
                 (len, r)
             }
+            Queued::Pair(head, payload) => {
+                let len = (head.len() + payload.len()) as u64;
+                let both = async {
+                    if !head.is_empty() {
+                        io.write_all(head).await.0?;
+                    }
+                    io.write_all(payload).await.0.map(drop)
+                };
+                (len, monoio::time::timeout(stall_timeout, both).await)
+            }
             Queued::Spliced { head, conduit, len } => {
                 let head_len = head.len() as u64;
                 let r = monoio::time::timeout(
@@ -301,6 +346,7 @@ async fn write_loop(
     while let Ok(out) = inbox.rx.try_recv() {
         let len = match out.what {
             Queued::Pdu(pdu) => pdu.len(),
+            Queued::Pair(head, payload) => head.len() + payload.len(),
             Queued::Spliced { head, conduit, .. } => {
                 conduit.break_off();
                 head.len()
@@ -342,6 +388,36 @@ fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
             bytes.len(),
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// One non-blocking writev(2) of `a` then `b` to the writer's socket.
+#[allow(unsafe_code)]
+fn writev_nonblocking(fd: RawFd, a: &[u8], b: &[u8]) -> std::io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: a.as_ptr() as *mut libc::c_void,
+            iov_len: a.len(),
+        },
+        libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        },
+    ];
+    // SAFETY: msghdr is plain data, all-zero is its empty value (no name,
+    // no control data); then as in `send_nonblocking`: the writer's open,
+    // parked socket; both buffers are valid for their lengths for the
+    // call's duration and only read (sendmsg never writes through iov).
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = iov.len() as _;
+        libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
     };
     if n < 0 {
         Err(std::io::Error::last_os_error())

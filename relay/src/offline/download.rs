@@ -13,8 +13,19 @@
 //!
 //! TeamTalk's stock downloader pulls 32 KiB after 32 KiB, one in flight;
 //! any offset is served, so a download can resume where it stopped.
+//!
+//! The payload is not copied into the answer: `file_data` is the last
+//! field of IMFilePullDataRsp, so the answer is its head (header and the
+//! fields before the payload) and then a slice of the verified block,
+//! written together with one writev(2) (or queued as two writes). The
+//! block's buffer is shared with the answers still queued, and reused once
+//! they are written. Reading the block once and writing slices of it beats
+//! splicing from the file: every block's CRC32C must be checked in memory
+//! before any of it is served, and a 32 KiB stock pull would otherwise
+//! cost a splice pair per pull. A pull that spans two blocks (only a ferry
+//! peer's unaligned offset) is copied into one PDU.
 
-use bytes::{BufMut as _, BytesMut};
+use bytes::{BufMut as _, Bytes, BytesMut};
 use ferry_proto::extension::{FIELD_OFFSET_U64, join_u64, split_u64};
 use ferry_proto::frame::{HEADER_LEN, Header};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
@@ -41,10 +52,7 @@ pub(super) async fn run(
         return Ok(());
     }
     let files = Files::open(conn.offline(), &conn.id).await?;
-    let mut cache = Cache {
-        block: None,
-        bytes: Vec::new(),
-    };
+    let mut cache = Cache::default();
     let idle = conn.core.config.idle_timeout;
     loop {
         let next = monoio::time::timeout(idle, reader.next()).await;
@@ -72,10 +80,39 @@ pub(super) async fn run(
     }
 }
 
-/// The last block read and verified, reused for the pulls that fall in it.
+/// Buffers of earlier blocks kept for reuse at most (answers still queued
+/// may hold them; past this many the oldest is left to them).
+const SPARE_BUFFERS: usize = 4;
+
+/// The last block read and verified, sliced for the pulls that fall in it.
+#[derive(Default)]
 struct Cache {
     block: Option<u32>,
-    bytes: Vec<u8>,
+    bytes: Bytes,
+    /// Earlier blocks' buffers: one no queued answer holds any more is
+    /// read into again rather than allocated.
+    spare: Vec<Bytes>,
+}
+
+impl Cache {
+    /// A buffer to read the next block into: a spare nobody else holds,
+    /// else a new one. The current block becomes a spare.
+    fn take_buffer(&mut self) -> Vec<u8> {
+        self.block = None;
+        let old = std::mem::take(&mut self.bytes);
+        if !old.is_empty() {
+            self.spare.push(old);
+        }
+        match self.spare.iter().position(Bytes::is_unique) {
+            Some(i) => Vec::from(self.spare.swap_remove(i)),
+            None => {
+                if self.spare.len() > SPARE_BUFFERS {
+                    self.spare.remove(0);
+                }
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// Answers one pull. True when the answer reached the end of the file
@@ -113,21 +150,20 @@ async fn serve(
         .borrow()
         .task(&conn.id)?
         .read_plan(offset, len)?;
-    let mut pdu = pull_rsp_head(conn, offset, len as usize, seq);
-    for (block, _, _) in plan.blocks() {
+    let mut head = pull_rsp_head(conn, offset, len as usize, seq);
+    let blocks: Vec<u32> = plan.blocks().map(|(block, _, _)| block).collect();
+    let mut payload = None;
+    if blocks.len() > 1 {
+        head.reserve(len as usize); // copied behind the head
+    }
+    for &block in &blocks {
         if cache.block != Some(block) {
-            cache.block = None;
+            let buf = cache.take_buffer();
             let stats = &conn.core.stats;
-            let (res, bytes) = files
-                .read_verified(
-                    conn.offline(),
-                    &conn.id,
-                    block,
-                    std::mem::take(&mut cache.bytes),
-                    stats,
-                )
+            let (res, buf) = files
+                .read_verified(conn.offline(), &conn.id, block, buf, stats)
                 .await;
-            cache.bytes = bytes;
+            cache.bytes = Bytes::from(buf);
             if let Checked::Bad(_) = res? {
                 return Err(ConnError::TaskState {
                     task: conn.id.to_string(),
@@ -137,9 +173,18 @@ async fn serve(
             }
             cache.block = Some(block);
         }
-        pdu.put_slice(plan.slice(block, &cache.bytes));
+        let slice = plan.slice(block, &cache.bytes);
+        if blocks.len() == 1 {
+            payload = Some(cache.bytes.slice_ref(slice));
+        } else {
+            head.put_slice(slice);
+        }
     }
-    if conn.outbox.send_budgeted(pdu.freeze(), true).await.is_err() {
+    let sent = match payload {
+        Some(payload) => conn.outbox.send_budgeted_pair(head.freeze(), payload).await,
+        None => conn.outbox.send_budgeted(head.freeze(), true).await,
+    };
+    if sent.is_err() {
         return Ok(true); // the writer is gone
     }
     CoreStats::add(&conn.core.stats.bytes_served, len);
@@ -151,10 +196,10 @@ async fn serve(
     Ok(true)
 }
 
-/// An IMFilePullDataRsp up to its payload: header, fields 1-4, the u64
-/// offset (field 100, only past `u32::MAX`) and field 5's key and length,
-/// with room for the `len` payload bytes that follow (the payload goes from
-/// the block cache straight into the PDU; file_data stays the last field).
+/// An IMFilePullDataRsp up to its payload: header (its length counting
+/// the `len` payload bytes that follow), fields 1-4, the u64 offset (field
+/// 100, only past `u32::MAX`) and field 5's key and length. file_data
+/// stays the last field, so the payload can follow as a separate buffer.
 fn pull_rsp_head(conn: &Conn, offset: u64, len: usize, seq: u16) -> BytesMut {
     let (offset, offset_u64) = split_u64(offset);
     let wide_len = offset_u64.map_or(0, |v| encoding::uint64::encoded_len(FIELD_OFFSET_U64, &v));
@@ -169,7 +214,7 @@ fn pull_rsp_head(conn: &Conn, offset: u64, len: usize, seq: u16) -> BytesMut {
         + encoding::key_len(5)
         + encoding::encoded_len_varint(len as u64)
         + len;
-    let mut pdu = BytesMut::with_capacity(HEADER_LEN + body_len);
+    let mut pdu = BytesMut::with_capacity(HEADER_LEN + body_len - len);
     Header::new(CID_FILE_PULL_DATA_RSP, seq, body_len as u32).write(&mut pdu);
     encoding::uint32::encode(1, &0, &mut pdu);
     encoding::encode_key(2, WireType::LengthDelimited, &mut pdu);
