@@ -26,7 +26,7 @@
 //!    reader thread's.
 //!
 //! The payload is generated in memory; the peers are the blocking
-//! TeamTalk-shaped ones of `relay_support/peers.rs`; the relay runs in this
+//! TeamTalk-shaped ones of `ferry_client::raw`; the relay runs in this
 //! process on one core with its config's defaults (1 MiB store blocks, a
 //! commit every 4 MiB), the store under a temporary directory on the real
 //! disk (`FERRY_BENCH_DIR`, default /var/tmp; tmpfs is refused).
@@ -49,10 +49,10 @@ use std::thread;
 use std::time::Instant;
 
 use bytes::Bytes;
+use ferry_client::raw::Peer;
 use ferry_relay::{Config, Relay};
 use ferry_storage::{FileSystem as _, Geometry, Layout, StdFs, TaskId, manifest, record::Record};
 use relay_support::cpu::{process_cpu_seconds, thread_cpu_seconds};
-use relay_support::peers::Peer;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -144,11 +144,11 @@ fn relay(root: &Path, pull: u32, window: u32) -> Relay {
 /// A new connection on the relay's msg-server link (one per request: an
 /// idle link gets heartbeats).
 fn link(relay: &Relay) -> Peer {
-    Peer::new(TcpStream::connect(relay.addresses().msg).unwrap())
+    Peer::new(TcpStream::connect(relay.addresses().msg).unwrap()).unwrap()
 }
 
 fn client(relay: &Relay) -> Peer {
-    Peer::new(TcpStream::connect(relay.addresses().client).unwrap())
+    Peer::new(TcpStream::connect(relay.addresses().client).unwrap()).unwrap()
 }
 
 /// What one offline upload through the relay took.
@@ -171,10 +171,10 @@ struct Uploaded {
 fn upload(relay: &Relay, payload: &Bytes, size: u32, waits: Option<&mut Vec<u64>>) -> Uploaded {
     let syncs = relay.stats().store_syncs;
     let (t0, p0, u0) = (Instant::now(), process_cpu_seconds(), thread_cpu_seconds());
-    let task = link(relay).create_offline_task(FROM, TO, size);
+    let task = link(relay).create_offline_task(FROM, TO, size).unwrap();
     let mut up = client(relay);
-    up.login(&task, FROM, UPLOAD);
-    let last = up.upload(&task, FROM, payload, waits);
+    up.login(&task, FROM, UPLOAD).unwrap();
+    let last = up.upload(&task, FROM, payload, waits).unwrap();
     Uploaded {
         secs: t0.elapsed().as_secs_f64(),
         tail: last.elapsed().as_secs_f64(),
@@ -192,7 +192,7 @@ fn durable_upload(dir: &Path, payload: &Bytes, rounds: usize) {
     let raw = Raw::new(dir, GIB, block, commit_every);
     // A first upload, not measured: the store's syncs for this file.
     let first = upload(&relay, payload, GIB as u32, None);
-    link(&relay).delete_offline(&first.task, TO);
+    link(&relay).delete_offline(&first.task, TO).unwrap();
     let mut syncs = first.syncs;
     let (mut ferry, mut direct) = (Vec::new(), Vec::new());
     let (mut tails, mut in_syncs) = (Vec::new(), Vec::new());
@@ -201,7 +201,7 @@ fn durable_upload(dir: &Path, payload: &Bytes, rounds: usize) {
         for k in 0..2 {
             if (round + k) % 2 == 0 {
                 let up = upload(&relay, payload, GIB as u32, None);
-                link(&relay).delete_offline(&up.task, TO);
+                link(&relay).delete_offline(&up.task, TO).unwrap();
                 ferry.push(up.secs);
                 tails.push(up.tail);
                 ferry_cpu.push(up.cpu);
@@ -366,7 +366,7 @@ fn stock(dir: &Path, payload: &Bytes, rounds: usize) {
             setup[p].push(s.setup);
         }
     }
-    link(&relay).delete_offline(&stored, TO);
+    link(&relay).delete_offline(&stored, TO).unwrap();
     relay.shutdown();
     println!(
         "stock: 64 MiB, {} KiB pulls, W = 1 (offline_window 1), 1 relay core, {rounds} interleaved rounds (medians):",
@@ -399,18 +399,20 @@ fn stock(dir: &Path, payload: &Bytes, rounds: usize) {
 /// ferry's online relay as relay.rs's stock case, with 32 KiB pulls.
 fn online_stock(relay: &Relay, payload: &Bytes, waits: Option<&mut Vec<u64>>) -> Stock {
     let t0 = Instant::now();
-    let task = link(relay).create_task(FROM, TO, STOCK_SIZE);
+    let task = link(relay).create_task(FROM, TO, STOCK_SIZE).unwrap();
     let setup = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let mut sender = client(relay);
-    sender.login(&task, FROM, SENDER);
+    sender.login(&task, FROM, SENDER).unwrap();
     let mut receiver = client(relay);
-    receiver.login(&task, TO, RECEIVER);
-    receiver.wait_ready();
+    receiver.login(&task, TO, RECEIVER).unwrap();
+    receiver.wait_ready().unwrap();
     let (t, p) = (task.clone(), payload.clone());
-    let sending = thread::spawn(move || sender.send_file(&t, FROM, &p));
+    let sending = thread::spawn(move || sender.send_file(&t, FROM, &p).unwrap());
     let size = u64::from(STOCK_SIZE);
-    let got = receiver.receive(&task, TO, size, STOCK_PULL, 1, waits);
+    let got = receiver
+        .receive(&task, TO, size, STOCK_PULL, 1, waits)
+        .unwrap();
     let secs = t0.elapsed().as_secs_f64();
     sending.join().unwrap();
     assert_eq!(got, size, "every byte arrives");
@@ -419,23 +421,25 @@ fn online_stock(relay: &Relay, payload: &Bytes, waits: Option<&mut Vec<u64>>) ->
 
 fn offline_stock_upload(relay: &Relay, payload: &Bytes, waits: Option<&mut Vec<u64>>) -> Stock {
     let t0 = Instant::now();
-    let task = link(relay).create_offline_task(FROM, TO, STOCK_SIZE);
+    let task = link(relay)
+        .create_offline_task(FROM, TO, STOCK_SIZE)
+        .unwrap();
     let setup = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     let mut up = client(relay);
-    up.login(&task, FROM, UPLOAD);
-    up.upload(&task, FROM, payload, waits);
+    up.login(&task, FROM, UPLOAD).unwrap();
+    up.upload(&task, FROM, payload, waits).unwrap();
     let secs = t0.elapsed().as_secs_f64();
-    link(relay).delete_offline(&task, TO);
+    link(relay).delete_offline(&task, TO).unwrap();
     Stock { secs, setup }
 }
 
 fn offline_stock_download(relay: &Relay, task: &str, waits: Option<&mut Vec<u64>>) -> Stock {
     let t0 = Instant::now();
     let mut down = client(relay);
-    down.login(task, TO, DOWNLOAD);
+    down.login(task, TO, DOWNLOAD).unwrap();
     let size = u64::from(STOCK_SIZE);
-    let got = down.download(task, TO, size, STOCK_PULL, 1, waits);
+    let got = down.download(task, TO, size, STOCK_PULL, 1, waits).unwrap();
     assert_eq!(got, size, "every byte arrives");
     Stock {
         secs: t0.elapsed().as_secs_f64(),
@@ -465,7 +469,7 @@ fn download(dir: &Path, payload: &Bytes, rounds: usize) {
             cpu[p].push(serving);
         }
     }
-    link(&relay).delete_offline(&task, TO);
+    link(&relay).delete_offline(&task, TO).unwrap();
     relay.shutdown();
     println!(
         "download: 1 GiB, {} KiB pulls, W = {WINDOW}, page cache warm, {rounds} interleaved rounds (medians):",
@@ -491,8 +495,9 @@ fn download(dir: &Path, payload: &Bytes, rounds: usize) {
 fn ferry_download(relay: &Relay, task: &str) -> (f64, f64) {
     measured_read(|| {
         let mut down = client(relay);
-        down.login(task, TO, DOWNLOAD);
+        down.login(task, TO, DOWNLOAD).unwrap();
         down.download(task, TO, GIB, MIB, WINDOW as usize, None)
+            .unwrap()
     })
 }
 
@@ -503,12 +508,13 @@ fn direct_download(file: &File, task: &str) -> (f64, f64) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         s.spawn(move || {
-            let server = Peer::new(listener.accept().unwrap().0);
-            server.serve_file(task, FROM, file);
+            let server = Peer::new(listener.accept().unwrap().0).unwrap();
+            server.serve_file(task, FROM, file).unwrap();
         });
         measured_read(|| {
-            let down = Peer::new(TcpStream::connect(addr).unwrap());
+            let down = Peer::new(TcpStream::connect(addr).unwrap()).unwrap();
             down.download(task, TO, GIB, MIB, WINDOW as usize, None)
+                .unwrap()
         })
     })
 }

@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
+use ferry_client::raw::Peer;
 use ferry_relay::{Config, Relay};
 use relay_support::cpu::process_cpu_seconds;
-use relay_support::peers::Peer;
 use relay_support::splice::SpliceRelay;
 
 #[global_allocator]
@@ -56,14 +56,14 @@ fn transfer_timed(
 ) -> u64 {
     let (sender, receiver, task) = match path {
         Path::Ferry(relay) => {
-            let mut link = Peer::new(TcpStream::connect(relay.addresses().msg).unwrap());
-            let task = link.create_task(1, 2, size);
+            let mut link = Peer::new(TcpStream::connect(relay.addresses().msg).unwrap()).unwrap();
+            let task = link.create_task(1, 2, size).unwrap();
             let addr = relay.addresses().client;
-            let mut sender = Peer::new(TcpStream::connect(addr).unwrap());
-            sender.login(&task, 1, 1);
-            let mut receiver = Peer::new(TcpStream::connect(addr).unwrap());
-            receiver.login(&task, 2, 2);
-            receiver.wait_ready();
+            let mut sender = Peer::new(TcpStream::connect(addr).unwrap()).unwrap();
+            sender.login(&task, 1, 1).unwrap();
+            let mut receiver = Peer::new(TcpStream::connect(addr).unwrap()).unwrap();
+            receiver.login(&task, 2, 2).unwrap();
+            receiver.wait_ready().unwrap();
             (sender, receiver, task)
         }
         Path::Splice(relay) => {
@@ -74,21 +74,24 @@ fn transfer_timed(
             let connect = || {
                 let mut s = TcpStream::connect(relay.addr).unwrap();
                 std::io::Write::write_all(&mut s, &id).unwrap();
-                Peer::new(s)
+                Peer::new(s).unwrap()
             };
             let (sender, receiver) = (connect(), connect());
             (sender, receiver, "splice".into())
         }
         Path::Direct => {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let sender = Peer::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-            let receiver = Peer::new(listener.accept().unwrap().0);
+            let sender =
+                Peer::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap()).unwrap();
+            let receiver = Peer::new(listener.accept().unwrap().0).unwrap();
             (sender, receiver, "direct".into())
         }
     };
     let (t, p) = (task.clone(), payload.clone());
-    let sending = thread::spawn(move || sender.send_file(&t, 1, &p));
-    let got = receiver.receive(&task, 2, u64::from(size), chunk, window, waits);
+    let sending = thread::spawn(move || sender.send_file(&t, 1, &p).unwrap());
+    let got = receiver
+        .receive(&task, 2, u64::from(size), chunk, window, waits)
+        .unwrap();
     sending.join().unwrap();
     got
 }

@@ -1,9 +1,9 @@
-//! Support for `benches/relay.rs`: TeamTalk peers on blocking sockets, the
-//! three paths a transfer can take (ferry's relay, a plain splice(2) relay,
-//! a direct socket) and per-thread CPU accounting; `benches/offline.rs`
-//! uses the peers and the CPU accounting. Each bench uses part of it.
+//! Support for `benches/relay.rs`: the plain splice(2) relay (one of the
+//! three paths a transfer can take, beside ferry's relay and a direct
+//! socket) and per-thread CPU accounting; `benches/offline.rs` uses the CPU
+//! accounting. The TeamTalk-shaped peers are ferry-client's
+//! (`ferry_client::raw`). Each bench uses part of it.
 #![allow(dead_code)]
 
 pub(crate) mod cpu;
-pub(crate) mod peers;
 pub(crate) mod splice;

@@ -79,6 +79,10 @@ impl Error {
         })
     }
 
+    pub(crate) fn closed() -> Error {
+        Error::new(Kind::Closed)
+    }
+
     pub(crate) fn invalid(text: impl Into<String>) -> Error {
         Error::new(Kind::Invalid(text.into()))
     }

@@ -13,6 +13,8 @@
 //!   download with resume and retries, progress.
 //! - [`link`]: a relay's msg link from msg_server's side (tasks asked of a
 //!   relay alone, as a load generator playing msg_server does).
+//! - [`raw`]: TeamTalk-shaped file peers on blocking sockets, for benches
+//!   that measure the path between two peers, not the client.
 //! - [`Error`] (`error.rs`): one opaque error with `is_*` predicates.
 //! - `conn.rs`: the PDU connection under a session or a relay login.
 //!
@@ -81,6 +83,7 @@ mod conn;
 pub mod discovery;
 mod error;
 pub mod link;
+pub mod raw;
 mod session;
 pub mod transfer;
 
