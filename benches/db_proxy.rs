@@ -32,15 +32,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use ferry_client::raw::Caller;
 use ferry_control::db_proxy::{self, DbProxy};
 use ferry_control::store::{NewGroup, NewUser, Pool, Store, StoreOptions, md5_hex};
 use ferry_proto::pb::im::base_define::MsgType;
 use ferry_proto::pb::im::message::ImMsgData;
 use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
-use ferry_proto::{Frame, Pdu, frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -311,39 +309,6 @@ impl Server {
     }
 }
 
-/// One msg_server-like connection: a request, then its answer.
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    seq: u16,
-}
-
-impl Conn {
-    async fn connect(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            stream,
-            buf: BytesMut::with_capacity(4096),
-            seq: 0,
-        }
-    }
-
-    async fn call<Req: Pdu, Rsp: Pdu>(&mut self, req: &Req) -> Rsp {
-        self.seq = self.seq.wrapping_add(1);
-        let pdu = frame::encode_to_bytes(req, self.seq, frame::DEFAULT_MAX_FRAME).unwrap();
-        self.stream.write_all(&pdu).await.unwrap();
-        loop {
-            if let Some(f) = Frame::take(&mut self.buf, frame::DEFAULT_MAX_FRAME).unwrap() {
-                assert_eq!(f.header.seq_num, self.seq, "answer to another request");
-                return f.decode::<Rsp>().unwrap();
-            }
-            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
-            assert!(n > 0, "db_proxy closed the connection");
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Load
 
@@ -469,7 +434,7 @@ async fn proxy_load(
     };
     let mut conns = Vec::new();
     for _ in 0..CONNECTIONS {
-        conns.push(Conn::connect(addr).await);
+        conns.push(Caller::connect(addr).await.unwrap());
     }
     let win = window(times, run);
     let tasks: Vec<_> = conns
@@ -509,7 +474,7 @@ async fn proxy_load(
                         msg_data: Bytes::from_static(TEXT.as_bytes()),
                         attach_data: Some(Bytes::from_static(b"bench")),
                     };
-                    let rsp: ImMsgData = conn.call(&req).await;
+                    let rsp: ImMsgData = conn.call(&req).await.unwrap();
                     stats.record(sent, win, rsp.msg_id != 0);
                 }
                 stats
@@ -598,7 +563,7 @@ async fn login_load(addr: SocketAddr, name: &'static str, connections: u32, time
     let win = window(times, times.login);
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let mut conn = Conn::connect(addr).await;
+        let mut conn = Caller::connect(addr).await.unwrap();
         let password = password.clone();
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
@@ -612,7 +577,7 @@ async fn login_load(addr: SocketAddr, name: &'static str, connections: u32, time
                     password: password.clone().into(),
                     attach_data: None,
                 };
-                let rsp: ImValidateRsp = conn.call(&req).await;
+                let rsp: ImValidateRsp = conn.call(&req).await.unwrap();
                 stats.record(sent, win, rsp.result_code == 0);
             }
             stats

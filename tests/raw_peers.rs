@@ -2,7 +2,10 @@
 //! blocking sockets) against a relay in this process: an online transfer
 //! with one pull in flight and with a window, an offline upload and
 //! download through the store, and refusals returned as typed errors with
-//! the relay's reason, never a panic.
+//! the relay's reason, never a panic. The raw caller (the db_proxy bench's
+//! msg_server-like connection) against db_proxy in process.
+
+mod stack;
 
 use std::net::TcpStream;
 use std::thread;
@@ -77,4 +80,40 @@ fn raw_peers_move_files_online_and_offline() {
     let e = peer(msg).delete_offline(&task, 4).unwrap_err();
     assert!(e.is_refused(), "deleted already: {e}");
     relay.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_caller_gets_each_answer_under_its_seq() {
+    use ferry_client::raw::Caller;
+    use ferry_proto::pb::im::server::{ImValidateReq, ImValidateRsp};
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let (db, store) = stack::spawn_db(dir.path(), &stopped, &mut tasks).await;
+    stack::add_users(&store, &["alice"], 1).await;
+    let mut caller = Caller::connect(db).await.unwrap();
+    for (password, want) in [(stack::PASSWORD, 0), ("wrong", 1), (stack::PASSWORD, 0)] {
+        let rsp: ImValidateRsp = caller
+            .call(&ImValidateReq {
+                user_name: "alice".into(),
+                password: ferry_client::password_digest(password).into(),
+                attach_data: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(rsp.result_code, want, "{password}");
+    }
+    let _ = stop.send(true);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let e = caller
+        .call::<_, ImValidateRsp>(&ImValidateReq {
+            user_name: "alice".into(),
+            password: "x".into(),
+            attach_data: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(e.is_closed() || e.is_io(), "db_proxy stopped: {e}");
 }

@@ -4,6 +4,9 @@
 //! client makes and no more (lengths, results). Every server answer is
 //! checked; nothing panics on one.
 //!
+//! [`Caller`] is the same for a server's PDU port (db_proxy's, as
+//! msg_server calls it): one request, then its answer.
+//!
 //! ```text
 //! msg-server link:  Peer::create_task / create_offline_task / delete_offline
 //! online:   sender: login(ROLE_SENDER) ─> send_file        receiver: login(ROLE_RECEIVER) ─> wait_ready ─> receive
@@ -436,5 +439,69 @@ impl Peer {
         let io = |e| Error::io("a peer's socket", e);
         self.stream.write_all(&pdu).map_err(io)?;
         self.stream.write_all(data).map_err(io)
+    }
+}
+
+/// A server's PDU port as msg_server uses db_proxy's: one request, then
+/// its answer, on one connection with no tasks of its own (tokio). For
+/// benches and load tests that measure the server, not the client: no
+/// heartbeat, no events, one request in flight.
+pub struct Caller {
+    stream: tokio::net::TcpStream,
+    buf: BytesMut,
+    seq: u16,
+    max_frame: u32,
+}
+
+impl Caller {
+    /// Connects to `addr` (TCP_NODELAY set).
+    ///
+    /// Errors: `is_io`.
+    pub async fn connect(addr: std::net::SocketAddr) -> Result<Caller, Error> {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| Error::io("connecting", e))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| Error::io("a caller's socket", e))?;
+        Ok(Caller {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+            seq: 0,
+            max_frame: ferry_proto::frame::DEFAULT_MAX_FRAME,
+        })
+    }
+
+    /// Sends `req` under the next seq and reads its answer.
+    ///
+    /// Errors: `is_closed` when the server closes first; `is_protocol` for
+    /// a bad frame, an answer under another seq, or another message; `is_io`.
+    pub async fn call<Req: Pdu, Rsp: Pdu>(&mut self, req: &Req) -> Result<Rsp, Error> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        self.seq = self.seq.wrapping_add(1);
+        let pdu = encode_to_bytes(req, self.seq, self.max_frame)
+            .map_err(|e| Error::invalid(format!("encoding {}: {e}", Req::COMMAND)))?;
+        let io = |e| Error::io("a caller's socket", e);
+        self.stream.write_all(&pdu).await.map_err(io)?;
+        loop {
+            match Frame::take(&mut self.buf, self.max_frame) {
+                Ok(Some(f)) if f.header.seq_num != self.seq => {
+                    return Err(Error::protocol(format!(
+                        "an answer under seq {} to request {}",
+                        f.header.seq_num, self.seq
+                    )));
+                }
+                Ok(Some(f)) => {
+                    return f
+                        .decode::<Rsp>()
+                        .map_err(|e| Error::protocol(format!("expected {}: {e}", Rsp::COMMAND)));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Error::protocol(format!("bad frame: {e}"))),
+            }
+            if self.stream.read_buf(&mut self.buf).await.map_err(io)? == 0 {
+                return Err(Error::closed());
+            }
+        }
     }
 }
