@@ -107,6 +107,11 @@ pub(crate) enum ConnError {
         state: &'static str,
         role: &'static str,
     },
+    #[error(
+        "task {task} has {max} uploader connections already \
+         (relay.offline_uploaders_per_task): one more is refused"
+    )]
+    TooManyUploaders { task: String, max: u32 },
     #[error("offline store")]
     Store(#[from] ferry_storage::Error),
     #[error("answer at offset {0} to no pull in flight")]
