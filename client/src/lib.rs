@@ -85,4 +85,6 @@ pub mod transfer;
 
 pub use error::Error;
 pub use session::{Event, Login, Session, password_digest};
-pub use transfer::{FileTask, Mode, Options, Pattern, Payload, Progress, SendOptions};
+pub use transfer::{
+    FileTask, Mode, Options, Pattern, Payload, Progress, SendOptions, UPLOAD_LANE_BYTES,
+};
