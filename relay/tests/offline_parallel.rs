@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 use common::*;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
@@ -101,8 +102,12 @@ impl HalfWay {
 /// `half.drop_at`, once it has answered some and all the connections
 /// together that many bytes, it stops answering, reads the pulls the relay
 /// still has out toward it (a full window), and drops the connection.
+///
+/// A pull that comes after 100 ms of quiet is answered 40 ms late (a disk
+/// read after an idle spell): the relay must not take that for silence.
 fn uploader(mut c: Conn, task: &str, user: u32, half: &HalfWay) -> Seen {
     let mut seen = Seen::default();
+    let mut last_frame = Instant::now();
     loop {
         let dropping = half
             .drop_at
@@ -126,6 +131,10 @@ fn uploader(mut c: Conn, task: &str, user: u32, half: &HalfWay) -> Seen {
             return seen;
         }
         let req = frame.decode::<ImFilePullDataReq>().expect("a pull");
+        if last_frame.elapsed() > Duration::from_millis(100) {
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        last_frame = Instant::now();
         assert_eq!((text(&req.task_id), req.user_id), (task, user));
         assert!(req.data_size <= PULL);
         assert_eq!(
@@ -382,4 +391,181 @@ fn a_late_joiner_gets_done() {
     let late = uploader(c, &task, 701, &HalfWay::never());
     assert!(late.answered.is_empty() && late.done == seen.done);
     relay.shutdown();
+}
+
+/// A connection that logs in and never answers holds the others up: once
+/// the others have asked and answered everything else, it is closed after
+/// `offline_uploader_stall` and its pulls asked of them. The one that takes
+/// them is not closed in turn for the time it spent waiting (its silence
+/// counts from when it was asked), and both get DONE.
+fn silent_connection_cut(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::local(2);
+    config.driver = driver;
+    config.offline_window = WINDOW as u32;
+    config.offline_uploader_stall = Duration::from_millis(300);
+    config.offline = Some(ferry_storage::Config {
+        root: dir.path().to_path_buf(),
+        block_size: BLOCK,
+        min_free_bytes: 0,
+        ..ferry_storage::Config::default()
+    });
+    let relay = start(config);
+    let addr = relay.addresses().client;
+    let size = BLOCK; // 32 pulls: a window for each of three, 8 left
+    let task = create(&relay, 801, 802, size);
+    let (mut silent, rsp) = login(addr, &task, 801, UPLOAD);
+    assert_eq!(rsp.result_code, 0);
+    let mut held: BTreeSet<u32> = (0..WINDOW)
+        .map(|_| silent.recv_msg::<ImFilePullDataReq>().0.offset)
+        .collect();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (c, rsp) = login(addr, &task, 801, UPLOAD);
+            assert_eq!(rsp.result_code, 0);
+            let task = task.clone();
+            std::thread::spawn(move || uploader(c, &task, 801, &HalfWay::never()))
+        })
+        .collect();
+    // The others have answered the rest and wait; the silent one answers
+    // once more, late, then never again: when it is cut, the others have
+    // waited longer than the stall themselves.
+    wait_for(&relay, "the others answered all they could", |s| {
+        s.bytes_stored == u64::from(size - WINDOW as u32 * PULL)
+    });
+    std::thread::sleep(Duration::from_millis(350));
+    let last = held.pop_first().unwrap();
+    let rsp = ImFilePullDataRsp {
+        offset_u64: None,
+        result_code: 0,
+        task_id: task.clone().into(),
+        user_id: 801,
+        offset: last,
+        file_data: file_slice(u64::from(last), PULL as usize, SALT)
+            .to_vec()
+            .into(),
+    };
+    silent.send(&rsp, 0);
+    let seen: Vec<Seen> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let want = source_sha(size);
+    for s in &seen {
+        assert_eq!(
+            s.done.as_ref(),
+            Some(&want),
+            "both working connections get DONE"
+        );
+    }
+    let answered: BTreeSet<u32> = seen
+        .iter()
+        .flat_map(|s| s.answered.keys().copied())
+        .collect();
+    assert!(
+        held.is_subset(&answered),
+        "the silent one's pulls asked of the others"
+    );
+    let rest = silent.until_closed();
+    assert!(
+        rest.iter().all(|f| f.decode::<ImFileState>().is_err()),
+        "no DONE to the one cut"
+    );
+    let s = relay.stats();
+    assert_eq!(
+        (s.offline_uploaders_cut, s.offline_pulls_reasked),
+        (1, WINDOW as u64)
+    );
+    let (got, _) = download_digest(addr, &task, 802, size);
+    assert_eq!(got, want);
+    relay.shutdown();
+}
+
+#[test]
+fn a_silent_connection_is_cut_and_only_it() {
+    silent_connection_cut(Driver::Auto);
+}
+
+#[test]
+fn a_silent_connection_is_cut_and_only_it_on_epoll() {
+    silent_connection_cut(Driver::Legacy);
+}
+
+/// Crash safety is the store's, whichever connection wrote: two connections
+/// upload part of a file and drop; the relay stops; a relay on the same
+/// store asks one connection only for what was not committed.
+fn restart_after_parallel(driver: Driver) {
+    let dir = store_dir();
+    let size: u32 = 16 * BLOCK;
+    let task;
+    let first_round: BTreeMap<u32, u32>;
+    {
+        let relay = relay(dir.path(), driver);
+        let addr = relay.addresses().client;
+        task = create(&relay, 901, 902, size);
+        let answered = Arc::new(AtomicU64::new(0));
+        let conns: Vec<Conn> = (0..2).map(|_| login(addr, &task, 901, UPLOAD).0).collect();
+        let threads: Vec<_> = conns
+            .into_iter()
+            .map(|c| {
+                let task = task.clone();
+                let half = HalfWay {
+                    answered: answered.clone(),
+                    drop_at: Some(u64::from(size / 2)),
+                };
+                std::thread::spawn(move || uploader(c, &task, 901, &half))
+            })
+            .collect();
+        let seen: Vec<Seen> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            seen.iter()
+                .all(|s| s.done.is_none() && !s.answered.is_empty())
+        );
+        first_round = seen
+            .iter()
+            .flat_map(|s| s.answered.iter())
+            .map(|(&o, &n)| (o, n))
+            .collect();
+        wait_for(&relay, "both connections gone", |s| s.connections == 0);
+        relay.shutdown();
+    }
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let (c, _) = login(addr, &task, 901, UPLOAD);
+    let seen = uploader(c, &task, 901, &HalfWay::never());
+    // Every block the first round answered whole was committed (the
+    // leaving connections made it durable): never asked again. The rest is.
+    let whole: BTreeSet<u32> = (0..size / BLOCK)
+        .filter(|b| {
+            (b * BLOCK..(b + 1) * BLOCK)
+                .step_by(PULL as usize)
+                .all(|o| first_round.contains_key(&o))
+        })
+        .collect();
+    assert!(
+        whole.len() >= 4,
+        "the first round answered blocks whole: {whole:?}"
+    );
+    let asked_again: BTreeSet<u32> = seen.answered.keys().map(|o| o / BLOCK).collect();
+    assert!(
+        whole.is_disjoint(&asked_again),
+        "committed blocks are not asked again: {whole:?} {asked_again:?}"
+    );
+    let second: u64 = seen.answered.values().map(|&n| u64::from(n)).sum();
+    assert_eq!(
+        second,
+        u64::from(size) - u64::from(BLOCK) * whole.len() as u64
+    );
+    let want = source_sha(size);
+    assert_eq!(seen.done, Some(want.clone()));
+    let (got, _) = download_digest(addr, &task, 902, size);
+    assert_eq!(got, want);
+    relay.shutdown();
+}
+
+#[test]
+fn a_restart_after_a_parallel_upload_asks_only_the_uncommitted() {
+    restart_after_parallel(Driver::Auto);
+}
+
+#[test]
+fn a_restart_after_a_parallel_upload_asks_only_the_uncommitted_on_epoll() {
+    restart_after_parallel(Driver::Legacy);
 }

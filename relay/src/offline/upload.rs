@@ -77,6 +77,8 @@ use crate::stats::CoreStats;
 const STUCK_ROUNDS: u32 = 500;
 /// How often a connection with nothing to ask looks at the others' turn.
 const WAIT: Duration = Duration::from_millis(10);
+/// Rounds a leaving connection waits for the others' syncs and commits.
+const LEAVE_ROUNDS: u32 = 50;
 
 pub(super) async fn run(
     conn: &Conn,
@@ -129,7 +131,7 @@ pub(super) async fn run(
         let next = monoio::time::timeout(idle, reader.next()).await;
         let Some(frame) = next.map_err(|_| ConnError::Timeout(idle))?? else {
             // The uploader left: keep what it sent durable for its return.
-            up.flush().await?;
+            up.flush_on_leaving().await?;
             return Ok(());
         };
         match frame.header.command {
@@ -140,7 +142,7 @@ pub(super) async fn run(
             c if c == CID_FILE_STATE => {
                 let state: ImFileState = frame.decode()?;
                 tracing::info!(task = %conn.id, state = state.state, "the uploader ended the upload");
-                up.flush().await?;
+                up.flush_on_leaving().await?;
                 return Ok(());
             }
             other => return Err(ConnError::Unexpected(other, "offline upload")),
@@ -219,6 +221,13 @@ impl<'a> Upload<'a> {
         let window = config.offline_window as usize;
         let max_pull = config.offline_pull;
         loop {
+            // Written at once (one send(2)) only when it is the one pull in
+            // flight, the uploader waiting for nothing else; a window's
+            // pulls go through the writer (batched; and on the epoll
+            // driver a connection writing its own pulls inline starved its
+            // task's other connections: 8 answers in the time another
+            // answered 6,000).
+            let alone = self.nothing_asked();
             let Some((offset, len)) = self.take_pull(window, max_pull)? else {
                 return Ok(());
             };
@@ -237,7 +246,7 @@ impl<'a> Upload<'a> {
                 offset_u64,
             };
             let pdu = encode_to_bytes(&req, self.seq, u32::MAX).expect("small PDU");
-            if self.conn.outbox.send(pdu).is_err() {
+            if self.conn.outbox.send_forward(pdu, alone).is_err() {
                 // The writer is gone (closed for silence, or a write failed):
                 // the pull goes back to the others when this one leaves.
                 return Err(ConnError::Io(std::io::ErrorKind::BrokenPipe.into()));
@@ -335,10 +344,6 @@ impl<'a> Upload<'a> {
             self.unsynced = 0;
             self.flush().await?;
         }
-        // On the epoll driver the write and the next buffered answer never
-        // wait, so without this a busy connection keeps the core (and its
-        // task's other connections) to itself.
-        YieldNow(false).await;
         Ok(())
     }
 
@@ -350,6 +355,21 @@ impl<'a> Upload<'a> {
         self.files
             .flush(conn.offline(), &conn.id, &conn.core.stats)
             .await
+    }
+
+    /// The connection leaves: what it wrote is made durable for its return.
+    /// A flush skips the data sync while another connection's runs (that
+    /// one covers only the blocks written before it began), so this waits
+    /// for the task's other syncs and commits first, a few rounds at most:
+    /// connections still uploading commit the rest themselves.
+    async fn flush_on_leaving(&self) -> Result<(), ConnError> {
+        for _ in 0..LEAVE_ROUNDS {
+            if self.with_shared(|u| u.busy == 0) {
+                break;
+            }
+            monoio::time::sleep(WAIT).await;
+        }
+        self.flush().await.map(drop)
     }
 
     /// Nothing is asked of this connection and nothing is left to ask:
@@ -461,25 +481,6 @@ impl<'a> Upload<'a> {
         offline.store.borrow_mut().note_complete(id)?;
         let complete = offline.store.borrow().task(id)?.state() == State::Complete;
         Ok(if complete { Turn::Done } else { Turn::Ask })
-    }
-}
-
-/// Returns to the core's scheduler once, then completes.
-struct YieldNow(bool);
-
-impl std::future::Future for YieldNow {
-    type Output = ();
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
     }
 }
 
