@@ -67,6 +67,9 @@
 //!   with `relay.offline_window_covers_uncommitted` (and
 //!   `offline.block_size` = `offline_pull`) keeps both within one window,
 //!   so at most one window is sent again, for a sync every half window.
+//!   An upload over several connections ([`Options::upload_connections`])
+//!   may send that again per connection (each has its own window and
+//!   uncommitted bytes).
 //!   The upload's
 //!   bytes lived on that relay alone and its task's list names only that
 //!   relay's addresses: if it does not come back in time, `send` fails (a
