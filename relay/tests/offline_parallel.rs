@@ -242,13 +242,12 @@ fn four_connections_one_dropped(driver: Driver) {
     for (i, s) in seen.iter().enumerate() {
         let carried: u64 = s.answered.values().map(|&n| u64::from(n)).sum();
         eprintln!("connection {i}: {carried} bytes, {} held", s.held.len());
-        // Each carried data: at least the window it was asked at login (the
-        // dropped one, some); how much more depends on how the threads are
-        // scheduled (about a quarter each on an idle machine; the epoll
-        // driver has been seen to favour some connections on a busy one).
-        let least = if i == 0 { 1 } else { WINDOW };
+        // Each carried data: the dropped one some, the others a fair part
+        // (about a quarter each before the drop; a sixteenth leaves room
+        // for a busy machine's scheduling).
+        let least = if i == 0 { 1 } else { u64::from(size) / 16 };
         assert!(
-            s.answered.len() >= least,
+            carried >= least,
             "connection {i} carried a part of the file: {carried} bytes"
         );
         if i > 0 {

@@ -221,13 +221,14 @@ impl<'a> Upload<'a> {
         let window = config.offline_window as usize;
         let max_pull = config.offline_pull;
         loop {
-            // Written at once (one send(2)) only when it is the one pull in
-            // flight, the uploader waiting for nothing else; a window's
-            // pulls go through the writer (batched; and on the epoll
-            // driver a connection writing its own pulls inline starved its
-            // task's other connections: 8 answers in the time another
-            // answered 6,000).
-            let alone = self.nothing_asked();
+            // Written at once (one send(2)) by a task's only connection, as
+            // before parallel uploads, or as the one pull in flight. With
+            // several connections a window's pulls go through the writer:
+            // on the epoll driver a connection writing its own pulls inline
+            // starved its task's others (8 answers in the time another
+            // answered 6,000; through the writer 2,048 each of 8,192).
+            let me = self.conn_id;
+            let alone = self.with_shared(|u| u.len() == 1 || u.member(me).asked.is_empty());
             let Some((offset, len)) = self.take_pull(window, max_pull)? else {
                 return Ok(());
             };
