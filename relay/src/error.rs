@@ -89,6 +89,11 @@ pub(crate) enum ConnError {
     Wide(#[from] ferry_proto::extension::WideMismatch),
     #[error("upload of {task} makes no progress: {missing} blocks missing, none askable")]
     Stalled { task: String, missing: usize },
+    #[error("upload of {task}: the task's other connections made no progress for {waited:?}")]
+    OthersStalled {
+        task: String,
+        waited: std::time::Duration,
+    },
     #[error("no traffic for {0:?}")]
     Timeout(std::time::Duration),
     #[error("offline transfers are not served: no store is configured")]

@@ -51,9 +51,18 @@
 //! task. Durability is unchanged: every block goes through the same data
 //! sync and commit whichever connection wrote it, and a relay killed
 //! mid-upload loses only what was not committed (each connection's
-//! uncommitted bytes). A connection waiting for the others does not read
-//! its socket (a stock uploader sends nothing unasked but heartbeats,
-//! read once it is asked again or gets DONE).
+//! uncommitted bytes). Pulls are shared pull by pull, not block by block,
+//! so the pulls in flight stay one compact region of the file: the blocks
+//! a kill leaves half written are those few, not one per connection. A
+//! connection waiting for the others does not read its socket (a stock
+//! uploader sends nothing unasked but heartbeats, read once it is asked
+//! again or gets DONE); it gives up after `idle_timeout` without progress
+//! anywhere (`OthersStalled`). A leaving connection waits briefly for the
+//! others' syncs and commits, so what it wrote is committed for its
+//! return. The task's only connection writes its pulls at once, as before;
+//! with several, a window's pulls go through each connection's writer (on
+//! the epoll driver, pulls written inline let one connection starve the
+//! others).
 
 use std::time::{Duration, Instant};
 
@@ -114,9 +123,9 @@ pub(super) async fn run(
                     match waiting {
                         Some((since, seen)) if seen == progress => {
                             if since.elapsed() > idle {
-                                return Err(ConnError::Stalled {
+                                return Err(ConnError::OthersStalled {
                                     task: conn.id.to_string(),
-                                    missing: 0,
+                                    waited: idle,
                                 });
                             }
                         }
