@@ -25,6 +25,14 @@ pub(crate) struct SendArgs {
     /// when they are online
     #[arg(long)]
     offline: bool,
+    /// An offline upload goes over up to N connections at once: ferry's
+    /// relay spreads the file's blocks over them (it takes
+    /// relay.offline_uploaders_per_task, 4 by default; one per 4 MiB of
+    /// file at most). Keep 1 for TeamTalk's file_server, which takes a
+    /// second upload connection as replacing the first
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    connections: u32,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -44,6 +52,7 @@ async fn send(args: SendArgs) -> Result<()> {
         },
         ..SendOptions::default()
     };
+    send.transfer.upload_connections = args.connections;
     let label = args.file.file_name().map_or_else(
         || args.file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

@@ -3,7 +3,8 @@
 //! upload and download with the msg_server records, a download resumed
 //! after its future was dropped, and uploads and downloads that survive a
 //! connection cut part way (through a TCP proxy in this test) having sent
-//! again at most one window; a file the relay holds uploads at once.
+//! again at most one window; a file the relay holds uploads at once; an
+//! offline upload over four connections at once, one of them cut.
 
 mod stack;
 
@@ -335,6 +336,8 @@ async fn a_dropped_download_resumes_from_the_partial_file() {
 struct Proxy {
     addr: SocketAddr,
     to_relay: Arc<AtomicU64>,
+    /// Bytes client to relay of each connection, in the order accepted.
+    conns: Arc<std::sync::Mutex<Vec<Arc<AtomicU64>>>>,
     to_client: Arc<AtomicU64>,
     cut: Arc<AtomicBool>,
 }
@@ -345,7 +348,9 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let (to_relay, to_client) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let cut = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (up, down, c) = (to_relay.clone(), to_client.clone(), cut.clone());
+        let each = conns.clone();
         tokio::spawn(async move {
             let mut first = true;
             while let Ok((client, _)) = listener.accept().await {
@@ -360,15 +365,20 @@ impl Proxy {
                     (None, limit)
                 };
                 let kill = Arc::new(tokio::sync::watch::channel(false).0);
+                let mine = Arc::new(AtomicU64::new(0));
+                each.lock().unwrap().push(mine.clone());
                 let ends = (kill.clone(), c.clone());
-                tokio::spawn(pipe(client_rd, relay_wr, up.clone(), up_limit, ends));
+                let counts = vec![up.clone(), mine];
+                tokio::spawn(pipe(client_rd, relay_wr, counts, up_limit, ends));
                 let ends = (kill, c.clone());
-                tokio::spawn(pipe(relay_rd, client_wr, down.clone(), down_limit, ends));
+                let counts = vec![down.clone()];
+                tokio::spawn(pipe(relay_rd, client_wr, counts, down_limit, ends));
             }
         });
         Proxy {
             addr,
             to_relay,
+            conns,
             to_client,
             cut,
         }
@@ -381,7 +391,7 @@ impl Proxy {
 async fn pipe(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    count: Arc<AtomicU64>,
+    counts: Vec<Arc<AtomicU64>>,
     limit: Option<u64>,
     (kill, cut): (Arc<tokio::sync::watch::Sender<bool>>, Arc<AtomicBool>),
 ) {
@@ -407,7 +417,9 @@ async fn pipe(
             break;
         }
         moved += n as u64;
-        count.fetch_add(n as u64, Ordering::Relaxed);
+        for count in &counts {
+            count.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
     let _ = to.shutdown().await;
 }
@@ -457,5 +469,63 @@ async fn cut_connections_resume_having_sent_again_at_most_a_window() {
         received <= size as u64 + window + overhead,
         "{received} bytes received for {size}: more than a window again"
     );
+    stack.stop().await;
+}
+
+/// An offline upload over four connections at once
+/// (`Options::upload_connections`): the relay spreads the file over them
+/// (each carries a part of it); the first is cut part way and comes back
+/// (joining the others again); the bytes sent again stay within the
+/// windows in flight, the relay's SHA-256 matches, and the file downloaded
+/// is the file sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_upload_over_four_connections_one_cut() {
+    let (stack, ids, alice, bob, dir) = pair().await;
+    let size = 24usize << 20;
+    let data = content(size);
+    let src = write_file(dir.path(), "wide.bin", &data);
+    let mut task = alice
+        .request_file(ids[1], "wide.bin", size as u64, Mode::Offline)
+        .await
+        .unwrap();
+    let up = Proxy::start(task.relays[0], 2 << 20, true).await;
+    task.relays = vec![up.addr];
+    let opts = Options::default().with_upload_connections(4);
+    transfer::send(&task, ids[0], &src, &opts).await.unwrap();
+    alice.add_offline(&task).await.unwrap();
+    assert!(
+        up.cut.load(Ordering::SeqCst),
+        "the first connection was cut"
+    );
+    let conns: Vec<u64> = up
+        .conns
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect();
+    assert!(
+        conns.len() >= 5,
+        "four connections and a reconnect: {conns:?}"
+    );
+    assert!(
+        conns[..4].iter().all(|&n| n > 256 << 10),
+        "each connection carried a part of the file: {conns:?}"
+    );
+    // Each connection's window of 8 pulls of 32 KiB may be sent again.
+    let windows = 4 * 8 * (32 << 10);
+    let overhead = (size as u64 / (32 << 10) + 256) * 128;
+    let sent = up.to_relay.load(Ordering::Relaxed);
+    assert!(
+        sent <= size as u64 + windows + overhead,
+        "{sent} bytes sent for {size}: {conns:?}"
+    );
+
+    let task = pending(&bob, 1).await.remove(0);
+    let dst = dir.path().join("wide.out");
+    bob.receive_file(&task, &dst, &Options::default())
+        .await
+        .unwrap();
+    assert!(std::fs::read(&dst).unwrap() == data, "the file sent");
     stack.stop().await;
 }

@@ -134,7 +134,8 @@ fn send_online_and_offline_then_recv() {
         "online: bytes equal"
     );
 
-    // (b) offline: sent first, received by a `ferry recv --once` started later.
+    // (b) offline (over two connections): sent first, received by a
+    // `ferry recv --once` started later.
     let later = content((5 << 20) + 3, 2);
     let later_path = src.join("later.bin");
     std::fs::write(&later_path, &later).unwrap();
@@ -146,6 +147,9 @@ fn send_online_and_offline_then_recv() {
             "--to",
             "bob",
             "--offline",
+            // Two connections at once (one per 4 MiB of file at most).
+            "--connections",
+            "2",
         ],
     ));
     assert!(sent.status.success(), "ferry send --offline exits 0");

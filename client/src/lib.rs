@@ -90,4 +90,6 @@ pub mod transfer;
 pub use error::Error;
 pub use ferry_proto::extension::FileServerError;
 pub use session::{Event, Login, Session, password_digest};
-pub use transfer::{FileTask, Mode, Options, Pattern, Payload, Progress, SendOptions};
+pub use transfer::{
+    FileTask, Mode, Options, Pattern, Payload, Progress, SendOptions, UPLOAD_LANE_BYTES,
+};

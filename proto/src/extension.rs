@@ -376,6 +376,9 @@ wire_code! {
         /// A stock peer (no `file_size_u64` on its login) asked for a file
         /// past 4 GiB - 1, which it cannot address.
         StockPeerTooLarge = 0x109,
+        /// The task has `relay.offline_uploaders_per_task` upload
+        /// connections already.
+        TooManyUploaders = 0x10a,
     }
 }
 

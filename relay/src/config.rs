@@ -206,6 +206,19 @@ pub struct Config {
     /// it is the window plus `offline_commit_bytes` plus a block. The price
     /// is a data sync and a commit every half window.
     pub offline_window_covers_uncommitted: bool,
+    /// Connections the sender of an offline task may upload it over at
+    /// once; the relay spreads the missing blocks over them and asks the
+    /// others what one that leaves held. One more login is refused
+    /// (LOGIN_RES 1, logged): each connection holds a window, so this
+    /// bounds a task's pulls and memory. 1 to 64.
+    pub offline_uploaders_per_task: u32,
+    /// An uploader connection holding pulls and silent this long, while
+    /// another connection of its task has nothing left to ask, is closed
+    /// and its pulls are asked of the others (the old connection after a
+    /// reconnect over a new network path; `idle_timeout` would keep the
+    /// upload waiting for it much longer).
+    #[serde(with = "duration")]
+    pub offline_uploader_stall: Duration,
 }
 
 impl Default for Config {
@@ -241,6 +254,8 @@ impl Default for Config {
             offline_pull: 32 << 10,
             offline_commit_bytes: 4 << 20,
             offline_window_covers_uncommitted: false,
+            offline_uploaders_per_task: 4,
+            offline_uploader_stall: Duration::from_secs(10),
         }
     }
 }
@@ -288,6 +303,11 @@ impl Validate for Config {
         p.range("task_buffer", self.task_buffer, 1..=(1 << 40));
         p.range("offline_window", self.offline_window, 1..=1024);
         p.range("offline_pull", self.offline_pull, 1..=self.max_chunk.max(1));
+        p.range(
+            "offline_uploaders_per_task",
+            self.offline_uploaders_per_task,
+            1..=64,
+        );
         p.range(
             "offline_commit_bytes",
             self.offline_commit_bytes,
@@ -349,6 +369,7 @@ impl Validate for Config {
             ("task_timeout", self.task_timeout),
             ("drain_timeout", self.drain_timeout),
             ("link_heartbeat", self.link_heartbeat),
+            ("offline_uploader_stall", self.offline_uploader_stall),
         ] {
             if d.is_zero() {
                 p.fail(key, "must be longer than zero");

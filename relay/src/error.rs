@@ -90,6 +90,11 @@ pub(crate) enum ConnError {
     Wide(#[from] ferry_proto::extension::WideMismatch),
     #[error("upload of {task} makes no progress: {missing} blocks missing, none askable")]
     Stalled { task: String, missing: usize },
+    #[error("upload of {task}: the task's other connections made no progress for {waited:?}")]
+    OthersStalled {
+        task: String,
+        waited: std::time::Duration,
+    },
     #[error("no traffic for {0:?}")]
     Timeout(std::time::Duration),
     #[error("offline transfers are not served: no store is configured")]
@@ -108,6 +113,11 @@ pub(crate) enum ConnError {
         state: &'static str,
         role: &'static str,
     },
+    #[error(
+        "task {task} has {max} uploader connections already \
+         (relay.offline_uploaders_per_task): one more is refused"
+    )]
+    TooManyUploaders { task: String, max: u32 },
     #[error("offline store")]
     Store(#[from] ferry_storage::Error),
     #[error("answer at offset {0} to no pull in flight")]
@@ -141,6 +151,7 @@ impl ConnError {
             ConnError::OfflineOff => FileServerError::NoStore,
             ConnError::Store(e) => crate::offline::refusal(e),
             ConnError::CoreGone(_) => FileServerError::Draining,
+            ConnError::TooManyUploaders { .. } => FileServerError::TooManyUploaders,
             _ => FileServerError::BadRequest,
         }
     }

@@ -41,6 +41,12 @@ pub struct CoreStats {
     /// Breakpoint queries answered with the task's ranges, ever (refused
     /// ones count in `rejected`).
     pub breakpoint_queries: AtomicU64,
+    /// Offline pulls a leaving uploader connection held unanswered, asked
+    /// again of its task's other connections, ever.
+    pub offline_pulls_reasked: AtomicU64,
+    /// Uploader connections closed for holding pulls in silence while
+    /// their task's other connections waited, ever.
+    pub offline_uploaders_cut: AtomicU64,
     /// Offline tasks of this core's shard still uploading, now.
     pub offline_uploading: AtomicU64,
     /// Offline tasks of this core's shard complete (downloadable), now.
@@ -90,6 +96,8 @@ pub struct Snapshot {
     pub store_syncs: u64,
     pub crc_failures: u64,
     pub breakpoint_queries: u64,
+    pub offline_pulls_reasked: u64,
+    pub offline_uploaders_cut: u64,
     pub offline_uploading: u64,
     pub offline_complete: u64,
     pub offline_damaged: u64,
@@ -117,6 +125,8 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.store_syncs += c.store_syncs.load(Relaxed);
         s.crc_failures += c.crc_failures.load(Relaxed);
         s.breakpoint_queries += c.breakpoint_queries.load(Relaxed);
+        s.offline_pulls_reasked += c.offline_pulls_reasked.load(Relaxed);
+        s.offline_uploaders_cut += c.offline_uploaders_cut.load(Relaxed);
         s.offline_uploading += c.offline_uploading.load(Relaxed);
         s.offline_complete += c.offline_complete.load(Relaxed);
         s.offline_damaged += c.offline_damaged.load(Relaxed);
@@ -135,7 +145,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 22] = [
+    let metrics: [Metric; 24] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -231,6 +241,18 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "Stored blocks that failed their CRC32C when read",
             |c| &c.crc_failures,
+        ),
+        (
+            "ferry_relay_offline_pulls_reasked_total",
+            "counter",
+            "Offline pulls a leaving uploader connection held, asked of the task's other connections",
+            |c| &c.offline_pulls_reasked,
+        ),
+        (
+            "ferry_relay_offline_uploaders_cut_total",
+            "counter",
+            "Uploader connections closed for holding pulls in silence while the task's others waited",
+            |c| &c.offline_uploaders_cut,
         ),
         (
             "ferry_relay_offline_tasks_uploading",

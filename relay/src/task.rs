@@ -72,9 +72,11 @@ pub(crate) struct Peer {
     pub outbox: Outbox,
     /// Stops the peer's reader: how the task closes the other side.
     pub canceller: Option<Canceller>,
-    /// The connection's socket, to sever it when a new login supersedes it.
-    /// Open for as long as the peer is in its task's slot: the connection
-    /// leaves the slot before its reader (and with it the socket) is dropped.
+    /// The connection's socket, to sever it when a new login supersedes it
+    /// (or, an offline uploader, when it holds its task's others up). Open
+    /// for as long as the peer is in its task's slot (or among its
+    /// uploaders): the connection leaves before its reader (and with it
+    /// the socket) is dropped.
     pub fd: RawFd,
 }
 

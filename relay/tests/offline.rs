@@ -503,19 +503,34 @@ fn corrupted_block_is_never_served_on_epoll() {
     corrupted_block(Driver::Legacy);
 }
 
-/// A second upload login of the sender supersedes the connection
-/// uploading: that one is closed, the new one is asked only for the rest.
-#[test]
-fn a_new_upload_login_supersedes_the_old_one() {
+/// A second upload login of the sender joins the first (it no longer
+/// supersedes it): the new connection is asked for the rest, and the old
+/// one, silent with pulls held (a dead network path), is closed once the
+/// new one has nothing else to ask (`offline_uploader_stall`); its pulls
+/// are asked of the new one, which gets DONE.
+fn a_new_upload_login_joins(driver: Driver) {
     let dir = tempfile::tempdir().unwrap();
-    let relay = relay(dir.path(), Driver::Auto);
+    let mut config = Config::local(2);
+    config.driver = driver;
+    config.offline_commit_bytes = u64::from(BLOCK);
+    config.offline_uploader_stall = std::time::Duration::from_millis(500);
+    config.offline = Some(ferry_storage::Config {
+        root: dir.path().to_path_buf(),
+        block_size: BLOCK,
+        min_free_bytes: 0,
+        ..ferry_storage::Config::default()
+    });
+    let relay = start(config);
     let addr = relay.addresses().client;
     let size = 8 * BLOCK;
     let task = create(&relay, 71, 72, size);
     let (mut old, rsp) = login(addr, &task, 71, UPLOAD);
     assert_eq!(rsp.result_code, 0);
-    for _ in 0..4 {
-        let (req, seq) = old.recv_msg::<ImFilePullDataReq>();
+    // The relay asks a window (8 pulls) of the old connection at once.
+    let pulls: Vec<(ImFilePullDataReq, u16)> = (0..8)
+        .map(|_| old.recv_msg::<ImFilePullDataReq>())
+        .collect();
+    for (req, seq) in &pulls[..4] {
         let rsp = ImFilePullDataRsp {
             offset_u64: None,
             result_code: 0,
@@ -524,7 +539,7 @@ fn a_new_upload_login_supersedes_the_old_one() {
             offset: req.offset,
             file_data: fill(u64::from(req.offset), req.data_size as usize, 4).into(),
         };
-        old.send(&rsp, seq);
+        old.send(&rsp, *seq);
     }
     wait_for(&relay, "four answers stored", |s| {
         s.bytes_stored == u64::from(4 * PULL)
@@ -534,13 +549,34 @@ fn a_new_upload_login_supersedes_the_old_one() {
     assert_eq!(
         bytes(&new),
         u64::from(size - 4 * PULL),
-        "only the rest is asked"
+        "the new connection is asked for the rest, the old one's held pulls too"
     );
-    assert!(new.iter().all(|r| r.0 >= 4 * PULL));
-    old.until_closed(); // the old connection was closed (a read timeout panics)
-    assert_eq!(relay.stats().superseded, 1);
+    let held: BTreeSet<u32> = pulls[4..].iter().map(|p| p.0.offset).collect();
+    let got: BTreeSet<u32> = new.iter().map(|r| r.0).collect();
+    assert!(
+        held.is_subset(&got),
+        "the old connection's pulls asked again"
+    );
+    let rest = old.until_closed(); // closed for its silence (a read timeout panics)
+    assert!(
+        rest.iter().all(|f| f.decode::<ImFileState>().is_err()),
+        "no DONE to the connection cut"
+    );
+    let s = relay.stats();
+    // The relay refilled the old connection's window after each answer: 8 held.
+    assert_eq!((s.offline_uploaders_cut, s.offline_pulls_reasked), (1, 8));
     download(addr, &task, 72, 71, size, 4).expect("served to the end");
     relay.shutdown();
+}
+
+#[test]
+fn a_new_upload_login_joins_and_the_silent_one_is_cut() {
+    a_new_upload_login_joins(Driver::Auto);
+}
+
+#[test]
+fn a_new_upload_login_joins_and_the_silent_one_is_cut_on_epoll() {
+    a_new_upload_login_joins(Driver::Legacy);
 }
 
 /// Offline files expire: past incomplete_ttl an unfinished upload's task

@@ -291,3 +291,108 @@ fn sigkill_during_upload_resumes_from_what_was_committed() {
     relay.child.kill().unwrap();
     relay.child.wait().unwrap();
 }
+
+/// The same with three uploader connections at once (issue 10's parallel
+/// upload): a kill loses at most, per connection, its window, the blocks
+/// that window lies in and its writes since its last commit, never a
+/// committed block; committed
+/// blocks are never asked again, of any connection; every connection of
+/// the last round gets DONE and the file downloads intact.
+#[test]
+fn sigkill_during_a_parallel_upload_loses_only_the_uncommitted() {
+    const CONNS: usize = 3;
+    const PARALLEL_KILLS: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let size = 96 * BLOCK + 99;
+    let mut relay = spawn_relay(root);
+    let task = create(relay.msg, size);
+    let mut committed_before = BTreeSet::new();
+    for kill in 0..=PARALLEL_KILLS {
+        let target = if kill == PARALLEL_KILLS {
+            usize::MAX
+        } else {
+            8 + 5 * kill
+        };
+        let (tx, rx) = mpsc::channel();
+        let uploading: Vec<_> = (0..CONNS)
+            .map(|_| {
+                let (addr, t, tx) = (relay.client, task.clone(), tx.clone());
+                std::thread::spawn(move || upload(addr, &t, target, tx))
+            })
+            .collect();
+        if kill < PARALLEL_KILLS {
+            let reached = rx.recv_timeout(Duration::from_secs(30)).is_ok();
+            assert!(reached, "kill {kill}: {target} pulls asked of one");
+            relay.child.kill().unwrap();
+            relay.child.wait().unwrap();
+        }
+        let ends: Vec<(Vec<u32>, bool)> =
+            uploading.into_iter().map(|t| t.join().unwrap()).collect();
+        for (answered, done) in &ends {
+            assert_eq!(
+                *done,
+                kill == PARALLEL_KILLS,
+                "DONE to each only at the end"
+            );
+            for offset in answered {
+                assert!(
+                    !committed_before.contains(&block_of(*offset)),
+                    "kill {kill}: block {} was committed and asked again",
+                    block_of(*offset)
+                );
+            }
+        }
+        if kill == PARALLEL_KILLS {
+            break;
+        }
+        let now = committed(root, &task);
+        assert!(
+            now.is_superset(&committed_before),
+            "kill {kill}: committed blocks were lost"
+        );
+        let lost = ends
+            .iter()
+            .flat_map(|(answered, _)| answered)
+            .filter(|o| !now.contains(&block_of(**o)))
+            .count() as u32;
+        // Per connection: its window in flight, the other pieces of the
+        // blocks those pulls lie in (the connections share the pulls, so
+        // the blocks in flight hold pieces answered by others), and its
+        // writes since its last commit; plus the blocks at both ends of the
+        // region in flight.
+        let per_conn = WINDOW + WINDOW * (BLOCK / PULL - 1) + 2 * BLOCK / PULL;
+        assert!(
+            lost <= CONNS as u32 * per_conn + 2 * BLOCK / PULL,
+            "kill {kill}: {lost} answers lost"
+        );
+        committed_before = now;
+        relay = spawn_relay(root);
+    }
+    let (mut c, rsp) = login(relay.client, &task, 2, 4);
+    assert_eq!(rsp.result_code, 0);
+    let mut offset = 0;
+    while offset < size {
+        c.send(
+            &ImFilePullDataReq {
+                offset_u64: None,
+                task_id: task.clone().into(),
+                user_id: 2,
+                trans_mode: 2,
+                offset,
+                data_size: PULL,
+            },
+            0,
+        );
+        let (rsp, _) = c.recv_msg::<ImFilePullDataRsp>();
+        let len = PULL.min(size - offset);
+        assert!(
+            rsp.file_data == file_slice(u64::from(offset), len as usize, 3),
+            "bytes differ at {offset}"
+        );
+        offset += len;
+    }
+    assert_eq!(c.recv_msg::<ImFileState>().0.state, DONE);
+    relay.child.kill().unwrap();
+    relay.child.wait().unwrap();
+}

@@ -96,6 +96,11 @@ pub(crate) struct LoadgenArgs {
     /// Pulls in flight per transfer (the relay allows relay.window)
     #[arg(long, default_value_t = 8)]
     window: u32,
+    /// Connections an offline upload uses at once (ferry's relay spreads
+    /// the blocks over them; one per 4 MiB of file at most)
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    upload_connections: u32,
     /// Bytes per pull
     #[arg(long, value_name = "SIZE", default_value = "256KiB")]
     chunk: bytesize::ByteSize,
@@ -169,6 +174,7 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
     let work = tempfile_dir()?;
     let transfer = ferry_client::Options::default()
         .with_window(args.window)
+        .with_upload_connections(args.upload_connections)
         .with_chunk(u32::try_from(args.chunk.as_u64()).context("--chunk is too large")?);
     let login = |name: &str| Login::new(args.server.clone(), name, args.password.clone());
     let link = match (args.relay, args.msg_link) {

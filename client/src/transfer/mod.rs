@@ -6,8 +6,9 @@
 //!                                          └──> IMFileNotify to the receiver
 //! online:  sender  logs in as REALTIME_SENDER, answers the pulls the relay forwards
 //!          receiver logs in as REALTIME_RECVER, waits PEER_READY, pulls (a window), says DONE
-//! offline: sender  logs in as OFFLINE_UPLOAD, answers the relay's pulls (only the blocks
-//!          it is missing) until DONE, then CID_FILE_ADD_OFFLINE_REQ: the receiver is notified
+//! offline: sender  logs in as OFFLINE_UPLOAD (over Options::upload_connections at once),
+//!          answers the relay's pulls (only the blocks it is missing) until DONE, then
+//!          CID_FILE_ADD_OFFLINE_REQ: the receiver is notified
 //!          receiver lists CID_FILE_HAS_OFFLINE_REQ (or the notify), logs in as OFFLINE_DOWNLOAD,
 //!          pulls from what its partial file holds, then CID_FILE_DEL_OFFLINE_REQ
 //! ```
@@ -66,6 +67,9 @@
 //!   with `relay.offline_window_covers_uncommitted` (and
 //!   `offline.block_size` = `offline_pull`) keeps both within one window,
 //!   so at most one window is sent again, for a sync every half window.
+//!   An upload over several connections ([`Options::upload_connections`])
+//!   may send that again per connection (each has its own window and
+//!   uncommitted bytes).
 //!   The upload's
 //!   bytes lived on that relay alone and its task's list names only that
 //!   relay's addresses: if it does not come back in time, `send` fails (a
@@ -302,8 +306,25 @@ pub struct Options {
     pub backoff: Duration,
     /// Heartbeat interval on relay connections. Default 5 s.
     pub heartbeat: Duration,
+    /// Connections an offline upload uses at once (at most one per
+    /// [`UPLOAD_LANE_BYTES`] of the file, so a small file still goes in one
+    /// round trip). ferry's relay spreads the missing blocks over them and
+    /// asks the others for what one that drops held; past its bound
+    /// (`relay.offline_uploaders_per_task`, 4) a connection is refused and
+    /// the others carry the file. Several help where one TCP connection's
+    /// window or one path, not the relay's disk, limits an upload.
+    /// Default 1: TeamTalk's file_server and ferry relays before parallel
+    /// uploads take a second upload login as a reconnect replacing the
+    /// first, so the connections would sever each other; set it for a
+    /// ferry relay (`ferry send --connections`). 1 to 64.
+    pub upload_connections: u32,
     progress: Option<Arc<watch::Sender<Progress>>>,
 }
+
+/// File bytes per offline upload connection at least: a file gets
+/// `size / UPLOAD_LANE_BYTES` connections at most (rounded up), within
+/// [`Options::upload_connections`].
+pub const UPLOAD_LANE_BYTES: u64 = 4 << 20;
 
 impl Default for Options {
     fn default() -> Options {
@@ -315,6 +336,7 @@ impl Default for Options {
             reconnects: 3,
             backoff: Duration::from_millis(500),
             heartbeat: Duration::from_secs(5),
+            upload_connections: 1,
             progress: None,
         }
     }
@@ -325,6 +347,19 @@ impl Options {
     pub fn with_window(mut self, window: u32) -> Options {
         self.window = window;
         self
+    }
+
+    /// These options with offline uploads over up to `connections`
+    /// connections at once ([`Options::upload_connections`]).
+    pub fn with_upload_connections(mut self, connections: u32) -> Options {
+        self.upload_connections = connections;
+        self
+    }
+
+    /// The connections an offline upload of `size` bytes opens.
+    pub(crate) fn upload_lanes(&self, size: u64) -> usize {
+        let by_size = size.div_ceil(UPLOAD_LANE_BYTES).max(1);
+        by_size.min(u64::from(self.upload_connections.max(1))) as usize
     }
 
     /// These options with pulls of `chunk` bytes.
@@ -376,6 +411,12 @@ impl Options {
         }
         if self.window == 0 {
             return Err(Error::invalid("a window of 0 pulls"));
+        }
+        if !(1..=64).contains(&self.upload_connections) {
+            return Err(Error::invalid(format!(
+                "{} upload connections (1..=64)",
+                self.upload_connections
+            )));
         }
         Ok(())
     }

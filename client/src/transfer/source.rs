@@ -22,6 +22,7 @@ use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE};
+use futures_util::future::join_all;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use super::digest;
@@ -47,6 +48,29 @@ enum Source {
 }
 
 impl Source {
+    /// The source of `payload`, which must have the task's size.
+    async fn of(payload: Payload<'_>, task: &FileTask) -> Result<Source, Error> {
+        let src = match payload {
+            Payload::File(path) => Source::open(path).await?,
+            Payload::Pattern(pattern) => Source::Pattern {
+                pattern,
+                size: task.size,
+            },
+        };
+        if src.size() != task.size {
+            let what = match payload {
+                Payload::File(path) => path.display().to_string(),
+                Payload::Pattern(_) => "the pattern".into(),
+            };
+            return Err(Error::invalid(format!(
+                "{what} has {} bytes, the task {}",
+                src.size(),
+                task.size
+            )));
+        }
+        Ok(src)
+    }
+
     /// Opens `path` (a regular file).
     async fn open(path: &Path) -> Result<Source, Error> {
         let file = tokio::fs::File::open(path)
@@ -107,11 +131,16 @@ impl Source {
 /// were in flight. The file must have the task's size (bytes).
 ///
 /// Offline, the SHA-256 ferry's relay puts on DONE is compared with the
-/// local file's (a stock relay sends none: not checked).
+/// local file's (a stock relay sends none: not checked). An offline upload
+/// uses up to [`Options::upload_connections`] connections at once, each
+/// answering the pulls the relay sends it and each ending with the relay's
+/// DONE; it succeeds when one of them got DONE (one refused or failed for
+/// good leaves the file to the others).
 ///
 /// Errors: `is_cancelled` (the receiver refused, cancelled or left),
 /// `is_mismatch` (the relay stored other bytes than the file holds now),
-/// `is_file`, `is_invalid` (the file's size is not the task's), and those
+/// `is_file`, `is_invalid` (the file's size is not the task's, or
+/// `upload_connections` is not 1 to 64), and those
 /// of the relay connection after the retries (`is_io`, `is_closed`,
 /// `is_timeout`, `is_refused`, `is_protocol`).
 pub async fn send(task: &FileTask, me: u32, path: &Path, opts: &Options) -> Result<(), Error> {
@@ -129,24 +158,13 @@ pub async fn send_payload(
     payload: Payload<'_>,
     opts: &Options,
 ) -> Result<(), Error> {
-    let mut src = match payload {
-        Payload::File(path) => Source::open(path).await?,
-        Payload::Pattern(pattern) => Source::Pattern {
-            pattern,
-            size: task.size,
-        },
-    };
-    if src.size() != task.size {
-        let what = match payload {
-            Payload::File(path) => path.display().to_string(),
-            Payload::Pattern(_) => "the pattern".into(),
-        };
+    if !(1..=64).contains(&opts.upload_connections) {
         return Err(Error::invalid(format!(
-            "{what} has {} bytes, the task {}",
-            src.size(),
-            task.size
+            "{} upload connections (1..=64)",
+            opts.upload_connections
         )));
     }
+    let src = Source::of(payload, task).await?;
     let (role, puller) = match task.mode {
         Mode::Offline => (ClientFileRole::ClientOfflineUpload, me),
         Mode::Online => (ClientFileRole::ClientRealtimeSender, task.to_user_id),
@@ -154,29 +172,44 @@ pub async fn send_payload(
     let how = Serving {
         task,
         me,
+        role,
         puller,
         mode: task.mode,
         opts,
     };
     let sent = AtomicU64::new(0);
     opts.begin(0, task.size);
-    let mut retry = Retry::new(task, opts)?;
-    let stored = loop {
-        let before = sent.load(Ordering::Relaxed);
-        let attempt = async {
-            let mut relay = RelayConn::login(retry.at(), task, me, role, opts).await?;
-            let stored = serve(&mut relay, &mut src, &how, &sent).await?;
-            // The relay closes after DONE: leave after it.
-            relay.until_closed(opts.timeout).await;
-            Ok(stored)
-        };
-        match attempt.await {
-            Ok(stored) => break stored,
-            Err(e) => {
-                retry
-                    .failed(e, sent.load(Ordering::Relaxed) > before)
-                    .await?
+    let lanes = match task.mode {
+        Mode::Offline => opts.upload_lanes(task.size),
+        Mode::Online => 1,
+    };
+    let stored = if lanes == 1 {
+        lane(src, &how, &sent).await?
+    } else {
+        // Several connections of one upload: the relay spreads the pulls
+        // over them, and each ends with the relay's DONE. One that fails
+        // for good (refused past the relay's bound, its retries used up)
+        // leaves the rest to the others.
+        let mut sources = vec![src];
+        for _ in 1..lanes {
+            sources.push(Source::of(payload, task).await?);
+        }
+        let ends = join_all(sources.into_iter().map(|src| lane(src, &how, &sent))).await;
+        let mut first_error = None;
+        let mut stored = None;
+        for (i, end) in ends.into_iter().enumerate() {
+            match end {
+                Ok(s) => stored = stored.or(Some(s)),
+                Err(e) => {
+                    tracing::info!(task = %task.task_id, connection = i, error = %e, "an upload connection ended early; the others finished");
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        match (stored, first_error) {
+            (Some(s), _) => s,
+            (None, Some(e)) => return Err(e),
+            (None, None) => unreachable!("at least one lane"),
         }
     };
     if task.mode == Mode::Offline {
@@ -192,11 +225,44 @@ pub async fn send_payload(
     Ok(())
 }
 
+/// One connection's part of a send: logs in and answers pulls until DONE,
+/// reconnecting as `relay.rs` says. Returns the SHA-256 DONE carried.
+async fn lane(
+    mut src: Source,
+    how: &Serving<'_>,
+    sent: &AtomicU64,
+) -> Result<Option<Bytes>, Error> {
+    let (task, opts) = (how.task, how.opts);
+    // This connection's payload bytes: whether an attempt moved any.
+    let moved = AtomicU64::new(0);
+    let mut retry = Retry::new(task, opts)?;
+    loop {
+        let before = moved.load(Ordering::Relaxed);
+        let attempt = async {
+            let mut relay = RelayConn::login(retry.at(), task, how.me, how.role, opts).await?;
+            let stored = serve(&mut relay, &mut src, how, sent, &moved).await?;
+            // The relay closes after DONE: leave after it.
+            relay.until_closed(opts.timeout).await;
+            Ok(stored)
+        };
+        match attempt.await {
+            Ok(stored) => return Ok(stored),
+            Err(e) => {
+                retry
+                    .failed(e, moved.load(Ordering::Relaxed) > before)
+                    .await?
+            }
+        }
+    }
+}
+
 /// Who pulls and how the bytes go.
 struct Serving<'a> {
     task: &'a FileTask,
     /// This client's user id (the answers carry it).
     me: u32,
+    /// The role each connection logs in with.
+    role: ClientFileRole,
     /// The user id pulls must carry: the online receiver, or this user for
     /// the relay's upload pulls.
     puller: u32,
@@ -206,7 +272,8 @@ struct Serving<'a> {
 
 /// Answers pulls until the relay says DONE; returns the SHA-256 the DONE
 /// carried, if any (ferry's relay, offline). `sent` is raised to the end
-/// of the furthest range answered (for progress and retries).
+/// of the furthest range answered (for progress); `moved` counts this
+/// connection's payload bytes (for its retries).
 ///
 /// Errors: `is_cancelled` (CANCEL or REFUSE), `is_closed` (the connection
 /// ended first), `is_timeout` (no pull within `peer_timeout`),
@@ -217,6 +284,7 @@ async fn serve(
     src: &mut Source,
     how: &Serving<'_>,
     sent: &AtomicU64,
+    moved: &AtomicU64,
 ) -> Result<Option<Bytes>, Error> {
     let wait: Duration = how.opts.peer_timeout;
     loop {
@@ -245,6 +313,7 @@ async fn serve(
         };
         relay.conn.reply(&rsp, frame.header.seq_num).await?;
         let end = u64::from(req.offset) + u64::from(req.data_size);
+        moved.fetch_add(u64::from(req.data_size), Ordering::Relaxed);
         let before = sent.fetch_max(end, Ordering::Relaxed);
         how.opts
             .report(before.max(end), src.size(), u64::from(req.data_size));

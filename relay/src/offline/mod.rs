@@ -7,8 +7,10 @@
 //!
 //! ```text
 //! msg link TRANSFER_REQ (offline) ─> owning core: Store::create ─> TRANSFER_RSP 0 + task_id
-//! FILE_LOGIN_REQ role 3 (upload, the task's sender)
-//!   ─> LOGIN_RES 0; the relay pulls the missing blocks (upload.rs) ─> DONE, close
+//! FILE_LOGIN_REQ role 3 (upload, the task's sender; up to offline_uploaders_per_task
+//!   connections at once, one more refused: LOGIN_RES 1)
+//!   ─> LOGIN_RES 0; the relay pulls the missing blocks, spread over the task's
+//!      uploader connections (upload.rs) ─> DONE to each, close
 //! FILE_LOGIN_REQ role 4 (download, the receiver or the sender)
 //!   ─> LOGIN_RES 0; the client pulls, every block verified (download.rs) ─> DONE, close
 //! DONE carries the stored SHA-256 (IMFileState.sha256, field 100, an extension)
@@ -25,7 +27,10 @@
 //! - `files`: a task's data and manifest files on the core's runtime, and
 //!   the store's durability steps done through them (write, data sync,
 //!   commit, read a block).
-//! - `upload`: the relay-driven upload with a window of pulls.
+//! - `upload`: the relay-driven upload with a window of pulls, over one
+//!   or several connections of the task's sender.
+//! - `share`: the task's uploader connections and the pool of pulls they
+//!   share.
 //! - `download`: serving a complete file, one verified block cached.
 //! - `breakpoint`: the breakpoint query (an extension): a task's committed
 //!   ranges, size and state, for its participants only.
@@ -33,6 +38,7 @@
 pub(crate) mod breakpoint;
 mod download;
 mod files;
+mod share;
 mod upload;
 
 use std::cell::RefCell;
@@ -60,16 +66,17 @@ use crate::task::Peer;
 pub(crate) struct Offline {
     /// Never borrowed across an `.await`: the I/O happens between calls.
     pub store: RefCell<Store>,
-    /// The connection uploading each task now. A new login of the uploader
-    /// supersedes it (a reconnect after a dead path), as online.
-    uploaders: RefCell<HashMap<TaskId, Peer>>,
+    /// The connections uploading each task now and the pulls they share
+    /// (upload.rs, "Several connections at once"). Never borrowed across
+    /// an `.await`.
+    uploads: RefCell<HashMap<TaskId, share::Uploaders>>,
 }
 
 impl Offline {
     pub(crate) fn new(store: Store) -> Offline {
         Offline {
             store: RefCell::new(store),
-            uploaders: RefCell::new(HashMap::new()),
+            uploads: RefCell::new(HashMap::new()),
         }
     }
 
@@ -235,9 +242,9 @@ pub(crate) async fn serve(
                 canceller: Some(canceller),
                 fd,
             };
-            take_upload_slot(&conn, peer);
-            let r = upload::run(&conn, &mut reader).await;
-            leave_upload_slot(&conn, conn_id);
+            let seat = Seat::take(&conn, peer);
+            let r = upload::run(&conn, conn_id, &mut reader).await;
+            drop(seat);
             r
         }
         Side::Download => download::run(&conn, &mut reader).await,
@@ -301,6 +308,16 @@ fn check_login(
         }
         _ => {}
     }
+    if side == Side::Upload {
+        let max = core.config.offline_uploaders_per_task;
+        let now = offline.uploads.borrow().get(&id).map_or(0, |u| u.len());
+        if now >= max as usize {
+            return Err(ConnError::TooManyUploaders {
+                task: id.to_string(),
+                max,
+            });
+        }
+    }
     let refused = matches!(
         (side, info.state),
         (_, State::Damaged) | (Side::Download, State::Uploading)
@@ -315,20 +332,55 @@ fn check_login(
     Ok((id, info))
 }
 
-/// Puts this connection in the task's uploader slot; one already there is
-/// severed (its writes in flight finish, nothing more is read from it).
-fn take_upload_slot(conn: &Conn, peer: Peer) {
-    let old = conn.offline().uploaders.borrow_mut().insert(conn.id, peer);
-    if let Some(mut old) = old {
-        old.sever();
-        CoreStats::add(&conn.core.stats.superseded, 1);
-        tracing::info!(task = %conn.id, old_conn = old.conn_id, "a new upload login supersedes the connection uploading");
+/// A connection's place among its task's uploaders, from its login to
+/// its end (whatever ends it): leaving gives the pulls it held back to the
+/// task's other connections.
+struct Seat<'a> {
+    conn: &'a Conn,
+    conn_id: u64,
+}
+
+impl<'a> Seat<'a> {
+    /// Joins the task's uploaders (`check_login` kept them within the
+    /// bound, with no await since); the first one lists the missing blocks.
+    fn take(conn: &'a Conn, peer: Peer) -> Seat<'a> {
+        let conn_id = peer.conn_id;
+        let offline = conn.offline();
+        let mut uploads = offline.uploads.borrow_mut();
+        let u = uploads.entry(conn.id).or_insert_with(|| {
+            let missing = offline
+                .store
+                .borrow()
+                .task(&conn.id)
+                .map(|t| t.missing())
+                .unwrap_or_default();
+            share::Uploaders::new(missing)
+        });
+        u.join(peer);
+        if u.len() > 1 {
+            tracing::info!(task = %conn.id, conn = conn_id, connections = u.len(), "another uploader connection joins the task");
+        }
+        Seat { conn, conn_id }
     }
 }
 
-fn leave_upload_slot(conn: &Conn, conn_id: u64) {
-    let mut slots = conn.offline().uploaders.borrow_mut();
-    if slots.get(&conn.id).is_some_and(|p| p.conn_id == conn_id) {
-        slots.remove(&conn.id);
+impl Drop for Seat<'_> {
+    fn drop(&mut self) {
+        let (conn, offline) = (self.conn, self.conn.offline());
+        let mut uploads = offline.uploads.borrow_mut();
+        let Some(u) = uploads.get_mut(&conn.id) else {
+            return;
+        };
+        let Some((member, held)) = u.leave(self.conn_id) else {
+            return;
+        };
+        let others = u.len();
+        if others == 0 {
+            // The next login lists the missing blocks from the store again.
+            uploads.remove(&conn.id);
+        } else if held > 0 {
+            CoreStats::add(&conn.core.stats.offline_pulls_reasked, held as u64);
+        }
+        tracing::debug!(task = %conn.id, conn = self.conn_id, carried = member.carried, held, others, "uploader connection leaves");
     }
 }

@@ -17,32 +17,81 @@
 //!
 //! A reconnecting uploader (after its crash or the relay's) is asked only
 //! for the blocks the store is missing.
+//!
+//! # Several connections at once
+//!
+//! The task's sender may upload over several connections at once (at most
+//! `relay.offline_uploaders_per_task`, 4 by default; one more is refused
+//! at login, LOGIN_RES 1, `TooManyUploaders` logged). They share one pool
+//! of pulls ([`Uploaders`], on the task's core: every login of a task
+//! lands there, so plain data, no lock): each connection takes the next
+//! pull nobody has asked, up to its own window, so the missing blocks
+//! spread over the connections as fast as each answers. A stock uploader's
+//! single connection is the pool's only member and sees exactly the
+//! single-connection upload above.
+//!
+//! ```text
+//! connection ─> takes pulls from the pool (front: pulls a connection that left
+//!   held; then the missing blocks in file order, expanded pull by pull)
+//! a connection leaves (close, error, idle timeout, bad answer) ─> the pulls it
+//!   held unanswered go to the front of the pool: the others ask them next
+//! nothing left to ask, nothing asked of me:
+//!   others still hold pulls, or write, sync or settle ─> wait (polled every 10 ms)
+//!     one of them silent for offline_uploader_stall with pulls held ─> closed (a
+//!     dead network path after a reconnect), its pulls back to the pool
+//!   nothing in flight anywhere ─> this connection settles: sync + commit +
+//!     read-back SHA-256 + final commit (blocks found missing or bad go back to the pool)
+//! the task complete ─> every connection still there gets DONE (with the
+//!   SHA-256) and the close, the one that settled and the ones that waited
+//! ```
+//!
+//! Each connection keeps its own window (and with
+//! `offline_window_covers_uncommitted` its own uncommitted bytes within
+//! it), so the relay holds at most `offline_uploaders_per_task` windows per
+//! task. Durability is unchanged: every block goes through the same data
+//! sync and commit whichever connection wrote it, and a relay killed
+//! mid-upload loses only what was not committed (each connection's
+//! uncommitted bytes). Pulls are shared pull by pull, not block by block,
+//! so the pulls in flight stay one compact region of the file: the blocks
+//! a kill leaves half written are those few, not one per connection. A
+//! connection waiting for the others does not read its socket (a stock
+//! uploader sends nothing unasked but heartbeats, read once it is asked
+//! again or gets DONE); it gives up after `idle_timeout` without progress
+//! anywhere (`OthersStalled`). A leaving connection waits briefly for the
+//! others' syncs and commits, so what it wrote is committed for its
+//! return. The task's only connection writes its pulls at once, as before;
+//! with several, a window's pulls go through each connection's writer (on
+//! the epoll driver, pulls written inline let one connection starve the
+//! others).
 
-use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_proto::extension::{join_u64, split_u64};
 use ferry_proto::frame::encode_to_bytes;
 use ferry_proto::pb::im::base_define::TransferFileType;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT};
-use ferry_storage::{Digest, State};
+use ferry_storage::{Digest, State, TaskId};
 use monoio::net::tcp::TcpOwnedReadHalf;
 
-use super::Conn;
 use super::files::Files;
+use super::share::Uploaders;
+use super::{Conn, Offline};
 use crate::error::ConnError;
 use crate::reader::FrameReader;
 use crate::stats::CoreStats;
 
-/// Rounds of "nothing to ask, nothing in flight, not complete" (another
-/// connection's write or commit still running) before giving up, one
-/// [`STALL_WAIT`] apart.
-const STALL_ROUNDS: u32 = 500;
-const STALL_WAIT: Duration = Duration::from_millis(10);
+/// Settles in a row that found blocks missing and none askable before
+/// giving up; past the second, one [`WAIT`] apart.
+const STUCK_ROUNDS: u32 = 500;
+/// How often a connection with nothing to ask looks at the others' turn.
+const WAIT: Duration = Duration::from_millis(10);
+/// Rounds a leaving connection waits for the others' syncs and commits.
+const LEAVE_ROUNDS: u32 = 50;
 
 pub(super) async fn run(
     conn: &Conn,
+    conn_id: u64,
     reader: &mut FrameReader<TcpOwnedReadHalf>,
 ) -> Result<(), ConnError> {
     if conn.info.state == State::Complete {
@@ -51,22 +100,47 @@ pub(super) async fn run(
         return Ok(());
     }
     let files = Files::open(conn.offline(), &conn.id).await?;
-    let mut up = Upload::new(conn, files)?;
+    let mut up = Upload::new(conn, conn_id, files);
     let idle = conn.core.config.idle_timeout;
+    // Since when this connection waits for the others, and their progress then.
+    let mut waiting: Option<(Instant, u64)> = None;
     loop {
         up.ask()?;
-        if up.asked.is_empty() && up.settle().await? {
-            let done = conn.done_pdu(conn.user);
-            let _ = conn.outbox.send(done);
-            tracing::info!(task = %conn.id, "offline upload complete");
-            return Ok(());
+        if up.nothing_asked() {
+            match up.finish().await? {
+                Turn::Done => {
+                    let done = conn.done_pdu(conn.user);
+                    let _ = conn.outbox.send(done);
+                    tracing::info!(task = %conn.id, conn = conn_id, "offline upload complete");
+                    return Ok(());
+                }
+                Turn::Ask => {
+                    waiting = None;
+                    continue;
+                }
+                Turn::Wait => {
+                    let progress = up.with_shared(|u| u.progress);
+                    match waiting {
+                        Some((since, seen)) if seen == progress => {
+                            if since.elapsed() > idle {
+                                return Err(ConnError::OthersStalled {
+                                    task: conn.id.to_string(),
+                                    waited: idle,
+                                });
+                            }
+                        }
+                        _ => waiting = Some((Instant::now(), progress)),
+                    }
+                    monoio::time::sleep(WAIT).await;
+                    continue;
+                }
+            }
         }
+        waiting = None;
         let next = monoio::time::timeout(idle, reader.next()).await;
         let Some(frame) = next.map_err(|_| ConnError::Timeout(idle))?? else {
             // The uploader left: keep what it sent durable for its return.
-            up.files
-                .flush(conn.offline(), &conn.id, &conn.core.stats)
-                .await?;
+            up.flush_on_leaving().await?;
             return Ok(());
         };
         match frame.header.command {
@@ -77,9 +151,7 @@ pub(super) async fn run(
             c if c == CID_FILE_STATE => {
                 let state: ImFileState = frame.decode()?;
                 tracing::info!(task = %conn.id, state = state.state, "the uploader ended the upload");
-                up.files
-                    .flush(conn.offline(), &conn.id, &conn.core.stats)
-                    .await?;
+                up.flush_on_leaving().await?;
                 return Ok(());
             }
             other => return Err(ConnError::Unexpected(other, "offline upload")),
@@ -87,17 +159,23 @@ pub(super) async fn run(
     }
 }
 
+/// What a connection with nothing asked of it does next.
+enum Turn {
+    /// The task is complete: DONE.
+    Done,
+    /// There is something to ask (again).
+    Ask,
+    /// The others are still at work.
+    Wait,
+}
+
 /// One uploader connection's pulls.
 struct Upload<'a> {
     conn: &'a Conn,
+    /// This connection's id among the task's [`Uploaders`].
+    conn_id: u64,
     files: Files,
-    /// Missing blocks not asked for yet, in file order.
-    blocks: VecDeque<u32>,
-    /// Pulls of the block being asked for: (file offset, bytes).
-    pulls: VecDeque<(u64, u32)>,
-    /// Pulls sent and not answered, at most `offline_window`.
-    asked: VecDeque<(u64, u32)>,
-    /// Bytes written since the last commit.
+    /// Bytes this connection wrote since its last commit.
     unsynced: u64,
     /// `offline_window_covers_uncommitted`: the bytes asked and not
     /// answered plus `unsynced` stay within this (the window in bytes).
@@ -106,13 +184,10 @@ struct Upload<'a> {
     /// half of `covered`.
     commit_every: u64,
     seq: u16,
-    /// Settles in a row that found nothing to ask.
-    stalls: u32,
 }
 
 impl<'a> Upload<'a> {
-    fn new(conn: &'a Conn, files: Files) -> Result<Upload<'a>, ConnError> {
-        let blocks = conn.offline().store.borrow().task(&conn.id)?.missing();
+    fn new(conn: &'a Conn, conn_id: u64, files: Files) -> Upload<'a> {
         let config = &conn.core.config;
         let covered = config
             .offline_window_covers_uncommitted
@@ -121,34 +196,50 @@ impl<'a> Upload<'a> {
             Some(window) => config.offline_commit_bytes.min((window / 2).max(1)),
             None => config.offline_commit_bytes,
         };
-        Ok(Upload {
+        Upload {
             conn,
+            conn_id,
             files,
-            blocks: blocks.into(),
-            pulls: VecDeque::new(),
-            asked: VecDeque::new(),
             unsynced: 0,
             covered,
             commit_every,
             seq: 0,
-            stalls: 0,
-        })
+        }
+    }
+
+    fn offline(&self) -> &'a Offline {
+        self.conn.offline()
+    }
+
+    /// `f` on the task's shared upload state (never across an await).
+    fn with_shared<T>(&self, f: impl FnOnce(&mut Uploaders) -> T) -> T {
+        let mut uploads = self.offline().uploads.borrow_mut();
+        f(uploads
+            .get_mut(&self.conn.id)
+            .expect("a connection is a member until it leaves"))
+    }
+
+    fn nothing_asked(&self) -> bool {
+        let me = self.conn_id;
+        self.with_shared(|u| u.member(me).asked.is_empty())
     }
 
     /// Sends pulls until the window is full or nothing is left to ask.
     fn ask(&mut self) -> Result<(), ConnError> {
-        let window = self.conn.core.config.offline_window as usize;
-        let max_pull = u64::from(self.conn.core.config.offline_pull);
-        while self.asked.len() < window {
-            if let Some(bytes) = self.covered {
-                // Room for a whole pull beside what is asked and uncommitted.
-                let asked: u64 = self.asked.iter().map(|a| u64::from(a.1)).sum();
-                if asked + self.unsynced + max_pull > bytes {
-                    break;
-                }
-            }
-            let Some((offset, len)) = self.next_pull()? else {
-                break;
+        let config = &self.conn.core.config;
+        let window = config.offline_window as usize;
+        let max_pull = config.offline_pull;
+        loop {
+            // Written at once (one send(2)) by a task's only connection, as
+            // before parallel uploads, or as the one pull in flight. With
+            // several connections a window's pulls go through the writer:
+            // on the epoll driver a connection writing its own pulls inline
+            // starved its task's others (8 answers in the time another
+            // answered 6,000; through the writer 2,048 each of 8,192).
+            let me = self.conn_id;
+            let alone = self.with_shared(|u| u.len() == 1 || u.member(me).asked.is_empty());
+            let Some((offset, len)) = self.take_pull(window, max_pull)? else {
+                return Ok(());
             };
             let (offset32, offset_u64) = split_u64(offset);
             if offset_u64.is_some() && !self.conn.wide {
@@ -165,31 +256,37 @@ impl<'a> Upload<'a> {
                 offset_u64,
             };
             let pdu = encode_to_bytes(&req, self.seq, u32::MAX).expect("small PDU");
-            if self.conn.outbox.send(pdu).is_err() {
-                break; // the writer is gone; the read side sees the end
+            if self.conn.outbox.send_forward(pdu, alone).is_err() {
+                // The writer is gone (closed for silence, or a write failed):
+                // the pull goes back to the others when this one leaves.
+                return Err(ConnError::Io(std::io::ErrorKind::BrokenPipe.into()));
             }
-            self.asked.push_back((offset, len));
         }
-        Ok(())
     }
 
-    /// The next pull the store still needs, block by block.
-    fn next_pull(&mut self) -> Result<Option<(u64, u32)>, ConnError> {
-        let max_pull = self.conn.core.config.offline_pull;
-        let store = self.conn.offline().store.borrow();
+    /// The next pull for this connection, recorded as asked of it: `None`
+    /// when its window is full or nobody's pull is left.
+    fn take_pull(&self, window: usize, max_pull: u32) -> Result<Option<(u64, u32)>, ConnError> {
+        let offline = self.offline();
+        let store = offline.store.borrow();
         let task = store.task(&self.conn.id)?;
-        loop {
-            if let Some((offset, len)) = self.pulls.pop_front() {
-                if task.needs(offset, len) && !self.asked.iter().any(|a| a.0 == offset) {
-                    return Ok(Some((offset, len)));
-                }
-                continue;
+        let (me, unsynced, covered) = (self.conn_id, self.unsynced, self.covered);
+        Ok(self.with_shared(|u| {
+            let asked = &u.member(me).asked;
+            if asked.len() >= window {
+                return None;
             }
-            let Some(block) = self.blocks.pop_front() else {
-                return Ok(None);
-            };
-            self.pulls.extend(task.geometry().pulls(block, max_pull));
-        }
+            if let Some(bytes) = covered {
+                // Room for a whole pull beside what is asked and uncommitted.
+                let asked: u64 = asked.iter().map(|a| u64::from(a.1)).sum();
+                if asked + unsynced + u64::from(max_pull) > bytes {
+                    return None;
+                }
+            }
+            let pull = u.take_pull(task, max_pull)?;
+            u.asked(me, pull);
+            Some(pull)
+        }))
     }
 
     /// An answer: checked against the pull it answers, then stored.
@@ -207,25 +304,37 @@ impl<'a> Upload<'a> {
             return Err(ConnError::UploaderFailed(rsp.result_code));
         }
         let at = join_u64(rsp.offset, rsp.offset_u64)?;
-        let Some(i) = self.asked.iter().position(|a| a.0 == at) else {
-            return Err(ConnError::UnaskedAnswer(at));
-        };
-        let (offset, len) = self.asked.remove(i).expect("found");
-        if rsp.file_data.len() != len as usize {
-            return Err(ConnError::WrongLength {
-                offset,
-                asked: len,
-                got: rsp.file_data.len(),
-            });
-        }
+        let me = self.conn_id;
+        let got = rsp.file_data.len();
+        // Taken off the connection's pulls only when the answer fits: a
+        // refused one stays asked, so it goes back to the others.
+        let (offset, len) = self.with_shared(|u| {
+            let asked = &mut u.member(me).asked;
+            let i = asked
+                .iter()
+                .position(|a| a.0 == at)
+                .ok_or(ConnError::UnaskedAnswer(at))?;
+            let (offset, len) = asked[i];
+            if got != len as usize {
+                return Err(ConnError::WrongLength {
+                    offset,
+                    asked: len,
+                    got,
+                });
+            }
+            asked.remove(i);
+            Ok((offset, len))
+        })?;
         let stats = &conn.core.stats;
-        match self
-            .files
-            .put(conn.offline(), &conn.id, offset, rsp.file_data)
-            .await
-        {
+        let stored = {
+            let _busy = Busy::enter(self.offline(), &conn.id);
+            self.files
+                .put(conn.offline(), &conn.id, offset, rsp.file_data)
+                .await
+        };
+        match stored {
             Ok(()) => {}
-            // Written meanwhile by a connection this one superseded.
+            // Written meanwhile by another connection.
             Err(ConnError::Store(ferry_storage::Error::AlreadyExists(why))) => {
                 tracing::debug!(task = %conn.id, %why, "answer not needed any more");
                 return Ok(());
@@ -233,60 +342,126 @@ impl<'a> Upload<'a> {
             Err(e) => return Err(e),
         }
         CoreStats::add(&stats.bytes_stored, u64::from(len));
-        self.stalls = 0;
+        self.with_shared(|u| {
+            u.stuck = 0;
+            u.progress += 1;
+            let m = u.member(me);
+            m.last_heard = Instant::now();
+            m.carried += u64::from(len);
+        });
         self.unsynced += u64::from(len);
         if self.unsynced >= self.commit_every {
             self.unsynced = 0;
-            self.files.flush(conn.offline(), &conn.id, stats).await?;
+            self.flush().await?;
         }
         Ok(())
     }
 
-    /// Nothing is asked or in flight: commits what is written, and when
-    /// every block is committed, digests the file and completes it. True
-    /// once the task is complete; false when more must be asked (blocks
-    /// found missing or bad are queued).
-    async fn settle(&mut self) -> Result<bool, ConnError> {
+    /// Makes the task's written blocks durable (a data sync and a commit),
+    /// counted as work in flight for the task's other connections.
+    async fn flush(&self) -> Result<u32, ConnError> {
         let conn = self.conn;
-        let stats = &conn.core.stats;
+        let _busy = Busy::enter(self.offline(), &conn.id);
+        self.files
+            .flush(conn.offline(), &conn.id, &conn.core.stats)
+            .await
+    }
+
+    /// The connection leaves: what it wrote is made durable for its return.
+    /// A flush skips the data sync while another connection's runs (that
+    /// one covers only the blocks written before it began), so this waits
+    /// for the task's other syncs and commits first, a few rounds at most:
+    /// connections still uploading commit the rest themselves.
+    async fn flush_on_leaving(&self) -> Result<(), ConnError> {
+        for _ in 0..LEAVE_ROUNDS {
+            if self.with_shared(|u| u.busy == 0) {
+                break;
+            }
+            monoio::time::sleep(WAIT).await;
+        }
+        self.flush().await.map(drop)
+    }
+
+    /// Nothing is asked of this connection and nothing is left to ask:
+    /// commits what it wrote, then, if no other connection has anything
+    /// in flight, settles the task (see [`Upload::settle`]).
+    async fn finish(&mut self) -> Result<Turn, ConnError> {
+        let conn = self.conn;
         self.unsynced = 0;
-        self.files.flush(conn.offline(), &conn.id, stats).await?;
+        self.flush().await?;
+        if conn.offline().store.borrow().task(&conn.id)?.state() == State::Complete {
+            return Ok(Turn::Done);
+        }
+        let me = self.conn_id;
+        let stall = conn.core.config.offline_uploader_stall;
+        // `None`: this connection settles.
+        let turn = self.with_shared(|u| {
+            if !u.pool_empty() {
+                return Some(Turn::Ask);
+            }
+            if u.settling || u.busy > 0 || u.others_asked(me) {
+                for cut in u.cut_silent(me, stall) {
+                    CoreStats::add(&conn.core.stats.offline_uploaders_cut, 1);
+                    tracing::info!(task = %conn.id, conn = cut, ?stall, "an uploader connection holding pulls is silent: closed, its pulls asked of the others");
+                }
+                return Some(Turn::Wait);
+            }
+            u.settling = true;
+            None
+        });
+        if let Some(turn) = turn {
+            return Ok(turn);
+        }
+        let _settling = Settling(self.offline(), conn.id);
+        self.settle().await
+    }
+
+    /// Nothing is asked anywhere and nothing is being written: commits
+    /// what is written, and when every block is committed, digests the
+    /// file and completes it. Blocks found missing or bad go back to the
+    /// pool ([`Turn::Ask`]).
+    async fn settle(&mut self) -> Result<Turn, ConnError> {
+        let conn = self.conn;
+        self.flush().await?;
         let (state, needs_digest, missing) = {
             let store = conn.offline().store.borrow();
             let t = store.task(&conn.id)?;
             (t.state(), t.needs_digest(), t.missing())
         };
         if state == State::Complete {
-            return Ok(true);
+            return Ok(Turn::Done);
         }
         if needs_digest {
             return self.digest().await;
         }
-        self.stalls += 1;
-        if self.stalls > STALL_ROUNDS {
+        let stuck = self.with_shared(|u| {
+            u.stuck += 1;
+            u.stuck
+        });
+        if stuck > STUCK_ROUNDS {
             return Err(ConnError::Stalled {
                 task: conn.id.to_string(),
                 missing: missing.len(),
             });
         }
-        if self.stalls == 2 {
+        if stuck == 2 {
             // Pieces a dropped connection left in these blocks: ask all of them.
             let mut store = conn.offline().store.borrow_mut();
             let t = store.task_mut(&conn.id)?;
             for &b in &missing {
                 t.reset_block(b);
             }
-        } else if self.stalls > 2 {
-            monoio::time::sleep(STALL_WAIT).await; // another connection's write or commit
+        } else if stuck > 2 {
+            monoio::time::sleep(WAIT).await;
         }
-        self.blocks = missing.into();
-        Ok(false)
+        self.with_shared(|u| u.refill(missing));
+        Ok(Turn::Ask)
     }
 
     /// Reads every block back into the SHA-256 (checking each CRC on the
     /// way), then commits the digest: the task is complete. A block that
-    /// fails its check is missing again and asked for; false then.
-    async fn digest(&mut self) -> Result<bool, ConnError> {
+    /// fails its check is missing again and goes back to the pool.
+    async fn digest(&mut self) -> Result<Turn, ConnError> {
         let conn = self.conn;
         let (offline, id, stats) = (conn.offline(), &conn.id, &conn.core.stats);
         let count = offline.store.borrow().task(id)?.geometry().block_count();
@@ -301,8 +476,8 @@ impl<'a> Upload<'a> {
                 Ok(()) => {}
                 Err(e) if e.is_corruption() => {
                     self.files.condemn(offline, id, block, &e, stats).await?;
-                    self.blocks.push_back(block);
-                    return Ok(false);
+                    self.with_shared(|u| u.refill(vec![block]));
+                    return Ok(Turn::Ask);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -312,8 +487,41 @@ impl<'a> Upload<'a> {
             .borrow_mut()
             .task_mut(id)?
             .set_digest(digest)?;
-        self.files.flush(offline, id, stats).await?;
+        self.flush().await?;
         offline.store.borrow_mut().note_complete(id)?;
-        Ok(offline.store.borrow().task(id)?.state() == State::Complete)
+        let complete = offline.store.borrow().task(id)?.state() == State::Complete;
+        Ok(if complete { Turn::Done } else { Turn::Ask })
+    }
+}
+
+/// A write, sync or commit of one of the task's connections in flight.
+struct Busy<'a>(&'a Offline, TaskId);
+
+impl<'a> Busy<'a> {
+    fn enter(offline: &'a Offline, id: &TaskId) -> Busy<'a> {
+        if let Some(u) = offline.uploads.borrow_mut().get_mut(id) {
+            u.busy += 1;
+        }
+        Busy(offline, *id)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Some(u) = self.0.uploads.borrow_mut().get_mut(&self.1) {
+            u.busy -= 1;
+        }
+    }
+}
+
+/// The task's final settle, run by one connection.
+struct Settling<'a>(&'a Offline, TaskId);
+
+impl Drop for Settling<'_> {
+    fn drop(&mut self) {
+        if let Some(u) = self.0.uploads.borrow_mut().get_mut(&self.1) {
+            u.settling = false;
+            u.progress += 1;
+        }
     }
 }
