@@ -30,7 +30,7 @@ use ferry_proto::pb::im::server::{
 
 use crate::conn::Conn;
 use crate::error::{Error, Kind};
-use crate::transfer::{FileTask, Mode, too_large};
+use crate::transfer::{FileTask, Mode};
 
 /// Heartbeat interval on the link (TeamTalk's msg_server: 5 s; the relay
 /// closes a link silent for 30 s).
@@ -141,7 +141,7 @@ impl RelayLink {
     /// relay answered it.
     ///
     /// Errors: `is_refused` (the relay could not create it: offline
-    /// without a store, draining, out of space), `is_invalid` (`size` over
+    /// without a store, draining, out of space, an online file past
     /// [`crate::transfer::MAX_FILE_SIZE`]), `is_closed`, `is_timeout`,
     /// `is_protocol` (an answer for other users, or malformed).
     pub async fn request_task(
@@ -152,11 +152,11 @@ impl RelayLink {
         size: u64,
         mode: Mode,
     ) -> Result<FileTask, Error> {
-        let file_size = u32::try_from(size).map_err(|_| too_large(size))?;
+        let (file_size, file_size_u64) = ferry_proto::extension::split_u64(size);
         let rsp: ImFileTransferRsp = self
             .conn
             .call(&ImFileTransferReq {
-                file_size_u64: None,
+                file_size_u64,
                 sha256: None,
                 from_user_id: from,
                 to_user_id: to,

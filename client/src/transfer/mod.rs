@@ -112,8 +112,11 @@ pub use source::{send, send_payload};
 #[cfg(doc)]
 use crate::Session;
 
-/// Largest file TeamTalk's protocol can describe: sizes and offsets are
-/// u32 on the wire (bytes).
+/// Largest file a stock TeamTalk peer can move: sizes and offsets are u32
+/// on its wire (bytes). ferry-client moves larger files through a ferry
+/// relay, with the u64 extension fields (PROTOCOL-EXTENSIONS.md); a relay
+/// that does not answer them (a TeamTalk file_server) is refused such a
+/// file at login.
 pub const MAX_FILE_SIZE: u64 = u32::MAX as u64;
 
 /// How a task moves its bytes.
@@ -175,7 +178,7 @@ impl FileTask {
             from_user_id: n.from_user_id,
             to_user_id: n.to_user_id,
             file_name: n.file_name.clone(),
-            size: u64::from(n.file_size),
+            size: wide_size(n.file_size, n.file_size_u64)?,
             relays: relays(&n.ip_addr_list)?,
             mode: Mode::from_wire(n.trans_mode)?,
             offline_ready: n.offline_ready != 0,
@@ -211,7 +214,10 @@ impl FileTask {
             from_user_id: rsp.from_user_id,
             to_user_id: rsp.to_user_id,
             file_name: rsp.file_name.clone().unwrap_or_default(),
-            size: u64::from(rsp.file_size.ok_or_else(|| missing("a file size"))?),
+            size: wide_size(
+                rsp.file_size.ok_or_else(|| missing("a file size"))?,
+                rsp.file_size_u64,
+            )?,
             relays,
             mode: Mode::from_wire(rsp.trans_mode.ok_or_else(|| missing("a mode"))?)?,
             offline_ready: false,
@@ -222,17 +228,14 @@ impl FileTask {
     pub fn display_name(&self) -> String {
         ferry_proto::text::show(&self.file_name).to_string()
     }
-
-    /// The size as the wire's u32.
-    pub(crate) fn size32(&self) -> Result<u32, Error> {
-        u32::try_from(self.size).map_err(|_| too_large(self.size))
-    }
 }
 
-pub(crate) fn too_large(size: u64) -> Error {
-    Error::invalid(format!(
-        "a file of {size} bytes: TeamTalk's protocol carries at most {MAX_FILE_SIZE}"
-    ))
+/// A size from its stock u32 field and its u64 twin (a ferry extension).
+///
+/// Errors: `is_protocol` when they disagree.
+pub(crate) fn wide_size(stock: u32, wide: Option<u64>) -> Result<u64, Error> {
+    ferry_proto::extension::join_u64(stock, wide)
+        .map_err(|e| Error::protocol(format!("a file size: {e}")))
 }
 
 /// A task id from the wire, checked.

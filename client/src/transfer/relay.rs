@@ -14,7 +14,7 @@ use ferry_proto::pb::im::base_define::ClientFileRole;
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileLoginRsp};
 use tokio::sync::mpsc;
 
-use super::{FileTask, Options};
+use super::{FileTask, MAX_FILE_SIZE, Options};
 use crate::conn::Conn;
 use crate::error::{Error, Kind};
 
@@ -42,7 +42,8 @@ impl RelayConn {
         let (conn, events) = Conn::connect(at, "the relay", opts.heartbeat, opts.timeout).await?;
         let rsp: ImFileLoginRsp = conn
             .call(&ImFileLoginReq {
-                file_size_u64: None,
+                // Says this peer speaks the u64 fields (a ferry extension).
+                file_size_u64: Some(task.size),
                 user_id: user,
                 task_id: task.task_id.clone().into(),
                 file_role: role as i32,
@@ -60,6 +61,14 @@ impl RelayConn {
                 format!("relay {at} refused the login to task {}", task.task_id),
                 rsp.file_server_error,
             ));
+        }
+        if task.size > MAX_FILE_SIZE && rsp.file_size_u64 != Some(task.size) {
+            // A relay that did not answer the u64 field (a TeamTalk
+            // file_server) cannot address this file's offsets.
+            return Err(Error::invalid(format!(
+                "relay {at} does not move files past {MAX_FILE_SIZE} bytes; task {} has {}",
+                task.task_id, task.size
+            )));
         }
         tracing::debug!(task = %task.task_id, %at, ?role, "logged in to the relay");
         Ok(RelayConn { conn, events })

@@ -11,9 +11,10 @@ use ferry_proto::pb::im::file::{
     ImFileRsp,
 };
 
-use super::{FileTask, Mode, Options, relays, task_id, too_large};
+use super::{FileTask, Mode, Options, relays, task_id, wide_size};
 use crate::error::Error;
 use crate::session::Session;
+use ferry_proto::extension::split_u64;
 
 /// How [`Session::send_file`] sends.
 #[derive(Debug, Clone)]
@@ -75,11 +76,12 @@ impl Session {
         mode: Mode,
         sha256: Option<[u8; 32]>,
     ) -> Result<FileTask, Error> {
-        let file_size = u32::try_from(size).map_err(|_| too_large(size))?;
+        // Past 4 GiB - 1 the size rides in the u64 twin (a ferry extension).
+        let (file_size, file_size_u64) = split_u64(size);
         let file_name = file_name.into();
         let rsp: ImFileRsp = self
             .call(&ImFileReq {
-                file_size_u64: None,
+                file_size_u64,
                 sha256: sha256.map(|d| Bytes::copy_from_slice(&d)),
                 from_user_id: self.user_id(),
                 to_user_id: to,
@@ -131,7 +133,7 @@ impl Session {
                     from_user_id: f.from_user_id,
                     to_user_id: self.user_id(),
                     file_name: f.file_name.clone(),
-                    size: u64::from(f.file_size),
+                    size: wide_size(f.file_size, f.file_size_u64)?,
                     relays: relays.clone(),
                     mode: Mode::Offline,
                     offline_ready: true,
@@ -143,13 +145,14 @@ impl Session {
     /// Records a finished upload (CID_FILE_ADD_OFFLINE_REQ, no answer):
     /// msg_server stores it and notifies the receiver.
     pub async fn add_offline(&self, task: &FileTask) -> Result<(), Error> {
+        let (file_size, file_size_u64) = split_u64(task.size);
         self.send(&ImFileAddOfflineReq {
-            file_size_u64: None,
+            file_size_u64,
             from_user_id: self.user_id(),
             to_user_id: task.to_user_id,
             task_id: task.task_id.clone().into(),
             file_name: task.file_name.clone(),
-            file_size: task.size32()?,
+            file_size,
         })
         .await
     }

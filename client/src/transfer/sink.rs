@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use ferry_proto::extension::{join_u64, split_u64};
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::CID_FILE_STATE;
@@ -67,7 +68,6 @@ pub async fn receive_payload(
     opts: &Options,
 ) -> Result<(), Error> {
     opts.check()?;
-    task.size32()?;
     let mut sink = match payload {
         Payload::File(path) => Sink::open(path, task.size).await?,
         Payload::Pattern(pattern) => Sink::Pattern {
@@ -315,14 +315,17 @@ async fn pull(
     while sink.have() < size {
         while next < size && in_flight.len() < window {
             let len = chunk.min(size - next);
+            // Past 4 GiB - 1 the offset rides in the u64 twin; the login
+            // checked that the relay speaks it.
+            let (offset, offset_u64) = split_u64(next);
             let asked = relay
                 .conn
                 .ask(&ImFilePullDataReq {
-                    offset_u64: None,
+                    offset_u64,
                     task_id: how.task.task_id.clone().into(),
                     user_id: how.me,
                     trans_mode: how.mode.wire(),
-                    offset: next as u32, // sizes are checked to fit u32
+                    offset,
                     data_size: len as u32,
                 })
                 .await?;
@@ -371,7 +374,7 @@ fn check(how: &Pulling<'_>, rsp: &ImFilePullDataRsp, offset: u64, len: u64) -> R
         rsp.user_id,
         how.answerer,
     )?;
-    if u64::from(rsp.offset) != offset || rsp.file_data.len() as u64 != len {
+    if join_u64(rsp.offset, rsp.offset_u64) != Ok(offset) || rsp.file_data.len() as u64 != len {
         return Err(Error::protocol(format!(
             "an answer of {} bytes at {} to a pull of {len} at {offset}",
             rsp.file_data.len(),

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ferry_proto::extension::join_u64;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE};
@@ -299,12 +300,11 @@ async fn serve(
             return Err(Error::protocol(format!("{cmd} from the relay to a sender")));
         }
         let req: ImFilePullDataReq = decode(&frame)?;
-        check(how, src.size(), &req)?;
-        let data = src
-            .read(u64::from(req.offset), req.data_size as usize)
-            .await?;
+        let at = check(how, src.size(), &req)?;
+        let data = src.read(at, req.data_size as usize).await?;
         let rsp = ImFilePullDataRsp {
-            offset_u64: None,
+            // The pull's own offset fields, echoed.
+            offset_u64: req.offset_u64,
             result_code: 0,
             task_id: how.task.task_id.clone().into(),
             user_id: how.me,
@@ -312,7 +312,7 @@ async fn serve(
             file_data: data,
         };
         relay.conn.reply(&rsp, frame.header.seq_num).await?;
-        let end = u64::from(req.offset) + u64::from(req.data_size);
+        let end = at + u64::from(req.data_size);
         moved.fetch_add(u64::from(req.data_size), Ordering::Relaxed);
         let before = sent.fetch_max(end, Ordering::Relaxed);
         how.opts
@@ -320,7 +320,9 @@ async fn serve(
     }
 }
 
-fn check(how: &Serving<'_>, size: u64, req: &ImFilePullDataReq) -> Result<(), Error> {
+/// Checks a pull against the task and the file; its offset (bytes, from
+/// the stock field or its u64 twin).
+fn check(how: &Serving<'_>, size: u64, req: &ImFilePullDataReq) -> Result<u64, Error> {
     same_task(how.task, "a pull", &req.task_id, req.user_id, how.puller)?;
     if req.trans_mode != how.mode.wire() {
         return Err(Error::protocol(format!(
@@ -328,14 +330,16 @@ fn check(how: &Serving<'_>, size: u64, req: &ImFilePullDataReq) -> Result<(), Er
             req.trans_mode, how.mode
         )));
     }
-    let end = u64::from(req.offset) + u64::from(req.data_size);
+    let offset = join_u64(req.offset, req.offset_u64)
+        .map_err(|e| Error::protocol(format!("a pull's offset: {e}")))?;
+    let end = offset + u64::from(req.data_size);
     if req.data_size == 0 || req.data_size > MAX_PULL || end > size {
         return Err(Error::protocol(format!(
-            "a pull of {} bytes at {} (the file has {size}, at most {MAX_PULL} a pull)",
-            req.data_size, req.offset
+            "a pull of {} bytes at {offset} (the file has {size}, at most {MAX_PULL} a pull)",
+            req.data_size
         )));
     }
-    Ok(())
+    Ok(offset)
 }
 
 /// `what` (a pull, an answer) names `task` and the `expected` user.
