@@ -56,26 +56,7 @@ fn create_known(
     size: u32,
     sha256: Option<Vec<u8>>,
 ) -> Option<String> {
-    let mut link = MsgLink::connect(relay);
-    let req = ImFileTransferReq {
-        file_size_u64: None,
-        sha256: sha256.map(Bytes::from),
-        from_user_id: from,
-        to_user_id: to,
-        file_name: "photos/../holiday.zip".into(),
-        file_size: size,
-        trans_mode: OFFLINE,
-        attach_data: None,
-    };
-    link.0.send(&req, 31);
-    let (rsp, seq) = link.0.recv_msg::<ImFileTransferRsp>();
-    assert_eq!((seq, rsp.trans_mode), (31, Some(OFFLINE)));
-    assert_eq!(rsp.file_size, Some(size));
-    if rsp.result_code != 0 {
-        assert_eq!(rsp.task_id, None);
-        return None;
-    }
-    Some(text(&rsp.task_id.expect("task_id")).to_string())
+    MsgLink::connect(relay).create_offline(from, to, size, sha256)
 }
 
 /// A stock uploader: answers each pull as it comes with the file's bytes,

@@ -264,32 +264,7 @@ fn sigkill_during_upload_resumes_from_what_was_committed() {
         "some kill landed between an answer and its commit"
     );
 
-    let (mut c, rsp) = login(relay.client, &task, 2, 4);
-    assert_eq!(rsp.result_code, 0);
-    let mut offset = 0;
-    while offset < size {
-        c.send(
-            &ImFilePullDataReq {
-                offset_u64: None,
-                task_id: task.clone().into(),
-                user_id: 2,
-                trans_mode: 2,
-                offset,
-                data_size: PULL,
-            },
-            0,
-        );
-        let (rsp, _) = c.recv_msg::<ImFilePullDataRsp>();
-        let len = PULL.min(size - offset);
-        assert!(
-            rsp.file_data == file_slice(u64::from(offset), len as usize, 3),
-            "bytes differ at {offset}"
-        );
-        offset += len;
-    }
-    assert_eq!(c.recv_msg::<ImFileState>().0.state, DONE);
-    relay.child.kill().unwrap();
-    relay.child.wait().unwrap();
+    download_and_check(relay, &task, size);
 }
 
 /// The same with three uploader connections at once (issue 10's parallel
@@ -369,14 +344,21 @@ fn sigkill_during_a_parallel_upload_loses_only_the_uncommitted() {
         committed_before = now;
         relay = spawn_relay(root);
     }
-    let (mut c, rsp) = login(relay.client, &task, 2, 4);
+    download_and_check(relay, &task, size);
+}
+
+/// The receiver (user 2) downloads the whole file, stock-shaped (one pull
+/// in flight); every byte is the uploader's; DONE ends it. Then the relay
+/// child is stopped.
+fn download_and_check(mut relay: ChildRelay, task: &str, size: u32) {
+    let (mut c, rsp) = login(relay.client, task, 2, 4);
     assert_eq!(rsp.result_code, 0);
     let mut offset = 0;
     while offset < size {
         c.send(
             &ImFilePullDataReq {
                 offset_u64: None,
-                task_id: task.clone().into(),
+                task_id: task.to_owned().into(),
                 user_id: 2,
                 trans_mode: 2,
                 offset,

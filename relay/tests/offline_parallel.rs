@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
-use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
 use ferry_relay::{Config, Driver, Relay};
 use sha2::{Digest as _, Sha256};
 
@@ -55,21 +54,7 @@ fn store_dir() -> tempfile::TempDir {
 }
 
 fn create(relay: &Relay, from: u32, to: u32, size: u32) -> String {
-    let mut link = MsgLink::connect(relay);
-    let req = ImFileTransferReq {
-        file_size_u64: None,
-        sha256: None,
-        from_user_id: from,
-        to_user_id: to,
-        file_name: "big.iso".into(),
-        file_size: size,
-        trans_mode: OFFLINE,
-        attach_data: None,
-    };
-    link.0.send(&req, 9);
-    let (rsp, _) = link.0.recv_msg::<ImFileTransferRsp>();
-    assert_eq!(rsp.result_code, 0);
-    text(&rsp.task_id.expect("task_id")).to_string()
+    (MsgLink::connect(relay).create_offline(from, to, size, None)).expect("task created")
 }
 
 /// What one stock-shaped uploader connection saw.

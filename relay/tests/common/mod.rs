@@ -154,6 +154,39 @@ impl MsgLink {
         assert_eq!(rsp.attach_data, Some(attach));
         text(&rsp.task_id.expect("task_id")).to_string()
     }
+
+    /// An offline TRANSFER_REQ (with the file's SHA-256 for an instant
+    /// upload, if given); the task id, or `None` when the relay answers
+    /// result 1 (after checking the answer echoes the request).
+    pub fn create_offline(
+        &mut self,
+        from: u32,
+        to: u32,
+        size: u32,
+        sha256: Option<Vec<u8>>,
+    ) -> Option<String> {
+        let req = ImFileTransferReq {
+            file_size_u64: None,
+            sha256: sha256.map(Bytes::from),
+            from_user_id: from,
+            to_user_id: to,
+            file_name: "photos/../holiday.zip".into(),
+            file_size: size,
+            trans_mode: 2,
+            attach_data: None,
+        };
+        self.0.send(&req, 31);
+        let (rsp, seq) = self.0.recv_msg::<ImFileTransferRsp>();
+        assert_eq!(
+            (seq, rsp.trans_mode, rsp.file_size),
+            (31, Some(2), Some(size))
+        );
+        if rsp.result_code != 0 {
+            assert_eq!(rsp.task_id, None);
+            return None;
+        }
+        Some(text(&rsp.task_id.expect("task_id")).to_string())
+    }
 }
 
 pub fn login(addr: SocketAddr, task: &str, user: u32, role: i32) -> (Conn, ImFileLoginRsp) {
