@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use ferry_client::link::RelayLink;
+use ferry_client::transfer::MAX_FILE_SIZE;
 use ferry_client::{Login, Session};
 
 use crate::client_cmd::runtime;
@@ -81,7 +82,8 @@ pub(crate) struct LoadgenArgs {
     count: Option<u64>,
     /// File size of the online and offline scenarios: one size ("1MiB",
     /// "96KiB", "1000") or a range LO..HI ("64KiB..1GiB") drawn
-    /// log-uniformly (each doubling equally likely), at most 4GiB-1
+    /// log-uniformly (each doubling equally likely); past 4GiB-1 only for
+    /// the offline scenario (ferry's relay: u64 sizes)
     #[arg(long, value_name = "SIZE|LO..HI", default_value = "1MiB", value_parser = SizeSpec::parse)]
     size: SizeSpec,
     /// Seed of the sizes drawn and of the bytes sent: the same seed, the
@@ -150,6 +152,13 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<()> {
     }
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
+    }
+    if args.size.hi() > MAX_FILE_SIZE && args.scenario != Scenario::Offline {
+        bail!(
+            "--size {}: files past {MAX_FILE_SIZE} bytes move only offline (ferry's relay, \
+             its u64 fields); TeamTalk's online transfer carries u32 sizes: use the offline scenario",
+            args.size
+        );
     }
     let names: Vec<String> = (0..args.users)
         .map(|i| format!("{}{i}", args.user_prefix))
