@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use crate::conn::Conn;
 use crate::error::{Error, Kind};
 
-/// How to log in.
-#[derive(Debug, Clone)]
+/// How to log in. Its Debug output hides the password.
+#[derive(Clone)]
 pub struct Login {
     /// login_server's HTTP address, `http://host:8080`.
     pub server: String,
@@ -47,6 +47,21 @@ pub struct Login {
     /// The wait before the first attempt, doubled before each next one up
     /// to 10 s.
     pub backoff: Duration,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("server", &self.server)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("client_type", &self.client_type)
+            .field("heartbeat", &self.heartbeat)
+            .field("timeout", &self.timeout)
+            .field("reconnects", &self.reconnects)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
 }
 
 impl Login {
@@ -315,5 +330,17 @@ impl Session {
             tracing::warn!(command = %cmd, error = %e, "unreadable event; passed on as received");
             Event::Other(f)
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logins_debug_output_hides_the_password() {
+        let shown = format!("{:?}", Login::new("http://h:8080", "alice", "hunter2"));
+        assert!(shown.contains("alice") && shown.contains("***"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
