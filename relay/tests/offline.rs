@@ -252,15 +252,7 @@ fn round_trip(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn stock_upload_then_download() {
-    round_trip(Driver::Auto);
-}
-
-#[test]
-fn stock_upload_then_download_on_epoll() {
-    round_trip(Driver::Legacy);
-}
+crate::on_both_drivers!(round_trip: stock_upload_then_download, stock_upload_then_download_on_epoll);
 
 /// TeamTalk-shaped peers move 64 MiB through the store with its default
 /// 1 MiB blocks (32 stock pulls each, one cached block serving 32 pulls);
@@ -322,15 +314,7 @@ fn dropped_uploader(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn dropped_uploader_resumes() {
-    dropped_uploader(Driver::Auto);
-}
-
-#[test]
-fn dropped_uploader_resumes_on_epoll() {
-    dropped_uploader(Driver::Legacy);
-}
+crate::on_both_drivers!(dropped_uploader: dropped_uploader_resumes, dropped_uploader_resumes_on_epoll);
 
 /// The relay stops mid-upload; a new relay on the same store asks only for
 /// the blocks that were not committed.
@@ -362,15 +346,7 @@ fn restarted_relay(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn restarted_relay_resumes_upload() {
-    restarted_relay(Driver::Auto);
-}
-
-#[test]
-fn restarted_relay_resumes_upload_on_epoll() {
-    restarted_relay(Driver::Legacy);
-}
+crate::on_both_drivers!(restarted_relay: restarted_relay_resumes_upload, restarted_relay_resumes_upload_on_epoll);
 
 /// Answers one byte short, one byte long, or to a pull never asked: the
 /// uploader is closed and nothing it sent is stored.
@@ -474,15 +450,7 @@ fn corrupted_block(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn corrupted_block_is_never_served() {
-    corrupted_block(Driver::Auto);
-}
-
-#[test]
-fn corrupted_block_is_never_served_on_epoll() {
-    corrupted_block(Driver::Legacy);
-}
+crate::on_both_drivers!(corrupted_block: corrupted_block_is_never_served, corrupted_block_is_never_served_on_epoll);
 
 /// A second upload login of the sender joins the first (it no longer
 /// supersedes it): the new connection is asked for the rest, and the old
@@ -550,15 +518,7 @@ fn a_new_upload_login_joins(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn a_new_upload_login_joins_and_the_silent_one_is_cut() {
-    a_new_upload_login_joins(Driver::Auto);
-}
-
-#[test]
-fn a_new_upload_login_joins_and_the_silent_one_is_cut_on_epoll() {
-    a_new_upload_login_joins(Driver::Legacy);
-}
+crate::on_both_drivers!(a_new_upload_login_joins: a_new_upload_login_joins_and_the_silent_one_is_cut, a_new_upload_login_joins_and_the_silent_one_is_cut_on_epoll);
 
 /// Offline files expire: past incomplete_ttl an unfinished upload's task
 /// and files are deleted, and its uploader is refused.
@@ -775,15 +735,7 @@ fn located_tasks(driver: Driver) {
     without_store.shutdown();
 }
 
-#[test]
-fn offline_tasks_are_located() {
-    located_tasks(Driver::Auto);
-}
-
-#[test]
-fn offline_tasks_are_located_on_epoll() {
-    located_tasks(Driver::Legacy);
-}
+crate::on_both_drivers!(located_tasks: offline_tasks_are_located, offline_tasks_are_located_on_epoll);
 
 /// A breakpoint query on its own connection: the answer (under the query's
 /// seq), after which the relay closes the connection.
@@ -958,15 +910,7 @@ fn breakpoint_query(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn breakpoint_query_answers_participants_only() {
-    breakpoint_query(Driver::Auto);
-}
-
-#[test]
-fn breakpoint_query_answers_participants_only_on_epoll() {
-    breakpoint_query(Driver::Legacy);
-}
+crate::on_both_drivers!(breakpoint_query: breakpoint_query_answers_participants_only, breakpoint_query_answers_participants_only_on_epoll);
 
 /// An empty file's DONE carries the SHA-256 of no bytes, both ways.
 #[test]
@@ -1175,22 +1119,6 @@ fn instant_upload(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn instant_upload_of_a_known_digest() {
-    instant_upload(Driver::Auto);
-}
+crate::on_both_drivers!(instant_upload: instant_upload_of_a_known_digest, instant_upload_of_a_known_digest_on_epoll);
 
-#[test]
-fn instant_upload_of_a_known_digest_on_epoll() {
-    instant_upload(Driver::Legacy);
-}
-
-#[test]
-fn offline_file_is_deleted_by_its_receiver_only() {
-    deleted_by_receiver(Driver::Auto);
-}
-
-#[test]
-fn offline_file_is_deleted_by_its_receiver_only_on_epoll() {
-    deleted_by_receiver(Driver::Legacy);
-}
+crate::on_both_drivers!(deleted_by_receiver: offline_file_is_deleted_by_its_receiver_only, offline_file_is_deleted_by_its_receiver_only_on_epoll);

@@ -270,15 +270,7 @@ fn four_connections_one_dropped(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn four_uploader_connections_one_dropped_half_way() {
-    four_connections_one_dropped(Driver::Auto);
-}
-
-#[test]
-fn four_uploader_connections_one_dropped_half_way_on_epoll() {
-    four_connections_one_dropped(Driver::Legacy);
-}
+crate::on_both_drivers!(four_connections_one_dropped: four_uploader_connections_one_dropped_half_way, four_uploader_connections_one_dropped_half_way_on_epoll);
 
 /// At most `offline_uploaders_per_task` connections: the one over the
 /// bound is refused, and a place freed is taken again. A different user's
@@ -353,15 +345,7 @@ fn bound_and_strangers(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn uploader_connections_are_bounded_and_strangers_refused() {
-    bound_and_strangers(Driver::Auto);
-}
-
-#[test]
-fn uploader_connections_are_bounded_and_strangers_refused_on_epoll() {
-    bound_and_strangers(Driver::Legacy);
-}
+crate::on_both_drivers!(bound_and_strangers: uploader_connections_are_bounded_and_strangers_refused, uploader_connections_are_bounded_and_strangers_refused_on_epoll);
 
 /// A connection that joins while the others wait for the final settle, or
 /// after the task completed, gets DONE as well; late joiners never block
@@ -468,15 +452,7 @@ fn silent_connection_cut(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn a_silent_connection_is_cut_and_only_it() {
-    silent_connection_cut(Driver::Auto);
-}
-
-#[test]
-fn a_silent_connection_is_cut_and_only_it_on_epoll() {
-    silent_connection_cut(Driver::Legacy);
-}
+crate::on_both_drivers!(silent_connection_cut: a_silent_connection_is_cut_and_only_it, a_silent_connection_is_cut_and_only_it_on_epoll);
 
 /// Crash safety is the store's, whichever connection wrote: two connections
 /// upload part of a file and drop; the relay stops; a relay on the same
@@ -550,12 +526,4 @@ fn restart_after_parallel(driver: Driver) {
     relay.shutdown();
 }
 
-#[test]
-fn a_restart_after_a_parallel_upload_asks_only_the_uncommitted() {
-    restart_after_parallel(Driver::Auto);
-}
-
-#[test]
-fn a_restart_after_a_parallel_upload_asks_only_the_uncommitted_on_epoll() {
-    restart_after_parallel(Driver::Legacy);
-}
+crate::on_both_drivers!(restart_after_parallel: a_restart_after_a_parallel_upload_asks_only_the_uncommitted, a_restart_after_a_parallel_upload_asks_only_the_uncommitted_on_epoll);

@@ -375,15 +375,7 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
     }
 }
 
-#[test]
-fn five_gib_offline_with_the_u64_extension() {
-    five_gib(Driver::Auto);
-}
-
-#[test]
-fn five_gib_offline_with_the_u64_extension_on_epoll() {
-    five_gib(Driver::Legacy);
-}
+crate::on_both_drivers!(five_gib: five_gib_offline_with_the_u64_extension, five_gib_offline_with_the_u64_extension_on_epoll);
 
 /// msg_server's TRANSFER_REQ for 5 GiB: the sentinel and the twin make a
 /// 5 GiB task (the answer echoes both); a stock field that disagrees with

@@ -382,3 +382,21 @@ pub fn rss() -> u64 {
 pub fn text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("UTF-8 text")
 }
+
+/// Two tests of one scenario (a `fn(Driver)`): `$name` on io_uring
+/// (`Driver::Auto`) and `$epoll` on the epoll driver (`Driver::Legacy`):
+/// every offline scenario also runs on the fallback driver.
+#[macro_export]
+macro_rules! on_both_drivers {
+    ($scenario:ident: $name:ident, $epoll:ident) => {
+        #[test]
+        fn $name() {
+            $scenario(ferry_relay::Driver::Auto);
+        }
+
+        #[test]
+        fn $epoll() {
+            $scenario(ferry_relay::Driver::Legacy);
+        }
+    };
+}
