@@ -20,7 +20,8 @@ use ferry_proto::extension::split_u64;
 #[derive(Debug, Clone)]
 pub struct SendOptions {
     /// Online (msg_server turns it offline when the receiver has no PC
-    /// client online, as TeamTalk does) or offline.
+    /// client online, as TeamTalk does) or offline. A file past
+    /// [`super::MAX_FILE_SIZE`] is always sent offline.
     pub mode: Mode,
     /// The name the receiver is told; default: the file's own name.
     pub file_name: Option<Bytes>,
@@ -209,12 +210,13 @@ impl Session {
             Some(n) => n.clone(),
             None => own_name(path),
         };
-        let sha256 = if send.instant_upload && send.mode == Mode::Offline {
+        let mode = mode_for(size, send.mode);
+        let sha256 = if send.instant_upload && mode == Mode::Offline {
             Some(super::digest::file_sha256(path).await?)
         } else {
             None
         };
-        let task = (self.request_known_file(to, name, size, send.mode, sha256)).await?;
+        let task = (self.request_known_file(to, name, size, mode, sha256)).await?;
         tracing::info!(task = %task.task_id, to, size, mode = ?task.mode, "file task");
         super::send(&task, self.user_id(), path, &send.transfer).await?;
         if task.mode == Mode::Offline {
@@ -240,6 +242,18 @@ impl Session {
     }
 }
 
+/// The mode a file of `size` bytes is asked for in: past
+/// [`super::MAX_FILE_SIZE`] always offline, since an online transfer
+/// carries TeamTalk's u32 sizes and offsets from end to end (ferry's relay
+/// refuses it); offline, ferry's relay and this client use the u64 fields.
+fn mode_for(size: u64, asked: Mode) -> Mode {
+    if size > super::MAX_FILE_SIZE {
+        Mode::Offline
+    } else {
+        asked
+    }
+}
+
 /// The last component of `path` as bytes (as the file system holds it).
 fn own_name(path: &Path) -> Bytes {
     let name = path.file_name().unwrap_or(path.as_os_str());
@@ -251,5 +265,19 @@ fn own_name(path: &Path) -> Bytes {
     #[cfg(not(unix))]
     {
         Bytes::from(name.to_string_lossy().into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_past_4_gib_is_asked_for_offline() {
+        let max = super::super::MAX_FILE_SIZE;
+        assert_eq!(mode_for(max, Mode::Online), Mode::Online);
+        assert_eq!(mode_for(max + 1, Mode::Online), Mode::Offline);
+        assert_eq!(mode_for(5 << 30, Mode::Offline), Mode::Offline);
+        assert_eq!(mode_for(0, Mode::Online), Mode::Online);
     }
 }
