@@ -157,7 +157,7 @@ impl Peer {
         let id = rsp
             .task_id
             .ok_or_else(|| Error::protocol("a task without an id"))?;
-        String::from_utf8(id.to_vec()).map_err(|_| Error::protocol("a task id that is not text"))
+        crate::transfer::task_id(&id)
     }
 
     /// On the msg-server link: the receiver deleted its offline file (as

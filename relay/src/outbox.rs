@@ -114,12 +114,7 @@ impl Outbox {
             return Ok(());
         };
         let len = pdu.len() as u64;
-        let permit = self.budget.acquire(len).await.map_err(|_| Closed)?;
-        CoreStats::add(&self.stats.bytes_buffered, len);
-        self.queue(Outgoing {
-            what: Queued::Pdu(pdu),
-            permit: Some(permit),
-        })
+        self.queue_budgeted(Queued::Pdu(pdu), len).await
     }
 
     /// [`Self::send_budgeted`] for a PDU in two parts, `head` and then
@@ -145,10 +140,16 @@ impl Outbox {
         };
         self.idle.set(None); // what is left goes first
         let len = (head.len() + payload.len()) as u64;
+        self.queue_budgeted(Queued::Pair(head, payload), len).await
+    }
+
+    /// Queues `what` once the budget has room for its `len` bytes; the
+    /// writer gives them back when they are on the socket.
+    async fn queue_budgeted(&self, what: Queued, len: u64) -> Result<(), Closed> {
         let permit = self.budget.acquire(len).await.map_err(|_| Closed)?;
         CoreStats::add(&self.stats.bytes_buffered, len);
         self.queue(Outgoing {
-            what: Queued::Pair(head, payload),
+            what,
             permit: Some(permit),
         })
     }

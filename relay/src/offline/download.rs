@@ -151,12 +151,12 @@ async fn serve(
         .task(&conn.id)?
         .read_plan(offset, len)?;
     let mut head = pull_rsp_head(conn, offset, len as usize, seq);
-    let blocks: Vec<u32> = plan.blocks().map(|(block, _, _)| block).collect();
+    let single = plan.blocks().nth(1).is_none();
     let mut payload = None;
-    if blocks.len() > 1 {
+    if !single {
         head.reserve(len as usize); // copied behind the head
     }
-    for &block in &blocks {
+    for (block, _, _) in plan.blocks() {
         if cache.block != Some(block) {
             let buf = cache.take_buffer();
             let stats = &conn.core.stats;
@@ -174,7 +174,7 @@ async fn serve(
             cache.block = Some(block);
         }
         let slice = plan.slice(block, &cache.bytes);
-        if blocks.len() == 1 {
+        if single {
             payload = Some(cache.bytes.slice_ref(slice));
         } else {
             head.put_slice(slice);
