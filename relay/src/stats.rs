@@ -38,6 +38,9 @@ pub struct CoreStats {
     pub store_syncs: AtomicU64,
     /// Stored blocks that failed their CRC32C when read, ever.
     pub crc_failures: AtomicU64,
+    /// Blocks read back to complete an upload's SHA-256 (those its running
+    /// digest did not reach: a resumed upload, pieces far out of order), ever.
+    pub digest_blocks_read: AtomicU64,
     /// Breakpoint queries answered with the task's ranges, ever (refused
     /// ones count in `rejected`).
     pub breakpoint_queries: AtomicU64,
@@ -95,6 +98,7 @@ pub struct Snapshot {
     pub blocks_committed: u64,
     pub store_syncs: u64,
     pub crc_failures: u64,
+    pub digest_blocks_read: u64,
     pub breakpoint_queries: u64,
     pub offline_pulls_reasked: u64,
     pub offline_uploaders_cut: u64,
@@ -124,6 +128,7 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.blocks_committed += c.blocks_committed.load(Relaxed);
         s.store_syncs += c.store_syncs.load(Relaxed);
         s.crc_failures += c.crc_failures.load(Relaxed);
+        s.digest_blocks_read += c.digest_blocks_read.load(Relaxed);
         s.breakpoint_queries += c.breakpoint_queries.load(Relaxed);
         s.offline_pulls_reasked += c.offline_pulls_reasked.load(Relaxed);
         s.offline_uploaders_cut += c.offline_uploaders_cut.load(Relaxed);
@@ -145,7 +150,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 24] = [
+    let metrics: [Metric; 25] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -241,6 +246,12 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "counter",
             "Stored blocks that failed their CRC32C when read",
             |c| &c.crc_failures,
+        ),
+        (
+            "ferry_relay_store_digest_blocks_read_total",
+            "counter",
+            "Blocks read back to complete an upload's SHA-256",
+            |c| &c.digest_blocks_read,
         ),
         (
             "ferry_relay_offline_pulls_reasked_total",

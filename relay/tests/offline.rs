@@ -205,8 +205,19 @@ fn round_trip(driver: Driver) {
     let addr = relay.addresses().client;
     let size = 16 * BLOCK + 1234;
     let task = create(&relay, 11, 12, size);
-    let (answered, end) = upload(addr, &task, 11, 5, None);
-    assert_eq!(end, Some(DONE), "the uploader is told DONE");
+    let (answered, end) = upload_to_the_end(addr, &task, 11, 5, None);
+    let end = end.expect("the uploader is told DONE");
+    assert_eq!(end.decode::<ImFileState>().unwrap().state, DONE);
+    assert_eq!(
+        done_digest(&end, &task, 11),
+        sha256_of(size, 5),
+        "the SHA-256 of the pieces as they were written"
+    );
+    assert_eq!(
+        relay.stats().digest_blocks_read,
+        0,
+        "answers in order: nothing read back for the digest"
+    );
     let offsets: BTreeSet<u32> = answered.iter().map(|r| r.0).collect();
     assert_eq!(offsets.len(), answered.len(), "no pull asked twice");
     assert_eq!(bytes(&answered), u64::from(size), "every byte pulled once");
@@ -298,8 +309,16 @@ fn dropped_uploader(driver: Driver) {
     let (first, end) = upload(addr, &task, 21, 6, Some(11)); // 5.5 blocks
     assert_eq!(end, None);
     no_connections(&relay);
-    let (second, end) = upload(addr, &task, 21, 6, None);
-    assert_eq!(end, Some(DONE));
+    let (second, end) = upload_to_the_end(addr, &task, 21, 6, None);
+    assert_eq!(
+        done_digest(&end.expect("DONE"), &task, 21),
+        sha256_of(size, 6)
+    );
+    assert_eq!(
+        relay.stats().digest_blocks_read,
+        0,
+        "the return went on where the digest was: nothing read back"
+    );
     let before: BTreeSet<u32> = first.iter().map(|r| r.0).collect();
     assert!(
         second.iter().all(|r| !before.contains(&r.0)),
@@ -330,8 +349,17 @@ fn restarted_relay(driver: Driver) {
 
     let relay = relay(dir.path(), driver);
     let addr = relay.addresses().client;
-    let (second, end) = upload(addr, &task, 31, 7, None);
-    assert_eq!(end, Some(DONE));
+    let (second, end) = upload_to_the_end(addr, &task, 31, 7, None);
+    assert_eq!(
+        done_digest(&end.expect("DONE"), &task, 31),
+        sha256_of(size, 7),
+        "DONE carries the whole file's SHA-256"
+    );
+    assert_eq!(
+        relay.stats().digest_blocks_read,
+        11,
+        "blocks committed before the restart are not in memory: every block read back"
+    );
     assert!(
         second.iter().all(|r| r.0 >= 4 * BLOCK),
         "committed blocks are not asked again: {second:?}"
@@ -788,8 +816,18 @@ fn tree(root: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// The SHA-256 of the first `size` bytes of test file `salt`.
+/// (The pattern repeats every ~1 MB, so it is hashed pull by pull, as the
+/// uploader sends it.)
 fn sha256_of(size: u32, salt: u8) -> Vec<u8> {
-    Sha256::digest(file_slice(0, size as usize, salt)).to_vec()
+    let mut sha = Sha256::new();
+    for at in (0..size).step_by(PULL as usize) {
+        sha.update(file_slice(
+            u64::from(at),
+            PULL.min(size - at) as usize,
+            salt,
+        ));
+    }
+    sha.finalize().to_vec()
 }
 
 /// TeamTalk's IMFileState as a stock peer compiles it: three fields, no

@@ -12,6 +12,7 @@
 //! min_free_bytes = "1GiB"   # a task that would leave less free is refused
 //! preallocate = true        # reserve a file's space at create (fallocate)
 //! instant_upload = "sender" # reuse stored bytes by SHA-256: "sender", "any" or "off"
+//! digest_hold_bytes = "8MiB" # pieces held ahead of an upload's running SHA-256
 //! ```
 
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ pub const MIN_BLOCK: u32 = 4 * 1024;
 /// Largest block size accepted (bytes): one block is read whole to serve
 /// any part of it, so it bounds a download's buffer.
 pub const MAX_BLOCK: u32 = 64 * 1024 * 1024;
+
+/// Largest `digest_hold_bytes` accepted: what one upload may pin in memory.
+pub const MAX_DIGEST_HOLD: u64 = 256 << 20;
 
 /// Whose stored files a new task with a known SHA-256 may reuse, so its
 /// upload completes at once (instant upload).
@@ -79,6 +83,13 @@ pub struct Config {
     /// Instant upload: which stored files a task whose request carries the
     /// file's SHA-256 may share bytes with (`"sender"`, `"any"`, `"off"`).
     pub instant_upload: InstantUpload,
+    /// Bytes of pieces one upload may hold when they arrive ahead of the
+    /// running SHA-256 (several connections answer out of order), so the
+    /// digest goes on as they come instead of reading the file back at the
+    /// end; past it the running digest stops and the rest is read back.
+    /// 0 = hold nothing. At most [`MAX_DIGEST_HOLD`].
+    #[serde(with = "size")]
+    pub digest_hold_bytes: u64,
 }
 
 impl Default for Config {
@@ -94,6 +105,7 @@ impl Default for Config {
             min_free_bytes: 1 << 30,
             preallocate: true,
             instant_upload: InstantUpload::Sender,
+            digest_hold_bytes: 8 << 20,
         }
     }
 }
@@ -121,6 +133,12 @@ impl Validate for Config {
         }
         if self.quota_bytes != 0 && self.user_quota_bytes > self.quota_bytes {
             p.fail("user_quota_bytes", "is larger than quota_bytes");
+        }
+        if self.digest_hold_bytes > MAX_DIGEST_HOLD {
+            p.fail(
+                "digest_hold_bytes",
+                format!("{} is more than 256 MiB", self.digest_hold_bytes),
+            );
         }
         if self.offline_ttl.is_zero() {
             p.fail("offline_ttl", "must be longer than 0s");

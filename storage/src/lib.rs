@@ -21,7 +21,8 @@
 //! - [`layout`]: where tasks and blobs live; [`TaskId`] (validated UUID text).
 //! - [`task`]: the sans-I/O upload/download state machine and its
 //!   durability order (write → data sync → commit).
-//! - [`digest`]: the whole-file SHA-256, read back block by block.
+//! - [`digest`]: the whole-file SHA-256, running as pieces are written,
+//!   read back block by block where it could not run.
 //! - [`health`]: the poison flag shared by a store and its tasks.
 //! - [`quota`]: bytes held in total and per user, shared by shards.
 //! - [`blob`]: content-addressed hard links for instant upload.
@@ -68,6 +69,9 @@
 //!         let w = store.task_mut(id)?.begin_write(offset, payload)?;
 //!         let ok = fs.write_at(&data, w.offset, payload).is_ok();   // io_uring write_at
 //!         store.task_mut(id)?.end_write(w, ok);
+//!         if ok {
+//!             store.task_mut(id)?.digest_written(w, payload);          // the running SHA-256
+//!         }
 //!     }
 //! }
 //! // Data first, then the record that names it.
@@ -80,11 +84,13 @@
 //!         && fs.sync_data(&manifest).is_ok();
 //!     store.task_mut(id)?.end_commit(c, ok)?;
 //! }
-//! // Every block committed: read them back into the digest, commit again.
+//! // Every block committed: read back what the running digest did not
+//! // reach (nothing here: the pieces came in order), commit again.
 //! assert!(store.task(id)?.needs_digest());
-//! let mut digest = Digest::new();
+//! let mut digest: Digest = store.task_mut(id)?.take_digest();
 //! let g = store.task(id)?.geometry();
-//! for b in 0..g.block_count() {
+//! assert_eq!(digest.next_block(), g.block_count());
+//! for b in digest.next_block()..g.block_count() {
 //!     let mut buf = vec![0; g.block_len(b) as usize];
 //!     fs.read_at(&data, g.block_offset(b), &mut buf).unwrap();     // io_uring read_at
 //!     digest.update(store.task(id)?, b, &buf)?;                   // Corruption: mark_bad

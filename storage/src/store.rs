@@ -296,6 +296,7 @@ impl<F: FileSystem> Store<F> {
             store.shared.register(r);
             let id = r.task_id;
             let mut task = Task::new(f.record, store.handle());
+            task.set_digest_hold(config.digest_hold_bytes);
             for b in &f.bad_blocks {
                 task.mark_bad(*b);
             }
@@ -511,7 +512,8 @@ impl<F: FileSystem> Store<F> {
         match self.write_new(&record, source.map(|r| r.task_id)) {
             Ok(()) => {
                 self.shared.register(&record);
-                let task = Task::new(record, self.handle());
+                let mut task = Task::new(record, self.handle());
+                task.set_digest_hold(self.config.digest_hold_bytes);
                 self.tasks.insert(id, task);
                 Ok(created)
             }

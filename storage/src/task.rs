@@ -18,15 +18,27 @@
 //!
 //! A record never names a block whose data sync has not completed, so a
 //! crash at any instant loses only unacknowledged blocks. A failed sync
-//! poisons the whole store ([`Health`]). Once every block is committed,
-//! [`Task::needs_digest`] asks the relay to read the blocks back in order
-//! into a [`Digest`] (each block's CRC verified on the way), then
-//! [`Task::set_digest`] and one more commit make the task complete.
+//! poisons the whole store ([`Health`]).
+//!
+//! ## The file's SHA-256
+//!
+//! ```text
+//! end_write(w, true); digest_written(w, payload)   the running digest takes the piece
+//!   (in file order, or held ahead of it up to storage.digest_hold_bytes)
+//! every block committed: needs_digest()
+//!   take_digest() -> Digest       running digest so far (or an empty one)
+//!   relay: read back blocks next_block().. in order; Digest::update checks each CRC32C
+//! set_digest(d); one more commit -> Complete
+//! ```
+//!
+//! An upload written in order over one connection needs no read-back; one
+//! resumed after a restart reads back from its first block (see
+//! [`crate::digest`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Fed, Running};
 use crate::error::{Error, Result};
 use crate::geometry::Geometry;
 use crate::health::Health;
@@ -146,12 +158,20 @@ pub struct Task {
     syncing: bool,
     in_flight: Option<Record>,
     health: Arc<Health>,
+    /// The SHA-256 of the pieces written so far, while it can go on
+    /// (boxed: most loaded tasks are complete and have none).
+    running: Option<Box<Running>>,
 }
 
 impl Task {
     /// A task whose durable record is `record`.
+    ///
+    /// An upload with no block committed starts a running digest holding
+    /// nothing ahead of it; [`Task::set_digest_hold`] sets the bound.
     pub fn new(record: Record, health: Arc<Health>) -> Task {
+        let fresh = record.state == State::Uploading && record.committed.count() == 0;
         Task {
+            running: fresh.then(|| Box::new(Running::new(0))),
             next: record.clone(),
             durable: record,
             open: BTreeMap::new(),
@@ -159,6 +179,14 @@ impl Task {
             syncing: false,
             in_flight: None,
             health,
+        }
+    }
+
+    /// Bytes of pieces the running digest may hold when they arrive ahead
+    /// of it (`storage.digest_hold_bytes`).
+    pub fn set_digest_hold(&mut self, bytes: u64) {
+        if let Some(r) = &mut self.running {
+            r.set_hold(bytes);
         }
     }
 
@@ -331,6 +359,42 @@ impl Task {
         }
     }
 
+    /// Gives the running digest the bytes of `w`, a piece written with
+    /// `end_write(w, true)` (`payload` is what was written; a copy is held
+    /// if it arrived ahead of the digest). Ignored for a piece that
+    /// is not written or bytes of another length. Past the hold the digest
+    /// keeps what it fed and takes no more; bytes it fed written again
+    /// drop it (the digest pass reads back, see [`Task::take_digest`]).
+    pub fn digest_written(&mut self, w: Write, payload: &[u8]) {
+        let g = self.geometry();
+        let off = (w.offset - g.block_offset(w.block)) as u32;
+        let written = payload.len() == w.len as usize
+            && self.open.get(&w.block).is_some_and(|o| {
+                o.pieces
+                    .iter()
+                    .any(|p| p.off == off && p.len == w.len && p.done)
+            });
+        let Some(r) = &mut self.running else {
+            return;
+        };
+        if written && r.piece(&g, w.offset, payload) == Fed::Invalid {
+            tracing::debug!(task = %self.durable.task_id, offset = w.offset, "fed bytes written again: the file is read back whole");
+            self.running = None;
+        }
+    }
+
+    /// `block` will be written again: the running digest lets go of it.
+    fn rewrite(&mut self, block: u32) {
+        let g = self.geometry();
+        let start = g.block_offset(block);
+        let end = start + u64::from(g.block_len(block));
+        if let Some(r) = &mut self.running
+            && r.forget(start, end) == Fed::Invalid
+        {
+            self.running = None;
+        }
+    }
+
     /// Drops the pieces of a block left half written (by a connection that
     /// went away), so all of it is asked again. No effect while a write of
     /// it is in flight or once it is fully written.
@@ -341,6 +405,7 @@ impl Task {
             .is_some_and(|o| o.phase == Phase::Filling && o.inflight == 0)
         {
             self.open.remove(&block);
+            self.rewrite(block);
         }
     }
 
@@ -437,12 +502,21 @@ impl Task {
     }
 
     /// True when every block is committed and the SHA-256 must be computed:
-    /// feed the blocks in order into [`Digest`], then [`Task::set_digest`].
+    /// [`Task::take_digest`], feed it the blocks from its
+    /// [`Digest::next_block`] on, then [`Task::set_digest`].
     pub fn needs_digest(&self) -> bool {
         self.durable.state == State::Uploading
             && self.durable.committed.is_full()
             && self.next.committed.is_full()
             && self.next.sha256.is_none()
+    }
+
+    /// The running digest as far as it got (every byte, for an upload
+    /// written in order), or an empty one; the task's running digest ends.
+    pub fn take_digest(&mut self) -> Digest {
+        self.running
+            .take()
+            .map_or_else(Digest::new, |r| r.into_digest())
     }
 
     /// Takes the SHA-256 of a digest fed with every block; the next commit
@@ -545,6 +619,7 @@ impl Task {
             if block < self.next.committed.len() {
                 self.next.committed.set(block, false);
                 self.next.block_crc[block as usize] = 0;
+                self.rewrite(block);
             }
             BadBlock::Reask
         } else {

@@ -39,7 +39,9 @@ impl Files {
     }
 
     /// Writes an accepted piece where `begin_write` put it, and tells the
-    /// task. A failed write drops the piece (asked again later).
+    /// task, whose running SHA-256 takes the piece (a copy held if it came
+    /// ahead of the digest). A failed write drops the piece (asked
+    /// again later).
     pub(crate) async fn put(
         &self,
         offline: &Offline,
@@ -52,12 +54,13 @@ impl Files {
             .borrow_mut()
             .task_mut(id)?
             .begin_write(offset, &payload)?;
-        let (res, _) = self.data.write_all_at(payload, w.offset).await;
-        offline
-            .store
-            .borrow_mut()
-            .task_mut(id)?
-            .end_write(w, res.is_ok());
+        let (res, payload) = self.data.write_all_at(payload, w.offset).await;
+        let mut store = offline.store.borrow_mut();
+        let task = store.task_mut(id)?;
+        task.end_write(w, res.is_ok());
+        if res.is_ok() {
+            task.digest_written(w, &payload);
+        }
         Ok(res?)
     }
 

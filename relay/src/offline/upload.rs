@@ -9,8 +9,10 @@
 //!   every offline_commit_bytes: data sync, then the record naming the blocks
 //!   (offline_window_covers_uncommitted: asked + written-uncommitted bytes stay within
 //!   the window, a commit every half window: a crash costs the uploader one window)
-//! nothing left to ask or answer ─> sync + commit ─> read every block back
-//!   into the SHA-256 (a bad one is asked again) ─> final commit
+//!   each piece written goes into the running SHA-256 (in file order; pieces
+//!   ahead of it held up to storage.digest_hold_bytes)
+//! nothing left to ask or answer ─> sync + commit ─> read back the blocks the
+//!   running SHA-256 did not reach, if any (a bad one is asked again) ─> final commit
 //!   ─> DONE carrying the SHA-256 (IMFileState.sha256, an extension), close
 //! a bad answer ─> the uploader is closed with the reason; nothing of it stored
 //! ```
@@ -40,7 +42,8 @@
 //!     one of them silent for offline_uploader_stall with pulls held ─> closed (a
 //!     dead network path after a reconnect), its pulls back to the pool
 //!   nothing in flight anywhere ─> this connection settles: sync + commit +
-//!     read-back SHA-256 + final commit (blocks found missing or bad go back to the pool)
+//!     SHA-256 (read back where the running one stopped) + final commit (blocks
+//!     found missing or bad go back to the pool)
 //! the task complete ─> every connection still there gets DONE (with the
 //!   SHA-256) and the close, the one that settled and the ones that waited
 //! ```
@@ -71,7 +74,7 @@ use ferry_proto::frame::encode_to_bytes;
 use ferry_proto::pb::im::base_define::TransferFileType;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
 use ferry_proto::registry::{CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT};
-use ferry_storage::{Digest, State, TaskId};
+use ferry_storage::{State, TaskId};
 use monoio::net::tcp::TcpOwnedReadHalf;
 
 use super::files::Files;
@@ -458,16 +461,23 @@ impl<'a> Upload<'a> {
         Ok(Turn::Ask)
     }
 
-    /// Reads every block back into the SHA-256 (checking each CRC on the
-    /// way), then commits the digest: the task is complete. A block that
-    /// fails its check is missing again and goes back to the pool.
+    /// Completes the SHA-256: the running digest (every byte, when the
+    /// pieces came in order) and the blocks it did not reach read back
+    /// (each CRC checked on the way); then commits the digest: the task is
+    /// complete. A block that fails its check is missing again and goes
+    /// back to the pool.
     async fn digest(&mut self) -> Result<Turn, ConnError> {
         let conn = self.conn;
         let (offline, id, stats) = (conn.offline(), &conn.id, &conn.core.stats);
         let count = offline.store.borrow().task(id)?.geometry().block_count();
-        let mut digest = Digest::new();
+        let mut digest = offline.store.borrow_mut().task_mut(id)?.take_digest();
         let mut buf = Vec::new();
-        for block in 0..count {
+        let first = digest.next_block();
+        CoreStats::add(
+            &stats.digest_blocks_read,
+            u64::from(count.saturating_sub(first)),
+        );
+        for block in first..count {
             let res;
             (res, buf) = self.files.read(offline, id, block, buf).await;
             res?;

@@ -4,7 +4,6 @@
 //! tools (`ferry store`, the TeamTalk import) and tests. Not for a relay
 //! core's event loop: every call blocks.
 
-use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
 use crate::layout::TaskId;
@@ -86,9 +85,9 @@ impl<F: FileSystem> Store<F> {
         }
         let g = task.geometry();
         let data = self.layout.data(&tid);
-        let mut d = Digest::new();
+        let mut d = self.task_mut(&tid)?.take_digest();
         let mut buf = Vec::new();
-        for b in 0..g.block_count() {
+        for b in d.next_block()..g.block_count() {
             buf.resize(g.block_len(b) as usize, 0);
             let n = self
                 .fs

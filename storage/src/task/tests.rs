@@ -219,3 +219,129 @@ fn several_blocks_per_commit_and_slots_alternate() {
     assert_eq!((c.seq, c.offset), (4, 0));
     let _ = slot;
 }
+
+/// Writes `len` bytes of `file` at `off`, given to the running digest.
+fn write_digesting(t: &mut Task, file: &[u8], off: u64, len: u32) {
+    let piece = &file[off as usize..][..len as usize];
+    let w = t.begin_write(off, piece).unwrap();
+    t.end_write(w, true);
+    t.digest_written(w, piece);
+}
+
+/// Syncs and commits what is written.
+fn commit(t: &mut Task) {
+    let s = t.begin_data_sync().unwrap().unwrap();
+    t.end_data_sync(s, true).unwrap();
+    let c = t.begin_commit(0).unwrap().unwrap();
+    t.end_commit(c, true).unwrap();
+}
+
+/// Writes `block` in pieces of `pull` bytes, each given to the running
+/// digest, then syncs and commits it.
+fn upload_digesting(t: &mut Task, file: &[u8], block: u32, pull: u32) {
+    for (off, len) in t.geometry().pulls(block, pull) {
+        write_digesting(t, file, off, len);
+    }
+    commit(t);
+}
+
+/// Reads back from the digest's next block on, then completes the task.
+fn read_back_and_complete(t: &mut Task, mut d: Digest, file: &[u8]) {
+    let g = t.geometry();
+    for b in d.next_block()..g.block_count() {
+        let s = g.block_offset(b) as usize;
+        d.update(t, b, &file[s..s + g.block_len(b) as usize])
+            .unwrap();
+    }
+    t.set_digest(d).unwrap();
+}
+
+fn sha(file: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(file).into()
+}
+
+#[test]
+fn an_upload_in_order_is_digested_as_it_is_written() {
+    let file = bytes(10_000, 9);
+    let mut t = task(10_000, 4096);
+    for b in 0..3 {
+        upload_digesting(&mut t, &file, b, 1000);
+    }
+    assert!(t.needs_digest());
+    let d = t.take_digest();
+    assert_eq!(
+        (d.next_block(), d.fed()),
+        (3, 10_000),
+        "nothing to read back"
+    );
+    t.set_digest(d).unwrap();
+    let c = t.begin_commit(0).unwrap().unwrap();
+    t.end_commit(c, true).unwrap();
+    assert_eq!(t.record().sha256, Some(sha(&file)));
+}
+
+#[test]
+fn pieces_out_of_order_are_held_or_read_back() {
+    let file = bytes(5 * 4096, 10);
+    // Held: block 1 before block 0, within the hold.
+    let mut t = task(5 * 4096, 4096);
+    t.set_digest_hold(8192);
+    for b in [1, 0, 2, 3, 4] {
+        upload_digesting(&mut t, &file, b, 4096);
+    }
+    let d = t.take_digest();
+    assert_eq!(d.next_block(), 5);
+    t.set_digest(d).unwrap();
+    assert_eq!(t.next.sha256, Some(sha(&file)));
+
+    // Past the hold (nothing held): the running digest stops at block 0's
+    // end; the rest is read back, each block checked.
+    let mut t = task(5 * 4096, 4096);
+    for b in [0, 2, 1, 3, 4] {
+        upload_digesting(&mut t, &file, b, 4096);
+    }
+    let d = t.take_digest();
+    assert_eq!(d.next_block(), 1);
+    read_back_and_complete(&mut t, d, &file);
+    assert_eq!(t.next.sha256, Some(sha(&file)));
+}
+
+#[test]
+fn read_back_goes_on_inside_a_block_the_running_digest_began() {
+    let file = bytes(8192, 11);
+    let mut t = task(8192, 4096);
+    // Half of block 0 is fed; block 1 comes before the other half and
+    // stops the digest (nothing may be held).
+    write_digesting(&mut t, &file, 0, 2048);
+    upload_digesting(&mut t, &file, 1, 4096);
+    write_digesting(&mut t, &file, 2048, 2048);
+    commit(&mut t);
+    let d = t.take_digest();
+    assert_eq!((d.next_block(), d.fed()), (0, 2048));
+    read_back_and_complete(&mut t, d, &file);
+    assert_eq!(t.next.sha256, Some(sha(&file)));
+}
+
+#[test]
+fn a_block_asked_again_or_a_resumed_upload_reads_back_from_the_start() {
+    let file = bytes(8192, 12);
+    let mut t = task(8192, 4096);
+    upload_digesting(&mut t, &file, 0, 4096);
+    assert_eq!(t.mark_bad(0), BadBlock::Reask);
+    let c = t.begin_commit(0).unwrap().unwrap();
+    t.end_commit(c, true).unwrap();
+    upload_digesting(&mut t, &file, 0, 4096);
+    upload_digesting(&mut t, &file, 1, 4096);
+    let d = t.take_digest();
+    assert_eq!(d.next_block(), 0, "block 0 was fed, then asked again");
+    read_back_and_complete(&mut t, d, &file);
+    assert_eq!(t.next.sha256, Some(sha(&file)));
+
+    // A task loaded with a committed block has no running digest.
+    let mut t = task(8192, 4096);
+    upload_digesting(&mut t, &file, 0, 4096);
+    let mut loaded = Task::new(t.record().clone(), Arc::new(Health::default()));
+    upload_digesting(&mut loaded, &file, 1, 4096);
+    assert_eq!(loaded.take_digest().next_block(), 0);
+}
