@@ -6,7 +6,8 @@
 //!   started again on the same store and ports after the systemd unit's
 //!   `RestartSec`; the same `send` call (default options) finishes,
 //!   having sent again no more than the relay had not committed: by
-//!   default its pulls in flight, `offline_commit_bytes` and a block; one
+//!   default its pulls in flight, twice `offline_commit_bytes` (the commit
+//!   running beside the answers and the bytes since it began) and a block; one
 //!   window with `relay.offline_window_covers_uncommitted`;
 //! - a download caught in the middle: the same, the `receive` call goes on
 //!   from its partial file;
@@ -330,11 +331,12 @@ async fn upload_resumes(settings: &[&'static str], bound: u64) {
 }
 
 /// The relay's defaults: what it had not committed at the kill is asked
-/// again: the pulls in flight, the bytes since the last commit
-/// (`offline_commit_bytes`) and the written part of an incomplete block.
+/// again: the pulls in flight, the commit running and the bytes since it
+/// began (`offline_commit_bytes` each) and the written part of an
+/// incomplete block.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_upload_survives_the_relay_killed_and_restarted() {
-    upload_resumes(&[], UPLOAD_WINDOW + COMMIT + BLOCK).await;
+    upload_resumes(&[], UPLOAD_WINDOW + 2 * COMMIT + BLOCK).await;
 }
 
 /// `relay.offline_window_covers_uncommitted`, with blocks of one pull:

@@ -192,8 +192,11 @@ pub struct Config {
     /// uploader expects 32 KiB; a pull never crosses a store block.
     #[serde(with = "size")]
     pub offline_pull: u32,
-    /// Bytes an upload writes between two data syncs and commits: a crash
-    /// loses at most this much of an upload (plus a block's remainder).
+    /// Bytes an upload writes between two data syncs and commits. A commit
+    /// runs beside the next answers (one at a time per connection), so a
+    /// crash loses at most twice this much of an upload (the commit
+    /// running and the bytes written since it began) plus a block's
+    /// remainder.
     #[serde(with = "size")]
     pub offline_commit_bytes: u64,
     /// An upload's window also counts the bytes written and not yet
@@ -203,7 +206,7 @@ pub struct Config {
     /// relay killed mid-upload then asks the uploader again for at most one
     /// window (plus the written part of a store block left incomplete,
     /// none when `offline.block_size` is `offline_pull`), where by default
-    /// it is the window plus `offline_commit_bytes` plus a block. The price
+    /// it is the window plus twice `offline_commit_bytes` plus a block. The price
     /// is a data sync and a commit every half window.
     pub offline_window_covers_uncommitted: bool,
     /// Connections the sender of an offline task may upload it over at

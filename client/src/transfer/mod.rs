@@ -61,9 +61,10 @@
 //!   store within the retries. The restarted relay asks only for what it
 //!   had not committed, so the bytes sent again are at most its pulls in
 //!   flight (`relay.offline_window` × `relay.offline_pull`, 256 KiB) plus
-//!   what it wrote since its last commit (`relay.offline_commit_bytes`,
-//!   4 MiB, plus the written part of a store block, 1 MiB): a commit is a
-//!   data sync, and only synced bytes are trusted after a crash. A relay
+//!   what it wrote since its last commit began (a commit runs beside the
+//!   next answers: up to twice `relay.offline_commit_bytes`, 2 × 4 MiB,
+//!   plus the written part of a store block, 1 MiB): a commit is a data
+//!   sync, and only synced bytes are trusted after a crash. A relay
 //!   with `relay.offline_window_covers_uncommitted` (and
 //!   `offline.block_size` = `offline_pull`) keeps both within one window,
 //!   so at most one window is sent again, for a sync every half window.

@@ -6,7 +6,9 @@
 //! ```text
 //! login ─> pulls for the missing blocks (≤ offline_window in flight, none crossing a block)
 //! answer ─> checked (user, task, an outstanding pull, exactly its length) ─> write_at
-//!   every offline_commit_bytes: data sync, then the record naming the blocks
+//!   every offline_commit_bytes: data sync, then the record naming the blocks, run
+//!   beside the next answers (one at a time per connection), so a sync never
+//!   stalls the pulls
 //!   (offline_window_covers_uncommitted: asked + written-uncommitted bytes stay within
 //!   the window, a commit every half window: a crash costs the uploader one window)
 //!   each piece written goes into the running SHA-256 (in file order; pieces
@@ -67,6 +69,8 @@
 //! the epoll driver, pulls written inline let one connection starve the
 //! others).
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use ferry_proto::extension::{join_u64, split_u64};
@@ -76,6 +80,7 @@ use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileStat
 use ferry_proto::registry::{CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT};
 use ferry_storage::{State, TaskId};
 use monoio::net::tcp::TcpOwnedReadHalf;
+use monoio::task::JoinHandle;
 
 use super::files::Files;
 use super::share::Uploaders;
@@ -102,7 +107,7 @@ pub(super) async fn run(
         let _ = conn.outbox.send(conn.done_pdu(conn.user));
         return Ok(());
     }
-    let files = Files::open(conn.offline(), &conn.id).await?;
+    let files = Rc::new(Files::open(conn.offline(), &conn.id).await?);
     let mut up = Upload::new(conn, conn_id, files);
     let idle = conn.core.config.idle_timeout;
     // Since when this connection waits for the others, and their progress then.
@@ -177,9 +182,11 @@ struct Upload<'a> {
     conn: &'a Conn,
     /// This connection's id among the task's [`Uploaders`].
     conn_id: u64,
-    files: Files,
-    /// Bytes this connection wrote since its last commit.
+    files: Rc<Files>,
+    /// Bytes this connection wrote since its last commit began.
     unsynced: u64,
+    /// The commit running beside the answers, if any.
+    committing: Option<Committing>,
     /// `offline_window_covers_uncommitted`: the bytes asked and not
     /// answered plus `unsynced` stay within this (the window in bytes).
     covered: Option<u64>,
@@ -190,7 +197,7 @@ struct Upload<'a> {
 }
 
 impl<'a> Upload<'a> {
-    fn new(conn: &'a Conn, conn_id: u64, files: Files) -> Upload<'a> {
+    fn new(conn: &'a Conn, conn_id: u64, files: Rc<Files>) -> Upload<'a> {
         let config = &conn.core.config;
         let covered = config
             .offline_window_covers_uncommitted
@@ -204,6 +211,7 @@ impl<'a> Upload<'a> {
             conn_id,
             files,
             unsynced: 0,
+            committing: None,
             covered,
             commit_every,
             seq: 0,
@@ -273,7 +281,8 @@ impl<'a> Upload<'a> {
         let offline = self.offline();
         let store = offline.store.borrow();
         let task = store.task(&self.conn.id)?;
-        let (me, unsynced, covered) = (self.conn_id, self.unsynced, self.covered);
+        let unsynced = self.unsynced + self.committing.as_ref().map_or(0, |c| c.bytes);
+        let (me, covered) = (self.conn_id, self.covered);
         Ok(self.with_shared(|u| {
             let asked = &u.member(me).asked;
             if asked.len() >= window {
@@ -353,16 +362,59 @@ impl<'a> Upload<'a> {
             m.carried += u64::from(len);
         });
         self.unsynced += u64::from(len);
+        if self.committing.as_ref().is_some_and(|c| c.done.get()) {
+            self.join_commit().await?;
+        }
         if self.unsynced >= self.commit_every {
-            self.unsynced = 0;
-            self.flush().await?;
+            // One commit at a time per connection: the next waits for the
+            // last, so what a crash can cost stays bounded (the commit
+            // running and the bytes written since it began, each about
+            // offline_commit_bytes).
+            self.join_commit().await?;
+            self.begin_commit();
         }
         Ok(())
     }
 
+    /// Starts a data sync and commit of what is written, beside the next
+    /// answers: the connection goes on reading and writing while the
+    /// syncs run. Blocks written meanwhile wait for the next one (the
+    /// store marks what a sync covers when it begins), so durability is
+    /// as with the commit awaited in line.
+    fn begin_commit(&mut self) {
+        let (core, files, id) = (self.conn.core.clone(), self.files.clone(), self.conn.id);
+        let done = Rc::new(Cell::new(false));
+        let finished = done.clone();
+        let handle = monoio::spawn(async move {
+            let offline = core.offline.as_ref().expect("an upload has a store");
+            let res = {
+                let _busy = Busy::enter(offline, &id);
+                files.flush(offline, &id, &core.stats).await
+            };
+            finished.set(true);
+            res.map(drop)
+        });
+        self.committing = Some(Committing {
+            handle,
+            done,
+            bytes: std::mem::take(&mut self.unsynced),
+        });
+    }
+
+    /// Waits for the commit running beside the answers, if any; its
+    /// failure (the store poisoned) is this connection's.
+    async fn join_commit(&mut self) -> Result<(), ConnError> {
+        match self.committing.take() {
+            Some(c) => c.handle.await,
+            None => Ok(()),
+        }
+    }
+
     /// Makes the task's written blocks durable (a data sync and a commit),
-    /// counted as work in flight for the task's other connections.
-    async fn flush(&self) -> Result<u32, ConnError> {
+    /// counted as work in flight for the task's other connections; the
+    /// commit running beside the answers first.
+    async fn flush(&mut self) -> Result<u32, ConnError> {
+        self.join_commit().await?;
         let conn = self.conn;
         let _busy = Busy::enter(self.offline(), &conn.id);
         self.files
@@ -375,7 +427,8 @@ impl<'a> Upload<'a> {
     /// one covers only the blocks written before it began), so this waits
     /// for the task's other syncs and commits first, a few rounds at most:
     /// connections still uploading commit the rest themselves.
-    async fn flush_on_leaving(&self) -> Result<(), ConnError> {
+    async fn flush_on_leaving(&mut self) -> Result<(), ConnError> {
+        self.join_commit().await?;
         for _ in 0..LEAVE_ROUNDS {
             if self.with_shared(|u| u.busy == 0) {
                 break;
@@ -502,6 +555,15 @@ impl<'a> Upload<'a> {
         let complete = offline.store.borrow().task(id)?.state() == State::Complete;
         Ok(if complete { Turn::Done } else { Turn::Ask })
     }
+}
+
+/// A data sync and commit running beside a connection's answers.
+struct Committing {
+    handle: JoinHandle<Result<(), ConnError>>,
+    /// Set when it has finished (joining it then does not wait).
+    done: Rc<Cell<bool>>,
+    /// Bytes written before it began, which it makes durable.
+    bytes: u64,
 }
 
 /// A write, sync or commit of one of the task's connections in flight.
