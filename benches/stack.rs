@@ -32,8 +32,11 @@
 //! back to back, loads and paths in an order rotated per round, so this
 //! machine's drift hits every path alike. The table gives per-path
 //! medians over the rounds (MiB/s or operations/s), the median of the
-//! rounds' p99 latencies, and the ratio of the medians; each round's
-//! figures are printed as they come. msg-storm is paced (msg_server lets
+//! rounds' p99 latencies, the ratio of the medians, and the serving
+//! side's CPU: ferry up's process (/proc) for the stack and alone paths,
+//! this bench's process for the splice relay (it runs nothing else during
+//! those runs; loadgen is a child), per GiB moved or per operation; each
+//! round's figures are printed as they come. msg-storm is paced (msg_server lets
 //! a connection send 20 messages/s), so its msg/s is the offered rate
 //! when the path keeps up: there the p99s are the comparison.
 //!
@@ -173,6 +176,35 @@ struct Figure {
     unit: &'static str,
     rate: f64,
     p99_ms: f64,
+    /// The serving process's CPU over the run per unit of work: CPU-s per
+    /// GiB moved, or CPU-ms per operation (None for an offline phase:
+    /// the run's CPU is on its whole row).
+    cpu: Option<f64>,
+}
+
+impl Figure {
+    fn cpu_unit(&self) -> &'static str {
+        if self.unit == "MiB/s" {
+            "CPU-s/GiB"
+        } else {
+            "CPU-ms/op"
+        }
+    }
+}
+
+/// CPU seconds the serving side used, read before and after a run: ferry
+/// up's process (/proc/PID/stat, utime + stime, 100 Hz ticks), or this
+/// bench's own process for the splice relay (getrusage).
+fn serving_cpu_seconds(path: Path, up_pid: u32) -> Result<f64> {
+    if path == Path::Splice {
+        return Ok(relay_support::cpu::process_cpu_seconds());
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{up_pid}/stat"))?;
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> { Ok(fields.get(i).context("a short stat")?.parse()?) };
+    // utime and stime: the 14th and 15th fields of the line.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// What every run needs.
@@ -234,8 +266,12 @@ fn main() -> Result<()> {
                     .run(load, path)
                     .with_context(|| format!("{} on {path:?}", load.key))?;
                 for f in figures {
+                    let cpu = f
+                        .cpu
+                        .map(|c| format!(", {c:.3} {}", f.cpu_unit()))
+                        .unwrap_or_default();
                     println!(
-                        "round {} {:<9} {:<7} {:<48} {:>9.1} {}, p99 {:.2} ms",
+                        "round {} {:<9} {:<7} {:<48} {:>9.1} {}, p99 {:.2} ms{cpu}",
                         round + 1,
                         load.key,
                         path.name(),
@@ -264,6 +300,7 @@ impl Bench {
         if path == Path::Alone && !files {
             return self.db_proxy_alone(load);
         }
+        let cpu_before = serving_cpu_seconds(path, self.up.pid())?;
         let mut args: Vec<String> = vec![load.scenario.into()];
         args.extend(load.args.iter().map(|a| a.to_string()));
         match path {
@@ -285,6 +322,7 @@ impl Bench {
             args.push("--no-disk".into());
         }
         let doc = self.up.loadgen(&args)?;
+        let cpu_s = serving_cpu_seconds(path, self.up.pid())? - cpu_before;
         let num = |v: &Value, what: &str| {
             v.as_f64()
                 .with_context(|| format!("{what} in loadgen's JSON: {doc}"))
@@ -300,6 +338,14 @@ impl Bench {
                 "the rate",
             )?,
             p99_ms: num(&doc["latency_ms"]["p99"], "p99")?,
+            cpu: Some(if files {
+                let gib = num(&doc["files"]["count"], "files")?
+                    * num(&doc["files"]["mean_bytes"], "file size")?
+                    / f64::from(1 << 30);
+                cpu_s / gib
+            } else {
+                cpu_s * 1e3 / num(&doc["ops"], "ops")?
+            }),
         };
         if load.scenario != "offline" {
             return Ok(vec![whole]);
@@ -312,6 +358,7 @@ impl Bench {
                 unit: "MiB/s",
                 rate: num(&p["transfer_mib_per_s"], phase)?,
                 p99_ms: num(&p["latency_ms"]["p99"], phase)?,
+                cpu: None,
             });
         }
         figures.push(Figure {
@@ -324,6 +371,7 @@ impl Bench {
     /// The storm's db_proxy work called straight on ferry up's db_proxy.
     fn db_proxy_alone(&self, load: &Load) -> Result<Vec<Figure>> {
         let addr = self.up.db_proxy;
+        let cpu_before = serving_cpu_seconds(Path::Alone, self.up.pid())?;
         let names: Vec<String> = self.users.iter().map(|(n, _)| n.clone()).collect();
         let answered: Answered = match load.scenario {
             "login-storm" => self.rt.block_on(db_proxy_load::logins(
@@ -343,6 +391,7 @@ impl Bench {
             }
             other => bail!("no db_proxy path for {other}"),
         };
+        let cpu_s = serving_cpu_seconds(Path::Alone, self.up.pid())? - cpu_before;
         if answered.failed > 0 {
             bail!("db_proxy said no {} times", answered.failed);
         }
@@ -351,6 +400,7 @@ impl Bench {
             unit: "ops/s",
             rate: answered.rate(),
             p99_ms: answered.quantile_ms(0.99),
+            cpu: Some(cpu_s * 1e3 / answered.latencies.len().max(1) as f64),
         }])
     }
 }
@@ -369,8 +419,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// The summary: a Markdown table of medians and ratios, then each
-/// path's rounds.
+/// One path's figures over the rounds.
+struct Medians {
+    rate: f64,
+    p99_ms: f64,
+    cpu: Option<f64>,
+    /// Each round's rate, in order.
+    rates: Vec<f64>,
+}
+
+impl Medians {
+    fn of(figures: &[Figure]) -> Medians {
+        let rates: Vec<f64> = figures.iter().map(|f| f.rate).collect();
+        let cpu: Vec<f64> = figures.iter().filter_map(|f| f.cpu).collect();
+        Medians {
+            rate: median(rates.clone()),
+            p99_ms: median(figures.iter().map(|f| f.p99_ms).collect()),
+            cpu: (!cpu.is_empty()).then(|| median(cpu)),
+            rates,
+        }
+    }
+}
+
+/// The summary: a Markdown table of medians, ratios and the serving
+/// side's CPU, then each path's rounds.
 fn table(
     rows: &[(String, &'static str)],
     got: &BTreeMap<(String, Path), Vec<Figure>>,
@@ -380,48 +452,56 @@ fn table(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nmedians of {rounds} interleaved rounds (p99: the median of the rounds' p99)\n"
+        "\nmedians of {rounds} interleaved rounds (p99: the median of the rounds' p99; \
+         CPU: the serving process's, per GiB moved or per operation)\n"
     );
     let _ = writeln!(
         out,
-        "| load | whole stack | alone (relay / db_proxy) | splice relay | stack / alone | stack / splice |"
+        "| load | whole stack | alone (relay / db_proxy) | splice relay | stack / alone | stack / splice | CPU stack / alone / splice |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     let mut detail = String::new();
     for (row, unit) in rows {
-        let med = |path: Path| {
-            got.get(&(row.clone(), path)).map(|f| {
-                let rates: Vec<f64> = f.iter().map(|f| f.rate).collect();
-                let p99 = median(f.iter().map(|f| f.p99_ms).collect());
-                (median(rates.clone()), p99, rates)
-            })
-        };
-        let cell = |m: &Option<(f64, f64, Vec<f64>)>| match m {
-            Some((rate, p99, _)) => format!("{rate:.0} {unit}, p99 {p99:.1} ms"),
+        let paths = [Path::Stack, Path::Alone, Path::Splice];
+        let [stack, alone, splice] =
+            paths.map(|path| got.get(&(row.clone(), path)).map(|f| Medians::of(f)));
+        let cell = |m: &Option<Medians>| match m {
+            Some(m) => format!("{:.0} {unit}, p99 {:.1} ms", m.rate, m.p99_ms),
             None => "—".into(),
         };
-        let ratio =
-            |a: &Option<(f64, f64, Vec<f64>)>, b: &Option<(f64, f64, Vec<f64>)>| match (a, b) {
-                (Some(a), Some(b)) if b.0 > 0.0 => format!("{:.2}x", a.0 / b.0),
-                _ => "—".into(),
-            };
-        let (stack, alone, splice) = (med(Path::Stack), med(Path::Alone), med(Path::Splice));
+        let ratio = |a: &Option<Medians>, b: &Option<Medians>| match (a, b) {
+            (Some(a), Some(b)) if b.rate > 0.0 => format!("{:.2}x", a.rate / b.rate),
+            _ => "—".into(),
+        };
+        let cpu_unit = if *unit == "MiB/s" {
+            "CPU-s/GiB"
+        } else {
+            "CPU-ms/op"
+        };
+        let cpus: Vec<String> = [&stack, &alone, &splice]
+            .iter()
+            .map(|m| match m.as_ref().and_then(|m| m.cpu) {
+                Some(c) => format!("{c:.3}"),
+                None => "—".into(),
+            })
+            .collect();
+        let cpu = if cpus.iter().all(|c| c == "—") {
+            "—".to_owned()
+        } else {
+            format!("{} {cpu_unit}", cpus.join(" / "))
+        };
         let _ = writeln!(
             out,
-            "| {row} | {} | {} | {} | {} | {} |",
+            "| {row} | {} | {} | {} | {} | {} | {cpu} |",
             cell(&stack),
             cell(&alone),
             cell(&splice),
             ratio(&stack, &alone),
             ratio(&stack, &splice)
         );
-        for (path, m) in [
-            (Path::Stack, &stack),
-            (Path::Alone, &alone),
-            (Path::Splice, &splice),
-        ] {
-            if let Some((_, _, rates)) = m {
-                let each: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+        for (path, m) in paths.iter().zip([&stack, &alone, &splice]) {
+            if let Some(m) = m {
+                let each: Vec<String> = m.rates.iter().map(|r| format!("{r:.0}")).collect();
                 let _ = writeln!(
                     detail,
                     "  {row}, {}: {} {unit}",

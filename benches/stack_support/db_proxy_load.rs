@@ -6,7 +6,7 @@
 //!   rows), unpaced, one request in flight per connection;
 //! - messages: CID_IM_MSG_DATA between the same users' ids (what
 //!   msg_server stores for each message), paced per connection at the
-//!   rate loadgen's msg-storm paces each worker.
+//!   rate loadgen's msg-storm paces each worker, in step as its workers.
 //!
 //! The latency is one request's answer (µs); an answer that says no (a
 //! wrong password, no message id) counts as failed.
@@ -86,8 +86,11 @@ pub(crate) async fn logins(
 }
 
 /// `connections` connections storing a message from `pairs[c].0` to
-/// `pairs[c].1` each, `per_connection` a second (ticks staggered over the
-/// period), for `run`.
+/// `pairs[c].1` each, `per_connection` a second, for `run`. The
+/// connections tick in step from the start, as loadgen's msg-storm
+/// workers do (they start together, each paced from its first message),
+/// so db_proxy sees the same bursts (and batches them alike: its message
+/// writer stores what is queued in one transaction).
 pub(crate) async fn messages(
     addr: SocketAddr,
     pairs: &[(u32, u32)],
@@ -101,12 +104,10 @@ pub(crate) async fn messages(
     let period = Duration::from_secs_f64(1.0 / per_connection);
     let started = Instant::now();
     let end = started + run;
-    let n = pairs.len() as u32;
-    let tasks = (callers.into_iter().zip(0u32..)).map(|((mut caller, (from, to)), c)| {
-        let first = started + period * c / n;
+    let tasks = callers.into_iter().map(|(mut caller, (from, to))| {
         tokio::spawn(async move {
             let mut got = Answered::default();
-            let mut tick = tokio::time::interval_at(first.into(), period);
+            let mut tick = tokio::time::interval_at(started.into(), period);
             for k in 0u64.. {
                 tick.tick().await;
                 let t0 = Instant::now();
