@@ -1,7 +1,7 @@
 //! `ferry loadgen` against `ferry up` as child processes: a short run of
 //! every scenario ends with zero errors, its JSON summary counts every
 //! operation (overall and in the per-second timeline) with the server's
-//! CPU and RSS, and its SVG is an SVG with the series it claims; with
+//! CPU and RSS (offline: the upload and download apart), and its SVG is an SVG with the series it claims; with
 //! `--no-disk` and a size range too; users created with
 //! `--password-scheme teamtalk-md5` are TeamTalk MD5 rows and log in.
 //!
@@ -9,7 +9,8 @@
 //! playing msg_server): online and offline runs with a log-uniform size
 //! range, on disk and not, end clean with the count asked, sizes in range
 //! and one relay task per operation; the link secret is answered, and its
-//! absence is a clear error; `--size` errors name the flag.
+//! absence is a clear error; `--size` errors name the flag. An offline
+//! run reports its upload and download phases apart (either way).
 
 mod stack;
 
@@ -87,6 +88,7 @@ fn every_scenario_runs_clean_against_ferry_up() {
             assert_eq!(doc["no_disk"], no_disk, "{scenario}: {doc}");
             sizes_within(&doc, size);
         }
+        phases_reported(&doc, scenario, count);
 
         let chart = std::fs::read_to_string(&svg).unwrap();
         assert!(chart.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
@@ -144,6 +146,43 @@ fn every_scenario_runs_clean_against_ferry_up() {
 
     let status = up.stop_with("-INT");
     assert!(status.success(), "ferry up exits 0 after SIGINT: {status}");
+}
+
+/// An offline run reports its upload and its download apart: every
+/// operation in each, the bytes of every file, a rate and a p99; a mixed
+/// run its offline share; online and the storms no phases.
+fn phases_reported(doc: &serde_json::Value, scenario: &str, count: u64) {
+    let phases = doc["phases"].as_object().expect("a phases object");
+    if !matches!(scenario, "offline" | "mixed") {
+        assert!(phases.is_empty(), "{scenario}: {doc}");
+        return;
+    }
+    let offline_ops = phases["upload"]["ops"].as_u64().unwrap();
+    if scenario == "offline" {
+        assert_eq!(offline_ops, count, "{doc}");
+        let files_mib = doc["files"]["count"].as_f64().unwrap()
+            * doc["files"]["mean_bytes"].as_f64().unwrap()
+            / f64::from(1 << 20);
+        for name in ["upload", "download"] {
+            // The mean is rounded down to whole bytes.
+            let mib = phases[name]["mib"].as_f64().unwrap();
+            assert!(mib >= files_mib && mib - files_mib < 1e-3, "{name}: {doc}");
+        }
+    }
+    assert!(offline_ops > 0 && offline_ops <= count, "{scenario}: {doc}");
+    for name in ["upload", "download"] {
+        let p = &phases[name];
+        assert_eq!(p["ops"], offline_ops, "{name}: {doc}");
+        assert!(
+            p["transfer_mib_per_s"].as_f64().unwrap() > 0.0,
+            "{name}: {doc}"
+        );
+        let p99 = p["latency_ms"]["p99"].as_f64().unwrap();
+        assert!(
+            p99 > 0.0 && p99 <= doc["latency_ms"]["max"].as_f64().unwrap(),
+            "{name}: a phase is part of the operation: {doc}"
+        );
+    }
 }
 
 /// The JSON's file sizes lie within `--size` and match its bounds; a
@@ -255,6 +294,7 @@ fn online_and_offline_against_a_relay_alone_run_clean_with_sizes_in_range() {
         );
         assert!(doc["mib_per_s"].as_f64().unwrap() > 0.0, "{doc}");
         sizes_within(&doc, size);
+        phases_reported(&doc, scenario, count as u64);
         // Every operation was a task of the relay's: created on the msg
         // link (online), or uploaded to its store (offline).
         match scenario {

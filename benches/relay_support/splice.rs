@@ -57,7 +57,7 @@ impl SpliceRelay {
 
 /// from -> pipe -> to, until either end closes.
 #[allow(unsafe_code)]
-fn pump(from: TcpStream, to: TcpStream) {
+pub(crate) fn pump(from: TcpStream, to: TcpStream) {
     let mut pipe = [0i32; 2];
     // SAFETY: plain syscalls on fds owned by this function's sockets and the
     // pipe it creates and closes.

@@ -299,6 +299,10 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
                         if moved.file {
                             recorder.file_size(moved.bytes);
                         }
+                        if let Some(p) = moved.phases {
+                            recorder.phase("upload", p.upload, moved.bytes);
+                            recorder.phase("download", p.download, moved.bytes);
+                        }
                     }
                     Err(e) => {
                         // The first few in full; the rest are counted.

@@ -20,8 +20,31 @@ struct Inner {
     bytes: u64,
     errors: BTreeMap<&'static str, u64>,
     files: Option<FileSizes>,
+    /// Part of each operation timed apart, by name (offline: "upload",
+    /// "download").
+    phases: BTreeMap<&'static str, Phase>,
     /// Index: whole seconds since the start.
     seconds: Vec<Second>,
+}
+
+/// One part of the operations (an offline file's upload, its download),
+/// timed apart.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Phase {
+    /// µs each operation spent in it (sorted in a [`Summary`]).
+    pub latencies: Vec<u64>,
+    /// Payload bytes moved in it.
+    pub bytes: u64,
+}
+
+impl Phase {
+    /// MiB/s of one transfer in this phase: its bytes over the time the
+    /// operations spent in it, summed (with `--concurrency 1`, the
+    /// phase's throughput).
+    pub(crate) fn transfer_mib_per_s(&self) -> f64 {
+        let us: u64 = self.latencies.iter().sum();
+        self.bytes as f64 / f64::from(1 << 20) / (us as f64 / 1e6).max(1e-9)
+    }
 }
 
 /// One second of the run.
@@ -60,6 +83,8 @@ pub(crate) struct Summary {
     pub errors: BTreeMap<&'static str, u64>,
     /// The files moved, if any.
     pub files: Option<FileSizes>,
+    /// The phases timed apart, by name; their latencies sorted.
+    pub phases: BTreeMap<&'static str, Phase>,
     /// Sorted, µs.
     pub latencies: Vec<u64>,
     pub seconds: Vec<Second>,
@@ -100,6 +125,15 @@ impl Recorder {
         f.total_bytes += size;
     }
 
+    /// The operation just counted spent `took` in phase `name`, moving
+    /// `bytes`.
+    pub(crate) fn phase(&self, name: &'static str, took: Duration, bytes: u64) {
+        let mut inner = self.inner.lock().expect("recorder");
+        let phase = inner.phases.entry(name).or_default();
+        phase.latencies.push(took.as_micros() as u64);
+        phase.bytes += bytes;
+    }
+
     /// An operation that failed, by kind (see [`kind`]).
     pub(crate) fn error(&self, kind: &'static str) {
         let mut inner = self.inner.lock().expect("recorder");
@@ -132,6 +166,13 @@ impl Recorder {
             bytes: inner.bytes,
             errors: inner.errors.clone(),
             files: inner.files,
+            phases: (inner.phases.iter())
+                .map(|(name, p)| {
+                    let mut p = p.clone();
+                    p.latencies.sort_unstable();
+                    (*name, p)
+                })
+                .collect(),
             latencies,
             seconds: inner.seconds.clone(),
         }
@@ -182,5 +223,30 @@ impl Summary {
 
     pub(crate) fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_are_kept_apart_and_sorted_with_a_per_transfer_rate() {
+        let r = Recorder::new();
+        let mib = 1 << 20;
+        r.ok(Duration::from_millis(900), 4 * mib);
+        r.phase("upload", Duration::from_millis(500), 4 * mib);
+        r.phase("download", Duration::from_millis(300), 4 * mib);
+        r.ok(Duration::from_millis(400), 2 * mib);
+        r.phase("upload", Duration::from_millis(200), 2 * mib);
+        r.phase("download", Duration::from_millis(100), 2 * mib);
+        let s = r.summary();
+        let up = &s.phases["upload"];
+        assert_eq!(up.latencies, vec![200_000, 500_000]);
+        assert_eq!(up.bytes, 6 * mib);
+        // 6 MiB in 0.7 s of uploading.
+        assert!((up.transfer_mib_per_s() - 6.0 / 0.7).abs() < 1e-9);
+        assert!((s.phases["download"].transfer_mib_per_s() - 6.0 / 0.4).abs() < 1e-9);
+        assert_eq!(s.phases.len(), 2);
     }
 }

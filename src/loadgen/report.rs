@@ -11,9 +11,17 @@
 //!   elapsed_s, ops, errors, errors_by_kind: { kind: count },
 //!   ops_per_s, mib_per_s,
 //!   latency_ms: { p50, p90, p99, max },
+//!   phases: { NAME: { ops, mib, transfer_mib_per_s, latency_ms: { p50, p90, p99, max } } },
 //!   server: { pid, cpu_s, rss_kib } | null,
 //!   timeline: [ { second, ops, errors, mib, p99_ms } ] }
 //! ```
+//!
+//! `phases` holds the parts of an operation timed apart: an offline file's
+//! `upload` (request to the relay's DONE) and `download` (listed to the
+//! last byte), empty for the other scenarios. A phase's
+//! `transfer_mib_per_s` is one transfer's rate in it: its bytes over the
+//! time its operations spent in it, summed (the phase's throughput when
+//! `--concurrency` is 1; per transfer otherwise).
 
 use std::fmt::Write as _;
 
@@ -98,6 +106,18 @@ pub(crate) fn table(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> St
             if setup.no_disk { ", no disk" } else { "" }
         );
     }
+    for (name, p) in &s.phases {
+        let l = &p.latencies;
+        let _ = writeln!(
+            out,
+            "  {name}: {} ops, {:.1} MiB/s a transfer, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            l.len(),
+            p.transfer_mib_per_s(),
+            quantile_ms(l, 0.50),
+            quantile_ms(l, 0.99),
+            quantile_ms(l, 1.0),
+        );
+    }
     if let Some(u) = server {
         let _ = writeln!(
             out,
@@ -157,6 +177,23 @@ pub(crate) fn json(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> Val
             "p99": quantile_ms(l, 0.99),
             "max": quantile_ms(l, 1.0),
         },
+        "phases": (s.phases.iter())
+            .map(|(name, p)| {
+                let l = &p.latencies;
+                let phase = json!({
+                    "ops": l.len(),
+                    "mib": p.bytes as f64 / f64::from(1 << 20),
+                    "transfer_mib_per_s": p.transfer_mib_per_s(),
+                    "latency_ms": {
+                        "p50": quantile_ms(l, 0.50),
+                        "p90": quantile_ms(l, 0.90),
+                        "p99": quantile_ms(l, 0.99),
+                        "max": quantile_ms(l, 1.0),
+                    },
+                });
+                ((*name).to_owned(), phase)
+            })
+            .collect::<serde_json::Map<String, Value>>(),
         "server": server,
         "timeline": timeline,
     })

@@ -6,7 +6,7 @@
 //! | `login-storm` | a fresh login (login_server, msg_server, db_proxy), then logout | login answered              |
 //! | `msg-storm`   | a text message from the sender to the receiver                  | sent → delivered            |
 //! | `online`      | a file of `--size` bytes sent online, received by the receiver  | request → last byte received |
-//! | `offline`     | a file uploaded offline, then downloaded by the receiver        | request → download done     |
+//! | `offline`     | a file uploaded offline, then downloaded by the receiver        | request → download done; each half apart ([`Phases`]) |
 //! | `mixed`       | the four above in turn (against a relay alone: the two files)   | as each                     |
 //!
 //! Against a stack (`--server`) the users log in and msg_server asks the
@@ -105,6 +105,20 @@ pub(crate) struct Moved {
     pub bytes: u64,
     /// A file of `bytes` bytes was moved (its size goes in the report).
     pub file: bool,
+    /// An offline file's two halves, timed apart.
+    pub phases: Option<Phases>,
+}
+
+/// How long an offline operation spent uploading and downloading.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Phases {
+    /// From the task's request to the relay's DONE to the uploader.
+    pub upload: std::time::Duration,
+    /// From the file being listed for the receiver (a stack) or the
+    /// upload's end (a relay alone) to the download's last byte checked.
+    /// The offline record's round trip between the two (ADD_OFFLINE, the
+    /// receiver's listing) is in neither.
+    pub download: std::time::Duration,
 }
 
 /// Why an operation failed.
@@ -178,6 +192,7 @@ impl Worker {
         let text = |n: u64| Moved {
             bytes: n,
             file: false,
+            phases: None,
         };
         match (job.scenario, &self.side) {
             (Scenario::LoginStorm, Side::Stack(pair)) => {
@@ -232,6 +247,8 @@ impl Worker {
             }
             Files::Memory => (Payload::Pattern(job.pattern), Payload::Pattern(job.pattern)),
         };
+        let started = Instant::now();
+        let mut phases = None;
         match &mut self.side {
             Side::Stack(pair) => {
                 let Pair {
@@ -251,6 +268,7 @@ impl Worker {
                     }
                     Mode::Offline => {
                         send_payload(&task, sender.user_id(), from, opts).await?;
+                        let upload = started.elapsed();
                         sender.add_offline(&task).await?;
                         // ADD_OFFLINE has no answer (TeamTalk's protocol):
                         // the record appears when db_proxy has written it.
@@ -267,7 +285,12 @@ impl Worker {
                             }
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         };
+                        let found = Instant::now();
                         receive_payload(&mine, receiver.user_id(), to, opts).await?;
+                        phases = Some(Phases {
+                            upload,
+                            download: found.elapsed(),
+                        });
                         receiver.del_offline(&mine).await?;
                     }
                 }
@@ -290,7 +313,12 @@ impl Worker {
                     }
                     Mode::Offline => {
                         send_payload(&task, *a, from, opts).await?;
+                        let (upload, uploaded) = (started.elapsed(), Instant::now());
                         receive_payload(&task, *b, to, opts).await?;
+                        phases = Some(Phases {
+                            upload,
+                            download: uploaded.elapsed(),
+                        });
                         link.delete_offline(&task).await?;
                     }
                 }
@@ -306,6 +334,7 @@ impl Worker {
         Ok(Moved {
             bytes: job.size,
             file: true,
+            phases,
         })
     }
 }
