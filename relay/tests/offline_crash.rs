@@ -70,17 +70,6 @@ fn store_config(root: &Path, mode: Mode) -> ferry_storage::Config {
     }
 }
 
-/// The store's directory: /dev/shm when there is one.
-fn store_dir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = tempfile::tempdir_in(shm)
-    {
-        return dir;
-    }
-    tempfile::tempdir().unwrap()
-}
-
 /// The child: a relay on the store named by the environment, its client
 /// and msg-link addresses on stdout, then nothing until it is killed.
 #[test]
@@ -254,7 +243,7 @@ fn sigkill_during_upload_with_the_window_covering_uncommitted_bytes_costs_one_wi
 }
 
 fn sigkill_during_upload(mode: Mode) {
-    let dir = store_dir();
+    let dir = shm_dir();
     let root = dir.path();
     let block = mode.block();
     let block_of = |offset: u32| offset / block;

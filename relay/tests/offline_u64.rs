@@ -51,18 +51,6 @@ fn missing() -> Vec<u32> {
     ]
 }
 
-/// A directory for a store of 5 GiB declared: on tmpfs when there is one.
-/// The store counts a task's declared size against the free space even
-/// when the file stays sparse (it may grow to it), so a disk with less
-/// than 5 GiB free would refuse the task (`NoSpace`); tmpfs keeps only the
-/// pages written.
-fn store_dir() -> tempfile::TempDir {
-    match tempfile::tempdir_in("/dev/shm") {
-        Ok(d) => d,
-        Err(_) => tempfile::tempdir().unwrap(),
-    }
-}
-
 fn store_config(root: &Path) -> ferry_storage::Config {
     ferry_storage::Config {
         root: root.to_path_buf(),
@@ -245,7 +233,11 @@ fn pull(c: &mut Conn, offset: u64, size: u32) -> (u64, Vec<u8>) {
 }
 
 fn five_gib(driver: Driver) {
-    let dir = store_dir();
+    // On tmpfs when there is one: the store counts a task's declared size
+    // against the free space even when the file stays sparse (it may grow
+    // to it), so a disk with less than 5 GiB free would refuse the task
+    // (`NoSpace`); tmpfs keeps only the pages written.
+    let dir = shm_dir();
     seed(dir.path());
     let relay = relay(dir.path(), driver);
     let addr = relay.addresses().client;
@@ -382,7 +374,7 @@ crate::on_both_drivers!(five_gib: five_gib_offline_with_the_u64_extension, five_
 /// the twin, or an online transfer past 4 GiB, is refused.
 #[test]
 fn transfer_requests_past_4_gib() {
-    let dir = store_dir();
+    let dir = shm_dir();
     let relay = relay(dir.path(), Driver::Auto);
     let mut link = MsgLink::connect(&relay);
     let mut ask = |file_size: u32, file_size_u64: Option<u64>, trans_mode: i32| {
@@ -440,7 +432,7 @@ fn transfer_requests_past_4_gib() {
 /// before a byte moves (the relay logs the store's refusal).
 #[test]
 fn five_gib_past_the_quota_is_refused() {
-    let dir = store_dir();
+    let dir = shm_dir();
     let mut config = Config::local(1);
     config.offline = Some(ferry_storage::Config {
         quota_bytes: FOUR_GIB,

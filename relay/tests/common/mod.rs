@@ -400,3 +400,16 @@ macro_rules! on_both_drivers {
         }
     };
 }
+
+/// A temporary directory on /dev/shm when there is one (big offline
+/// uploads move fast there, and a SIGKILL loses the process, not the page
+/// cache), else the default temporary directory.
+pub fn shm_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().unwrap()
+}
