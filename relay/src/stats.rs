@@ -56,6 +56,9 @@ pub struct CoreStats {
     pub offline_complete: AtomicU64,
     /// Offline tasks of this core's shard damaged (refused), now.
     pub offline_damaged: AtomicU64,
+    /// 1 once the offline store is poisoned (a data sync or commit failed:
+    /// every offline request is refused until the relay is restarted), now.
+    pub store_poisoned: AtomicU64,
     /// Declared bytes of this core's shard's offline tasks, now.
     pub store_bytes: AtomicU64,
     /// PDUs written whole to a socket by the task that sent them, the
@@ -105,6 +108,7 @@ pub struct Snapshot {
     pub offline_uploading: u64,
     pub offline_complete: u64,
     pub offline_damaged: u64,
+    pub store_poisoned: u64,
     pub store_bytes: u64,
     pub direct_writes: u64,
     pub busy_polls: u64,
@@ -135,6 +139,7 @@ pub fn snapshot(cores: &[std::sync::Arc<CoreStats>]) -> Snapshot {
         s.offline_uploading += c.offline_uploading.load(Relaxed);
         s.offline_complete += c.offline_complete.load(Relaxed);
         s.offline_damaged += c.offline_damaged.load(Relaxed);
+        s.store_poisoned = s.store_poisoned.max(c.store_poisoned.load(Relaxed));
         s.store_bytes += c.store_bytes.load(Relaxed);
         s.direct_writes += c.direct_writes.load(Relaxed);
         s.busy_polls += c.busy_polls.load(Relaxed);
@@ -150,7 +155,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         &'static str,
         fn(&CoreStats) -> &AtomicU64,
     );
-    let metrics: [Metric; 25] = [
+    let metrics: [Metric; 26] = [
         (
             "ferry_relay_connections",
             "gauge",
@@ -282,6 +287,12 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
             "gauge",
             "Offline tasks damaged (a stored block failed its check)",
             |c| &c.offline_damaged,
+        ),
+        (
+            "ferry_relay_store_poisoned",
+            "gauge",
+            "1 once a data sync or commit of the offline store failed: offline requests are refused until a restart",
+            |c| &c.store_poisoned,
         ),
         (
             "ferry_relay_store_bytes",

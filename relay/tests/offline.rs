@@ -480,6 +480,66 @@ fn corrupted_block(driver: Driver) {
 
 crate::on_both_drivers!(corrupted_block: corrupted_block_is_never_served, corrupted_block_is_never_served_on_epoll);
 
+/// A commit that fails for real (the task's record file swapped for
+/// /dev/full: its write gets ENOSPC) poisons the store: the uploader is
+/// closed without DONE, the relay says so (a gauge, its log), and every
+/// offline request is refused with StoreFailed from then on, another
+/// complete task's download and a new task alike; nothing stored is
+/// touched: a restarted relay serves the complete task again.
+fn failed_commit(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 16 * BLOCK + 10;
+    let (good, bad) = {
+        let relay = relay(dir.path(), driver);
+        let addr = relay.addresses().client;
+        let good = create(&relay, 71, 72, size);
+        assert_eq!(upload(addr, &good, 71, 4, None).1, Some(DONE));
+        let bad = create(&relay, 71, 72, size);
+        let id = ferry_storage::TaskId::parse(&bad).unwrap();
+        let manifest = ferry_storage::Layout::new(dir.path()).manifest(&id);
+        std::fs::remove_file(&manifest).unwrap();
+        std::os::unix::fs::symlink("/dev/full", &manifest).unwrap();
+        assert_eq!(relay.stats().store_poisoned, 0);
+
+        let (answered, end) = upload(addr, &bad, 71, 4, None);
+        assert_eq!(end, None, "closed without DONE");
+        assert!(bytes(&answered) < u64::from(size), "ended at the failure");
+        no_connections(&relay);
+        assert_eq!(relay.stats().store_poisoned, 1, "the relay says so");
+        assert!(
+            relay
+                .metrics_text()
+                .lines()
+                .any(|l| l.starts_with("ferry_relay_store_poisoned{") && l.ends_with(" 1"))
+        );
+        let (_, rsp) = login(addr, &good, 72, DOWNLOAD);
+        assert_eq!(
+            (rsp.result_code, rsp.file_server_error),
+            (1, Some(FileServerError::StoreFailed.code())),
+            "a complete task is not served by a poisoned store"
+        );
+        assert_eq!(
+            MsgLink::connect(&relay).create_offline(71, 72, 10, None),
+            None,
+            "no new task"
+        );
+        relay.shutdown();
+        (good, bad)
+    };
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    assert_eq!(relay.stats().store_poisoned, 0, "a restart starts sound");
+    download(addr, &good, 72, 71, size, 4).expect("the complete task is served again");
+    let (_, rsp) = login(addr, &bad, 71, UPLOAD);
+    assert_eq!(
+        rsp.result_code, 1,
+        "the task whose record is unreadable is not loaded"
+    );
+    relay.shutdown();
+}
+
+crate::on_both_drivers!(failed_commit: a_failed_commit_poisons_the_store, a_failed_commit_poisons_the_store_on_epoll);
+
 /// A second upload login of the sender joins the first (it no longer
 /// supersedes it): the new connection is asked for the rest, and the old
 /// one, silent with pulls held (a dead network path), is closed once the

@@ -33,7 +33,9 @@ pub trait FileSystem: Send + Sync {
     /// Reads into `buf` at `offset`; returns the bytes read (short only at
     /// the end of the file).
     fn read_at(&self, path: &Path, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
-    /// The whole file.
+    /// The whole file: a regular file's bytes up to the length it had when
+    /// opened. Anything else (a device, a FIFO: /dev/full or /dev/zero
+    /// would never end) is `InvalidInput`.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// File length in bytes.
     fn len(&self, path: &Path) -> io::Result<u64>;
@@ -123,7 +125,18 @@ impl FileSystem for StdFs {
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
+        use std::io::Read as _;
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(meta.len()).read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
     fn len(&self, path: &Path) -> io::Result<u64> {
@@ -229,5 +242,21 @@ impl<T: FileSystem + ?Sized> FileSystem for std::sync::Arc<T> {
     }
     fn free_space(&self, path: &Path) -> io::Result<u64> {
         (**self).free_space(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_takes_a_regular_file_whole_and_refuses_a_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"record").unwrap();
+        assert_eq!(StdFs.read(&path).unwrap(), b"record");
+        // A manifest swapped for a device would never end.
+        let err = StdFs.read(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

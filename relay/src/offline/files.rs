@@ -79,13 +79,17 @@ impl Files {
             let res = self.data.sync_data().await;
             CoreStats::add(&stats.store_syncs, 1);
             if let Err(e) = &res {
-                tracing::error!(task = %id, error = %e, "data sync failed: the store is poisoned");
+                tracing::error!(task = %id, error = %e, "data sync failed: the store is poisoned, offline requests are refused until a restart");
             }
-            offline
+            let ended = offline
                 .store
                 .borrow_mut()
                 .task_mut(id)?
-                .end_data_sync(s, res.is_ok())?;
+                .end_data_sync(s, res.is_ok());
+            if ended.is_err() {
+                offline.publish(stats);
+            }
+            ended?;
         }
         let commit = offline
             .store
@@ -102,15 +106,19 @@ impl Files {
             CoreStats::add(&stats.store_syncs, 1);
         }
         if let Err(e) = &res {
-            tracing::error!(task = %id, error = %e, "commit failed: the store is poisoned");
+            tracing::error!(task = %id, error = %e, "commit failed: the store is poisoned, offline requests are refused until a restart");
         }
         c.bytes = bytes;
         let blocks = c.blocks;
-        offline
+        let ended = offline
             .store
             .borrow_mut()
             .task_mut(id)?
-            .end_commit(c, res.is_ok())?;
+            .end_commit(c, res.is_ok());
+        if ended.is_err() {
+            offline.publish(stats);
+        }
+        ended?;
         CoreStats::add(&stats.blocks_committed, u64::from(blocks));
         Ok(blocks)
     }

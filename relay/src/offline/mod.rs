@@ -105,6 +105,8 @@ impl Offline {
         CoreStats::set(&stats.offline_complete, st.complete as u64);
         CoreStats::set(&stats.offline_damaged, st.damaged as u64);
         CoreStats::set(&stats.store_bytes, st.bytes);
+        let poisoned = self.store.borrow().is_poisoned();
+        CoreStats::set(&stats.store_poisoned, u64::from(poisoned));
     }
 }
 
