@@ -219,3 +219,21 @@ fn several_blocks_per_commit_and_slots_alternate() {
     assert_eq!((c.seq, c.offset), (4, 0));
     let _ = slot;
 }
+
+/// `Task::verify` checks blocks with crc-fast; every CRC it compares with
+/// was made by the crc32c crate. Both must be CRC-32C, at any length and
+/// alignment (the SIMD paths split a buffer at 64-byte boundaries).
+#[test]
+fn crc_fast_is_crc32c() {
+    let data = bytes((1 << 20) + 77, 9);
+    for len in [0, 1, 7, 8, 63, 64, 65, 255, 4096, 4099, 65_536, 1 << 20] {
+        for start in [0, 1, 13] {
+            let b = &data[start..start + len];
+            assert_eq!(
+                crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, b) as u32,
+                crc32c::crc32c(b),
+                "{len} bytes at {start}"
+            );
+        }
+    }
+}
