@@ -720,4 +720,11 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 // served) and the kernel's TCP work around the sends (waking the reader,
 // pushing frames after ACKs taken at release_sock, freeing skbs: 1,881 +
 // 319 + 205 against 1,617 + 211 + 110), which moves with the load from run
-// to run; the relay's own code is not in the top of it.
+// to run; the relay's own code is not in the top of it. Inclusive, the
+// relay's tcp_sendmsg took 5,279 samples against 4,557, most of the
+// difference in the packets that came in while it held the socket
+// (__release_sock 1,313 against 839, __sk_flush_backlog 910 against 602:
+// the reader's ACKs and pulls); its io_uring READ added ~20 samples to the
+// page-cache copy (io_read 1,261, filemap_read 1,242). The epoll driver
+// (FERRY_BENCH_DRIVER=epoll), final build, alternating with io_uring:
+// 0.74x, 0.92x against 1.05x, 0.97x.
