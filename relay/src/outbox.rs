@@ -41,9 +41,9 @@ struct Outgoing {
 
 enum Queued {
     Pdu(Bytes),
-    /// One PDU in two parts, written one after the other: a head, then a
-    /// payload shared with a buffer others hold (an offline download's
-    /// block), never copied into the PDU.
+    /// One PDU in two parts, written together by vectored writes
+    /// ([`write_pair`]): a head, then a payload shared with a buffer others
+    /// hold (an offline download's block), never copied into the PDU.
     Pair(Bytes, Bytes),
     /// `head`, then `len` bytes that arrive through `conduit` from the
     /// sender's socket.
@@ -120,7 +120,7 @@ impl Outbox {
     /// [`Self::send_budgeted`] for a PDU in two parts, `head` and then
     /// `payload`, so a payload that is a slice of a shared buffer goes out
     /// without being copied behind its head: with the writer idle both go
-    /// in one writev(2), else both are queued (two writes).
+    /// in one writev(2), else both are queued (the writer's writev).
     pub(crate) async fn send_budgeted_pair(
         &self,
         head: Bytes,
