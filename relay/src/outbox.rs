@@ -41,9 +41,9 @@ struct Outgoing {
 
 enum Queued {
     Pdu(Bytes),
-    /// One PDU in two parts, written one after the other: a head, then a
-    /// payload shared with a buffer others hold (an offline download's
-    /// block), never copied into the PDU.
+    /// One PDU in two parts, written together by vectored writes
+    /// ([`write_pair`]): a head, then a payload shared with a buffer others
+    /// hold (an offline download's block), never copied into the PDU.
     Pair(Bytes, Bytes),
     /// `head`, then `len` bytes that arrive through `conduit` from the
     /// sender's socket.
@@ -120,7 +120,7 @@ impl Outbox {
     /// [`Self::send_budgeted`] for a PDU in two parts, `head` and then
     /// `payload`, so a payload that is a slice of a shared buffer goes out
     /// without being copied behind its head: with the writer idle both go
-    /// in one writev(2), else both are queued (two writes).
+    /// in one writev(2), else both are queued (the writer's writev).
     pub(crate) async fn send_budgeted_pair(
         &self,
         head: Bytes,
@@ -297,12 +297,7 @@ async fn write_loop(
             }
             Queued::Pair(head, payload) => {
                 let len = (head.len() + payload.len()) as u64;
-                let both = async {
-                    if !head.is_empty() {
-                        io.write_all(head).await.0?;
-                    }
-                    io.write_all(payload).await.0.map(drop)
-                };
+                let both = write_pair(&mut io, head, payload);
                 (len, monoio::time::timeout(stall_timeout, both).await)
             }
             Queued::Spliced { head, conduit, len } => {
@@ -424,6 +419,97 @@ fn writev_nonblocking(fd: RawFd, a: &[u8], b: &[u8]) -> std::io::Result<usize> {
         Err(std::io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// `head` then `payload` with vectored writes: one writev per turn of
+/// the writer (an io_uring WRITEV, or writev(2) on epoll) rather than a
+/// send of the head and then one of the payload, each a submission and a
+/// completion (and the head, alone, a TCP segment of its own). Our own
+/// loop, not monoio's `write_vectored_all`: monoio 0.2.4 resumes a write
+/// that stopped inside an iovec from that iovec's start (its
+/// `IoVecMeta::consume` drops the advanced base), resending bytes.
+async fn write_pair(
+    io: &mut TcpOwnedWriteHalf,
+    head: Bytes,
+    payload: Bytes,
+) -> std::io::Result<()> {
+    let mut pair = PairIov::new(head, payload);
+    while pair.remaining() > 0 {
+        let (res, back) = io.writev(pair).await;
+        pair = back;
+        match res {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => pair.advance(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Two buffers as iovecs for writev, advanced past what was written.
+struct PairIov {
+    /// On the heap: io_uring reads the array when the submission is
+    /// entered, after monoio has moved the op holding this value.
+    iov: Box<[libc::iovec; 2]>,
+    /// The first iovec with bytes left (2 when both are written).
+    first: usize,
+    /// Keep the bytes `iov` points into alive (and where they are: the
+    /// heap data of a `Bytes` does not move with it).
+    _parts: (Bytes, Bytes),
+}
+
+impl PairIov {
+    fn new(head: Bytes, payload: Bytes) -> PairIov {
+        let iov = |b: &Bytes| libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        };
+        let mut pair = PairIov {
+            iov: Box::new([iov(&head), iov(&payload)]),
+            first: 0,
+            _parts: (head, payload),
+        };
+        pair.advance(0); // skips an empty head
+        pair
+    }
+
+    fn remaining(&self) -> usize {
+        self.iov[self.first..].iter().map(|v| v.iov_len).sum()
+    }
+
+    /// Drops the first `n` bytes (at most [`Self::remaining`]).
+    fn advance(&mut self, mut n: usize) {
+        while self.first < self.iov.len() {
+            let v = &mut self.iov[self.first];
+            if n < v.iov_len {
+                // SAFETY: `n` is within this iovec, so the pointer stays
+                // inside the buffer it points into.
+                #[allow(unsafe_code)]
+                {
+                    v.iov_base = unsafe { v.iov_base.cast::<u8>().add(n) }.cast();
+                }
+                v.iov_len -= n;
+                return;
+            }
+            n -= v.iov_len;
+            self.first += 1;
+        }
+    }
+}
+
+// SAFETY: the iovecs from `first` on point into the `Bytes` this value
+// owns, valid for their lengths and unmoved while it lives (the array is
+// boxed, the bytes are a `Bytes`' heap data); writev only reads them.
+#[allow(unsafe_code)]
+unsafe impl monoio::buf::IoVecBuf for PairIov {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iov[self.first..].as_ptr()
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iov.len() - self.first
     }
 }
 

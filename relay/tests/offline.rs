@@ -692,6 +692,53 @@ fn a_download_resumes_at_any_offset() {
     relay.shutdown();
 }
 
+/// A downloader that asks for the whole file at once (one block a pull,
+/// every pull sent before it reads a byte) and then reads slowly: more
+/// than the connection's budget is asked, the sockets fill, so answers
+/// queue behind the budget and the writer's vectored writes (answer head
+/// and block slice) stop and resume at arbitrary bytes. Every byte checked.
+fn queued_download(driver: Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = relay(dir.path(), driver);
+    let addr = relay.addresses().client;
+    let size = 160 * BLOCK + 999; // 10 MiB: past the 8 MiB budget
+    let task = create(&relay, 97, 98, size);
+    assert_eq!(upload(addr, &task, 97, 14, None).1, Some(DONE));
+    let (mut c, rsp) = login(addr, &task, 98, DOWNLOAD);
+    assert_eq!(rsp.result_code, 0);
+    let offsets: Vec<u32> = (0..size).step_by(BLOCK as usize).collect();
+    for (i, &offset) in offsets.iter().enumerate() {
+        let req = ImFilePullDataReq {
+            offset_u64: None,
+            task_id: task.clone().into(),
+            user_id: 98,
+            trans_mode: OFFLINE,
+            offset,
+            data_size: BLOCK,
+        };
+        c.send(&req, i as u16);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for (i, &offset) in offsets.iter().enumerate() {
+        let (rsp, seq) = c.recv_msg::<ImFilePullDataRsp>();
+        let len = BLOCK.min(size - offset) as usize;
+        assert_eq!(
+            (rsp.offset, seq, rsp.file_data.len()),
+            (offset, i as u16, len)
+        );
+        assert!(
+            rsp.file_data == file_slice(u64::from(offset), len, 14),
+            "bytes differ at {offset}"
+        );
+    }
+    let (done, _) = c.recv_msg::<ImFileState>();
+    assert_eq!((done.state, done.user_id), (DONE, 97));
+    assert_eq!(relay.stats().bytes_served, u64::from(size));
+    relay.shutdown();
+}
+
+crate::on_both_drivers!(queued_download: a_queued_download_arrives_whole, a_queued_download_arrives_whole_on_epoll);
+
 /// Quotas refuse a task up front, before any byte moves: result 1 on the
 /// msg link, no task id.
 #[test]

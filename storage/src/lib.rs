@@ -23,6 +23,7 @@
 //!   durability order (write → data sync → commit).
 //! - [`digest`]: the whole-file SHA-256, running as pieces are written,
 //!   read back block by block where it could not run.
+//! - `crc`: CRC-32C of blocks, pieces and records (crc-fast).
 //! - [`health`]: the poison flag shared by a store and its tasks.
 //! - [`quota`]: bytes held in total and per user, shared by shards.
 //! - [`blob`]: content-addressed hard links for instant upload.
@@ -123,6 +124,7 @@ pub mod bitmap;
 pub mod blob;
 pub mod check;
 pub mod config;
+mod crc;
 pub mod digest;
 pub mod error;
 pub mod fault;

@@ -176,7 +176,7 @@ impl Record {
             out.extend_from_slice(&crc.to_le_bytes());
         }
         let body_len = (out.len() - FRAME_HEADER) as u32;
-        let crc = crc32c::crc32c(&out[FRAME_HEADER..]);
+        let crc = crate::crc::crc32c(&out[FRAME_HEADER..]);
         out[0..4].copy_from_slice(&body_len.to_le_bytes());
         out[4..8].copy_from_slice(&crc.to_le_bytes());
         out
@@ -190,7 +190,7 @@ impl Record {
         let body_len = r.u32()? as usize;
         let crc = r.u32()?;
         let body = r.take(body_len)?;
-        if crc32c::crc32c(body) != crc {
+        if crate::crc::crc32c(body) != crc {
             return Err(Error::Corruption("record CRC mismatch".into()));
         }
         let mut r = Reader::new(body);

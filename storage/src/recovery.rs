@@ -252,7 +252,7 @@ pub fn load(
             let n = fs
                 .read_at(&dpath, g.block_offset(b), &mut buf)
                 .map_err(|e| Error::io(&dpath, e))?;
-            let crc = crc32c::crc32c(&buf[..n]);
+            let crc = crate::crc::crc32c(&buf[..n]);
             (n != buf.len() || crc != record.block_crc[b as usize]).then(|| {
                 format!(
                     "CRC32C {crc:08x}, recorded {:08x}",

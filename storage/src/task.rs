@@ -319,7 +319,7 @@ impl Task {
         open.pieces.push(Piece {
             off,
             len,
-            crc: crc32c::crc32c(payload),
+            crc: crate::crc::crc32c(payload),
             done: false,
         });
         open.inflight += 1;
@@ -350,9 +350,10 @@ impl Task {
         let covered: u64 = open.pieces.iter().map(|p| u64::from(p.len)).sum();
         if open.inflight == 0 && covered == u64::from(g.block_len(w.block)) {
             open.pieces.sort_by_key(|p| p.off);
-            open.crc = open.pieces.iter().fold(0, |crc, p| {
-                crc32c::crc32c_combine(crc, p.crc, p.len as usize)
-            });
+            open.crc = open
+                .pieces
+                .iter()
+                .fold(0, |crc, p| crate::crc::combine(crc, p.crc, p.len as usize));
             open.phase = Phase::Written;
         } else if open.pieces.is_empty() {
             self.open.remove(&w.block);
@@ -599,7 +600,7 @@ impl Task {
                 self.geometry().block_len(block)
             )));
         }
-        let crc = crc32c::crc32c(bytes);
+        let crc = crate::crc::crc32c(bytes);
         if crc != self.durable.block_crc[block as usize] {
             return Err(Error::Corruption(format!(
                 "task {} block {block}: CRC32C {crc:08x}, recorded {:08x}",

@@ -17,7 +17,7 @@
 //! The payload is not copied into the answer: `file_data` is the last
 //! field of IMFilePullDataRsp, so the answer is its head (header and the
 //! fields before the payload) and then a slice of the verified block,
-//! written together with one writev(2) (or queued as two writes). The
+//! written together with one writev(2), at once or by the writer. The
 //! block's buffer is shared with the answers still queued, and reused once
 //! they are written. Reading the block once and writing slices of it beats
 //! splicing from the file: every block's CRC32C must be checked in memory

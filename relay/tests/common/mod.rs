@@ -216,13 +216,18 @@ fn pattern() -> &'static [u8] {
     static PATTERN: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     PATTERN.get_or_init(|| {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        (0..PERIOD + MAX_CHUNK)
+        let period: Vec<u8> = (0..PERIOD)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
                 x as u8
             })
+            .collect();
+        // The period repeated past its end, so a chunk that crosses it
+        // reads the same bytes as chunks split at it (the uploader's pieces).
+        (0..PERIOD + MAX_CHUNK)
+            .map(|i| period[i % PERIOD])
             .collect()
     })
 }

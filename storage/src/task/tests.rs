@@ -56,7 +56,7 @@ fn only_synced_blocks_are_committed() {
     assert_eq!(t.committed(), 0);
     let r = Record::decode(&c.bytes).unwrap();
     assert!(r.committed.get(0) && !r.committed.get(1));
-    assert_eq!(r.block_crc[0], crc32c::crc32c(&file[..4096]));
+    assert_eq!(r.block_crc[0], crate::crc::crc32c(&file[..4096]));
     assert_eq!(c.offset, 0);
     t.end_commit(c, true).unwrap();
     assert_eq!(t.committed(), 1);
