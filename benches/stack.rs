@@ -561,3 +561,23 @@ fn table(
 // carry the offered ~576/s; the p99s are the comparison (db_proxy alone gets
 // its 32 connections' messages at the same instant every 1/18 s: its p99 is
 // the last of a burst).
+//
+// 2026-12-01, later, a quiet machine (no other build or bench running),
+// main with the running SHA-256 and the commits beside the answers;
+// `cargo bench --bench stack` (3 rounds):
+//
+// | load | whole stack | alone (relay / db_proxy) | splice relay | stack / alone | stack / splice | CPU stack / alone / splice |
+// |---|---|---|---|---|---|---|
+// | online, 1 at a time, 64 MiB (24 files) | 998 MiB/s, p99 82.6 ms | 934 MiB/s, p99 162.5 ms | 994 MiB/s, p99 80.6 ms | 1.07x | 1.00x | 0.360 / 0.367 / 0.324 CPU-s/GiB |
+// | online, 64 at once, 16 MiB (128 files) | 1392 MiB/s, p99 835.0 ms | 1474 MiB/s, p99 951.0 ms | 1480 MiB/s, p99 1332.5 ms | 0.94x | 0.94x | 0.425 / 0.370 / 0.306 CPU-s/GiB |
+// | offline, 1 at a time, 32 MiB (16 files): upload | 339 MiB/s, p99 102.1 ms | 354 MiB/s, p99 101.5 ms | — | 0.96x | — | — |
+// | offline, 1 at a time, 32 MiB (16 files): download | 753 MiB/s, p99 47.9 ms | 707 MiB/s, p99 69.0 ms | — | 1.07x | — | — |
+// | offline, 1 at a time, 32 MiB (16 files): upload + download | 225 MiB/s, p99 155.4 ms | 226 MiB/s, p99 169.3 ms | — | 1.00x | — | 2.440 / 2.320 / — CPU-s/GiB |
+// | msg-storm, 32 workers paced at 18/s, 5 s | 582 ops/s, p99 6.3 ms | 576 ops/s, p99 5.7 ms | — | 1.01x | — | 0.096 / 0.066 / — CPU-ms/op |
+// | login-storm, 32 at once, 5 s (MD5 rows) | 8363 ops/s, p99 6.4 ms | 30600 ops/s, p99 2.1 ms | — | 0.27x | — | 0.137 / 0.052 / — CPU-ms/op |
+//
+// Rounds: online1 stack 998, 1012, 969; alone 917, 934, 957; splice 994,
+// 1034, 944 MiB/s. online64 stack 1388, 1392, 1401; alone 1474, 1288,
+// 1487; splice 1471, 1480, 1544. upload stack 339, 343, 329; alone 354,
+// 353, 362. download stack 782, 753, 677; alone 746, 654, 707. logins
+// stack 8363, 8123, 9304; alone 30333, 33648, 30600 ops/s.
