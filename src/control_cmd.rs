@@ -54,8 +54,9 @@ pub(crate) fn msg_server(args: MsgServerArgs) -> Result<()> {
         ],
     )?;
     runtime()?.block_on(async {
+        let stop = shutdown_signal();
         let server = MsgServer::bind(loaded.config.msg_server).await?;
-        server.run(shutdown_signal()).await?;
+        server.run(stop).await?;
         Ok(())
     })
 }
@@ -85,8 +86,9 @@ pub(crate) fn route_server(args: RouteServerArgs) -> Result<()> {
         ],
     )?;
     runtime()?.block_on(async {
+        let stop = shutdown_signal();
         let server = RouteServer::bind(loaded.config.route_server).await?;
-        server.run(shutdown_signal()).await?;
+        server.run(stop).await?;
         Ok(())
     })
 }
@@ -116,8 +118,9 @@ pub(crate) fn login_server(args: LoginServerArgs) -> Result<()> {
         ],
     )?;
     runtime()?.block_on(async {
+        let stop = shutdown_signal();
         let server = LoginServer::bind(loaded.config.login_server).await?;
-        server.run(shutdown_signal()).await?;
+        server.run(stop).await?;
         Ok(())
     })
 }

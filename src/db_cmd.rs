@@ -173,19 +173,27 @@ pub(crate) fn db_proxy(args: DbProxyArgs) -> Result<()> {
         ],
     )?;
     runtime()?.block_on(async {
+        let stop = shutdown_signal();
         let proxy = DbProxy::bind(config).await?;
-        proxy.run(shutdown_signal()).await?;
+        proxy.run(stop).await?;
         Ok(())
     })
 }
 
-/// SIGTERM or SIGINT.
-pub(crate) async fn shutdown_signal() {
+/// Resolves at the first SIGTERM or SIGINT. The listeners are installed
+/// when this is called, not when it is first awaited: call it before the
+/// service binds, so a signal sent as soon as it says it listens (a
+/// supervisor's stop, a quick Ctrl-C) drains it rather than killing it.
+/// Must be called inside the runtime.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: draining"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = int.recv() => tracing::info!("SIGINT: draining"),
+        }
     }
 }
 

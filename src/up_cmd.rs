@@ -93,6 +93,9 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
 
     let rt = runtime()?;
     rt.block_on(async move {
+        // Before anything listens: a signal that comes as soon as the
+        // banner is out (or before) drains the stack instead of killing it.
+        let stop = crate::db_cmd::shutdown_signal();
         let db = DbProxy::bind(c.db_proxy).await.context("db_proxy")?;
         let route = RouteServer::bind(c.route_server)
             .await
@@ -160,7 +163,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             tokio::spawn(route.run(until(back.clone()))),
             tokio::spawn(db.run(until(back))),
         ];
-        crate::db_cmd::shutdown_signal().await;
+        stop.await;
         let _ = stop_front.send(true);
         let mut failed = None;
         let front = [msg, login];

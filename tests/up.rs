@@ -102,3 +102,43 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     };
     assert!(status.success(), "exit 0 after SIGINT: {status}");
 }
+
+/// A signal the moment the banner is out (a supervisor's stop, a quick
+/// Ctrl-C) drains and exits 0: the listeners are installed before anything
+/// listens. They used to be installed after the banner, and a signal in
+/// between killed the process (exit by signal 2 or 15: one start of three
+/// with the release build). The signal is sent from this process as soon
+/// as the banner's last line is read, not through kill(1), whose start
+/// alone outlasted the window.
+#[test]
+fn a_signal_right_after_the_banner_still_drains_and_exits_0() {
+    for (i, signal) in [libc::SIGINT, libc::SIGTERM]
+        .iter()
+        .cycle()
+        .take(16)
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (mut up, _) = stack::process::spawn_up(data.to_str().unwrap());
+        // SAFETY: kill(2) on our own child's pid, which has not been waited for.
+        #[allow(unsafe_code)]
+        let sent = unsafe { libc::kill(up.id() as libc::pid_t, *signal) };
+        assert_eq!(sent, 0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = up.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "start {i}: no exit after signal {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            status.success(),
+            "start {i}: signal {signal} right after the banner: {status}"
+        );
+    }
+}
