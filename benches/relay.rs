@@ -554,3 +554,19 @@ criterion::criterion_main!(benches);
 // 0.87x; sessions 5 and 6 (other machines, same code) had 0.84x / 0.77-0.81x.
 // ferry's round trip sits at the splice relay's, within the run-to-run
 // swing, but not reliably above it. The windowed ratios held (1.10x, 1.02x).
+//
+// 2026-12-01, session 8, a quiet machine (nothing else running; direct
+// round trip 47 µs), no relay hot-path change since the figures above:
+// `FERRY_BENCH_ONLY=round-trip FERRY_BENCH_PATHS=ferry,ferry_busy,splice,direct
+// cargo bench --bench relay` (12 rounds):
+//
+// | case                         | path       | MiB/s | / splice | round trip p50 / p99 / mean µs |
+// |------------------------------|------------|-------|----------|--------------------------------|
+// | stock 64 MiB, 34 KiB, W = 1  | ferry      | 387.6 | 0.97x    | 83.1 / 152.2 / 88.7            |
+// |                              | ferry_busy | 466.5 | 1.09x    | 68.9 / 157.5 / 75.2            |
+// |                              | splice     | 429.4 | 1.00x    | 75.6 / 125.9 / 80.1            |
+// |                              | direct     | 724.9 | 1.77x    | 47.3 / 73.9 / 45.0             |
+// | 8 MiB, 4 KiB, W = 1          | ferry      | 47.9  | 0.97x    | 75.6 / 126.6 / 81.2            |
+// |                              | ferry_busy | 59.6  | 1.14x    | 65.2 / 121.2 / 66.6            |
+// |                              | splice     | 50.6  | 1.00x    | 71.5 / 123.5 / 76.7            |
+// |                              | direct     | 95.1  | 1.84x    | 42.4 / 65.2 / 39.9             |
