@@ -212,7 +212,10 @@ fn upload(
 }
 
 /// The blocks committed, as a relay starting now would find them (every
-/// block's CRC checked).
+/// block's CRC checked). A torn record slot is allowed: a record of a
+/// 256 MiB task spans several pages, so a kill in the middle of writing it
+/// leaves a slot that recovery does not believe, and it uses the other
+/// (what the two slots are for); anything else is a failure.
 fn committed(root: &Path, task: &str, mode: Mode) -> BTreeSet<u32> {
     let (store, report) = ferry_storage::Store::open(
         ferry_storage::StdFs,
@@ -221,7 +224,12 @@ fn committed(root: &Path, task: &str, mode: Mode) -> BTreeSet<u32> {
         0,
     )
     .unwrap();
-    assert!(report.is_sound(), "{:?}", report.issues);
+    let unsound: Vec<_> = report
+        .issues
+        .iter()
+        .filter(|i| !matches!(i, ferry_storage::Issue::BadSlot { .. }))
+        .collect();
+    assert!(unsound.is_empty(), "{unsound:?}");
     let ranges = store.task(task).unwrap().committed_ranges();
     let block = u64::from(mode.block());
     ranges
@@ -243,7 +251,8 @@ fn sigkill_during_upload_with_the_window_covering_uncommitted_bytes_costs_one_wi
 }
 
 fn sigkill_during_upload(mode: Mode) {
-    let dir = shm_dir();
+    // Both 256 MiB runs may go at once, each file reserved whole.
+    let dir = shm_dir(1 << 30);
     let root = dir.path();
     let block = mode.block();
     let block_of = |offset: u32| offset / block;

@@ -179,7 +179,7 @@ fn download_digest(addr: SocketAddr, task: &str, user: u32, size: u32) -> (Vec<u
 /// Issue 10, test 5: 4 uploader connections for one 256 MiB task, one of
 /// them dropped half-way with pulls outstanding; the others finish.
 fn four_connections_one_dropped(driver: Driver) {
-    let dir = shm_dir();
+    let dir = shm_dir(512 << 20);
     let relay = relay(dir.path(), driver);
     let addr = relay.addresses().client;
     let size: u32 = 256 << 20;
@@ -447,7 +447,7 @@ crate::on_both_drivers!(silent_connection_cut: a_silent_connection_is_cut_and_on
 /// upload part of a file and drop; the relay stops; a relay on the same
 /// store asks one connection only for what was not committed.
 fn restart_after_parallel(driver: Driver) {
-    let dir = shm_dir();
+    let dir = shm_dir(512 << 20);
     let size: u32 = 16 * BLOCK;
     let task;
     let first_round: BTreeMap<u32, u32>;

@@ -237,7 +237,7 @@ fn five_gib(driver: Driver) {
     // against the free space even when the file stays sparse (it may grow
     // to it), so a disk with less than 5 GiB free would refuse the task
     // (`NoSpace`); tmpfs keeps only the pages written.
-    let dir = shm_dir();
+    let dir = shm_dir(6 << 30);
     seed(dir.path());
     let relay = relay(dir.path(), driver);
     let addr = relay.addresses().client;
@@ -374,7 +374,7 @@ crate::on_both_drivers!(five_gib: five_gib_offline_with_the_u64_extension, five_
 /// the twin, or an online transfer past 4 GiB, is refused.
 #[test]
 fn transfer_requests_past_4_gib() {
-    let dir = shm_dir();
+    let dir = shm_dir(6 << 30);
     let relay = relay(dir.path(), Driver::Auto);
     let mut link = MsgLink::connect(&relay);
     let mut ask = |file_size: u32, file_size_u64: Option<u64>, trans_mode: i32| {
@@ -432,7 +432,7 @@ fn transfer_requests_past_4_gib() {
 /// before a byte moves (the relay logs the store's refusal).
 #[test]
 fn five_gib_past_the_quota_is_refused() {
-    let dir = shm_dir();
+    let dir = shm_dir(6 << 30);
     let mut config = Config::local(1);
     config.offline = Some(ferry_storage::Config {
         quota_bytes: FOUR_GIB,

@@ -154,9 +154,7 @@ impl Running {
         }
         if offset > fed {
             if self.held_bytes + bytes.len() as u64 > self.hold {
-                self.frozen = true;
-                self.held = BTreeMap::new();
-                self.held_bytes = 0;
+                self.freeze();
                 return Fed::Kept;
             }
             self.held_bytes += bytes.len() as u64;
@@ -193,6 +191,14 @@ impl Running {
         Fed::Kept
     }
 
+    /// Lets go of the pieces held ahead: the digest keeps what it fed and
+    /// takes nothing more (the digest pass reads back the rest).
+    pub(crate) fn freeze(&mut self) {
+        self.frozen = true;
+        self.held = BTreeMap::new();
+        self.held_bytes = 0;
+    }
+
     /// Sets the most bytes held ahead; pieces held beyond it stay until fed.
     pub(crate) fn set_hold(&mut self, hold: u64) {
         self.hold = hold;
@@ -205,7 +211,6 @@ impl Running {
     }
 
     /// Bytes of pieces held ahead of the digest.
-    #[cfg(test)]
     pub(crate) fn held_bytes(&self) -> u64 {
         self.held_bytes
     }

@@ -35,7 +35,7 @@ pub trait FileSystem: Send + Sync {
     fn read_at(&self, path: &Path, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
     /// The whole file: a regular file's bytes up to the length it had when
     /// opened. Anything else (a device, a FIFO: /dev/full or /dev/zero
-    /// would never end) is `InvalidInput`.
+    /// would never end, a FIFO would wait for a writer) is `InvalidInput`.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// File length in bytes.
     fn len(&self, path: &Path) -> io::Result<u64>;
@@ -126,7 +126,13 @@ impl FileSystem for StdFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         use std::io::Read as _;
-        let file = File::open(path)?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Non-blocking, so a FIFO does not wait for a writer before it is
+        // refused; a regular file reads the same either way.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(io::Error::new(
@@ -134,7 +140,10 @@ impl FileSystem for StdFs {
                 "not a regular file",
             ));
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(meta.len() as usize)
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
         file.take(meta.len()).read_to_end(&mut bytes)?;
         Ok(bytes)
     }
@@ -257,6 +266,15 @@ mod tests {
         assert_eq!(StdFs.read(&path).unwrap(), b"record");
         // A manifest swapped for a device would never end.
         let err = StdFs.read(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        // Nor does a FIFO wait for a writer.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = StdFs.read(&fifo).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -384,6 +384,18 @@ impl Task {
         }
     }
 
+    /// Nobody is uploading the task now: the pieces its running digest
+    /// holds ahead are let go rather than kept until someone comes back
+    /// (or the task expires); the digest keeps what it fed and stops, and
+    /// the rest is read back when the upload completes.
+    pub fn park_digest(&mut self) {
+        if let Some(r) = &mut self.running
+            && r.held_bytes() > 0
+        {
+            r.freeze();
+        }
+    }
+
     /// `block` will be written again: the running digest lets go of it.
     fn rewrite(&mut self, block: u32) {
         let g = self.geometry();

@@ -380,6 +380,11 @@ impl Drop for Seat<'_> {
         if others == 0 {
             // The next login lists the missing blocks from the store again.
             uploads.remove(&conn.id);
+            // Pieces held for the running SHA-256 are not kept for a return
+            // that may never come.
+            if let Ok(task) = offline.store.borrow_mut().task_mut(&conn.id) {
+                task.park_digest();
+            }
         } else if held > 0 {
             CoreStats::add(&conn.core.stats.offline_pulls_reasked, held as u64);
         }

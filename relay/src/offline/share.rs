@@ -3,7 +3,9 @@
 //! connections are on the task's core, so this is plain data in the
 //! core's [`Offline`](super::Offline), borrowed between awaits: no lock.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::Instant;
 
 use ferry_storage::Task;
@@ -21,8 +23,11 @@ pub(crate) struct Uploaders {
     /// Missing blocks not expanded into `pulls` yet, in file order.
     blocks: VecDeque<u32>,
     /// Writes, data syncs and commits of the task's connections running
-    /// now: the final settle waits for none.
-    pub busy: u32,
+    /// now: the final settle waits for none. Shared with each one's guard
+    /// (upload.rs `Busy`), which counts down the counter it counted up
+    /// even if this entry is gone by then (its last connection left while
+    /// a commit ran beside it) and a new one stands in its place.
+    pub busy: Rc<Cell<u32>>,
     /// A connection is doing the final settle.
     pub settling: bool,
     /// Settles in a row that found blocks missing (a settle that asked
@@ -53,7 +58,7 @@ impl Uploaders {
             members: Vec::new(),
             pulls: VecDeque::new(),
             blocks: missing.into(),
-            busy: 0,
+            busy: Rc::new(Cell::new(0)),
             settling: false,
             stuck: 0,
             progress: 0,

@@ -385,12 +385,12 @@ impl<'a> Upload<'a> {
         let (core, files, id) = (self.conn.core.clone(), self.files.clone(), self.conn.id);
         let done = Rc::new(Cell::new(false));
         let finished = done.clone();
+        // Counted as work in flight from now, not from the task's first poll.
+        let busy = Busy::enter(self.offline(), &id);
         let handle = monoio::spawn(async move {
             let offline = core.offline.as_ref().expect("an upload has a store");
-            let res = {
-                let _busy = Busy::enter(offline, &id);
-                files.flush(offline, &id, &core.stats).await
-            };
+            let res = files.flush(offline, &id, &core.stats).await;
+            drop(busy);
             finished.set(true);
             res.map(drop)
         });
@@ -430,7 +430,7 @@ impl<'a> Upload<'a> {
     async fn flush_on_leaving(&mut self) -> Result<(), ConnError> {
         self.join_commit().await?;
         for _ in 0..LEAVE_ROUNDS {
-            if self.with_shared(|u| u.busy == 0) {
+            if self.with_shared(|u| u.busy.get() == 0) {
                 break;
             }
             monoio::time::sleep(WAIT).await;
@@ -455,7 +455,7 @@ impl<'a> Upload<'a> {
             if !u.pool_empty() {
                 return Some(Turn::Ask);
             }
-            if u.settling || u.busy > 0 || u.others_asked(me) {
+            if u.settling || u.busy.get() > 0 || u.others_asked(me) {
                 for cut in u.cut_silent(me, stall) {
                     CoreStats::add(&conn.core.stats.offline_uploaders_cut, 1);
                     tracing::info!(task = %conn.id, conn = cut, ?stall, "an uploader connection holding pulls is silent: closed, its pulls asked of the others");
@@ -566,22 +566,25 @@ struct Committing {
     bytes: u64,
 }
 
-/// A write, sync or commit of one of the task's connections in flight.
-struct Busy<'a>(&'a Offline, TaskId);
+/// A write, sync or commit of one of the task's connections in flight:
+/// counted up in the task's [`Uploaders::busy`] while it lives, and down
+/// in the same counter when dropped (never in a newer entry's).
+struct Busy(Option<Rc<Cell<u32>>>);
 
-impl<'a> Busy<'a> {
-    fn enter(offline: &'a Offline, id: &TaskId) -> Busy<'a> {
-        if let Some(u) = offline.uploads.borrow_mut().get_mut(id) {
-            u.busy += 1;
+impl Busy {
+    fn enter(offline: &Offline, id: &TaskId) -> Busy {
+        let busy = offline.uploads.borrow().get(id).map(|u| u.busy.clone());
+        if let Some(b) = &busy {
+            b.set(b.get() + 1);
         }
-        Busy(offline, *id)
+        Busy(busy)
     }
 }
 
-impl Drop for Busy<'_> {
+impl Drop for Busy {
     fn drop(&mut self) {
-        if let Some(u) = self.0.uploads.borrow_mut().get_mut(&self.1) {
-            u.busy -= 1;
+        if let Some(b) = &self.0 {
+            b.set(b.get().saturating_sub(1));
         }
     }
 }

@@ -406,12 +406,17 @@ macro_rules! on_both_drivers {
     };
 }
 
-/// A temporary directory on /dev/shm when there is one (big offline
-/// uploads move fast there, and a SIGKILL loses the process, not the page
-/// cache), else the default temporary directory.
-pub fn shm_dir() -> tempfile::TempDir {
+/// A temporary directory on /dev/shm when there is one with `need` bytes
+/// free (big offline uploads move fast there, and a SIGKILL loses the
+/// process, not the page cache; a container's /dev/shm may be 64 MiB),
+/// else the default temporary directory.
+pub fn shm_dir(need: u64) -> tempfile::TempDir {
+    use ferry_storage::FileSystem as _;
     let shm = std::path::Path::new("/dev/shm");
     if shm.is_dir()
+        && ferry_storage::StdFs
+            .free_space(shm)
+            .is_ok_and(|free| free >= need)
         && let Ok(dir) = tempfile::tempdir_in(shm)
     {
         return dir;

@@ -345,3 +345,21 @@ fn a_block_asked_again_or_a_resumed_upload_reads_back_from_the_start() {
     upload_digesting(&mut loaded, &file, 1, 4096);
     assert_eq!(loaded.take_digest().next_block(), 0);
 }
+
+#[test]
+fn a_parked_digest_lets_go_of_what_it_held() {
+    let file = bytes(3 * 4096, 13);
+    let mut t = task(3 * 4096, 4096);
+    t.set_digest_hold(1 << 20);
+    upload_digesting(&mut t, &file, 0, 4096);
+    upload_digesting(&mut t, &file, 2, 4096);
+    let held = |t: &Task| t.running.as_ref().map(|r| r.held_bytes());
+    assert_eq!(held(&t), Some(4096), "block 2 held ahead of the digest");
+    t.park_digest();
+    assert_eq!(held(&t), Some(0), "let go when nobody uploads");
+    upload_digesting(&mut t, &file, 1, 4096);
+    let d = t.take_digest();
+    assert_eq!(d.next_block(), 1, "the digest stopped where it was");
+    read_back_and_complete(&mut t, d, &file);
+    assert_eq!(t.next.sha256, Some(sha(&file)));
+}
