@@ -9,7 +9,7 @@ use ferry_control::msg_server::MsgServer;
 use ferry_control::route_server::RouteServer;
 
 use crate::cli::ConfigArgs;
-use crate::db_cmd::{runtime, shutdown_signal};
+use crate::db_cmd::{runtime, shutdown_signal, until_stopped};
 
 /// Each named flag sets the `[msg_server]` key of the same name; any key
 /// can be set with `--set KEY=VALUE`.
@@ -55,8 +55,13 @@ pub(crate) fn msg_server(args: MsgServerArgs) -> Result<()> {
     )?;
     runtime()?.block_on(async {
         let stop = shutdown_signal();
-        let server = MsgServer::bind(loaded.config.msg_server).await?;
-        server.run(stop).await?;
+        tokio::pin!(stop);
+        let Some(server) =
+            until_stopped(MsgServer::bind(loaded.config.msg_server), &mut stop).await
+        else {
+            return Ok(());
+        };
+        server?.run(stop).await?;
         Ok(())
     })
 }
@@ -87,8 +92,13 @@ pub(crate) fn route_server(args: RouteServerArgs) -> Result<()> {
     )?;
     runtime()?.block_on(async {
         let stop = shutdown_signal();
-        let server = RouteServer::bind(loaded.config.route_server).await?;
-        server.run(stop).await?;
+        tokio::pin!(stop);
+        let Some(server) =
+            until_stopped(RouteServer::bind(loaded.config.route_server), &mut stop).await
+        else {
+            return Ok(());
+        };
+        server?.run(stop).await?;
         Ok(())
     })
 }
@@ -119,8 +129,13 @@ pub(crate) fn login_server(args: LoginServerArgs) -> Result<()> {
     )?;
     runtime()?.block_on(async {
         let stop = shutdown_signal();
-        let server = LoginServer::bind(loaded.config.login_server).await?;
-        server.run(stop).await?;
+        tokio::pin!(stop);
+        let Some(server) =
+            until_stopped(LoginServer::bind(loaded.config.login_server), &mut stop).await
+        else {
+            return Ok(());
+        };
+        server?.run(stop).await?;
         Ok(())
     })
 }

@@ -174,10 +174,28 @@ pub(crate) fn db_proxy(args: DbProxyArgs) -> Result<()> {
     )?;
     runtime()?.block_on(async {
         let stop = shutdown_signal();
-        let proxy = DbProxy::bind(config).await?;
-        proxy.run(stop).await?;
+        tokio::pin!(stop);
+        let Some(proxy) = until_stopped(DbProxy::bind(config), &mut stop).await else {
+            return Ok(());
+        };
+        proxy?.run(stop).await?;
         Ok(())
     })
+}
+
+/// `starting` (a service's bind: a database connect may hang), or `None`
+/// if `stop` (a [`shutdown_signal`]) comes first.
+pub(crate) async fn until_stopped<T>(
+    starting: impl std::future::Future<Output = T>,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<T> {
+    tokio::select! {
+        started = starting => Some(started),
+        () = stop.as_mut() => {
+            eprintln!("stopped while starting");
+            None
+        }
+    }
 }
 
 /// Resolves at the first SIGTERM or SIGINT. The listeners are installed

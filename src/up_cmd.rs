@@ -94,32 +94,27 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async move {
         // Before anything listens: a signal that comes as soon as the
-        // banner is out (or before) drains the stack instead of killing it.
+        // banner is out drains the stack instead of killing it, and one
+        // during start-up (a database that does not answer) ends it.
         let stop = crate::db_cmd::shutdown_signal();
-        let db = DbProxy::bind(c.db_proxy).await.context("db_proxy")?;
-        let route = RouteServer::bind(c.route_server)
-            .await
-            .context("route_server")?;
-        let login = LoginServer::bind(c.login_server)
-            .await
-            .context("login_server")?;
-        let mut relay_config = c.relay;
-        let mut offline = c.offline;
-        if offline.store.root == ferry_storage::Config::default().root {
-            // The store goes with the rest of the data (--data-dir).
-            offline.store.root = c.storage.data_dir.join("offline");
-        }
-        relay_config.offline = offline.relay_store();
-        let relay_offline_root = relay_config.offline.as_ref().map(|s| s.root.clone());
-        let relay = Relay::start(relay_config).context("relay")?;
-        let mut m = c.msg_server;
-        m.db_proxy = vec![dial(db.local_addr()?)];
-        m.route_server = vec![dial(route.local_addr()?)];
-        let login_addrs = login.addresses()?;
-        m.login_server = vec![dial(login_addrs.msg_server)];
-        m.file_server = vec![dial(relay.addresses().msg)];
-        let msg = MsgServer::bind(m).await.context("msg_server")?;
-        let msg_addr = msg.addresses()?.client;
+        tokio::pin!(stop);
+        let started = tokio::select! {
+            started = start(c) => started?,
+            () = &mut stop => {
+                eprintln!("stopped while starting");
+                return Ok(());
+            }
+        };
+        let Started {
+            db,
+            route,
+            login,
+            login_addrs,
+            relay,
+            relay_offline_root,
+            msg,
+            msg_addr,
+        } = started;
 
         println!("ferry is up; data in {}", data_dir.display());
         println!(
@@ -163,7 +158,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             tokio::spawn(route.run(until(back.clone()))),
             tokio::spawn(db.run(until(back))),
         ];
-        stop.await;
+        (&mut stop).await;
         let _ = stop_front.send(true);
         let mut failed = None;
         let front = [msg, login];
@@ -187,5 +182,56 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    })
+}
+
+/// Every service of `ferry up` bound and the relay started, not serving yet.
+struct Started {
+    db: DbProxy,
+    route: RouteServer,
+    login: LoginServer,
+    login_addrs: ferry_control::login_server::Addresses,
+    relay: Relay,
+    relay_offline_root: Option<std::path::PathBuf>,
+    msg: MsgServer,
+    msg_addr: SocketAddr,
+}
+
+/// Binds every service of `c` and starts the relay (the relay's offline
+/// store under the data directory unless configured elsewhere).
+async fn start(c: ferry::config::FileConfig) -> Result<Started> {
+    let db = DbProxy::bind(c.db_proxy).await.context("db_proxy")?;
+    let route = RouteServer::bind(c.route_server)
+        .await
+        .context("route_server")?;
+    let login = LoginServer::bind(c.login_server)
+        .await
+        .context("login_server")?;
+    let mut relay_config = c.relay;
+    let mut offline = c.offline;
+    if offline.store.root == ferry_storage::Config::default().root {
+        // The store goes with the rest of the data (--data-dir).
+        offline.store.root = c.storage.data_dir.join("offline");
+    }
+    relay_config.offline = offline.relay_store();
+    let relay_offline_root = relay_config.offline.as_ref().map(|s| s.root.clone());
+    let relay = Relay::start(relay_config).context("relay")?;
+    let mut m = c.msg_server;
+    m.db_proxy = vec![dial(db.local_addr()?)];
+    m.route_server = vec![dial(route.local_addr()?)];
+    let login_addrs = login.addresses()?;
+    m.login_server = vec![dial(login_addrs.msg_server)];
+    m.file_server = vec![dial(relay.addresses().msg)];
+    let msg = MsgServer::bind(m).await.context("msg_server")?;
+    let msg_addr = msg.addresses()?.client;
+    Ok(Started {
+        db,
+        route,
+        login,
+        login_addrs,
+        relay,
+        relay_offline_root,
+        msg,
+        msg_addr,
     })
 }

@@ -145,3 +145,48 @@ fn a_busy_port_is_named_once() {
     assert!(err.contains(&addr), "names the address: {err}");
     assert_eq!(err.matches("in use").count(), 1, "said once: {err}");
 }
+
+/// A database that accepts the connection and never speaks (a MySQL
+/// server that hangs): `ferry db-proxy` waits in its start-up, and SIGINT
+/// ends it then, exit 0, rather than after the connect's timeout.
+#[test]
+fn a_signal_during_a_hung_database_connect_ends_the_start_up() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let db = format!("mysql://root@{}/test", silent.local_addr().unwrap());
+    let mut proxy = Stop(
+        ferry()
+            .args(["db-proxy", "--db", &db, "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The connect is accepted (the backlog takes it) and left unanswered.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(proxy.0.try_wait().unwrap().is_none(), "still starting");
+    // SAFETY: kill(2) on our own child, not yet waited for.
+    #[allow(unsafe_code)]
+    let sent = unsafe { libc::kill(proxy.0.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = proxy.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 5 s of SIGINT while starting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut said = String::new();
+    proxy
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(status.success(), "{status}: {said}");
+    assert!(said.contains("stopped while starting"), "{said}");
+    drop(silent);
+}
