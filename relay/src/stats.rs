@@ -291,7 +291,7 @@ pub fn prometheus(cores: &[std::sync::Arc<CoreStats>]) -> String {
         (
             "ferry_relay_store_poisoned",
             "gauge",
-            "1 once a data sync or commit of the offline store failed: offline requests are refused until a restart",
+            "1 once a data sync or commit of the offline store failed: offline requests are refused until a restart (the failing core at once, the others at their next sweep: take the max)",
             |c| &c.store_poisoned,
         ),
         (
