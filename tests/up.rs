@@ -89,18 +89,23 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     let _ = Command::new("kill")
         .args(["-INT", &up.id().to_string()])
         .status();
+    let status = exit_of(&mut up, "SIGINT");
+    assert!(status.success(), "exit 0 after SIGINT: {status}");
+}
+
+/// `up`'s exit status, waited for at most 20 s after `what` was sent.
+fn exit_of(up: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
+    loop {
         if let Some(status) = up.try_wait().unwrap() {
-            break status;
+            return status;
         }
         assert!(
             Instant::now() < deadline,
-            "ferry up did not exit after SIGINT"
+            "ferry up did not exit after {what}"
         );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "exit 0 after SIGINT: {status}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A signal the moment the banner is out (a supervisor's stop, a quick
@@ -125,17 +130,7 @@ fn a_signal_right_after_the_banner_still_drains_and_exits_0() {
         #[allow(unsafe_code)]
         let sent = unsafe { libc::kill(up.id() as libc::pid_t, *signal) };
         assert_eq!(sent, 0);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = up.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "start {i}: no exit after signal {signal}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = exit_of(&mut up, &format!("signal {signal} (start {i})"));
         assert!(
             status.success(),
             "start {i}: signal {signal} right after the banner: {status}"
