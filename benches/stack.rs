@@ -515,7 +515,8 @@ fn table(
     out
 }
 
-// Last figures: 2026-12-01, `FERRY_BENCH_ROUNDS=5 cargo bench --bench stack`,
+// Figures: 2026-12-01 (the first run; a later, quieter one follows),
+// `FERRY_BENCH_ROUNDS=5 cargo bench --bench stack`,
 // release build, a shared VM with 2 vCPUs (AMD EPYC), 24 GiB, Linux 6.18, ext4 on
 // virtio (the data directory under /var/tmp); loadgen, `ferry up` and the splice
 // relay on the same 2 cores, other agents' builds beside them (load average ~4).

@@ -15,7 +15,8 @@ use crate::cli::ConfigArgs;
 pub(crate) struct StoreArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// The store's directory (offline.root)
+    /// The store's directory (offline.root; `ferry up` keeps it in
+    /// <its data dir>/offline)
     #[arg(long, value_name = "DIR")]
     data_dir: Option<String>,
 }
@@ -54,10 +55,35 @@ fn config(args: &StoreArgs) -> Result<ferry_storage::Config> {
     Ok(store)
 }
 
+/// A store to check or repair must be one: a directory that is not (an
+/// empty one, or `ferry up`'s data directory, whose store is its
+/// `offline/`) would otherwise check as an empty, sound store.
+fn existing(config: ferry_storage::Config) -> Result<ferry_storage::Config> {
+    let root = &config.root;
+    let layout = ferry_storage::Layout::new(root);
+    if !layout.tasks_dir().is_dir() {
+        let nested = ferry_storage::Layout::new(root.join("offline"));
+        if nested.tasks_dir().is_dir() {
+            bail!(
+                "no offline store at {0} (no tasks/ in it); {0} looks like a ferry data \
+                 directory, whose store is {1}: --data-dir {1}",
+                root.display(),
+                root.join("offline").display()
+            );
+        }
+        bail!(
+            "no offline store at {} (no tasks/ in it: a relay that opened a store there \
+             would have made it); `ferry up` keeps its store in <data dir>/offline",
+            root.display()
+        );
+    }
+    Ok(config)
+}
+
 pub(crate) fn run(command: StoreCommand) -> Result<()> {
     match command {
-        StoreCommand::Check(args) => check(&config(&args)?),
-        StoreCommand::Repair { store, dry_run } => repair(&config(&store)?, dry_run),
+        StoreCommand::Check(args) => check(&existing(config(&args)?)?),
+        StoreCommand::Repair { store, dry_run } => repair(&existing(config(&store)?)?, dry_run),
         StoreCommand::ImportTeamtalk { dir, store } => import(&config(&store)?, &dir),
     }
 }

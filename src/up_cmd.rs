@@ -133,7 +133,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
         println!("  db_proxy       {} (SQLite)", db.local_addr()?);
         println!("  route_server   {}", route.local_addr()?);
         println!(
-            "add a user:  ferry user add alice --password secret --data-dir {}",
+            "add users:  ferry user add alice --password secret --data-dir {0}  (and bob: ferry user add bob --password secret2 --data-dir {0})",
             data_dir.display()
         );
         println!(
@@ -141,7 +141,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             login_addrs.http.port()
         );
         println!(
-            "or send a file:  ferry send FILE --to bob --user alice --server http://{advertise}:{}  (ferry recv --user bob receives)",
+            "or send a file:  ferry send FILE --to bob --user alice --server http://{advertise}:{}  (ferry recv --user bob receives; each asks for its password, or reads FERRY_PASSWORD or --password-file)",
             login_addrs.http.port()
         );
         println!("Ctrl-C stops everything.");

@@ -310,6 +310,31 @@ fn offline_files_outlive_the_relay_process() {
         line.contains("100.0%") && line.contains("complete") && line.contains("notes.txt"),
         "{line}"
     );
+    // A directory that is not a store is said so, not checked as an
+    // empty sound one: an empty one, and a ferry data directory (whose
+    // store is its offline/).
+    let other = tempfile::tempdir().unwrap();
+    let not_a_store = |at: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["store", "check", "--data-dir", at.to_str().unwrap()])
+            .env_remove("FERRY_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = not_a_store(other.path());
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && said.contains("no offline store"),
+        "{said}"
+    );
+    std::fs::create_dir_all(other.path().join("offline/tasks")).unwrap();
+    let out = not_a_store(other.path());
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && said.contains("looks like a ferry data directory"),
+        "{said}"
+    );
+
     let id = ferry_storage::TaskId::parse(&task).unwrap();
     let data = ferry_storage::Layout::new(dir.path()).data(&id);
     let mut bytes = std::fs::read(&data).unwrap();
