@@ -122,12 +122,13 @@ impl ConfigArgs {
 }
 
 impl Cli {
-    /// The log level when `RUST_LOG` is unset: `warn` for `ferry loadgen`
-    /// (its own lines report progress; a log line per operation would
-    /// drown them), `info` for the rest.
+    /// The log level when `RUST_LOG` is unset: `warn` for the commands a
+    /// user runs and reads (`loadgen`, `send`, `recv`, `user`: their own
+    /// lines report what happens; an INFO line would land in the middle of
+    /// a progress bar), `info` for the servers and the operator's tools.
     pub(crate) fn default_log(&self) -> &'static str {
         match self.command {
-            Command::Loadgen(_) => "warn",
+            Command::Loadgen(_) | Command::Send(_) | Command::Recv(_) | Command::User(_) => "warn",
             _ => "info",
         }
     }

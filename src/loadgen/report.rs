@@ -65,8 +65,11 @@ pub(crate) fn table(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> St
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "scenario {:?} against {}, {} users, concurrency {}, {:.1} s",
-        setup.scenario,
+        "scenario {} against {}, {} users, concurrency {}, {:.1} s",
+        clap::ValueEnum::to_possible_value(&setup.scenario).map_or_else(
+            || format!("{:?}", setup.scenario),
+            |v| v.get_name().to_owned()
+        ),
         setup.against,
         setup.users,
         setup.concurrency,
