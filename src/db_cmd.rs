@@ -70,12 +70,18 @@ impl From<SchemeArg> for PasswordScheme {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UserCommand {
-    /// Create a user who logs in with PASSWORD (stored as argon2 unless
-    /// --password-scheme says otherwise).
+    /// Create a user who logs in with a password (stored as argon2 unless
+    /// --password-scheme says otherwise): --password, the first line of
+    /// --password-file, else asked on the terminal.
     Add {
         name: String,
-        #[arg(long)]
-        password: String,
+        /// The password itself (visible in the process list and the shell's
+        /// history: prefer --password-file or the prompt where that matters)
+        #[arg(long, conflicts_with = "password_file")]
+        password: Option<String>,
+        /// A file whose first line is the password
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<std::path::PathBuf>,
         #[arg(long, value_enum, default_value_t)]
         password_scheme: SchemeArg,
         #[arg(long)]
@@ -223,17 +229,41 @@ pub(crate) fn db(command: DbCommand) -> Result<()> {
     Ok(())
 }
 
+/// A new user's password: `given`, else the first line of `file`, else
+/// asked twice on the terminal (a typo would lock the user out).
+fn new_password(given: Option<String>, file: Option<&Path>, name: &str) -> Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the password file {}", path.display()))?;
+        return Ok(text.lines().next().unwrap_or("").to_string());
+    }
+    let ask = |what: &str| {
+        rpassword::prompt_password(what)
+            .context("no password: give --password or --password-file, or run on a terminal")
+    };
+    let first = ask(&format!("password for {name}: "))?;
+    if ask("again: ")? != first {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
 pub(crate) fn user(command: UserCommand) -> Result<()> {
     let rt = runtime()?;
     match command {
         UserCommand::Add {
             name,
             password,
+            password_file,
             password_scheme,
             nick,
             depart,
             db,
         } => {
+            let password = new_password(password, password_file.as_deref(), &name)?;
             let mut store = resolve(&db, &[])?.store;
             store.redis = None;
             let user = NewUser {

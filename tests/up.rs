@@ -1,5 +1,6 @@
 //! `ferry up` as a new user runs it: the whole stack in one process on a
-//! fresh data directory; users added with `ferry user add` while it runs;
+//! fresh data directory; users added with `ferry user add` while it runs
+//! (one with its password in a file);
 //! two clients find msg_server through login_server's HTTP, exchange a
 //! message and move a file through the relay; Ctrl-C (SIGINT) drains and
 //! exits 0.
@@ -42,9 +43,23 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     );
     let http = address(&lines, "login_server");
 
-    for name in ["alice", "bob"] {
-        stack::process::user_add(name, stack::PASSWORD, &["--data-dir", data]);
-    }
+    stack::process::user_add("alice", stack::PASSWORD, &["--data-dir", data]);
+    // bob's password from a file (its first line), as an operator keeps it
+    // off the command line.
+    let file = dir.path().join("bob.password");
+    std::fs::write(&file, format!("{}\nnot part of it\n", stack::PASSWORD)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["user", "add", "bob", "--password-file"])
+        .arg(&file)
+        .args(["--data-dir", data])
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let msg = stack::msg_server_from(http).await;
     let mut alice = Client::login(msg, "alice", ClientType::Windows).await;
     let mut bob = Client::login(msg, "bob", ClientType::Windows).await;
