@@ -13,7 +13,8 @@
 //!   latency_ms: { p50, p90, p99, max },
 //!   phases: { NAME: { ops, mib, transfer_mib_per_s, latency_ms: { p50, p90, p99, max } } },
 //!   server: { pid, cpu_s, rss_kib } | null,
-//!   timeline: [ { second, ops, errors, mib, p99_ms } ] }
+//!   timeline: [ { second, span_s, ops, errors, mib, p99_ms } ] }  (span_s: 1 but for
+//!   the last second, cut short by the end of the run)
 //! ```
 //!
 //! `phases` holds the parts of an operation timed apart: an offline file's
@@ -109,7 +110,10 @@ pub(crate) fn table(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> St
             if setup.no_disk { ", no disk" } else { "" }
         );
     }
-    for (name, p) in &s.phases {
+    // In the order an operation goes through them (upload, then download).
+    let mut phases: Vec<_> = s.phases.iter().collect();
+    phases.sort_by_key(|(name, _)| (**name != "upload", **name));
+    for (name, p) in phases {
         let l = &p.latencies;
         let _ = writeln!(
             out,
@@ -140,6 +144,9 @@ pub(crate) fn json(setup: &Setup, s: &Summary, server: Option<ServerUse>) -> Val
             lat.sort_unstable();
             json!({
                 "second": i,
+                // Seconds this entry covers: 1 but for the last, cut short
+                // by the end of the run.
+                "span_s": (s.elapsed.as_secs_f64() - i as f64).clamp(0.0, 1.0),
                 "ops": sec.ops,
                 "errors": sec.errors,
                 "mib": sec.bytes as f64 / f64::from(1 << 20),
@@ -236,6 +243,19 @@ pub(crate) fn svg(setup: &Setup, s: &Summary) -> String {
             quantile_ms(&lat, 0.99)
         })
         .collect();
+    // The last second is usually cut short by the end of the run: its
+    // counts are a rate over what it lasted, or left out when that is too
+    // short to mean anything (a quarter of a second).
+    let (mut rate, mut p99) = (rate, p99);
+    let cut = s.elapsed.as_secs_f64() - (rate.len().max(1) - 1) as f64;
+    if rate.len() > 1 && cut < 0.25 {
+        rate.pop();
+        p99.pop();
+    } else if let Some(last) = rate.last_mut()
+        && cut < 1.0
+    {
+        *last /= cut.max(f64::EPSILON);
+    }
     let seconds = rate.len().max(1);
     let x = |i: usize| LEFT + (W - LEFT - RIGHT) * (i as f64 + 0.5) / seconds as f64;
     let top = |v: &[f64]| nice_top(v.iter().copied().fold(0.0, f64::max));
@@ -354,7 +374,68 @@ fn tick(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::nice_top;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::super::record::{Second, Summary};
+    use super::super::size::SizeSpec;
+    use super::{Scenario, Setup, nice_top, svg};
+
+    /// The y of each point of the SVG's polyline `id`.
+    fn ys(svg: &str, id: &str) -> Vec<f64> {
+        let at = svg
+            .find(&format!("id=\"{id}\" points=\""))
+            .expect("the series");
+        let rest = &svg[at..];
+        let points = rest.split('"').nth(3).unwrap();
+        (points.split(' '))
+            .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+            .collect()
+    }
+
+    /// Three seconds of 100 MiB/s, the last cut short at `elapsed`.
+    fn chart(elapsed: f64) -> String {
+        let setup = Setup {
+            scenario: Scenario::Online,
+            against: "test".into(),
+            users: 2,
+            concurrency: 1,
+            size: SizeSpec::parse("1MiB").unwrap(),
+            seed: 1,
+            no_disk: true,
+            window: 1,
+            chunk_bytes: 32 << 10,
+        };
+        let mib = 1u64 << 20;
+        let second = |bytes: u64| Second {
+            ops: bytes / mib,
+            errors: 0,
+            bytes,
+            latencies: vec![1_000],
+        };
+        let last = ((elapsed - 2.0) * 100.0) as u64 * mib;
+        let summary = Summary {
+            elapsed: Duration::from_secs_f64(elapsed),
+            ops: 0,
+            bytes: 200 * mib + last,
+            errors: BTreeMap::new(),
+            files: None,
+            phases: BTreeMap::new(),
+            latencies: vec![1_000],
+            seconds: vec![second(100 * mib), second(100 * mib), second(last)],
+        };
+        svg(&setup, &summary)
+    }
+
+    #[test]
+    fn a_last_second_cut_short_is_a_rate_not_a_drop() {
+        // Half a second of 50 MiB: drawn at 100 MiB/s like the others.
+        let y = ys(&chart(2.5), "throughput");
+        assert_eq!(y.len(), 3);
+        assert!(y.iter().all(|v| (v - y[0]).abs() < 0.5), "{y:?}");
+        // A tenth of a second is left out.
+        assert_eq!(ys(&chart(2.1), "throughput").len(), 2);
+    }
 
     #[test]
     fn axis_tops_are_round_and_cover_the_data() {
