@@ -354,7 +354,7 @@ wire_code! {
         InvalidTaskId = 0x05,
         /// The sending user's offline files would pass `storage.user_quota_bytes`.
         UserQuota = 0x100,
-        /// All stored files would pass `storage.quota_bytes`.
+        /// All stored files would pass `offline.quota_bytes`.
         Quota = 0x101,
         /// The disk would keep less than `storage.min_free_bytes` free.
         NoSpace = 0x102,

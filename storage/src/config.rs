@@ -1,7 +1,9 @@
-//! The `[storage]` section of ferry's TOML file.
+//! The offline store's settings: the `[offline]` section of ferry's TOML
+//! file (beside the relay's `enabled`), keys named `offline.<key>` in
+//! config check and `--set`.
 //!
 //! ```toml
-//! [storage]
+//! [offline]
 //! root = "data/offline"     # the store's directory
 //! block_size = "1MiB"       # unit of checksums, commits and resume
 //! max_file_size = "64GiB"   # largest file accepted

@@ -3,7 +3,7 @@
 //! - **Running**, as pieces are written: each piece the relay wrote goes
 //!   into the digest if it is the next byte of the file; a piece that
 //!   arrives ahead (several connections answer out of order) is held,
-//!   up to `storage.digest_hold_bytes`, until the gap before it is
+//!   up to `offline.digest_hold_bytes`, until the gap before it is
 //!   written. A single connection answers in order, so its upload is
 //!   digested by the time its last piece is written.
 //! - **Read back**, once every block is committed: the relay reads the

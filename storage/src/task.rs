@@ -24,7 +24,7 @@
 //!
 //! ```text
 //! end_write(w, true); digest_written(w, payload)   the running digest takes the piece
-//!   (in file order, or held ahead of it up to storage.digest_hold_bytes)
+//!   (in file order, or held ahead of it up to offline.digest_hold_bytes)
 //! every block committed: needs_digest()
 //!   take_digest() -> Digest       running digest so far (or an empty one)
 //!   relay: read back blocks next_block().. in order; Digest::update checks each CRC32C
@@ -183,7 +183,7 @@ impl Task {
     }
 
     /// Bytes of pieces the running digest may hold when they arrive ahead
-    /// of it (`storage.digest_hold_bytes`).
+    /// of it (`offline.digest_hold_bytes`).
     pub fn set_digest_hold(&mut self, bytes: u64) {
         if let Some(r) = &mut self.running {
             r.set_hold(bytes);

@@ -12,7 +12,7 @@
 //!   (offline_window_covers_uncommitted: asked + written-uncommitted bytes stay within
 //!   the window, a commit every half window: a crash costs the uploader one window)
 //!   each piece written goes into the running SHA-256 (in file order; pieces
-//!   ahead of it held up to storage.digest_hold_bytes)
+//!   ahead of it held up to offline.digest_hold_bytes)
 //! nothing left to ask or answer ─> sync + commit ─> read back the blocks the
 //!   running SHA-256 did not reach, if any (a bad one is asked again) ─> final commit
 //!   ─> DONE carrying the SHA-256 (IMFileState.sha256, an extension), close
