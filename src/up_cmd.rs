@@ -98,12 +98,8 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
         // during start-up (a database that does not answer) ends it.
         let stop = crate::db_cmd::shutdown_signal();
         tokio::pin!(stop);
-        let started = tokio::select! {
-            started = start(c) => started?,
-            () = &mut stop => {
-                eprintln!("stopped while starting");
-                return Ok(());
-            }
+        let Some(started) = crate::db_cmd::until_stopped(start(c), &mut stop).await else {
+            return Ok(());
         };
         let Started {
             db,
@@ -114,7 +110,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
             relay_offline_root,
             msg,
             msg_addr,
-        } = started;
+        } = started?;
 
         println!("ferry is up; data in {}", data_dir.display());
         println!(

@@ -47,16 +47,8 @@ fn a_login_burst_is_answered_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("ferry.db").display());
     for u in 0..USERS {
-        let out = ferry()
-            .args(["user", "add", &format!("burst{u}"), "--password", "pw"])
-            .args(["--db", &db])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let name = format!("burst{u}");
+        stack::process::run(&["user", "add", &name, "--password", "pw", "--db", &db]);
     }
     let addr: SocketAddr = ([127, 0, 0, 1], port()).into();
     let child = ferry()

@@ -48,18 +48,16 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     // off the command line.
     let file = dir.path().join("bob.password");
     std::fs::write(&file, format!("{}\nnot part of it\n", stack::PASSWORD)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["user", "add", "bob", "--password-file"])
-        .arg(&file)
-        .args(["--data-dir", data])
-        .env_remove("FERRY_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let file = file.to_str().unwrap();
+    stack::process::run(&[
+        "user",
+        "add",
+        "bob",
+        "--password-file",
+        file,
+        "--data-dir",
+        data,
+    ]);
     let msg = stack::msg_server_from(http).await;
     let mut alice = Client::login(msg, "alice", ClientType::Windows).await;
     let mut bob = Client::login(msg, "bob", ClientType::Windows).await;
