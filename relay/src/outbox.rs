@@ -133,8 +133,7 @@ impl Outbox {
                     CoreStats::add(&self.stats.direct_writes, 1);
                     return Ok(());
                 }
-                Ok(n) if n < head.len() => (head.slice(n..), payload),
-                Ok(n) => (Bytes::new(), payload.slice(n - head.len()..)),
+                Ok(n) => advance_pair(head, payload, n),
                 Err(_) => (head, payload),
             },
         };
@@ -431,16 +430,15 @@ fn writev_nonblocking(fd: RawFd, a: &[u8], b: &[u8]) -> std::io::Result<usize> {
 /// `IoVecMeta::consume` drops the advanced base), resending bytes.
 async fn write_pair(
     io: &mut TcpOwnedWriteHalf,
-    head: Bytes,
-    payload: Bytes,
+    mut head: Bytes,
+    mut payload: Bytes,
 ) -> std::io::Result<()> {
-    let mut pair = PairIov::new(head, payload);
-    while pair.remaining() > 0 {
-        let (res, back) = io.writev(pair).await;
-        pair = back;
+    while head.len() + payload.len() > 0 {
+        let (res, back) = io.writev(PairIov::new(head, payload)).await;
+        (head, payload) = back.parts;
         match res {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => pair.advance(n),
+            Ok(n) => (head, payload) = advance_pair(head, payload, n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -448,16 +446,24 @@ async fn write_pair(
     Ok(())
 }
 
-/// Two buffers as iovecs for writev, advanced past what was written.
+/// `head` then `payload` without their first `n` bytes (at most both
+/// lengths): what is left after a partial write.
+fn advance_pair(head: Bytes, payload: Bytes, n: usize) -> (Bytes, Bytes) {
+    if n < head.len() {
+        (head.slice(n..), payload)
+    } else {
+        (Bytes::new(), payload.slice(n - head.len()..))
+    }
+}
+
+/// Two buffers as the iovecs of one writev.
 struct PairIov {
     /// On the heap: io_uring reads the array when the submission is
     /// entered, after monoio has moved the op holding this value.
     iov: Box<[libc::iovec; 2]>,
-    /// The first iovec with bytes left (2 when both are written).
-    first: usize,
-    /// Keep the bytes `iov` points into alive (and where they are: the
-    /// heap data of a `Bytes` does not move with it).
-    _parts: (Bytes, Bytes),
+    /// The bytes `iov` points into, kept alive (a `Bytes`' heap data does
+    /// not move with it).
+    parts: (Bytes, Bytes),
 }
 
 impl PairIov {
@@ -466,50 +472,24 @@ impl PairIov {
             iov_base: b.as_ptr() as *mut libc::c_void,
             iov_len: b.len(),
         };
-        let mut pair = PairIov {
+        PairIov {
             iov: Box::new([iov(&head), iov(&payload)]),
-            first: 0,
-            _parts: (head, payload),
-        };
-        pair.advance(0); // skips an empty head
-        pair
-    }
-
-    fn remaining(&self) -> usize {
-        self.iov[self.first..].iter().map(|v| v.iov_len).sum()
-    }
-
-    /// Drops the first `n` bytes (at most [`Self::remaining`]).
-    fn advance(&mut self, mut n: usize) {
-        while self.first < self.iov.len() {
-            let v = &mut self.iov[self.first];
-            if n < v.iov_len {
-                // SAFETY: `n` is within this iovec, so the pointer stays
-                // inside the buffer it points into.
-                #[allow(unsafe_code)]
-                {
-                    v.iov_base = unsafe { v.iov_base.cast::<u8>().add(n) }.cast();
-                }
-                v.iov_len -= n;
-                return;
-            }
-            n -= v.iov_len;
-            self.first += 1;
+            parts: (head, payload),
         }
     }
 }
 
-// SAFETY: the iovecs from `first` on point into the `Bytes` this value
-// owns, valid for their lengths and unmoved while it lives (the array is
-// boxed, the bytes are a `Bytes`' heap data); writev only reads them.
+// SAFETY: both iovecs point into the `Bytes` this value owns, valid for
+// their lengths and unmoved while it lives (the array is boxed, the bytes
+// are a `Bytes`' heap data); writev only reads them.
 #[allow(unsafe_code)]
 unsafe impl monoio::buf::IoVecBuf for PairIov {
     fn read_iovec_ptr(&self) -> *const libc::iovec {
-        self.iov[self.first..].as_ptr()
+        self.iov.as_ptr()
     }
 
     fn read_iovec_len(&self) -> usize {
-        self.iov.len() - self.first
+        self.iov.len()
     }
 }
 
@@ -539,4 +519,25 @@ pub(crate) fn shared_stream(
     // shared reference for `&self` calls (peer_addr). We do the same, for
     // `&self` methods only, while this half has no operation in flight.
     unsafe { &*half.get() }
+}
+
+#[cfg(test)]
+mod pair_tests {
+    use bytes::Bytes;
+
+    use super::advance_pair;
+
+    #[test]
+    fn a_partial_write_leaves_the_rest_of_both_parts() {
+        let (h, p) = (Bytes::from_static(b"head"), Bytes::from_static(b"payload"));
+        let left = |n| {
+            let (a, b) = advance_pair(h.clone(), p.clone(), n);
+            [a, b].concat()
+        };
+        for n in 0..=11 {
+            assert_eq!(left(n), b"headpayload"[n..], "after {n} bytes");
+        }
+        let (a, b) = advance_pair(Bytes::new(), p.clone(), 3);
+        assert_eq!((&a[..], &b[..]), (&b""[..], &b"load"[..]));
+    }
 }
