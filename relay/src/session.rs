@@ -134,7 +134,7 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let outbox = start_writer(wr, core);
-    let _ = outbox.send(login_rsp(0, &req.task_id, seq));
+    let _ = outbox.send(login_rsp(&req.task_id, seq, Ok(None)));
     let conn_id = core.conn_id();
     let cancel = canceller.handle();
     join(
@@ -376,46 +376,36 @@ pub(crate) fn hand_off(
     Ok(())
 }
 
-/// Answers a refused login: result 1 with why (`file_server_error`, an
-/// extension stock clients skip).
+/// Answers a refused login (see [`login_rsp`]).
 pub(crate) async fn refuse(
     reader: &mut FrameReader<TcpStream>,
     req: &ImFileLoginReq,
     seq: u16,
     why: &ConnError,
 ) {
-    let pdu = encode_to_bytes(
-        &ImFileLoginRsp {
-            file_size_u64: None,
-            result_code: 1,
-            task_id: req.task_id.clone(),
-            file_server_error: Some(why.file_server_error().code()),
-        },
-        seq,
-        u32::MAX,
-    )
-    .expect("small PDU");
+    let pdu = login_rsp(&req.task_id, seq, Err(why));
     let _ = reader.io_mut().write_all(pdu).await;
 }
 
-pub(crate) fn login_rsp(result_code: u32, task_id: &Bytes, seq: u16) -> Bytes {
-    login_rsp_sized(result_code, task_id, seq, None)
-}
-
-/// A login answer; `file_size_u64` (bytes, ferry's extension) only to a
-/// login that carried one.
-pub(crate) fn login_rsp_sized(
-    result_code: u32,
+/// A login answer: accepted (result 0, with `file_size_u64`, bytes,
+/// ferry's extension, only to a login that carried one) or refused
+/// (result 1, with why: `file_server_error`, an extension stock clients
+/// skip).
+pub(crate) fn login_rsp(
     task_id: &Bytes,
     seq: u16,
-    file_size_u64: Option<u64>,
+    answer: Result<Option<u64>, &ConnError>,
 ) -> Bytes {
+    let (result_code, file_size_u64, file_server_error) = match answer {
+        Ok(size) => (0, size, None),
+        Err(why) => (1, None, Some(why.file_server_error().code())),
+    };
     encode_to_bytes(
         &ImFileLoginRsp {
             file_size_u64,
             result_code,
             task_id: task_id.clone(),
-            file_server_error: None,
+            file_server_error,
         },
         seq,
         u32::MAX,

@@ -224,7 +224,7 @@ pub(crate) async fn serve(
     let out = start_writer(wr, core);
     // A ferry peer (its login carried the size) learns the size as stored.
     let sized = req.file_size_u64.map(|_| info.size);
-    let _ = out.send(crate::session::login_rsp_sized(0, &req.task_id, seq, sized));
+    let _ = out.send(crate::session::login_rsp(&req.task_id, seq, Ok(sized)));
     let conn = Conn {
         core: core.clone(),
         id,
