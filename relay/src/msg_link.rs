@@ -306,11 +306,9 @@ async fn create_task(core: &Core, req: &ImFileTransferReq) -> Result<String, Fil
         file_name: req.file_name.clone(),
         file_size: req.file_size,
     };
-    let (ack, done) = flume::bounded(1);
-    if core.inboxes[owner]
-        .send(CoreMsg::CreateTask { spec, ack })
-        .is_err()
-        || done.recv_async().await.is_err()
+    if ask(core, owner, |ack| CoreMsg::CreateTask { spec, ack })
+        .await
+        .is_none()
     {
         return Err(Why::Draining);
     }
@@ -334,12 +332,7 @@ async fn locate(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         if ids.is_empty() {
             continue;
         }
-        let (ack, done) = flume::bounded(1);
-        if core.inboxes[owner]
-            .send(CoreMsg::Locate { ids, ack })
-            .is_ok()
-            && let Ok(found) = done.recv_async().await
-        {
+        if let Some(found) = ask(core, owner, |ack| CoreMsg::Locate { ids, ack }).await {
             held.extend(found);
         }
     }
@@ -362,19 +355,10 @@ async fn delete(core: &Core, frame: &Frame) -> Result<Bytes, ConnError> {
         OfflineDeleteResult::BadTaskId
     } else {
         let owner = core_for_task(&req.task_id[..], core.cores());
-        let (ack, done) = flume::bounded(1);
-        let asked = core.inboxes[owner].send(CoreMsg::DeleteOffline {
-            id: req.task_id.clone(),
-            user: req.user_id,
-            ack,
-        });
-        match asked {
-            Ok(()) => done
-                .recv_async()
-                .await
-                .unwrap_or(OfflineDeleteResult::Failed),
-            Err(_) => OfflineDeleteResult::Failed,
-        }
+        let (id, user) = (req.task_id.clone(), req.user_id);
+        ask(core, owner, |ack| CoreMsg::DeleteOffline { id, user, ack })
+            .await
+            .unwrap_or(OfflineDeleteResult::Failed)
     };
     let task = ferry_proto::text::show(&req.task_id);
     match result {
@@ -418,16 +402,20 @@ async fn offline_task(
             .as_ref()
             .and_then(|d| <[u8; 32]>::try_from(&d[..]).ok()),
     };
+    ask(core, owner, |ack| CoreMsg::CreateOffline { task, ack })
+        .await
+        .unwrap_or(Err(FileServerError::Draining))
+        .map(|()| id)
+}
+
+/// Sends core `owner` the message `msg` makes around an answer channel,
+/// and waits for the answer; `None` if that core is gone (it drains).
+async fn ask<T>(
+    core: &Core,
+    owner: usize,
+    msg: impl FnOnce(flume::Sender<T>) -> CoreMsg,
+) -> Option<T> {
     let (ack, done) = flume::bounded(1);
-    if core.inboxes[owner]
-        .send(CoreMsg::CreateOffline { task, ack })
-        .is_err()
-    {
-        return Err(FileServerError::Draining);
-    }
-    match done.recv_async().await {
-        Ok(Ok(())) => Ok(id),
-        Ok(Err(why)) => Err(why),
-        Err(_) => Err(FileServerError::Draining),
-    }
+    core.inboxes[owner].send(msg(ack)).ok()?;
+    done.recv_async().await.ok()
 }
