@@ -101,13 +101,12 @@ impl ClientArgs {
 
     fn password(&self) -> Result<String, Failed> {
         if let Some(path) = &self.password_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            return password_from_file(path).map_err(|e| {
                 Failed::new(
                     Failed::IO,
                     anyhow!("reading the password file {}: {e}", path.display()),
                 )
-            })?;
-            return Ok(text.lines().next().unwrap_or("").to_string());
+            });
         }
         if let Ok(p) = std::env::var("FERRY_PASSWORD") {
             return Ok(p);
@@ -119,6 +118,13 @@ impl ClientArgs {
             )
         })
     }
+}
+
+/// A password file's first line (the rest, and the line end, are not part
+/// of it).
+pub(crate) fn password_from_file(path: &std::path::Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.lines().next().unwrap_or("").to_string())
 }
 
 /// A tokio runtime for a client command (two threads: the transfer and

@@ -236,9 +236,8 @@ fn new_password(given: Option<String>, file: Option<&Path>, name: &str) -> Resul
         return Ok(p);
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the password file {}", path.display()))?;
-        return Ok(text.lines().next().unwrap_or("").to_string());
+        return crate::client_cmd::password_from_file(path)
+            .with_context(|| format!("reading the password file {}", path.display()));
     }
     let ask = |what: &str| {
         rpassword::prompt_password(what)
