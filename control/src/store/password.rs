@@ -28,11 +28,15 @@ pub fn md5_hex(data: &[u8]) -> String {
     out
 }
 
-/// TeamTalk's check: stored == md5hex(client_password + salt).
+/// TeamTalk's stored password: md5hex(client_password + salt), where
+/// the client password is md5hex of the plain text.
+pub(super) fn teamtalk_row(client_password: &str, salt: &str) -> String {
+    md5_hex(format!("{client_password}{salt}").as_bytes())
+}
+
+/// TeamTalk's check: stored == [`teamtalk_row`] (any case).
 pub(super) fn md5_matches(client_password: &str, salt: &str, stored: &str) -> bool {
-    let mut input = client_password.as_bytes().to_vec();
-    input.extend_from_slice(salt.as_bytes());
-    md5_hex(&input).eq_ignore_ascii_case(stored)
+    teamtalk_row(client_password, salt).eq_ignore_ascii_case(stored)
 }
 
 /// An argon2id PHC string for `client_password` (md5hex of the plain text).

@@ -208,10 +208,7 @@ impl Store {
                     .await??;
                 (ARGON2_MARKER.to_owned(), Some(hash))
             }
-            PasswordScheme::TeamTalkMd5 => (
-                password::md5_hex(format!("{client}{salt}").as_bytes()),
-                None,
-            ),
+            PasswordScheme::TeamTalkMd5 => (password::teamtalk_row(&client, &salt), None),
         };
         let nick = if user.nick.is_empty() {
             &user.name
