@@ -21,11 +21,18 @@ impl Shown {
     pub(crate) fn start(label: String, mut progress: watch::Receiver<Progress>) -> Shown {
         let task = tokio::spawn(async move {
             if std::io::stderr().is_terminal() {
-                let bar = ProgressBar::new(0);
+                // Drawn from the first report on, when the size is known: a
+                // bar of length 0 would be drawn full ("0 B/0 B").
+                if progress.changed().await.is_err() {
+                    return;
+                }
+                let first = *progress.borrow_and_update();
+                let bar = ProgressBar::new(first.total);
                 if let Ok(style) = ProgressStyle::with_template(TEMPLATE) {
                     bar.set_style(style.progress_chars("=> "));
                 }
                 bar.set_message(label);
+                bar.set_position(first.done);
                 while progress.changed().await.is_ok() {
                     let p = *progress.borrow_and_update();
                     bar.set_length(p.total);

@@ -184,17 +184,14 @@ impl Conn {
 
     /// Sends `msg` expecting no answer.
     pub(crate) async fn send<T: Pdu>(&self, msg: &T) -> Result<(), Error> {
-        let pdu = self.encode(msg, self.next_seq())?;
-        self.out
-            .send(pdu)
-            .await
-            .map_err(|_| Error::new(Kind::Closed))
+        self.send_pdu(self.encode(msg, self.next_seq())?).await
     }
 
-    /// Sends `msg` under `seq` (an answer to the server's request with
-    /// that seq, as a relay's pull is answered), expecting nothing back.
-    pub(crate) async fn reply<T: Pdu>(&self, msg: &T, seq: u16) -> Result<(), Error> {
-        let pdu = self.encode(msg, seq)?;
+    /// Sends a PDU encoded by the caller (header included), as it is: a
+    /// relay's pull answered with its payload last (`ferry_proto::pull`).
+    ///
+    /// Errors: `is_closed` once the connection ended.
+    pub(crate) async fn send_pdu(&self, pdu: Bytes) -> Result<(), Error> {
         self.out
             .send(pdu)
             .await

@@ -40,8 +40,9 @@
 //!
 //! Files: the sender sends (online when the receiver is connected, else
 //! the relay keeps it), the receiver takes what it is offered. Sizes are
-//! bytes: a stock TeamTalk peer moves at most 4 GiB − 1 a file, ferry's
-//! relay more, offline (the u64 fields of PROTOCOL-EXTENSIONS.md).
+//! bytes: a stock TeamTalk peer moves at most 4 GiB − 1 a file; through
+//! ferry's relay two ferry peers move more, online or offline (the u64
+//! fields of PROTOCOL-EXTENSIONS.md).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ferry_client::Error> {

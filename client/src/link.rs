@@ -97,7 +97,22 @@ impl RelayLink {
         }
         // msg_server's first question on a link (stock): it also shows
         // that the link is open, or that the relay wants a secret.
-        let asked = conn.ask(&ImFileServerIpReq {}).await?;
+        // A relay that refused the answer to its challenge closes the link:
+        // seen here (the close came first) or on the answer below.
+        let wrong_secret = |e: Error| {
+            if e.is_closed() && secret.is_some() {
+                Error::refused(
+                    1,
+                    "the relay closed the link after the answer to its challenge (a wrong link secret?)",
+                )
+            } else {
+                e
+            }
+        };
+        let asked = conn
+            .ask(&ImFileServerIpReq {})
+            .await
+            .map_err(wrong_secret)?;
         tokio::select! {
             // A relay that wants a secret sends its challenge, then closes
             // the link on the IP request: the challenge is queued before
@@ -111,16 +126,8 @@ impl RelayLink {
                 });
             }
             answer = asked.answer() => {
-                let answer = match answer {
-                    Err(e) if e.is_closed() && secret.is_some() => {
-                        return Err(Error::refused(
-                            1,
-                            "the relay closed the link after the answer to its challenge (a wrong link secret?)",
-                        ));
-                    }
-                    other => other,
-                };
-                let rsp: ImFileServerIpRsp = answer?
+                let rsp: ImFileServerIpRsp = answer
+                    .map_err(wrong_secret)?
                     .decode()
                     .map_err(|e| Error::protocol(format!("the relay's address list: {e}")))?;
                 tracing::debug!(addresses = rsp.ip_addr_list.len(), "relay link up");
@@ -141,8 +148,8 @@ impl RelayLink {
     /// relay answered it.
     ///
     /// Errors: `is_refused` (the relay could not create it: offline
-    /// without a store, draining, out of space, an online file past
-    /// [`crate::transfer::MAX_FILE_SIZE`]), `is_closed`, `is_timeout`,
+    /// without a store, draining, out of space, sizes that disagree),
+    /// `is_closed`, `is_timeout`,
     /// `is_protocol` (an answer for other users, or malformed).
     pub async fn request_task(
         &self,

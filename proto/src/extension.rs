@@ -368,7 +368,7 @@ wire_code! {
         /// The relay is draining for shutdown; ask another.
         Draining = 0x106,
         /// The request is malformed: sizes that disagree, a SHA-256 that is
-        /// not 32 bytes, an unknown mode or role, an online file past 4 GiB.
+        /// not 32 bytes, an unknown mode or role.
         BadRequest = 0x107,
         /// The task is not in a state for this: a download of an upload not
         /// finished, or of a damaged file.

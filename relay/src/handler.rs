@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::BytesMut;
+use ferry_proto::extension::join_u64;
 use ferry_proto::frame::{HEADER_LEN, Header, set_seq};
 use ferry_proto::pb::im::base_define::{ClientFileState, TransferFileType};
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
@@ -70,13 +71,13 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         return Err(ConnError::WrongTransMode(req.trans_mode));
     }
     let max_chunk = core.config.max_chunk;
-    let file = u64::from(t.spec.file_size);
-    if req.data_size == 0
-        || req.data_size > max_chunk
-        || u64::from(req.offset) + u64::from(req.data_size) > file
-    {
+    let file = t.spec.file_size;
+    // Past 4 GiB - 1 in the u64 twin: only a ferry receiver joined such a
+    // task (session::check_login_size).
+    let offset = join_u64(req.offset, req.offset_u64)?;
+    if req.data_size == 0 || req.data_size > max_chunk || offset + u64::from(req.data_size) > file {
         return Err(ConnError::BadPull {
-            offset: u64::from(req.offset),
+            offset,
             size: req.data_size,
             file,
             max: max_chunk,
@@ -93,7 +94,7 @@ fn pull_req(core: &Core, j: &Joined, header: Header, pdu: BytesMut) -> Result<Fl
         return Ok(Flow::Close);
     }
     t.pulls.push_back(Pull {
-        offset: req.offset,
+        offset,
         size: req.data_size,
         seq: header.seq_num,
         orphan: false,
@@ -240,13 +241,14 @@ fn answer(
     head: &PullDataRspHead,
 ) -> Result<Pull, ConnError> {
     check_ids(t, j, head.user_id, &head.task_id)?;
-    let Some(pull) = t.answer(head.offset) else {
-        return Err(ConnError::UnaskedAnswer(u64::from(head.offset)));
+    let offset = head.wide_offset()?;
+    let Some(pull) = t.answer(offset) else {
+        return Err(ConnError::UnaskedAnswer(offset));
     };
     CoreStats::sub(&core.stats.pulls_in_flight, 1);
     if head.data_len > pull.size as usize {
         return Err(ConnError::WrongLength {
-            offset: u64::from(pull.offset),
+            offset: pull.offset,
             asked: pull.size,
             got: head.data_len,
         });

@@ -7,8 +7,9 @@
 //!
 //! A file past 4 GiB - 1 is asked for with the stock `file_size` at
 //! 0xFFFFFFFF and the size in ferry's `file_size_u64` twin (echoed in the
-//! answer); a twin that disagrees with the stock field is refused, and so
-//! is an online transfer that large (offline ones are served).
+//! answer); a twin that disagrees with the stock field is refused. Such a
+//! task, online or offline, is joined only by ferry peers (their file
+//! login carries `file_size_u64`); a stock peer's login is refused.
 //!
 //! ferry's locate extension (`ferry_proto::extension`): OFFLINE_LOCATE_REQ
 //! names offline task ids; the answer lists those this relay's store holds
@@ -35,8 +36,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_proto::extension::{
     CID_OTHER_LINK_AUTH, CID_OTHER_OFFLINE_DELETE_REQ, CID_OTHER_OFFLINE_LOCATE_REQ,
-    FileServerError, LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS, OfflineDeleteResult, fits_stock,
-    join_u64, verify_link_mac,
+    FileServerError, LINK_NONCE_LEN, OFFLINE_LOCATE_MAX_TASKS, OfflineDeleteResult, join_u64,
+    verify_link_mac,
 };
 use ferry_proto::frame::{Frame, encode_to_bytes};
 use ferry_proto::pb::ferry::link::{
@@ -290,13 +291,6 @@ async fn create_task(core: &Core, req: &ImFileTransferReq) -> Result<String, Fil
         );
         return Err(Why::BadRequest);
     }
-    if !fits_stock(size) {
-        tracing::warn!(
-            size,
-            "transfer refused: online transfers past 4 GiB - 1 are not served (offline ones are)"
-        );
-        return Err(Why::BadRequest);
-    }
     let id = uuid::Uuid::new_v4().to_string();
     let owner = core_for_task(&id, core.cores());
     let spec = TaskSpec {
@@ -304,7 +298,7 @@ async fn create_task(core: &Core, req: &ImFileTransferReq) -> Result<String, Fil
         from_user: req.from_user_id,
         to_user: req.to_user_id,
         file_name: req.file_name.clone(),
-        file_size: req.file_size,
+        file_size: size,
     };
     if ask(core, owner, |ack| CoreMsg::CreateTask { spec, ack })
         .await
@@ -312,7 +306,7 @@ async fn create_task(core: &Core, req: &ImFileTransferReq) -> Result<String, Fil
     {
         return Err(Why::Draining);
     }
-    tracing::info!(task = %id, owner, from = req.from_user_id, to = req.to_user_id, size = req.file_size, "task created");
+    tracing::info!(task = %id, owner, from = req.from_user_id, to = req.to_user_id, size, "task created");
     Ok(id)
 }
 

@@ -119,7 +119,9 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
                     room = length - self.buf.len();
                 }
             }
-            if !self.fill(room).await? {
+            // At most `room`: spare capacity left by a frame read whole
+            // must not swallow the next payload.
+            if !self.fill(room, true).await? {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -138,14 +140,17 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
         }
     }
 
-    /// One read of up to `room` more bytes; false at end of stream.
-    async fn fill(&mut self, room: usize) -> Result<bool, ConnError> {
+    /// One read of at least `room` more bytes of room (`exact`: of just
+    /// `room`; else of whatever capacity the buffer has spare); false at
+    /// end of stream.
+    async fn fill(&mut self, room: usize, exact: bool) -> Result<bool, ConnError> {
         self.buf.reserve(room);
         let buf = std::mem::take(&mut self.buf);
         let filled = buf.len();
+        let end = if exact { filled + room } else { buf.capacity() };
         let (res, slice) = self
             .io
-            .cancelable_read(buf.slice_mut(filled..), self.cancel.clone())
+            .cancelable_read(buf.slice_mut(filled..end), self.cancel.clone())
             .await;
         self.buf = slice.into_inner();
         Ok(res? > 0)
@@ -173,7 +178,10 @@ impl<R: CancelableAsyncReadRent> FrameReader<R> {
                 Some(len) => u32::from_be_bytes(*len) as usize,
                 None => HEADER_LEN,
             };
-            if !self.fill((want - self.buf.len()).max(self.hint)).await? {
+            if !self
+                .fill((want - self.buf.len()).max(self.hint), false)
+                .await?
+            {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {

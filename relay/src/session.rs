@@ -4,9 +4,12 @@
 //! accept ─> FILE_LOGIN_REQ (within login_timeout; heartbeats echoed)
 //!   or BREAKPOINT_REQ (extension) ─> answered, close (offline/breakpoint.rs)
 //!   task id not a UUID / unknown task / wrong user / task ended ─> LOGIN_RES 1, close
+//!   task past 4 GiB - 1 and no file_size_u64 (a stock peer), or a size that
+//!     disagrees (check_login_size) ─> LOGIN_RES 1 with its reason, close
 //!   role held by another connection of the same user ─> that one is severed, this one takes over
 //!   task owned by another core ─> handed to it with the bytes read (it logs in again there)
-//!   ok ─> LOGIN_RES 0; when both sides are in, PEER_READY to the receiver
+//!   ok ─> LOGIN_RES 0 (with file_size_u64 for a ferry peer); when both
+//!     sides are in, PEER_READY to the receiver
 //! relay loop (idle_timeout): see handler.rs
 //! end (any reason) ─> the other side is told CANCEL unless the task ended, task freed
 //! ```
@@ -17,7 +20,7 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
-use ferry_proto::extension::CID_FILE_BREAKPOINT_REQ;
+use ferry_proto::extension::{CID_FILE_BREAKPOINT_REQ, split_u64};
 use ferry_proto::frame::{Frame, encode_to_bytes};
 use ferry_proto::pb::ferry::file::BreakpointReq;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState, TransferFileType};
@@ -128,13 +131,20 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
         refuse(&mut reader, &req, seq, &e).await;
         return Err(e);
     }
+    let size = task.borrow().spec.file_size;
+    if let Err(e) = check_login_size(task_id, size, req.file_size_u64) {
+        refuse(&mut reader, &req, seq, &e).await;
+        return Err(e);
+    }
 
     // Joined: split the socket, start the writer, answer, maybe PEER_READY.
     let (stream, rest) = reader.into_parts();
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let outbox = start_writer(wr, core);
-    let _ = outbox.send(login_rsp(&req.task_id, seq, Ok(None)));
+    // A ferry peer (its login carried the size) learns the size it moves.
+    let sized = req.file_size_u64.map(|_| size);
+    let _ = outbox.send(login_rsp(&req.task_id, seq, Ok(sized)));
     let conn_id = core.conn_id();
     let cancel = canceller.handle();
     join(
@@ -267,6 +277,31 @@ fn may_join(task: &Task, role: Role, user: u32) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Checks a login's `file_size_u64` (`declared`, bytes) against its task's
+/// `size`: a stock peer (none declared) is refused a file past 4 GiB - 1,
+/// which it could not address; a ferry peer is refused a task whose size
+/// it has wrong. Online and offline logins alike.
+///
+/// Errors: [`ConnError::StockPeerTooLarge`], [`ConnError::SizeMismatch`].
+pub(crate) fn check_login_size(
+    task: &str,
+    size: u64,
+    declared: Option<u64>,
+) -> Result<(), ConnError> {
+    match declared {
+        None if !ferry_proto::extension::fits_stock(size) => Err(ConnError::StockPeerTooLarge {
+            task: task.to_string(),
+            size,
+        }),
+        Some(declared) if declared != size => Err(ConnError::SizeMismatch {
+            task: task.to_string(),
+            declared,
+            size,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Puts `peer` in its slot. When both sides are in for the first time the
 /// receiver gets PEER_READY. When `peer` supersedes a connection, that one
 /// is severed and the transfer goes on: a new sender is asked again for
@@ -318,12 +353,13 @@ fn join(task: &Rc<RefCell<Task>>, role: Role, peer: Peer, core: &Core) {
 
 /// An outstanding pull asked again: the receiver's request as it was.
 fn pull_req(t: &Task, pull: &Pull) -> Bytes {
+    let (offset, offset_u64) = split_u64(pull.offset);
     let req = ImFilePullDataReq {
-        offset_u64: None,
+        offset_u64,
         task_id: t.id.to_string().into(),
         user_id: t.spec.to_user,
         trans_mode: TransferFileType::FileTypeOnline as i32,
-        offset: pull.offset,
+        offset,
         data_size: pull.size,
     };
     encode_to_bytes(&req, pull.seq, u32::MAX).expect("small PDU")

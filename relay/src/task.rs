@@ -63,7 +63,9 @@ pub(crate) struct TaskSpec {
     pub to_user: u32,
     /// As the msg_server sent it (any bytes; see `ferry_proto::text`).
     pub file_name: bytes::Bytes,
-    pub file_size: u32,
+    /// Bytes; past 4 GiB - 1 only ferry peers (logins with
+    /// `file_size_u64`) may join.
+    pub file_size: u64,
 }
 
 /// A connection that joined a task.
@@ -106,7 +108,8 @@ impl Peer {
 /// One pull the receiver asked for and the sender has not answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pull {
-    pub offset: u32,
+    /// Bytes (the stock field, or its u64 twin past 4 GiB - 1).
+    pub offset: u64,
     pub size: u32,
     /// The request's seq: stock clients expect it on the answer.
     pub seq: u16,
@@ -158,7 +161,7 @@ impl Task {
     }
 
     /// Removes the pull this answer is for: the oldest one at `offset`.
-    pub(crate) fn answer(&mut self, offset: u32) -> Option<Pull> {
+    pub(crate) fn answer(&mut self, offset: u64) -> Option<Pull> {
         let i = self.pulls.iter().position(|p| p.offset == offset)?;
         self.pulls.remove(i)
     }

@@ -10,6 +10,11 @@
 //! 4 GiB line and at the end. Stock peers (no `file_size_u64` at login)
 //! are refused, never served a wrapped offset; so is a size that
 //! disagrees, on the login and on the msg link.
+//!
+//! Online, a 5 GiB task is relayed between ferry peers: the receiver pulls
+//! across the 4 GiB line and at the end, the sender answers with
+//! `offset_u64` before the payload (forwarded spliced) or after it
+//! (prost's layout, forwarded whole); stock peers are refused at login.
 
 mod common;
 
@@ -17,12 +22,13 @@ use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::Path;
 
 use common::*;
-use ferry_proto::extension::{WIDE_SENTINEL, split_u64};
+use ferry_proto::extension::{FileServerError, WIDE_SENTINEL, join_u64, split_u64};
 use ferry_proto::pb::ferry::file::{BreakpointReq, BreakpointRsp};
 use ferry_proto::pb::im::file::{
     ImFileLoginReq, ImFileLoginRsp, ImFilePullDataReq, ImFilePullDataRsp, ImFileState,
 };
 use ferry_proto::pb::im::server::{ImFileTransferReq, ImFileTransferRsp};
+use ferry_proto::pull::rsp_prefix;
 use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE};
 use ferry_relay::{Config, Driver, Relay};
 use ferry_storage::{NewTask, RecoveryMode, StdFs, Store};
@@ -31,6 +37,11 @@ use sha2::{Digest as _, Sha256};
 const UPLOAD: i32 = 3;
 const DOWNLOAD: i32 = 4;
 const OFFLINE: i32 = 2;
+const ONLINE: i32 = 1;
+const ONLINE_SENDER: i32 = 1;
+const ONLINE_RECEIVER: i32 = 2;
+/// A stock client's pull (bytes).
+const STOCK_PULL: u32 = 34 << 10;
 const MIB: u64 = 1 << 20;
 const BLOCK: u64 = MIB;
 const PULL: u32 = 256 << 10;
@@ -138,10 +149,20 @@ fn login(
     role: i32,
     size: Option<u64>,
 ) -> (Conn, ImFileLoginRsp) {
+    login_to(addr, TASK, user, role, size)
+}
+
+fn login_to(
+    addr: std::net::SocketAddr,
+    task: &str,
+    user: u32,
+    role: i32,
+    size: Option<u64>,
+) -> (Conn, ImFileLoginRsp) {
     let mut c = Conn::connect(addr);
     let req = ImFileLoginReq {
         user_id: user,
-        task_id: TASK.into(),
+        task_id: task.to_owned().into(),
         file_role: role,
         file_size_u64: size,
     };
@@ -151,7 +172,18 @@ fn login(
 }
 
 fn refused(addr: std::net::SocketAddr, user: u32, role: i32, size: Option<u64>, why: &str) {
-    let (mut c, rsp) = login(addr, user, role, size);
+    refused_from(addr, TASK, user, role, size, why);
+}
+
+fn refused_from(
+    addr: std::net::SocketAddr,
+    task: &str,
+    user: u32,
+    role: i32,
+    size: Option<u64>,
+    why: &str,
+) -> ImFileLoginRsp {
+    let (mut c, rsp) = login_to(addr, task, user, role, size);
     assert_eq!(rsp.result_code, 1, "{why}: refused");
     assert_eq!(rsp.file_size_u64, None, "{why}: no size in a refusal");
     let rest = c.until_closed();
@@ -160,6 +192,7 @@ fn refused(addr: std::net::SocketAddr, user: u32, role: i32, size: Option<u64>, 
             .all(|f| f.header.command != CID_FILE_PULL_DATA_REQ),
         "{why}: never a pull"
     );
+    rsp
 }
 
 fn breakpoint(addr: std::net::SocketAddr) -> BreakpointRsp {
@@ -369,6 +402,27 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
 
 crate::on_both_drivers!(five_gib: five_gib_offline_with_the_u64_extension, five_gib_offline_with_the_u64_extension_on_epoll);
 
+/// msg_server's TRANSFER_REQ from SENDER to RECEIVER for "disk.img".
+fn transfer(
+    link: &mut MsgLink,
+    file_size: u32,
+    file_size_u64: Option<u64>,
+    trans_mode: i32,
+) -> ImFileTransferRsp {
+    let req = ImFileTransferReq {
+        from_user_id: SENDER,
+        to_user_id: RECEIVER,
+        file_name: "disk.img".into(),
+        file_size,
+        trans_mode,
+        file_size_u64,
+        sha256: None,
+        attach_data: None,
+    };
+    link.0.send(&req, 31);
+    link.0.recv_msg::<ImFileTransferRsp>().0
+}
+
 /// msg_server's TRANSFER_REQ for 5 GiB: the sentinel and the twin make a
 /// 5 GiB task (the answer echoes both); a stock field that disagrees with
 /// the twin, or an online transfer past 4 GiB, is refused.
@@ -378,18 +432,7 @@ fn transfer_requests_past_4_gib() {
     let relay = relay(dir.path(), Driver::Auto);
     let mut link = MsgLink::connect(&relay);
     let mut ask = |file_size: u32, file_size_u64: Option<u64>, trans_mode: i32| {
-        let req = ImFileTransferReq {
-            from_user_id: SENDER,
-            to_user_id: RECEIVER,
-            file_name: "disk.img".into(),
-            file_size,
-            trans_mode,
-            file_size_u64,
-            sha256: None,
-            attach_data: None,
-        };
-        link.0.send(&req, 31);
-        link.0.recv_msg::<ImFileTransferRsp>().0
+        transfer(&mut link, file_size, file_size_u64, trans_mode)
     };
     let rsp = ask(WIDE_SENTINEL, Some(SIZE), OFFLINE);
     assert_eq!(rsp.result_code, 0, "a 5 GiB offline task");
@@ -415,11 +458,17 @@ fn transfer_requests_past_4_gib() {
         (1, None),
         "a wrapped stock size"
     );
-    let rsp = ask(WIDE_SENTINEL, Some(SIZE), 1);
+    let rsp = ask(WIDE_SENTINEL, Some(SIZE), ONLINE);
+    assert_eq!(rsp.result_code, 0, "a 5 GiB online task");
+    assert_eq!(
+        (rsp.file_size, rsp.file_size_u64),
+        (Some(WIDE_SENTINEL), Some(SIZE))
+    );
+    let rsp = ask((SIZE & 0xffff_ffff) as u32, Some(SIZE), ONLINE);
     assert_eq!(
         (rsp.result_code, rsp.task_id),
         (1, None),
-        "online past 4 GiB"
+        "a wrapped stock size, online"
     );
     let rsp = ask(WIDE_SENTINEL, None, OFFLINE);
     assert_eq!(
@@ -463,3 +512,129 @@ fn five_gib_past_the_quota_is_refused() {
     let (rsp, _) = link.0.recv_msg::<ImFileTransferRsp>();
     assert_eq!(rsp.result_code, 0, "a file within the quota is taken");
 }
+
+/// One online pull through the relay, for 5 GiB between ferry peers: the
+/// receiver asks at `offset`; the sender sees the pull with the stock
+/// field at the sentinel past 4 GiB and answers in `layout`; the receiver
+/// gets the bytes at that offset, under its own seq.
+fn online_pull(receiver: &mut Conn, sender: &mut Conn, task: &str, offset: u64, layout: Layout) {
+    let (offset32, offset_u64) = split_u64(offset);
+    let req = ImFilePullDataReq {
+        task_id: task.to_owned().into(),
+        user_id: RECEIVER,
+        trans_mode: ONLINE,
+        offset: offset32,
+        data_size: STOCK_PULL,
+        offset_u64,
+    };
+    receiver.send(&req, 70);
+    let (asked, seq) = sender.recv_msg::<ImFilePullDataReq>();
+    assert_eq!(join_u64(asked.offset, asked.offset_u64), Ok(offset));
+    if offset > u64::from(u32::MAX) {
+        assert_eq!(asked.offset, WIDE_SENTINEL, "the stock field past 4 GiB");
+    }
+    let data = file_slice(offset, STOCK_PULL as usize, SALT);
+    match layout {
+        Layout::PayloadLast => {
+            let mut pdu = rsp_prefix(seq, task.as_bytes(), SENDER, offset, data.len());
+            pdu.extend_from_slice(data);
+            sender.send_raw(&pdu);
+        }
+        Layout::Prost => {
+            let answer = ImFilePullDataRsp {
+                result_code: 0,
+                task_id: task.to_owned().into(),
+                user_id: SENDER,
+                offset: offset32,
+                file_data: data.to_vec().into(),
+                offset_u64,
+            };
+            sender.send(&answer, seq);
+        }
+    }
+    let (rsp, seq) = receiver.recv_msg::<ImFilePullDataRsp>();
+    assert_eq!((rsp.result_code, seq), (0, 70), "{layout:?} at {offset}");
+    assert_eq!(join_u64(rsp.offset, rsp.offset_u64), Ok(offset));
+    assert!(rsp.file_data == data, "the bytes at {offset} ({layout:?})");
+}
+
+/// How a sender lays out its answer.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// `offset_u64` before `file_data` (ferry_proto::pull::rsp_prefix, what
+    /// ferry-client sends): the relay forwards the payload spliced.
+    PayloadLast,
+    /// prost's field order, `offset_u64` after `file_data`: the relay
+    /// reads the frame whole.
+    Prost,
+}
+
+fn five_gib_online(driver: Driver) {
+    let mut config = Config::local(2);
+    config.driver = driver;
+    let relay = start(config);
+    let addr = relay.addresses().client;
+    let mut link = MsgLink::connect(&relay);
+    let rsp = transfer(&mut link, WIDE_SENTINEL, Some(SIZE), ONLINE);
+    assert_eq!(rsp.result_code, 0, "a 5 GiB online task");
+    let task = text(&rsp.task_id.unwrap()).to_string();
+
+    // Stock peers could not address the file: refused, saying why.
+    for (user, role) in [(SENDER, ONLINE_SENDER), (RECEIVER, ONLINE_RECEIVER)] {
+        let rsp = refused_from(addr, &task, user, role, None, "a stock peer, online");
+        assert_eq!(
+            rsp.file_server_error,
+            Some(FileServerError::StockPeerTooLarge.code())
+        );
+    }
+    refused_from(
+        addr,
+        &task,
+        RECEIVER,
+        ONLINE_RECEIVER,
+        Some(SIZE - 1),
+        "a size that disagrees, online",
+    );
+
+    let (mut sender, rsp) = login_to(addr, &task, SENDER, ONLINE_SENDER, Some(SIZE));
+    assert_eq!((rsp.result_code, rsp.file_size_u64), (0, Some(SIZE)));
+    let (mut receiver, rsp) = login_to(addr, &task, RECEIVER, ONLINE_RECEIVER, Some(SIZE));
+    assert_eq!((rsp.result_code, rsp.file_size_u64), (0, Some(SIZE)));
+    let (ready, _) = receiver.recv_msg::<ImFileState>();
+    assert_eq!(ready.state, PEER_READY);
+
+    let pull = u64::from(STOCK_PULL);
+    let at = [
+        (FOUR_GIB - pull, Layout::PayloadLast), // the last pull below 4 GiB
+        (FOUR_GIB - pull / 2, Layout::PayloadLast), // across the line
+        (FOUR_GIB, Layout::PayloadLast),
+        (FOUR_GIB + 3 * pull, Layout::Prost),
+        (SIZE - pull, Layout::PayloadLast), // the end of the file
+    ];
+    for (offset, layout) in at {
+        online_pull(&mut receiver, &mut sender, &task, offset, layout);
+    }
+
+    // DONE from the receiver reaches the sender; the task ends.
+    let done = ImFileState {
+        state: DONE,
+        task_id: task.clone().into(),
+        user_id: RECEIVER,
+        sha256: None,
+    };
+    receiver.send(&done, 71);
+    let (got, _) = sender.recv_msg::<ImFileState>();
+    assert_eq!(got.state, DONE);
+    wait_for(&relay, "the task freed", all_free);
+    // The payload-last answers were spliced (all but the bytes read with
+    // their head); prost's layout was read whole, adding nothing.
+    let spliced = relay.stats().bytes_spliced;
+    let last = at.iter().filter(|(_, l)| matches!(l, Layout::PayloadLast));
+    let n = last.count() as u64;
+    assert!(
+        spliced > n * (pull - 512) && spliced <= n * pull,
+        "{spliced} bytes spliced for {n} answers of {pull}"
+    );
+}
+
+crate::on_both_drivers!(five_gib_online: five_gib_online_between_ferry_peers, five_gib_online_between_ferry_peers_on_epoll);

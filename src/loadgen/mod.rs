@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use ferry_client::link::RelayLink;
-use ferry_client::transfer::MAX_FILE_SIZE;
 use ferry_client::{Login, Session};
 
 use crate::client_cmd::runtime;
@@ -152,13 +151,6 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<()> {
     }
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
-    }
-    if args.size.hi() > MAX_FILE_SIZE && args.scenario != Scenario::Offline {
-        bail!(
-            "--size {}: files past {MAX_FILE_SIZE} bytes move only offline (ferry's relay, \
-             its u64 fields); TeamTalk's online transfer carries u32 sizes: use the offline scenario",
-            args.size
-        );
     }
     let names: Vec<String> = (0..args.users)
         .map(|i| format!("{}{i}", args.user_prefix))

@@ -2,8 +2,8 @@
 //! log-uniformly (every power of two between the bounds equally likely:
 //! as many 64–128 KiB files as 512 MiB–1 GiB ones), from a seeded
 //! generator so a run with the same `--seed` sends the same sizes. Sizes
-//! past 4 GiB - 1 are for the offline scenario only (ferry's u64 fields;
-//! `mod.rs` checks the scenario).
+//! past 4 GiB - 1 move on ferry's u64 fields (a ferry relay; a TeamTalk
+//! file_server refuses them at the client's login).
 
 use std::fmt;
 

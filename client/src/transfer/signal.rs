@@ -20,8 +20,9 @@ use ferry_proto::extension::split_u64;
 #[derive(Debug, Clone)]
 pub struct SendOptions {
     /// Online (msg_server turns it offline when the receiver has no PC
-    /// client online, as TeamTalk does) or offline. A file past
-    /// [`super::MAX_FILE_SIZE`] is always sent offline.
+    /// client online, as TeamTalk does) or offline. Past
+    /// [`super::MAX_FILE_SIZE`] either way needs a ferry relay and a ferry
+    /// receiver (the u64 fields); a stock receiver is refused by the relay.
     pub mode: Mode,
     /// The name the receiver is told; default: the file's own name.
     pub file_name: Option<Bytes>,
@@ -50,7 +51,7 @@ impl Session {
     /// `mode`: an online request to a user with no PC client online comes
     /// back offline.
     ///
-    /// Errors: `is_invalid` for 4 GiB or more; `is_refused` when msg_server
+    /// Errors: `is_refused` when msg_server
     /// answers a failure (no relay up, the relay refused: result 1);
     /// `is_protocol` when the answer lacks a task id or relay address.
     pub async fn request_file(
@@ -210,7 +211,7 @@ impl Session {
             Some(n) => n.clone(),
             None => own_name(path),
         };
-        let mode = mode_for(size, send.mode);
+        let mode = send.mode;
         let sha256 = if send.instant_upload && mode == Mode::Offline {
             Some(super::digest::file_sha256(path).await?)
         } else {
@@ -242,18 +243,6 @@ impl Session {
     }
 }
 
-/// The mode a file of `size` bytes is asked for in: past
-/// [`super::MAX_FILE_SIZE`] always offline, since an online transfer
-/// carries TeamTalk's u32 sizes and offsets from end to end (ferry's relay
-/// refuses it); offline, ferry's relay and this client use the u64 fields.
-fn mode_for(size: u64, asked: Mode) -> Mode {
-    if size > super::MAX_FILE_SIZE {
-        Mode::Offline
-    } else {
-        asked
-    }
-}
-
 /// The last component of `path` as bytes (as the file system holds it).
 fn own_name(path: &Path) -> Bytes {
     let name = path.file_name().unwrap_or(path.as_os_str());
@@ -265,19 +254,5 @@ fn own_name(path: &Path) -> Bytes {
     #[cfg(not(unix))]
     {
         Bytes::from(name.to_string_lossy().into_owned())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_file_past_4_gib_is_asked_for_offline() {
-        let max = super::super::MAX_FILE_SIZE;
-        assert_eq!(mode_for(max, Mode::Online), Mode::Online);
-        assert_eq!(mode_for(max + 1, Mode::Online), Mode::Offline);
-        assert_eq!(mode_for(5 << 30, Mode::Offline), Mode::Offline);
-        assert_eq!(mode_for(0, Mode::Online), Mode::Online);
     }
 }

@@ -21,7 +21,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferry_proto::extension::join_u64;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
-use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFilePullDataRsp, ImFileState};
+use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
+use ferry_proto::pull::rsp_prefix;
 use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE};
 use futures_util::future::join_all;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
@@ -302,16 +303,14 @@ async fn serve(
         let req: ImFilePullDataReq = decode(&frame)?;
         let at = check(how, src.size(), &req)?;
         let data = src.read(at, req.data_size as usize).await?;
-        let rsp = ImFilePullDataRsp {
-            // The pull's own offset fields, echoed.
-            offset_u64: req.offset_u64,
-            result_code: 0,
-            task_id: how.task.task_id.clone().into(),
-            user_id: how.me,
-            offset: req.offset,
-            file_data: data,
-        };
-        relay.conn.reply(&rsp, frame.header.seq_num).await?;
+        // The payload last, offset_u64 before it: a relay forwards such an
+        // answer without reading its payload (ferry_proto::pull).
+        let task_id = how.task.task_id.as_bytes();
+        let seq = frame.header.seq_num;
+        let mut rsp = rsp_prefix(seq, task_id, how.me, at, data.len());
+        rsp.reserve(data.len());
+        rsp.extend_from_slice(&data);
+        relay.conn.send_pdu(rsp.freeze()).await?;
         let end = at + u64::from(req.data_size);
         moved.fetch_add(u64::from(req.data_size), Ordering::Relaxed);
         let before = sent.fetch_max(end, Ordering::Relaxed);

@@ -25,15 +25,12 @@
 //! cost a splice pair per pull. A pull that spans two blocks (only a ferry
 //! peer's unaligned offset) is copied into one PDU.
 
-use bytes::{BufMut as _, Bytes, BytesMut};
-use ferry_proto::extension::{FIELD_OFFSET_U64, join_u64, split_u64};
-use ferry_proto::frame::{HEADER_LEN, Header};
+use bytes::{BufMut as _, Bytes};
+use ferry_proto::extension::join_u64;
 use ferry_proto::pb::im::file::{ImFilePullDataReq, ImFileState};
-use ferry_proto::registry::{
-    CID_FILE_PULL_DATA_REQ, CID_FILE_PULL_DATA_RSP, CID_FILE_STATE, CID_OTHER_HEARTBEAT,
-};
+use ferry_proto::pull::rsp_prefix;
+use ferry_proto::registry::{CID_FILE_PULL_DATA_REQ, CID_FILE_STATE, CID_OTHER_HEARTBEAT};
 use monoio::net::tcp::TcpOwnedReadHalf;
-use prost::encoding::{self, WireType};
 
 use super::Conn;
 use super::files::{Checked, Files};
@@ -150,7 +147,7 @@ async fn serve(
         .borrow()
         .task(&conn.id)?
         .read_plan(offset, len)?;
-    let mut head = pull_rsp_head(conn, offset, len as usize, seq);
+    let mut head = rsp_prefix(seq, conn.id.as_bytes(), conn.user, offset, len as usize);
     let single = plan.blocks().nth(1).is_none();
     let mut payload = None;
     if !single {
@@ -194,38 +191,4 @@ async fn serve(
     let done = conn.done_pdu(conn.info.from_user);
     let _ = conn.outbox.send(done);
     Ok(true)
-}
-
-/// An IMFilePullDataRsp up to its payload: header (its length counting
-/// the `len` payload bytes that follow), fields 1-4, the u64 offset (field
-/// 100, only past `u32::MAX`) and field 5's key and length. file_data
-/// stays the last field, so the payload can follow as a separate buffer.
-fn pull_rsp_head(conn: &Conn, offset: u64, len: usize, seq: u16) -> BytesMut {
-    let (offset, offset_u64) = split_u64(offset);
-    let wide_len = offset_u64.map_or(0, |v| encoding::uint64::encoded_len(FIELD_OFFSET_U64, &v));
-    let task_id = conn.id.as_bytes();
-    let body_len = encoding::uint32::encoded_len(1, &0)
-        + encoding::key_len(2)
-        + encoding::encoded_len_varint(task_id.len() as u64)
-        + task_id.len()
-        + encoding::uint32::encoded_len(3, &conn.user)
-        + encoding::uint32::encoded_len(4, &offset)
-        + wide_len
-        + encoding::key_len(5)
-        + encoding::encoded_len_varint(len as u64)
-        + len;
-    let mut pdu = BytesMut::with_capacity(HEADER_LEN + body_len - len);
-    Header::new(CID_FILE_PULL_DATA_RSP, seq, body_len as u32).write(&mut pdu);
-    encoding::uint32::encode(1, &0, &mut pdu);
-    encoding::encode_key(2, WireType::LengthDelimited, &mut pdu);
-    encoding::encode_varint(task_id.len() as u64, &mut pdu);
-    pdu.put_slice(task_id);
-    encoding::uint32::encode(3, &conn.user, &mut pdu);
-    encoding::uint32::encode(4, &offset, &mut pdu);
-    if let Some(v) = offset_u64 {
-        encoding::uint64::encode(FIELD_OFFSET_U64, &v, &mut pdu);
-    }
-    encoding::encode_key(5, WireType::LengthDelimited, &mut pdu);
-    encoding::encode_varint(len as u64, &mut pdu);
-    pdu
 }

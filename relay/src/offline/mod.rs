@@ -47,7 +47,7 @@ use std::os::fd::AsRawFd as _;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use ferry_proto::extension::{FileServerError, fits_stock};
+use ferry_proto::extension::FileServerError;
 use ferry_proto::frame::encode_to_bytes;
 use ferry_proto::pb::im::base_define::{ClientFileRole, ClientFileState};
 use ferry_proto::pb::im::file::{ImFileLoginReq, ImFileState};
@@ -293,23 +293,7 @@ fn check_login(
             task: id.to_string(),
         });
     }
-    match req.file_size_u64 {
-        // A stock peer: it could not address the end of this file.
-        None if !fits_stock(info.size) => {
-            return Err(ConnError::StockPeerTooLarge {
-                task: id.to_string(),
-                size: info.size,
-            });
-        }
-        Some(declared) if declared != info.size => {
-            return Err(ConnError::SizeMismatch {
-                task: id.to_string(),
-                declared,
-                size: info.size,
-            });
-        }
-        _ => {}
-    }
+    crate::session::check_login_size(id.as_str(), info.size, req.file_size_u64)?;
     if side == Side::Upload {
         let max = core.config.offline_uploaders_per_task;
         let now = offline.uploads.borrow().get(&id).map_or(0, |u| u.len());
