@@ -267,7 +267,12 @@ impl Worker {
                         sent?;
                     }
                     Mode::Offline => {
-                        send_payload(&task, sender.user_id(), from, opts).await?;
+                        if let Err(e) = send_payload(&task, sender.user_id(), from, opts).await {
+                            // A cut upload's stored part goes too, as for a
+                            // file downloaded (best effort).
+                            let _ = receiver.del_offline(&task).await;
+                            return Err(e.into());
+                        }
                         let upload = started.elapsed();
                         sender.add_offline(&task).await?;
                         // ADD_OFFLINE has no answer (TeamTalk's protocol):
@@ -286,12 +291,16 @@ impl Worker {
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         };
                         let found = Instant::now();
-                        receive_payload(&mine, receiver.user_id(), to, opts).await?;
+                        let received = receive_payload(&mine, receiver.user_id(), to, opts).await;
+                        // Deleted whether or not the download went through,
+                        // so the relay's store does not grow over a run.
+                        let deleted = receiver.del_offline(&mine).await;
+                        received?;
+                        deleted?;
                         phases = Some(Phases {
                             upload,
                             download: found.elapsed(),
                         });
-                        receiver.del_offline(&mine).await?;
                     }
                 }
             }
@@ -312,14 +321,22 @@ impl Worker {
                         sent?;
                     }
                     Mode::Offline => {
-                        send_payload(&task, *a, from, opts).await?;
-                        let (upload, uploaded) = (started.elapsed(), Instant::now());
-                        receive_payload(&task, *b, to, opts).await?;
-                        phases = Some(Phases {
-                            upload,
-                            download: uploaded.elapsed(),
-                        });
-                        link.delete_offline(&task).await?;
+                        let moved = async {
+                            send_payload(&task, *a, from, opts).await?;
+                            let (upload, uploaded) = (started.elapsed(), Instant::now());
+                            receive_payload(&task, *b, to, opts).await?;
+                            Ok::<_, ferry_client::Error>(Phases {
+                                upload,
+                                download: uploaded.elapsed(),
+                            })
+                        }
+                        .await;
+                        // Deleted whatever happened (a cut upload's stored
+                        // part too), as msg_server would for its receiver,
+                        // so the relay's store does not grow over a run.
+                        let deleted = link.delete_offline(&task).await;
+                        phases = Some(moved?);
+                        deleted?;
                     }
                 }
             }
