@@ -570,3 +570,43 @@ criterion::criterion_main!(benches);
 // |                              | ferry_busy | 59.6  | 1.14x    | 65.2 / 121.2 / 66.6            |
 // |                              | splice     | 50.6  | 1.00x    | 71.5 / 123.5 / 76.7            |
 // |                              | direct     | 95.1  | 1.84x    | 42.4 / 65.2 / 39.9             |
+//
+// 2026-12-01, session 9, after the reader change (splice-path reads offer
+// just their room) and u64 online offsets; AMD EPYC, 2 cores, a direct
+// round trip 51-53 µs (slower than session 8's 47). Two runs, each 12
+// interleaved rounds:
+//   run 1: FERRY_BENCH_ONLY=round-trip FERRY_BENCH_PATHS=ferry,ferry_buffered,ferry_busy,splice,direct
+//   run 2: FERRY_BENCH_ONLY=side-by-side FERRY_BENCH_PATHS=ferry,ferry_busy,splice,direct
+//
+// | case                         | path           | / splice (run 1, run 2) | round trip p50 / p99 µs (run 1; run 2) |
+// |------------------------------|----------------|-------------------------|----------------------------------------|
+// | stock 64 MiB, 34 KiB, W = 1  | ferry          | 0.92x, 0.95x            | 106.7 / 241.8; 103.7 / 217.4           |
+// |                              | ferry_buffered | 0.97x, -                | 102.9 / 205.2                          |
+// |                              | ferry_busy     | 1.09x, 0.95x            | 89.9 / 175.2; 97.9 / 199.3             |
+// |                              | splice         | 1.00x                   | 95.4 / 188.5; 94.0 / 168.2             |
+// |                              | direct         | 1.80x, 1.85x            | 53.2 / 106.7; 51.2 / 97.4              |
+// | 8 MiB, 4 KiB, W = 1          | ferry          | 1.04x, 0.97x            | 84.0 / 202.3; 92.0 / 192.8             |
+// |                              | ferry_buffered | 1.01x, -                | 82.6 / 264.6                           |
+// |                              | ferry_busy     | 1.10x, 1.04x            | 76.1 / 167.1; 81.6 / 318.5             |
+// |                              | splice         | 1.00x                   | 86.0 / 199.6; 84.5 / 157.8             |
+// | 1 GiB, 1 MiB, W = 8 (run 2)  | ferry          | 0.99x (1.30 GiB/s), relay CPU 1.09x splice's              |
+// |                              | ferry_busy     | 0.97x, CPU 1.09x                                           |
+// | 64 x 16 MiB, W = 8 (run 2)   | ferry          | 1.01x (1.37 GiB/s), relay CPU 1.16x                       |
+// |                              | ferry_busy     | 1.06x, CPU 0.89x                                           |
+//
+// Read: reading a 34 KiB stock answer whole (ferry_buffered: one read, one
+// send, two copies) beat splicing it (a 256-byte read, the head's send, a
+// splice in, a splice out) by 0.05x in run 1; busy polling won run 1 and
+// tied run 2. Neither is above the splice relay in both runs, so neither
+// becomes the default on this evidence; the windowed ratios held.
+//
+// Tried and dropped the same hour: a latency-bound sender's first read of
+// a frame offering the last frame's size (so a stock answer would come in
+// one read, spliced only past it). Four round-trip runs on a machine that
+// had turned noisy (p99 near 1 ms on every path, the direct socket's
+// included): ferry's stock p50 113.1 / 115.7 / 118.9 / 111.3 µs against
+// ferry_buffered's 107.2 / 108.8 / 103.6 / 109.3 and the splice relay's
+// 98.5 / 95.6 / 103.9 / 92.2, no better than before the change (run 1:
+// 106.7 against splice's 95.4). An io_uring read completes with whatever
+// has arrived, so a 34 KiB answer often came in part and was then spliced
+// anyway: a head read, a splice and a second copy path for nothing.
