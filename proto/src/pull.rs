@@ -134,9 +134,10 @@ pub enum Prefix {
 }
 
 impl PullDataRspHead {
-    /// Reads fields 1-4, `offset_u64` and file_data's length from `prefix`, the first
-    /// bytes of a body of `body_len` bytes, so a relay can forward the
-    /// payload without reading it. Allocates only the task id.
+    /// Reads fields 1-4, `offset_u64` and file_data's length from
+    /// `prefix`, the first bytes of a body of `body_len` bytes, so a relay
+    /// can forward the payload without reading it. Allocates only the task
+    /// id.
     pub fn scan_prefix(prefix: &[u8], body_len: usize) -> Prefix {
         let whole = prefix.len() >= body_len;
         let short = || {
