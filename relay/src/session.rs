@@ -142,9 +142,7 @@ async fn run(core: &Rc<Core>, stream: TcpStream, buffered: BytesMut) -> Result<(
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let outbox = start_writer(wr, core);
-    // A ferry peer (its login carried the size) learns the size it moves.
-    let sized = req.file_size_u64.map(|_| size);
-    let _ = outbox.send(login_rsp(&req.task_id, seq, Ok(sized)));
+    let _ = outbox.send(login_rsp(&req, seq, Ok(size)));
     let conn_id = core.conn_id();
     let cancel = canceller.handle();
     join(
@@ -419,28 +417,24 @@ pub(crate) async fn refuse(
     seq: u16,
     why: &ConnError,
 ) {
-    let pdu = login_rsp(&req.task_id, seq, Err(why));
+    let pdu = login_rsp(req, seq, Err(why));
     let _ = reader.io_mut().write_all(pdu).await;
 }
 
-/// A login answer: accepted (result 0, with `file_size_u64`, bytes,
-/// ferry's extension, only to a login that carried one) or refused
-/// (result 1, with why: `file_server_error`, an extension stock clients
-/// skip).
-pub(crate) fn login_rsp(
-    task_id: &Bytes,
-    seq: u16,
-    answer: Result<Option<u64>, &ConnError>,
-) -> Bytes {
+/// The answer to login `req`: accepted (result 0) with the task's size in
+/// bytes, sent as `file_size_u64` (ferry's extension) only to a ferry
+/// peer, whose login carried one; or refused (result 1, with why:
+/// `file_server_error`, an extension stock clients skip).
+pub(crate) fn login_rsp(req: &ImFileLoginReq, seq: u16, answer: Result<u64, &ConnError>) -> Bytes {
     let (result_code, file_size_u64, file_server_error) = match answer {
-        Ok(size) => (0, size, None),
+        Ok(size) => (0, req.file_size_u64.map(|_| size), None),
         Err(why) => (1, None, Some(why.file_server_error().code())),
     };
     encode_to_bytes(
         &ImFileLoginRsp {
             file_size_u64,
             result_code,
-            task_id: task_id.clone(),
+            task_id: req.task_id.clone(),
             file_server_error,
         },
         seq,

@@ -242,18 +242,24 @@ fn upload(addr: std::net::SocketAddr) -> (Vec<u64>, Vec<u8>) {
     }
 }
 
-/// One pull of a ferry downloader; the answer's offset and bytes.
-fn pull(c: &mut Conn, offset: u64, size: u32) -> (u64, Vec<u8>) {
+/// RECEIVER's pull of `size` bytes at `offset` of `task`, as a ferry peer
+/// sends it: past 4 GiB the stock field at the sentinel, the offset in
+/// its u64 twin.
+fn pull_req(task: &str, trans_mode: i32, offset: u64, size: u32) -> ImFilePullDataReq {
     let (offset32, offset_u64) = split_u64(offset);
-    let req = ImFilePullDataReq {
-        task_id: TASK.into(),
+    ImFilePullDataReq {
+        task_id: task.to_owned().into(),
         user_id: RECEIVER,
-        trans_mode: OFFLINE,
+        trans_mode,
         offset: offset32,
         data_size: size,
         offset_u64,
-    };
-    c.send(&req, 61);
+    }
+}
+
+/// One pull of a ferry downloader; the answer's offset and bytes.
+fn pull(c: &mut Conn, offset: u64, size: u32) -> (u64, Vec<u8>) {
+    c.send(&pull_req(TASK, OFFLINE, offset, size), 61);
     let (rsp, seq) = c.recv_msg::<ImFilePullDataRsp>();
     assert_eq!((rsp.result_code, seq), (0, 61));
     if offset >= FOUR_GIB {
@@ -518,16 +524,7 @@ fn five_gib_past_the_quota_is_refused() {
 /// field at the sentinel past 4 GiB and answers in `layout`; the receiver
 /// gets the bytes at that offset, under its own seq.
 fn online_pull(receiver: &mut Conn, sender: &mut Conn, task: &str, offset: u64, layout: Layout) {
-    let (offset32, offset_u64) = split_u64(offset);
-    let req = ImFilePullDataReq {
-        task_id: task.to_owned().into(),
-        user_id: RECEIVER,
-        trans_mode: ONLINE,
-        offset: offset32,
-        data_size: STOCK_PULL,
-        offset_u64,
-    };
-    receiver.send(&req, 70);
+    receiver.send(&pull_req(task, ONLINE, offset, STOCK_PULL), 70);
     let (asked, seq) = sender.recv_msg::<ImFilePullDataReq>();
     assert_eq!(join_u64(asked.offset, asked.offset_u64), Ok(offset));
     if offset > u64::from(u32::MAX) {
@@ -545,9 +542,10 @@ fn online_pull(receiver: &mut Conn, sender: &mut Conn, task: &str, offset: u64, 
                 result_code: 0,
                 task_id: task.to_owned().into(),
                 user_id: SENDER,
-                offset: offset32,
+                // The pull's own offset fields, echoed.
+                offset: asked.offset,
                 file_data: data.to_vec().into(),
-                offset_u64,
+                offset_u64: asked.offset_u64,
             };
             sender.send(&answer, seq);
         }

@@ -308,7 +308,6 @@ async fn serve(
         let task_id = how.task.task_id.as_bytes();
         let seq = frame.header.seq_num;
         let mut rsp = rsp_prefix(seq, task_id, how.me, at, data.len());
-        rsp.reserve(data.len());
         rsp.extend_from_slice(&data);
         relay.conn.send_pdu(rsp.freeze()).await?;
         let end = at + u64::from(req.data_size);

@@ -222,9 +222,7 @@ pub(crate) async fn serve(
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let out = start_writer(wr, core);
-    // A ferry peer (its login carried the size) learns the size as stored.
-    let sized = req.file_size_u64.map(|_| info.size);
-    let _ = out.send(crate::session::login_rsp(&req.task_id, seq, Ok(sized)));
+    let _ = out.send(crate::session::login_rsp(req, seq, Ok(info.size)));
     let conn = Conn {
         core: core.clone(),
         id,
