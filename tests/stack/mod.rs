@@ -420,6 +420,18 @@ impl Client {
         self.seq
     }
 
+    /// Sends a heartbeat (seq 0, as TeamTalk's clients do); false once the
+    /// connection is gone, where [`Client::send`] would panic.
+    pub async fn beat(&mut self) -> bool {
+        let pdu = frame::encode_to_bytes(
+            &ferry_proto::pb::im::other::ImHeartBeat {},
+            0,
+            frame::DEFAULT_MAX_FRAME,
+        )
+        .unwrap();
+        self.stream.write_all(&pdu).await.is_ok()
+    }
+
     /// The next frame off the socket (not the queue); `None` once closed.
     async fn read_frame(&mut self, wait: Duration) -> Option<Frame> {
         loop {
