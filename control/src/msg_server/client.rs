@@ -364,8 +364,9 @@ impl FrameHandler for ClientConn {
         let session = self.shared.sessions().remove(self.handle);
         if let Some(s) = session
             && s.user != 0
+            && let Some(pdu) = login::announce(&self.shared, s.user, s.client_type, false).await
         {
-            login::announce(&self.shared, s.user, s.client_type, false).await;
+            self.shared.tell_presence(s.user, &pdu);
         }
     }
 

@@ -13,6 +13,7 @@
 
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use ferry_proto::pb::im::base_define::{
     ClientType, KickReasonType, ResultType, UserStat, UserStatType,
 };
@@ -127,7 +128,7 @@ pub(super) async fn login(conn: &mut ClientConn, f: &Frame) -> Flow {
     // handles a link's PDUs in order, so the user never looks offline in
     // between (with several route_servers, the kicked session's end may be
     // counted on another one first).
-    announce(&shared, user, req.client_type, true).await;
+    let presence = announce(&shared, user, req.client_type, true).await;
     // The same user's session of this kind on other msg_servers goes too.
     let kick_elsewhere = ImServerKickUser {
         user_id: user,
@@ -147,6 +148,12 @@ pub(super) async fn login(conn: &mut ClientConn, f: &Frame) -> Flow {
         user_info: Some(info),
     };
     conn.reply(&res, seq).await;
+    // The local presence fan-out after the answer: queued first, the
+    // answer is written before the hundreds of notifies a department may
+    // take (tests/msg_server_sessions.rs, a login among 19,900 sessions).
+    if let Some(pdu) = presence {
+        shared.tell_presence(user, &pdu);
+    }
     Flow::Continue
 }
 
@@ -208,7 +215,18 @@ pub(super) async fn kick_pc_sessions(shared: &Shared, user: u32) {
 /// A session of `user` came (`online`) or went: login_server counts it,
 /// every route_server learns it (TeamTalk sends ONLINE whatever status the
 /// client chose; so does this: status queries only tell online or not).
-pub(super) async fn announce(shared: &Shared, user: u32, client_type: i32, online: bool) {
+///
+/// Returns the presence notify this msg_server must tell its own sessions
+/// itself (`Shared::tell_presence`), when the user's PC presence flipped
+/// and no route_server is up to tell them; the caller sends it when it
+/// suits (a login, after its answer).
+#[must_use]
+pub(super) async fn announce(
+    shared: &Shared,
+    user: u32,
+    client_type: i32,
+    online: bool,
+) -> Option<Bytes> {
     let links = shared.links();
     let count = ImUserCntUpdate {
         user_action: if online { 1 } else { 2 },
@@ -237,22 +255,17 @@ pub(super) async fn announce(shared: &Shared, user: u32, client_type: i32, onlin
         let mut sessions = shared.sessions();
         sessions.pc_flipped(user).then(|| sessions.has_pc(user))
     };
-    if let Some(pc_online) = flip
-        && !links.route.any_up()
-    {
-        let status = if pc_online {
-            UserStatType::UserStatusOnline
-        } else {
-            UserStatType::UserStatusOffline
-        };
-        let notify = ImUserStatNotify {
-            user_stat: UserStat {
-                user_id: user,
-                status: status as i32,
-            },
-        };
-        if let Some(pdu) = shared.encode(&notify, 0) {
-            shared.tell_presence(user, &pdu);
-        }
-    }
+    let pc_online = flip.filter(|_| !links.route.any_up())?;
+    let status = if pc_online {
+        UserStatType::UserStatusOnline
+    } else {
+        UserStatType::UserStatusOffline
+    };
+    let notify = ImUserStatNotify {
+        user_stat: UserStat {
+            user_id: user,
+            status: status as i32,
+        },
+    };
+    shared.encode(&notify, 0)
 }
