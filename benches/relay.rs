@@ -610,3 +610,23 @@ criterion::criterion_main!(benches);
 // 106.7 against splice's 95.4). An io_uring read completes with whatever
 // has arrived, so a 34 KiB answer often came in part and was then spliced
 // anyway: a head read, a splice and a second copy path for nothing.
+//
+// 2026-12-01, session 10, an Intel Xeon machine of the kind (2 cores; a
+// direct round trip 23-25 µs). The spliced stock answer's head is now sent
+// with MSG_MORE (`outbox.rs`, `send_spliced`): it waits in the socket for
+// the payload's first pump, so head and payload leave in one segment and
+// the receiver wakes once per answer, as through the splice relay. TCP
+// OutSegs over 4 rounds of both cases (`FERRY_BENCH_PATHS=ferry
+// FERRY_BENCH_ROUNDS=4`, /proc/net/snmp): 111,136 before, 95,724 after.
+// Builds before (A) and after (B) the change, each run 12 interleaved
+// rounds of `FERRY_BENCH_ONLY=round-trip FERRY_BENCH_PATHS=ferry,splice,direct`,
+// runs alternating A B A B, then B A B A B A:
+//
+// | build | stock 34 KiB W = 1, ferry / splice | ferry p50 µs (splice's) | 4 KiB W = 1, ferry / splice |
+// |-------|------------------------------------|-------------------------|-----------------------------|
+// | A     | 0.92x 0.92x 0.89x 0.90x 0.89x      | 49.6 40.5 52.3 49.2 52.6 (44.7 36.1 45.8 45.0 48.1) | 1.06x 1.01x 0.95x 0.97x 1.03x |
+// | B     | 1.03x 0.93x 0.93x 0.99x 1.00x      | 40.8 44.1 42.4 44.4 45.7 (41.5 40.7 38.5 41.8 43.5) | 1.08x 0.96x 0.96x 1.01x 0.93x |
+//
+// Medians: stock 0.90x before, 0.99x after; the 4 KiB case (its answers
+// are not spliced) is unchanged, as it should be. Still not reliably at
+// or above the splice relay.

@@ -161,7 +161,7 @@ impl Outbox {
         let Some(fd) = self.idle.get() else {
             return Some(pdu);
         };
-        let rest = match send_nonblocking(fd, &pdu) {
+        let rest = match send_nonblocking(fd, &pdu, false) {
             Ok(n) if n == pdu.len() => {
                 CoreStats::add(&self.stats.direct_writes, 1);
                 return None;
@@ -199,7 +199,11 @@ impl Outbox {
     ) -> Result<(), Closed> {
         let idle = if at_once { self.idle.get() } else { None };
         let head = match idle {
-            Some(fd) => match send_nonblocking(fd, &head) {
+            // MSG_MORE: the head waits in the socket for the payload's
+            // first pump, so both leave in one segment and the receiver
+            // wakes once per answer, not for the head alone (the splice
+            // relay's bytes also leave together).
+            Some(fd) => match send_nonblocking(fd, &head, len > 0) {
                 Ok(n) if n == head.len() => {
                     CoreStats::add(&self.stats.direct_writes, 1);
                     let opened = conduit.open(fd, len);
@@ -370,9 +374,12 @@ async fn next(inbox: &mut Inbox, fd: Option<RawFd>) -> Option<Outgoing> {
     .await
 }
 
-/// One non-blocking send(2) of `bytes`; how many the socket took.
+/// One non-blocking send(2) of `bytes`; how many the socket took. With
+/// `more` (MSG_MORE) a short segment is held until the next send or splice
+/// without it pushes.
 #[allow(unsafe_code)]
-fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+fn send_nonblocking(fd: RawFd, bytes: &[u8], more: bool) -> std::io::Result<usize> {
+    let more = if more { libc::MSG_MORE } else { 0 };
     // SAFETY: `fd` is the writer's open socket (the writer is parked, so
     // it is alive and has no write in flight); the buffer is valid for
     // its length for the call's duration.
@@ -381,7 +388,7 @@ fn send_nonblocking(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
             fd,
             bytes.as_ptr().cast(),
             bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | more,
         )
     };
     if n < 0 {
