@@ -372,7 +372,35 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Client::on(TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// [`Client::connect`] from `source` (another 127.0.0.x), its port
+    /// chosen at connect (IP_BIND_ADDRESS_NO_PORT): a connect from
+    /// 127.0.0.1 while tens of thousands of its ports are taken costs the
+    /// kernel a search of milliseconds for a free one.
+    #[allow(unsafe_code)]
+    pub async fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> Client {
+        use std::os::fd::AsRawFd;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt on a socket this function owns, with a c_int
+        // option value of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "IP_BIND_ADDRESS_NO_PORT");
+        socket.bind(SocketAddr::from((source, 0))).unwrap();
+        Client::on(socket.connect(addr).await.unwrap())
+    }
+
+    fn on(stream: TcpStream) -> Client {
         stream.set_nodelay(true).unwrap();
         Client {
             stream,
