@@ -39,7 +39,12 @@ impl Drop for Holder {
 const SESSIONS: usize = 19_900;
 const HOLDERS: usize = 2;
 /// msg_server closes a PC session silent this long; holders heartbeat
-/// every third of it, and hold for `HOLD`.
+/// every third of it, and hold for at least `HOLD`, until the test has
+/// taken its measurements: a holder letting go of its 9,950 sessions is a
+/// mass logout whose presence notifies (some 200 per logout) keep
+/// msg_server busy for over a second, which a login or message timed then
+/// would wait out (seen: 0.5-1.4 s in about half the runs, before holders
+/// waited for the test).
 const PC_TIMEOUT: Duration = Duration::from_secs(6);
 const HOLD: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "secret";
@@ -107,6 +112,7 @@ async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
                     "1",
                 ])
                 .env("FERRY_HOLD", format!("{msg_addr},{},{per}", h * per))
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -188,6 +194,10 @@ async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
     }
 
     let alive: Vec<String> = tokio::task::block_in_place(|| {
+        for (holder, _) in &mut holders {
+            let stdin = holder.0.stdin.as_mut().unwrap();
+            std::io::Write::write_all(stdin, b"measured\n").unwrap();
+        }
         holders
             .iter_mut()
             .map(|(_, l)| read_line(l, "alive "))
@@ -249,9 +259,10 @@ impl std::fmt::Display for Spread {
 
 /// Not a test on its own: the holder process the test above starts
 /// (`FERRY_HOLD=addr,first,count`). Logs in users first..first+count, 100
-/// logins in flight at a time, prints `logged-in N`, holds them for `HOLD`,
-/// then prints `alive N`: the sessions msg_server never closed (and when
-/// the first close was seen, if any). Each session heartbeats every third
+/// logins in flight at a time, prints `logged-in N`, holds them for `HOLD`
+/// and until a line on stdin says the test has measured, then prints
+/// `alive N`: the sessions msg_server never closed (and when the first
+/// close was seen, if any). Each session heartbeats every third
 /// of the PC timeout on its own timer from its login on, whatever the
 /// logins still to come are doing.
 #[tokio::test(flavor = "current_thread")]
@@ -277,6 +288,8 @@ async fn hold_sessions() {
     }
     println!("logged-in {}", held.len());
     tokio::time::sleep(HOLD).await;
+    let measured = tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new()));
+    measured.await.unwrap().unwrap();
     stop.send(true).unwrap();
     let (mut alive, mut first_close) = (0, None::<Duration>);
     while let Some(held) = held.join_next().await {
