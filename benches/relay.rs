@@ -630,3 +630,20 @@ criterion::criterion_main!(benches);
 // Medians: stock 0.90x before, 0.99x after; the 4 KiB case (its answers
 // are not spliced) is unchanged, as it should be. Still not reliably at
 // or above the splice relay.
+//
+// The same build (B) once more, the whole side-by-side set in one quiet
+// run (`FERRY_BENCH_ONLY=side-by-side FERRY_BENCH_PATHS=ferry,splice,direct`,
+// 12 rounds): stock 34 KiB W = 1 1.04x the splice relay (p50 32.5 µs
+// against 34.1; p99 52.2 against 49.4), 4 KiB W = 1 1.04x (26.2 against
+// 27.4 µs), 1 GiB W = 8 1.08x (3.89 GiB/s, relay CPU 0.97x splice's),
+// 64 x 16 MiB W = 8 1.05x (2.95 GiB/s, relay CPU 0.70x): the windowed
+// ratios did not fall.
+//
+// Tried and dropped the same hour: on a splicing connection, a frame's
+// first read offering the last frame's size when that frame was too small
+// to splice, so a 4 KiB stock answer would come in one read instead of a
+// 256-byte head read and a read of the rest. Interleaved B (without) C
+// (with), 12 rounds each: 4 KiB W = 1 B 1.05x 1.06x 1.01x, C 0.98x 1.12x
+// 1.01x the splice relay; stock 34 KiB B 1.03x 0.99x 0.94x, C 1.04x 0.92x
+// 0.95x. No gain above the noise: the second read finds its bytes already
+// there and completes at submission. Not kept.
