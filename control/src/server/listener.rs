@@ -9,12 +9,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use crate::Error;
+
+/// Connections the kernel completes before they are accepted (the kernel
+/// caps it at net.core.somaxconn). tokio's `TcpListener::bind` asks for
+/// 128, as the standard library does: a burst of logins (200 connects at
+/// once, tests/msg_server_sessions.rs) then overflowed it whenever the
+/// accept loop lagged, and each dropped SYN cost its client a 1 s
+/// retransmit.
+pub const LISTEN_BACKLOG: u32 = 1024;
 
 /// How a listener runs.
 #[derive(Debug, Clone)]
@@ -35,11 +43,20 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `addr`; a taken port is [`Error::Bind`] naming it.
+    /// Binds `addr` (SO_REUSEADDR, a backlog of [`LISTEN_BACKLOG`]); a
+    /// taken port is [`Error::Bind`] naming it.
     pub async fn bind(addr: SocketAddr, config: ListenerConfig) -> Result<Listener, Error> {
-        let socket = TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })?;
+        let bind = || {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }?;
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(LISTEN_BACKLOG)
+        };
+        let socket = bind().map_err(|source| Error::Bind { addr, source })?;
         Ok(Listener { socket, config })
     }
 
@@ -115,5 +132,41 @@ async fn accept(listener: &TcpListener, service: &str) -> (TcpStream, SocketAddr
                 backoff = (backoff * 2).min(Duration::from_millis(64));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of connects larger than the standard library's 128 all
+    /// complete before any is accepted: past a full accept queue the
+    /// kernel drops SYNs, and each dropped one would wait a 1 s
+    /// retransmit, well past the timeout here.
+    #[tokio::test]
+    async fn a_connect_burst_fits_the_backlog() {
+        let config = ListenerConfig {
+            service: "test",
+            max_connections: 1,
+            drain_timeout: Duration::from_millis(10),
+        };
+        let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut connects = JoinSet::new();
+        for _ in 0..300 {
+            connects.spawn(tokio::time::timeout(
+                Duration::from_millis(500),
+                TcpStream::connect(addr),
+            ));
+        }
+        let mut held = Vec::new();
+        while let Some(c) = connects.join_next().await {
+            let stream = c.unwrap().expect("connected within 500 ms").unwrap();
+            held.push(stream);
+        }
+        assert_eq!(held.len(), 300);
+        drop(listener);
     }
 }
