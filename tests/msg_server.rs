@@ -6,9 +6,7 @@ mod stack;
 
 use std::time::Duration;
 
-use ferry_proto::pb::im::base_define::{
-    ClientType, MsgType, SessionType, TransferFileType, UserStatType,
-};
+use ferry_proto::pb::im::base_define::{ClientType, SessionType, TransferFileType, UserStatType};
 use ferry_proto::pb::im::buddy::{
     ImAllUserReq, ImAllUserRsp, ImDepartmentReq, ImDepartmentRsp, ImRecentContactSessionReq,
     ImRecentContactSessionRsp, ImUserStatNotify, ImUsersInfoReq, ImUsersInfoRsp, ImUsersStatReq,
@@ -26,19 +24,7 @@ use ferry_proto::pb::im::message::{
 };
 use ferry_proto::pb::im::switch_service::Imp2pCmdMsg;
 use ferry_proto::registry::*;
-use stack::{Client, Stack, http_get};
-
-fn text_msg(to: u32, text: &str) -> ImMsgData {
-    ImMsgData {
-        from_user_id: 0,
-        to_session_id: to,
-        msg_id: 0,
-        create_time: 0,
-        msg_type: MsgType::SingleText as i32,
-        msg_data: text.as_bytes().to_vec().into(),
-        attach_data: None,
-    }
-}
+use stack::{Client, Stack, http_get, text_msg};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_server_points_to_msg_server_and_the_pc_clients_first_requests_are_answered() {

@@ -20,11 +20,11 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferry_proto::pb::im::base_define::{ClientType, MsgType};
-use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
+use ferry_proto::pb::im::base_define::ClientType;
+use ferry_proto::pb::im::message::ImMsgDataAck;
 use ferry_proto::registry::CID_MSG_DATA;
-use stack::Client;
 use stack::process::{at, migrate, port, proc_status, seed_md5_users, spawn, wait_listening};
+use stack::{Client, text_msg};
 
 /// A holder child process; killed when dropped.
 struct Holder(std::process::Child);
@@ -175,17 +175,7 @@ async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
     let sender = &mut probes[0];
     for _ in 0..PROBES {
         let t = Instant::now();
-        let ack: ImMsgDataAck = sender
-            .call(&ImMsgData {
-                from_user_id: 0,
-                to_session_id: peer.user,
-                msg_id: 0,
-                create_time: 0,
-                msg_type: MsgType::SingleText as i32,
-                msg_data: "still answering".into(),
-                attach_data: None,
-            })
-            .await;
+        let ack: ImMsgDataAck = sender.call(&text_msg(peer.user, "still answering")).await;
         acks_ms.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(ack.msg_id > 0);
         let _ = peer.expect(CID_MSG_DATA).await;

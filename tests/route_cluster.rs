@@ -8,13 +8,13 @@ mod stack;
 
 use std::time::Duration;
 
-use ferry_proto::pb::im::base_define::{ClientType, MsgType, UserStatType};
+use ferry_proto::pb::im::base_define::{ClientType, UserStatType};
 use ferry_proto::pb::im::buddy::{ImUserStatNotify, ImUsersStatReq, ImUsersStatRsp};
 use ferry_proto::pb::im::login::ImKickUser;
 use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
 use ferry_proto::pb::im::switch_service::Imp2pCmdMsg;
 use ferry_proto::registry::*;
-use stack::{Client, Pair};
+use stack::{Client, Pair, text_msg};
 
 const ONLINE: i32 = UserStatType::UserStatusOnline as i32;
 const OFFLINE: i32 = UserStatType::UserStatusOffline as i32;
@@ -57,17 +57,7 @@ async fn users_on_two_route_servers_reach_each_other_through_redis() {
     );
 
     // A message crosses, acked on alice's side, delivered on bob's.
-    let ack: ImMsgDataAck = a
-        .call(&ImMsgData {
-            from_user_id: 0,
-            to_session_id: bob,
-            msg_id: 0,
-            create_time: 0,
-            msg_type: MsgType::SingleText as i32,
-            msg_data: b"across".to_vec().into(),
-            attach_data: None,
-        })
-        .await;
+    let ack: ImMsgDataAck = a.call(&text_msg(bob, "across")).await;
     let m: ImMsgData = b.expect(CID_MSG_DATA).await.decode().unwrap();
     assert_eq!(
         (m.from_user_id, m.msg_id, &m.msg_data[..]),
@@ -260,17 +250,7 @@ async fn a_route_server_that_loses_redis_keeps_serving_its_own_links() {
 
     redis.kill().unwrap();
     redis.wait().unwrap();
-    let ack: ImMsgDataAck = a
-        .call(&ImMsgData {
-            from_user_id: 0,
-            to_session_id: ids[1],
-            msg_id: 0,
-            create_time: 0,
-            msg_type: MsgType::SingleText as i32,
-            msg_data: b"without redis".to_vec().into(),
-            attach_data: None,
-        })
-        .await;
+    let ack: ImMsgDataAck = a.call(&text_msg(ids[1], "without redis")).await;
     let m: ImMsgData = b.expect(CID_MSG_DATA).await.decode().unwrap();
     assert_eq!(
         m.msg_id, ack.msg_id,

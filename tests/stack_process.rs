@@ -18,7 +18,7 @@ use ferry_proto::pb::im::message::{
 };
 use ferry_proto::registry::{CID_MSG_DATA, CID_MSG_READ_NOTIFY};
 use stack::process::{port, spawn, spawn_login, spawn_relay, user_add, wait_listening};
-use stack::{Client, http_get};
+use stack::{Client, http_get, text_msg};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_as_its_own_process_on_sqlite() {
@@ -108,12 +108,7 @@ async fn every_service_as_its_own_process_on_sqlite() {
 
     let msg = ImMsgData {
         from_user_id: alice.user,
-        to_session_id: bob.user,
-        msg_id: 0,
-        create_time: 0,
-        msg_type: MsgType::SingleText as i32,
-        msg_data: "across processes".into(),
-        attach_data: None,
+        ..text_msg(bob.user, "across processes")
     };
     let ack: ImMsgDataAck = alice.call(&msg).await;
     assert!(ack.msg_id > 0);
@@ -363,15 +358,7 @@ async fn two_msg_servers_on_mariadb_and_redis_as_processes() {
 
     // A message crosses.
     let ack: ImMsgDataAck = alice
-        .call(&ImMsgData {
-            from_user_id: 0,
-            to_session_id: bob.user,
-            msg_id: 0,
-            create_time: 0,
-            msg_type: MsgType::SingleText as i32,
-            msg_data: "one msg_server to the other".into(),
-            attach_data: None,
-        })
+        .call(&text_msg(bob.user, "one msg_server to the other"))
         .await;
     let got: ImMsgData = bob.expect(CID_MSG_DATA).await.decode().unwrap();
     assert_eq!((got.msg_id, got.from_user_id), (ack.msg_id, alice.user));

@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferry_proto::pb::im::base_define::{ClientType, MsgType};
+use ferry_proto::pb::im::base_define::ClientType;
 use ferry_proto::pb::im::message::{ImMsgData, ImMsgDataAck};
 use ferry_proto::registry::CID_MSG_DATA;
-use stack::Client;
+use stack::{Client, text_msg};
 
 /// The address after `label` on the line of `ferry up`'s start-up text
 /// that starts with it.
@@ -62,17 +62,7 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     let mut alice = Client::login(msg, "alice", ClientType::Windows).await;
     let mut bob = Client::login(msg, "bob", ClientType::Windows).await;
 
-    let ack: ImMsgDataAck = alice
-        .call(&ImMsgData {
-            from_user_id: 0,
-            to_session_id: bob.user,
-            msg_id: 0,
-            create_time: 0,
-            msg_type: MsgType::SingleText as i32,
-            msg_data: "hello from ferry up".into(),
-            attach_data: None,
-        })
-        .await;
+    let ack: ImMsgDataAck = alice.call(&text_msg(bob.user, "hello from ferry up")).await;
     let got: ImMsgData = bob.expect(CID_MSG_DATA).await.decode().unwrap();
     assert_eq!(
         (got.msg_id, &got.msg_data[..]),

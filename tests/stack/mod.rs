@@ -360,6 +360,21 @@ pub async fn add_users(options: &StoreOptions, names: &[&str], depart: u32) -> V
     ids
 }
 
+/// A single text message to user `to`, as a PC client sends it: no
+/// sender id (msg_server takes the session's own), no msg_id or time
+/// (db_proxy assigns them).
+pub fn text_msg(to: u32, text: &str) -> ferry_proto::pb::im::message::ImMsgData {
+    ferry_proto::pb::im::message::ImMsgData {
+        from_user_id: 0,
+        to_session_id: to,
+        msg_id: 0,
+        create_time: 0,
+        msg_type: ferry_proto::pb::im::base_define::MsgType::SingleText as i32,
+        msg_data: text.as_bytes().to_vec().into(),
+        attach_data: None,
+    }
+}
+
 /// A client connection to msg_server, as TeamTalk's clients speak.
 pub struct Client {
     stream: TcpStream,
