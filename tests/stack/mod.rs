@@ -466,12 +466,7 @@ impl Client {
     /// Sends a heartbeat (seq 0, as TeamTalk's clients do); false once the
     /// connection is gone, where [`Client::send`] would panic.
     pub async fn beat(&mut self) -> bool {
-        let pdu = frame::encode_to_bytes(
-            &ferry_proto::pb::im::other::ImHeartBeat {},
-            0,
-            frame::DEFAULT_MAX_FRAME,
-        )
-        .unwrap();
+        let pdu = ferry_control::server::connection::heartbeat_pdu();
         self.stream.write_all(&pdu).await.is_ok()
     }
 
