@@ -596,6 +596,25 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     body
 }
 
+/// A counter or gauge on the `/metrics` endpoint at `addr`: its value, summed
+/// over its label sets; panics if it is not there.
+pub async fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let text = http_get(addr, "/metrics").await;
+    let values: Vec<u64> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse().ok()
+        })
+        .collect();
+    assert!(!values.is_empty(), "{name} in\n{text}");
+    values.iter().sum()
+}
+
 /// `GET path`: the status code and the body.
 pub async fn http_get_status(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();

@@ -332,10 +332,7 @@ impl ClientConn {
                     sign_info,
                 };
                 if let Some(pdu) = shared.encode(&notify, 0) {
-                    let outboxes = shared.sessions().interested_in(user);
-                    for o in outboxes {
-                        shared.push(&o, pdu.clone());
-                    }
+                    shared.tell_presence(user, pdu.clone()).await;
                     let _ = links.route.send(pdu).await;
                 }
             }
@@ -366,7 +363,7 @@ impl FrameHandler for ClientConn {
             && s.user != 0
             && let Some(pdu) = login::announce(&self.shared, s.user, s.client_type, false).await
         {
-            self.shared.tell_presence(s.user, &pdu);
+            self.shared.tell_presence(s.user, pdu).await;
         }
     }
 

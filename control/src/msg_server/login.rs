@@ -152,7 +152,7 @@ pub(super) async fn login(conn: &mut ClientConn, f: &Frame) -> Flow {
     // answer is written before the hundreds of notifies a department may
     // take (tests/msg_server_sessions.rs, a login among 19,900 sessions).
     if let Some(pdu) = presence {
-        shared.tell_presence(user, &pdu);
+        shared.tell_presence(user, pdu).await;
     }
     Flow::Continue
 }

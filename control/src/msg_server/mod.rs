@@ -18,6 +18,8 @@
 //!
 //! - [`config`]: the `[msg_server]` section.
 //! - `sessions`: the session table and presence interest.
+//! - `presence`: the fan-out task that tells interested sessions of a
+//!   user's status or sign info, coalesced per session.
 //! - `calls`: requests awaited by call id.
 //! - `client`: one client connection: the command table.
 //! - `login`, `message`, `group`, `file`: the flows with more than one step.
@@ -34,6 +36,7 @@ mod location;
 mod login;
 mod message;
 mod ops;
+mod presence;
 mod sessions;
 mod upstream;
 
@@ -68,6 +71,9 @@ struct Stats {
     messages_refused: AtomicU64,
     /// Presence notifies sent to client sessions.
     presence_notifies: AtomicU64,
+    /// Pushes that carried them (a session's notifies of one fan-out batch
+    /// go in one push).
+    presence_pushes: AtomicU64,
     /// Sessions disconnected for not reading what was sent to them.
     slow_sessions: AtomicU64,
     /// Commands refused before login (the connection is closed).
@@ -89,6 +95,7 @@ pub struct Snapshot {
     pub messages: u64,
     pub messages_refused: u64,
     pub presence_notifies: u64,
+    pub presence_pushes: u64,
     pub slow_sessions: u64,
     pub unauthenticated: u64,
 }
@@ -111,6 +118,7 @@ impl Snapshotter {
             messages: get(&s.messages),
             messages_refused: get(&s.messages_refused),
             presence_notifies: get(&s.presence_notifies),
+            presence_pushes: get(&s.presence_pushes),
             slow_sessions: get(&s.slow_sessions),
             unauthenticated: get(&s.unauthenticated),
         }
@@ -148,6 +156,7 @@ struct Links {
 struct Shared {
     config: Config,
     sessions: Mutex<Table>,
+    presence: presence::Presence,
     next_handle: AtomicU32,
     links: OnceLock<Links>,
     calls: calls::Calls,
@@ -161,16 +170,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// A status notify (`pdu`, ready for clients) about `user` to the
-    /// sessions interested in them.
-    fn tell_presence(&self, user: u32, pdu: &Bytes) {
-        let outboxes = self.sessions().interested_in(user);
-        self.stats
-            .presence_notifies
-            .fetch_add(outboxes.len() as u64, Ordering::Relaxed);
-        for o in outboxes {
-            self.push(&o, pdu.clone());
-        }
+    /// A notify about `user` (their status or sign info; `pdu` ready for
+    /// clients) to the sessions interested in them: queued for the fan-out
+    /// task (`presence`), which keeps the order of these calls.
+    async fn tell_presence(&self, user: u32, pdu: Bytes) {
+        self.presence.tell(user, pdu).await;
     }
 
     fn sessions(&self) -> MutexGuard<'_, Table> {
@@ -348,6 +352,7 @@ pub struct MsgServer {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     frames: Option<Frames>,
+    presence: Option<presence::Queued>,
     ops: Option<Ops>,
 }
 
@@ -381,7 +386,9 @@ impl MsgServer {
         )
         .await?;
         let port = listener.local_addr()?.port();
+        let (presence, presence_queue) = presence::Presence::new();
         let shared = Arc::new(Shared {
+            presence,
             locating: location::Locating::new(config.file_server.len()),
             config,
             sessions: Mutex::default(),
@@ -462,6 +469,7 @@ impl MsgServer {
             shared,
             stop,
             ops,
+            presence: Some(presence_queue),
             frames: Some(Frames {
                 db,
                 route,
@@ -493,6 +501,10 @@ impl MsgServer {
             tokio::spawn(upstream::route_frames(self.shared.clone(), frames.route)),
             tokio::spawn(upstream::login_frames(frames.login)),
             tokio::spawn(upstream::relay_frames(self.shared.clone(), frames.relays)),
+            tokio::spawn(presence::fan_out(
+                self.shared.clone(),
+                self.presence.take().expect("run once"),
+            )),
         ];
         let shared = self.shared.clone();
         self.listener

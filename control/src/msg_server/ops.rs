@@ -52,8 +52,13 @@ impl Report for MsgReport {
             )
             .counter(
                 "ferry_msg_presence_notifies_total",
-                "Status notifies sent to sessions.",
+                "Status and sign-info notifies sent to sessions.",
                 s.presence_notifies,
+            )
+            .counter(
+                "ferry_msg_presence_pushes_total",
+                "Pushes that carried them (one per session per fan-out batch).",
+                s.presence_pushes,
             )
             .counter(
                 "ferry_msg_slow_sessions_total",

@@ -199,7 +199,7 @@ impl Table {
 
     /// The PC sessions to tell of `user`'s status change: watchers and the
     /// user's department.
-    pub(super) fn interested_in(&self, user: u32) -> Vec<Outbox> {
+    pub(super) fn for_interested(&self, user: u32, mut each: impl FnMut(Handle, &Outbox)) {
         // Each session once: the department's, then watchers outside it
         // (no set is built per status change).
         let department = self
@@ -216,10 +216,9 @@ impl Table {
             .into_iter()
             .flatten()
             .chain(watchers)
-            .filter_map(|h| self.sessions.get(h))
-            .filter(|s| s.user != 0 && !is_mobile(s.client_type))
-            .map(|s| s.outbox.clone())
-            .collect()
+            .filter_map(|h| self.sessions.get(h).map(|s| (*h, s)))
+            .filter(|(_, s)| s.user != 0 && !is_mobile(s.client_type))
+            .for_each(|(h, s)| each(h, &s.outbox));
     }
 
     /// One entry per validated session (IMOnlineUserInfo for route_server).

@@ -219,7 +219,7 @@ async fn from_route(
     } else if cmd == CID_BUDDY_LIST_STATUS_NOTIFY {
         let n: ImUserStatNotify = f.decode()?;
         if let Some(pdu) = for_clients(&f) {
-            shared.tell_presence(n.user_stat.user_id, &pdu);
+            shared.tell_presence(n.user_stat.user_id, pdu).await;
         }
     } else if cmd == CID_OTHER_LOGIN_STATUS_NOTIFY {
         let n: ImServerPcLoginStatusNotify = f.decode()?;
@@ -300,10 +300,7 @@ async fn from_route(
     } else if cmd == CID_BUDDY_LIST_SIGN_INFO_CHANGED_NOTIFY {
         let n: ImSignInfoChangedNotify = f.decode()?;
         if let Some(pdu) = for_clients(&f) {
-            let outboxes = shared.sessions().interested_in(n.changed_user_id);
-            for o in outboxes {
-                shared.push(&o, pdu.clone());
-            }
+            shared.tell_presence(n.changed_user_id, pdu).await;
         }
     } else {
         tracing::debug!(command = %cmd, "ignored from route_server");
