@@ -452,14 +452,14 @@ async fn case(backend: &str, db: &str, redis: Option<&str>, scale: Scale) {
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = metric(ops, "ferry_msg_presence_notifies_total").await;
+    let before = stack::metric(ops, "ferry_msg_presence_notifies_total").await;
     let logins = 100.min(USERS - scale.online - 2);
     let mut more = Vec::new();
     for i in scale.online..scale.online + logins {
         more.push(Client::login(msg, &user(i), ClientType::Windows).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = metric(ops, "ferry_msg_presence_notifies_total").await;
+    let after = stack::metric(ops, "ferry_msg_presence_notifies_total").await;
     let per_login = (after - before) as f64 / logins as f64;
     let departments = departments();
     println!(
@@ -560,13 +560,6 @@ async fn messages(
         samples.len(),
         refused,
     )
-}
-
-async fn metric(ops: SocketAddr, name: &str) -> u64 {
-    let text = stack::http_get(ops, "/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} in {text}"))
 }
 
 fn flush(url: &str) {
