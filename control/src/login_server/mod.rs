@@ -155,6 +155,7 @@ impl LoginServer {
                         read_timeout: config.link_timeout,
                         heartbeat: Some(config.heartbeat),
                         queue: 64,
+                        queue_bytes: usize::MAX,
                     },
                 );
                 let link = shared.next_link.fetch_add(1, Ordering::Relaxed) + 1;
@@ -190,5 +191,6 @@ fn client_conn(_max_connections: u32) -> ConnConfig {
         read_timeout: Duration::from_secs(120),
         heartbeat: None,
         queue: 4,
+        queue_bytes: usize::MAX,
     }
 }

@@ -68,6 +68,11 @@ pub struct Config {
     /// PDUs queued toward one client at most; a client that does not read
     /// past this is disconnected rather than buffered for without bound.
     pub session_queue: u32,
+    /// Bytes queued toward one client at most (of what others send it:
+    /// messages, notifies); past this it is disconnected as too slow, as
+    /// past `session_queue`.
+    #[serde(with = "size")]
+    pub session_queue_bytes: u64,
     /// Status queries a session may watch at most (presence notifies go
     /// to the sessions that asked about a user and to its department).
     pub watch_limit: u32,
@@ -100,6 +105,7 @@ impl Default for Config {
             mobile_timeout: Duration::from_secs(300),
             messages_per_second: 20,
             session_queue: 1024,
+            session_queue_bytes: 1 << 20,
             watch_limit: 20_000,
             call_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
@@ -126,6 +132,11 @@ impl Validate for Config {
         p.range("max_frame", self.max_frame, 1024..=(64 << 20));
         p.range("messages_per_second", self.messages_per_second, 1..=100_000);
         p.range("session_queue", self.session_queue, 16..=1_000_000);
+        p.range(
+            "session_queue_bytes",
+            self.session_queue_bytes,
+            (64 << 10)..=(1 << 30),
+        );
         p.range("watch_limit", self.watch_limit, 0..=10_000_000);
         if self.db_proxy.is_empty() {
             p.fail("db_proxy", "at least one db_proxy address");

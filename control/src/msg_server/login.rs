@@ -148,6 +148,7 @@ pub(super) async fn login(conn: &mut ClientConn, f: &Frame) -> Flow {
         user_info: Some(info),
     };
     conn.reply(&res, seq).await;
+    shared.sessions().answered(conn.handle);
     // The local presence fan-out after the answer: queued first, the
     // answer is written before the hundreds of notifies a department may
     // take (tests/msg_server_sessions.rs, a login among 19,900 sessions).

@@ -69,7 +69,7 @@ struct Stats {
     kicked: AtomicU64,
     messages: AtomicU64,
     messages_refused: AtomicU64,
-    /// Presence notifies sent to client sessions.
+    /// Status and sign-info notifies sent to client sessions.
     presence_notifies: AtomicU64,
     /// Pushes that carried them (a session's notifies of one fan-out batch
     /// go in one push).
@@ -502,7 +502,7 @@ impl MsgServer {
             tokio::spawn(upstream::login_frames(frames.login)),
             tokio::spawn(upstream::relay_frames(self.shared.clone(), frames.relays)),
             tokio::spawn(presence::fan_out(
-                self.shared.clone(),
+                Arc::downgrade(&self.shared),
                 self.presence.take().expect("run once"),
             )),
         ];
@@ -560,6 +560,7 @@ fn client_conn(config: &Config) -> ConnConfig {
         read_timeout: config.pc_timeout,
         heartbeat: None,
         queue: config.session_queue as usize,
+        queue_bytes: config.session_queue_bytes as usize,
     }
 }
 

@@ -34,6 +34,8 @@ pub(super) struct Session {
     pub online_status: i32,
     /// Users this session asked the status of.
     pub watching: HashSet<u32>,
+    /// Its login answer is queued: from now on it hears of others.
+    pub answered: bool,
 }
 
 /// Departments remembered at most (users who logged in here).
@@ -63,8 +65,16 @@ impl Table {
                 client_type: 0,
                 online_status: 0,
                 watching: HashSet::new(),
+                answered: false,
             },
         );
+    }
+
+    /// `handle`'s login answer is queued: presence notifies may follow it.
+    pub(super) fn answered(&mut self, handle: Handle) {
+        if let Some(s) = self.sessions.get_mut(&handle) {
+            s.answered = true;
+        }
     }
 
     pub(super) fn get(&self, handle: Handle) -> Option<&Session> {
@@ -198,7 +208,7 @@ impl Table {
     }
 
     /// The PC sessions to tell of `user`'s status change: watchers and the
-    /// user's department.
+    /// user's department, those whose login has been answered.
     pub(super) fn for_interested(&self, user: u32, mut each: impl FnMut(Handle, &Outbox)) {
         // Each session once: the department's, then watchers outside it
         // (no set is built per status change).
@@ -217,7 +227,7 @@ impl Table {
             .flatten()
             .chain(watchers)
             .filter_map(|h| self.sessions.get(h).map(|s| (*h, s)))
-            .filter(|(_, s)| s.user != 0 && !is_mobile(s.client_type))
+            .filter(|(_, s)| s.answered && !is_mobile(s.client_type))
             .for_each(|(h, s)| each(h, &s.outbox));
     }
 

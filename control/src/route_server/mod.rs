@@ -166,6 +166,7 @@ impl RouteServer {
             read_timeout: self.config.link_timeout,
             heartbeat: Some(self.config.heartbeat),
             queue: LINK_QUEUE,
+            queue_bytes: usize::MAX,
         };
         let shared = self.shared.clone();
         self.listener

@@ -13,13 +13,16 @@
 //!   a link that has received nothing for 30 s;
 //! - the outbox holds `queue` PDUs at most: a sender waits for room
 //!   ([`Outbox::send`]) or, fanning out to other people's connections, gives
-//!   up on a connection that does not drain ([`Outbox::try_send`]);
+//!   up on a connection that does not drain ([`Outbox::try_send`]), which
+//!   also gives up once `queue_bytes` bytes wait (a fan-out may join many
+//!   notifies into one PDU buffer, so slots alone would not bound memory);
 //! - [`Outbox::close`] ends the connection from outside (a kicked session):
 //!   what is queued is written, then the socket is shut down.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -76,6 +79,10 @@ pub struct ConnConfig {
     pub heartbeat: Option<Duration>,
     /// PDUs queued for the writer at most.
     pub queue: usize,
+    /// Bytes queued for the writer beyond which [`Outbox::try_send`] gives
+    /// up (`send` waits for a slot only); `usize::MAX` for server links,
+    /// which are fed with `send`.
+    pub queue_bytes: usize,
 }
 
 /// What the service wants after a frame.
@@ -114,6 +121,9 @@ struct Outgoing {
 pub struct Outbox {
     tx: mpsc::Sender<Outgoing>,
     closing: Arc<Notify>,
+    /// Bytes queued and not yet written, and the bound `try_send` keeps.
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 /// The connection is gone (or its queue is full, for `try_send`).
@@ -131,21 +141,28 @@ impl Outbox {
 
     /// Queues `pdu`, which keeps `held` until it is on the socket.
     pub async fn send_holding(&self, pdu: Bytes, held: Option<Admitted>) -> Result<(), SendError> {
-        self.tx
-            .send(Outgoing { pdu, _held: held })
-            .await
-            .map_err(|_| SendError::Closed)
+        let len = pdu.len();
+        let permit = self.tx.reserve().await.map_err(|_| SendError::Closed)?;
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        permit.send(Outgoing { pdu, _held: held });
+        Ok(())
     }
 
     /// Queues `pdu` if there is room now: for fan-out to connections other
     /// than the one being served, which must not be held up by a slow one.
     pub fn try_send(&self, pdu: Bytes) -> Result<(), SendError> {
-        self.tx
-            .try_send(Outgoing { pdu, _held: None })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => SendError::Full,
-                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-            })
+        let permit = self.tx.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => SendError::Full,
+            mpsc::error::TrySendError::Closed(()) => SendError::Closed,
+        })?;
+        let len = pdu.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before.saturating_add(len) > self.max_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return Err(SendError::Full);
+        }
+        permit.send(Outgoing { pdu, _held: None });
+        Ok(())
     }
 
     /// Ends the connection: nothing more is read, what is queued is
@@ -177,12 +194,15 @@ impl Connection {
     pub fn new(stream: TcpStream, config: ConnConfig) -> Connection {
         let _ = stream.set_nodelay(true);
         let (tx, queued) = mpsc::channel(config.queue.max(1));
+        let max_bytes = config.queue_bytes;
         Connection {
             stream,
             config,
             outbox: Outbox {
                 tx,
                 closing: Arc::new(Notify::new()),
+                queued_bytes: Arc::new(AtomicUsize::new(0)),
+                max_bytes,
             },
             queued,
         }
@@ -213,6 +233,7 @@ impl Connection {
         // the outbox are still held elsewhere: what is queued by then is
         // written, the rest refused.
         let (finish, mut finished) = watch::channel(false);
+        let queued_bytes = outbox.queued_bytes.clone();
         let write = tokio::spawn(async move {
             loop {
                 let idle = async {
@@ -221,20 +242,20 @@ impl Connection {
                         None => std::future::pending().await,
                     }
                 };
-                let out = tokio::select! {
+                let (mut dequeued, out) = tokio::select! {
                     biased;
                     next = queued.recv() => match next {
-                        Some(out) => out,
+                        Some(out) => (out.pdu.len(), out),
                         None => break,
                     },
                     _ = finished.wait_for(|f| *f) => {
                         queued.close();
                         match queued.try_recv() {
-                            Ok(out) => out,
+                            Ok(out) => (out.pdu.len(), out),
                             Err(_) => break,
                         }
                     }
-                    _ = idle => Outgoing { pdu: heartbeat_pdu(), _held: None },
+                    _ = idle => (0, Outgoing { pdu: heartbeat_pdu(), _held: None }),
                 };
                 // What else is queued by now goes in the same write: one
                 // syscall (and one segment for the peer to read) for a
@@ -245,6 +266,7 @@ impl Connection {
                     match queued.try_recv() {
                         Ok(next) => {
                             size += next.pdu.len();
+                            dequeued += next.pdu.len();
                             more.push(next);
                         }
                         Err(_) => break,
@@ -259,6 +281,7 @@ impl Connection {
                     }
                     writer.write_all(&batch).await
                 };
+                queued_bytes.fetch_sub(dequeued, Ordering::Relaxed);
                 if let Err(e) = written {
                     tracing::debug!(error = %e, "peer stopped reading");
                     return;
@@ -324,5 +347,64 @@ impl Connection {
         drop(outbox);
         let _ = finish.send(true);
         let _ = write.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ignore;
+
+    impl FrameHandler for Ignore {
+        async fn on_frame(&mut self, _frame: Frame) -> Flow {
+            Flow::Continue
+        }
+        async fn on_end(self) {}
+    }
+
+    /// A peer that never reads: `try_send` gives up once `queue_bytes`
+    /// bytes wait beyond what the sockets' buffers took, long before the
+    /// `queue` slots are used up (1,000 slots of 64 KiB would be 64 MiB).
+    #[tokio::test]
+    async fn try_send_stops_at_the_byte_bound() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (peer, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (_peer, (stream, _)) = (peer.unwrap(), accepted.unwrap());
+        let connection = Connection::new(
+            stream,
+            ConnConfig {
+                max_frame: 1 << 20,
+                read_timeout: Duration::from_secs(60),
+                heartbeat: None,
+                queue: 1000,
+                queue_bytes: 256 << 10,
+            },
+        );
+        let outbox = connection.outbox();
+        let (_stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(connection.run(stopped, Ignore));
+        let pdu = Bytes::from(vec![0u8; 64 << 10]);
+        let mut accepted = 0usize;
+        let full = loop {
+            match outbox.try_send(pdu.clone()) {
+                Ok(()) => accepted += 1,
+                Err(e) => break e,
+            }
+            // Let the writer move what it can into the socket.
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if accepted == 1000 {
+                panic!("1,000 PDUs of 64 KiB taken for a peer that never reads");
+            }
+        };
+        assert_eq!(full, SendError::Full);
+        // The kernel holds a few MiB on loopback (send and receive
+        // buffers); the outbox at most 256 KiB beyond them.
+        assert!(accepted < 1000, "{accepted} PDUs taken");
+        assert!(accepted >= 4, "{accepted} PDUs: the first 256 KiB fit");
+        outbox.close();
+        running.abort();
     }
 }

@@ -48,6 +48,7 @@ impl LinkConfig {
                 read_timeout: Duration::from_secs(30),
                 heartbeat: Some(Duration::from_secs(5)),
                 queue: 4096,
+                queue_bytes: usize::MAX,
             },
             connect_timeout: Duration::from_secs(3),
             backoff: Duration::from_secs(1),
