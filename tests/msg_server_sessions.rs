@@ -286,8 +286,9 @@ async fn twenty_thousand_sessions_with_heartbeats_on_one_msg_server() {
     );
     // Each logout is told to the held sessions of its department (about
     // 200 of the other holder's): two million notifies, which the fan-out
-    // coalesces into far fewer pushes (one per session per batch: 16 times
-    // fewer in release and debug runs; one push per notify without it).
+    // coalesces into far fewer pushes (one per session per batch: about 10
+    // times fewer in release and debug runs; one push per notify without
+    // it).
     assert!(
         notifies >= (per * per / 50 / 2) as u64,
         "{notifies} notifies for {per} logouts"
