@@ -12,7 +12,7 @@ use ferry_client::{Login, Session};
 
 /// The exit codes of `ferry send` and `ferry recv` (also in their `--help`).
 pub(crate) const EXIT_CODES: &str = "Exit codes: 0 done; 1 another failure; 2 usage \
-(arguments, no password given, a file too large for TeamTalk's 4 GiB); 3 login refused \
+(arguments, no password given, a path that is not a regular file); 3 login refused \
 (wrong user or password, the server refusing logins); 4 the transfer was refused \
 (unknown user, the request refused, the peer cancelled or refused); 5 local I/O (reading \
 the file to send, writing into --dir); 6 the server failed (unreachable, closed, timed \

@@ -279,7 +279,14 @@ pub(crate) fn user(command: UserCommand) -> Result<()> {
                 id
             })?;
             println!("{id}");
-            eprintln!("user {:?} created with id {id}", user.name);
+            // Which database: a `user add` run outside `ferry up`'s data
+            // directory writes a database of its own, which the stack
+            // never reads.
+            eprintln!(
+                "user {:?} created with id {id} in {}",
+                user.name,
+                ferry_control::store::redact(&store.db)
+            );
         }
         UserCommand::List { db } => {
             let mut store = resolve(&db, &[])?.store;

@@ -62,12 +62,20 @@ async fn recv(args: RecvArgs) -> Result<()> {
         args.client.user(),
         session.user_id()
     );
+    let served = serve(&mut session, &args).await;
+    // The last DEL_OFFLINE has no answer: written before the process ends.
+    session.close().await;
+    served
+}
+
+/// Takes what is pending, then what is notified, until `args` says enough.
+async fn serve(session: &mut Session, args: &RecvArgs) -> Result<()> {
     let opts = Options::default()
         .with_window(args.window)
         .with_chunk(args.chunk);
     let mut received = 0u64;
     let enough = |n: u64| args.count.is_some_and(|c| n >= c);
-    received += take_pending(&session, &args, &opts, args.count).await?;
+    received += take_pending(session, args, &opts, args.count).await?;
     if args.once || enough(received) {
         return Ok(());
     }
@@ -77,7 +85,7 @@ async fn recv(args: RecvArgs) -> Result<()> {
             // recorded meanwhile is in the offline list.
             eprintln!("logged in again at {msg_server}");
             let left = args.count.map(|c| c - received);
-            received += take_pending(&session, &args, &opts, left).await?;
+            received += take_pending(session, args, &opts, left).await?;
             if enough(received) {
                 return Ok(());
             }
@@ -94,7 +102,7 @@ async fn recv(args: RecvArgs) -> Result<()> {
         if task.mode == Mode::Offline && !task.offline_ready {
             continue; // the upload is running; a second notify says it is done
         }
-        match take(&session, &task, &args.dir, &opts).await {
+        match take(session, &task, &args.dir, &opts).await {
             Ok(()) => received += 1,
             // A sender that gives up ends its transfer, not this receiver.
             Err(e) if e.code == Failed::REFUSED => eprintln!("warning: {e}"),

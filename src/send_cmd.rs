@@ -15,7 +15,9 @@ use crate::progress::Shown;
 #[derive(Debug, Args)]
 #[command(after_help = crate::client_cmd::EXIT_CODES)]
 pub(crate) struct SendArgs {
-    /// The file to send (at most 4 GiB − 1 bytes: TeamTalk's sizes are u32)
+    /// The file to send (a regular file; past 4 GiB − 1 bytes its size and
+    /// offsets move on ferry's u64 extension fields, so the receiver must
+    /// be a ferry client)
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// The receiver: a user name, or a numeric user id
@@ -61,6 +63,8 @@ async fn send(args: SendArgs) -> Result<()> {
     let sent = session.send_file(to, &args.file, &send).await;
     drop(send);
     shown.end().await;
+    // ADD_OFFLINE has no answer: written before the process ends.
+    session.close().await;
     let task = sent.map_err(|e| {
         Failed::transfer(e, format!("sending {} to {}", args.file.display(), args.to))
     })?;
@@ -75,17 +79,16 @@ async fn send(args: SendArgs) -> Result<()> {
     Ok(())
 }
 
-/// A user name from the all-users list, else a numeric id.
+/// A user name from the all-users list, else a numeric id that list holds.
 async fn resolve(session: &Session, to: &str) -> Result<u32, Failed> {
     let found = session
         .user_id_by_name(to)
         .await
         .map_err(|e| Failed::transfer(e, "listing users".into()))?;
-    match found.or_else(|| to.parse().ok()) {
-        Some(id) => Ok(id),
-        None => Err(Failed::new(
+    found.ok_or_else(|| {
+        Failed::new(
             Failed::REFUSED,
-            anyhow!("no user named {to:?}"),
-        )),
-    }
+            anyhow!("no user named {to:?} (nor with that id)"),
+        )
+    })
 }

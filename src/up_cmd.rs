@@ -3,7 +3,9 @@
 //! (no Redis), login_server, msg_server and the relay, wired to each
 //! other's bound addresses. Each service reads its own section of the
 //! config (file, environment, `--set`), so `ferry up` runs what the
-//! separate commands would. With `[offline] enabled` the relay keeps
+//! separate commands would, but for two ports: route_server's and
+//! login_server's registration port (server-to-server, unauthenticated)
+//! listen on loopback when left at their 0.0.0.0 defaults. With `[offline] enabled` the relay keeps
 //! offline files under `<data dir>/offline` (unless `offline.root` is
 //! set). SIGINT or SIGTERM drains every service and exits 0.
 //!
@@ -58,6 +60,26 @@ fn dial(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// The server-to-server ports (route_server's, login_server's
+/// registrations) carry TeamTalk's unauthenticated link protocol, and in
+/// one process only this process dials them: left at their 0.0.0.0
+/// defaults, they listen on loopback instead. An address set to anything
+/// else is kept.
+fn links_on_loopback(c: &mut ferry::config::FileConfig) {
+    let defaults = ferry::config::FileConfig::default();
+    for (listen, default) in [
+        (&mut c.route_server.listen, defaults.route_server.listen),
+        (
+            &mut c.login_server.msg_server_listen,
+            defaults.login_server.msg_server_listen,
+        ),
+    ] {
+        if *listen == default && listen.ip().is_unspecified() {
+            listen.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+    }
+}
+
 pub(crate) fn run(args: UpArgs) -> Result<()> {
     let advertise = args.advertise.clone().unwrap_or_else(|| "127.0.0.1".into());
     let loaded = args.config.load(
@@ -73,6 +95,7 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
         ],
     )?;
     let mut c = loaded.config;
+    links_on_loopback(&mut c);
     if args.any_port {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         c.db_proxy.listen = any;
@@ -114,14 +137,23 @@ pub(crate) fn run(args: UpArgs) -> Result<()> {
 
         println!("ferry is up; data in {}", data_dir.display());
         println!(
-            "  login_server   http://{}/msg_server  (clients start here)",
-            dial(login_addrs.http)
+            "  login_server   http://{}/msg_server  (clients start here; binary discovery {}, msg_server registrations {})",
+            dial(login_addrs.http),
+            login_addrs.client,
+            login_addrs.msg_server
         );
         println!("  msg_server     {msg_addr}");
+        let relay_addrs = relay.addresses();
+        let cores: Vec<String> = relay_addrs.cores.iter().map(|a| a.to_string()).collect();
         println!(
-            "  relay          {}  (msg link {}: ferry loadgen --relay/--msg-link loads it alone)",
-            relay.addresses().client,
-            relay.addresses().msg
+            "  relay          {}  (per-core ports {}; msg link {}: ferry loadgen --relay/--msg-link loads it alone)",
+            relay_addrs.client,
+            if cores.is_empty() {
+                "off".to_string()
+            } else {
+                cores.join(", ")
+            },
+            relay_addrs.msg
         );
         if let Some(store) = &relay_offline_root {
             println!("  offline files  {}", store.display());
@@ -230,4 +262,27 @@ async fn start(c: ferry::config::FileConfig) -> Result<Started> {
         msg,
         msg_addr,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_ports_left_at_their_defaults_listen_on_loopback() {
+        let mut c = ferry::config::FileConfig::default();
+        assert!(c.route_server.listen.ip().is_unspecified());
+        links_on_loopback(&mut c);
+        assert_eq!(c.route_server.listen, "127.0.0.1:8200".parse().unwrap());
+        assert_eq!(
+            c.login_server.msg_server_listen,
+            "127.0.0.1:8100".parse().unwrap()
+        );
+        // Client ports stay open to clients.
+        assert!(c.msg_server.listen.ip().is_unspecified());
+        let mut set = ferry::config::FileConfig::default();
+        set.route_server.listen = "10.0.0.5:8200".parse().unwrap();
+        links_on_loopback(&mut set);
+        assert_eq!(set.route_server.listen, "10.0.0.5:8200".parse().unwrap());
+    }
 }

@@ -18,6 +18,26 @@ use std::process::{Command, Output};
 
 use stack::process::LoggedRelay;
 
+/// Every offline file a run stored is deleted by its receiver's
+/// DEL_OFFLINE, the last transfer's too (its session is closed only once
+/// that is written): the store under `root` is empty within 10 s (the
+/// relay is told by msg_server, after loadgen has exited).
+fn no_file_left(root: &str, scenario: &str) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["store", "check", "--data-dir", root])
+            .output()
+            .unwrap();
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        if last.contains("\n0 tasks,") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{scenario}: files left on the relay:\n{last}");
+}
+
 #[test]
 fn every_scenario_runs_clean_against_ferry_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,6 +109,9 @@ fn every_scenario_runs_clean_against_ferry_up() {
             sizes_within(&doc, size);
         }
         phases_reported(&doc, scenario, count);
+        if matches!(scenario, "offline" | "mixed") {
+            no_file_left(&format!("{data}/offline"), scenario);
+        }
 
         let chart = std::fs::read_to_string(&svg).unwrap();
         assert!(chart.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));

@@ -187,8 +187,24 @@ fn send_online_and_offline_then_recv() {
         &["send", later_path.to_str().unwrap(), "--to", "nobody"],
     );
     assert_eq!(output(nobody).status.code(), Some(4));
+    // A number is a user id only if such a user exists.
+    let no_id = up.ferry(
+        "alice",
+        &["send", later_path.to_str().unwrap(), "--to", "999999"],
+    );
+    assert_eq!(output(no_id).status.code(), Some(4));
     let missing = up.ferry("alice", &["send", "/nonexistent/file", "--to", "bob"]);
     assert_eq!(output(missing).status.code(), Some(5));
+    // A directory is refused before any task exists: nothing is left
+    // waiting in the offline store.
+    let store = tmp.path().join("data").join("offline");
+    let stored = files_under(&store).len();
+    let dir = up.ferry(
+        "alice",
+        &["send", inbox2.to_str().unwrap(), "--to", "bob", "--offline"],
+    );
+    assert!(!output(dir).status.success(), "a directory is not sent");
+    assert_eq!(files_under(&store).len(), stored, "no upload was begun");
     // The password never comes from the command line.
     let mut usage = Command::new(env!("CARGO_BIN_EXE_ferry"));
     usage.args(["recv", "--user", "bob", "--password", "secret"]);

@@ -34,7 +34,13 @@ pub(crate) struct Conn {
     seq: AtomicU16,
     max_frame: u32,
     timeout: Duration,
-    tasks: [tokio::task::AbortHandle; 3],
+    /// The reader and the heartbeat: stopped with the connection.
+    tasks: [tokio::task::AbortHandle; 2],
+    /// The writer is not stopped: once the connection is dropped it writes
+    /// what is queued (each PDU within `timeout`), then shuts the socket.
+    /// A PDU with no answer (DEL_OFFLINE, a read ack) sent just before a
+    /// session is dropped still goes out.
+    write: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Conn {
@@ -62,10 +68,12 @@ impl Conn {
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let write = tokio::spawn(async move {
             while let Some(pdu) = queued.recv().await {
-                if writer.write_all(&pdu).await.is_err() {
-                    return;
+                match tokio::time::timeout(timeout, writer.write_all(&pdu)).await {
+                    Ok(Ok(())) => {}
+                    _ => return,
                 }
             }
+            let _ = writer.shutdown().await;
         });
         let read = {
             let pending = pending.clone();
@@ -132,13 +140,22 @@ impl Conn {
             seq: AtomicU16::new(0),
             max_frame,
             timeout,
-            tasks: [
-                write.abort_handle(),
-                read.abort_handle(),
-                beat.abort_handle(),
-            ],
+            tasks: [read.abort_handle(), beat.abort_handle()],
+            write: Some(write),
         };
         (conn, events)
+    }
+
+    /// Ends the connection once what is queued is written (within the
+    /// request timeout), for a process about to exit: a dropped connection
+    /// writes it too, but only while the runtime still runs.
+    pub(crate) async fn close(mut self) {
+        let timeout = self.timeout;
+        let write = self.write.take();
+        drop(self);
+        if let Some(write) = write {
+            let _ = tokio::time::timeout(timeout, write).await;
+        }
     }
 
     /// Connects to `what` at `at` within `timeout`, then [`Conn::start`]s

@@ -289,6 +289,15 @@ impl Session {
         self.conn.send(msg).await
     }
 
+    /// Logs out by closing the connection once everything sent is written
+    /// (within the request timeout). Dropping a session writes what is
+    /// queued too, but only while the runtime runs: a process about to exit
+    /// closes its sessions with this, so a last PDU that has no answer
+    /// (DEL_OFFLINE: the relay then drops the stored file) is not lost.
+    pub async fn close(self) {
+        self.conn.close().await;
+    }
+
     /// The next thing the server sent on its own. When the connection is
     /// lost (not after [`Event::Kicked`]) and [`Login::reconnects`] allows,
     /// the session logs in again ([`Session::reconnect`]) and yields

@@ -305,6 +305,7 @@ async fn load(args: LoadgenArgs, names: Vec<String>) -> Result<()> {
                     }
                 }
             }
+            worker.close().await;
         }));
     }
     for r in running {

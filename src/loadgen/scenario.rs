@@ -150,6 +150,18 @@ impl OpError {
 }
 
 impl Worker {
+    /// Logs the worker's users out once what they sent is written: the
+    /// last transfer's DEL_OFFLINE has no answer, and without this it
+    /// could be lost as the process exits, its file left on the relay.
+    pub(crate) async fn close(self) {
+        if let Side::Stack(pair) = self.side {
+            let Pair {
+                sender, receiver, ..
+            } = *pair;
+            tokio::join!(sender.close(), receiver.close());
+        }
+    }
+
     /// The next operation of `scenario`, its source file written.
     pub(crate) fn prepare(&mut self, scenario: Scenario) -> Result<Job, OpError> {
         self.done += 1;

@@ -173,7 +173,8 @@ impl Session {
     }
 
     /// The id of the user whose login name is `name`, from the all-users
-    /// list (`None`: no such user).
+    /// list; failing that, `name` read as a user id that the list holds
+    /// (`None`: no such user either way).
     pub async fn user_id_by_name(&self, name: &str) -> Result<Option<u32>, Error> {
         let rsp: ImAllUserRsp = self
             .call(&ImAllUserReq {
@@ -182,11 +183,13 @@ impl Session {
                 attach_data: None,
             })
             .await?;
-        Ok(rsp
-            .user_list
-            .iter()
-            .find(|u| u.user_real_name == name.as_bytes())
-            .map(|u| u.user_id))
+        let users = &rsp.user_list;
+        let by_name = users.iter().find(|u| u.user_real_name == name.as_bytes());
+        let by_id = || {
+            let id: u32 = name.parse().ok()?;
+            users.iter().find(|u| u.user_id == id)
+        };
+        Ok(by_name.or_else(by_id).map(|u| u.user_id))
     }
 
     /// Sends the file at `path` to user `to`: asks for a task, then sends
@@ -196,17 +199,26 @@ impl Session {
     /// once. Returns the task as it ran.
     ///
     /// Errors: those of [`Session::request_file`] and [`super::send`];
-    /// `is_file` when `path` cannot be read.
+    /// `is_file` when `path` cannot be read; `is_invalid` when it is not a
+    /// regular file (asked before any task is made).
     pub async fn send_file(
         &self,
         to: u32,
         path: &Path,
         send: &SendOptions,
     ) -> Result<FileTask, Error> {
-        let size = tokio::fs::metadata(path)
+        let meta = tokio::fs::metadata(path)
             .await
-            .map_err(|e| Error::file("reading the size of", path, e))?
-            .len();
+            .map_err(|e| Error::file("reading the size of", path, e))?;
+        // Before a task exists: a directory must not leave an upload
+        // waiting on the relay until it expires.
+        if !meta.is_file() {
+            return Err(Error::invalid(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let size = meta.len();
         let name = match &send.file_name {
             Some(n) => n.clone(),
             None => own_name(path),
