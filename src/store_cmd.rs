@@ -89,6 +89,11 @@ pub(crate) fn run(command: StoreCommand) -> Result<()> {
 }
 
 fn check(config: &ferry_storage::Config) -> Result<()> {
+    if ferry_storage::StoreLock::held_elsewhere(&config.root)? {
+        println!(
+            "note: a relay is serving this store: tasks it is writing show as they stand on disk"
+        );
+    }
     let found = ferry_storage::check::check(&config.root)
         .with_context(|| format!("cannot check the store at {}", config.root.display()))?;
     let now = unix_now();
@@ -132,6 +137,9 @@ fn check(config: &ferry_storage::Config) -> Result<()> {
 }
 
 fn repair(config: &ferry_storage::Config, dry_run: bool) -> Result<()> {
+    // Not under a running relay: it trusts the records a repair rewrites.
+    let _lock = ferry_storage::StoreLock::acquire(&config.root)
+        .with_context(|| format!("cannot repair the store at {}", config.root.display()))?;
     let done = ferry_storage::check::repair(&config.root, dry_run)
         .with_context(|| format!("cannot repair the store at {}", config.root.display()))?;
     let verb = if dry_run { "would" } else { "did" };
@@ -147,6 +155,8 @@ fn repair(config: &ferry_storage::Config, dry_run: bool) -> Result<()> {
 }
 
 fn import(config: &ferry_storage::Config, dir: &std::path::Path) -> Result<()> {
+    let _lock = ferry_storage::StoreLock::acquire(&config.root)
+        .with_context(|| format!("cannot import into the store at {}", config.root.display()))?;
     let now = unix_now();
     let (mut store, _) = ferry_storage::Store::open(
         ferry_storage::StdFs,

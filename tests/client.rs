@@ -91,6 +91,10 @@ async fn refusals_and_kicks_reach_the_caller_as_typed_errors_and_events() {
         e.result_code(),
         Some(ResultType::RefuseReasonDbValidateFailed as u32)
     );
+    assert!(
+        e.to_string().contains("unknown user or wrong password"),
+        "the code's meaning, not only TeamTalk's Chinese text: {e}"
+    );
 
     let mut first = Session::login(&login(&stack, "alice")).await.unwrap();
     let _second = Session::login(&login(&stack, "alice")).await.unwrap();

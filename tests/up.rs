@@ -89,6 +89,28 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
     );
     drop((alice, bob));
 
+    // The relay owns its store: a repair is refused while it runs; a check
+    // reads it and says a relay serves it.
+    let store = format!("{data}/offline");
+    let repair = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["store", "repair", "--data-dir", &store])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&repair.stderr);
+    assert!(
+        !repair.status.success() && said.contains("in use"),
+        "repair under a running relay: {said}"
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["store", "check", "--data-dir", &store])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && said.contains("a relay is serving this store"),
+        "check under a running relay: {said}"
+    );
+
     let _ = Command::new("kill")
         .args(["-INT", &up.id().to_string()])
         .status();

@@ -129,6 +129,22 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// What a login refusal's result code (TeamTalk's `ResultType`, IM.BaseDefine)
+/// means.
+fn login_refusal(code: i32) -> &'static str {
+    use ferry_proto::pb::im::base_define::ResultType as R;
+    match R::try_from(code) {
+        Ok(R::RefuseReasonNoMsgServer) => "no msg_server to log in to",
+        Ok(R::RefuseReasonMsgServerFull) => "msg_server is full",
+        Ok(R::RefuseReasonNoDbServer) => "msg_server has no db_proxy",
+        Ok(R::RefuseReasonNoLoginServer) => "msg_server has no login_server",
+        Ok(R::RefuseReasonNoRouteServer) => "msg_server has no route_server",
+        Ok(R::RefuseReasonDbValidateFailed) => "unknown user or wrong password",
+        Ok(R::RefuseReasonVersionTooOld) => "client version too old",
+        Ok(R::RefuseReasonNone) | Err(_) => "login refused",
+    }
+}
+
 /// TeamTalk's client-side password: MD5 of the plain text, lowercase hex.
 pub fn password_digest(plain: &str) -> String {
     Md5::digest(plain.as_bytes())
@@ -183,11 +199,18 @@ impl Session {
             })
             .await?;
         if res.result_code != 0 {
+            // TeamTalk's text is Chinese ("用户名/密码错误" for 6); the
+            // code's meaning goes first, the server's text after it.
+            let said = res
+                .result_string
+                .map(|s| String::from_utf8_lossy(&s).into_owned());
+            let meaning = login_refusal(res.result_code);
             return Err(Error::new(Kind::Refused {
                 code: res.result_code as u32,
-                reason: res
-                    .result_string
-                    .map(|s| String::from_utf8_lossy(&s).into_owned()),
+                reason: Some(match said {
+                    Some(text) if !text.is_empty() => format!("{meaning}: {text}"),
+                    _ => meaning.to_string(),
+                }),
                 server_error: None,
             }));
         }

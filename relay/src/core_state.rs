@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     pub advertised: Arc<Vec<SocketAddr>>,
     /// Every core's counters, for the metrics endpoint.
     pub stats: Arc<Vec<Arc<CoreStats>>>,
+    /// The offline store's owner lock, held while any core runs (`None`
+    /// with offline transfers off).
+    pub _store_lock: Option<ferry_storage::StoreLock>,
 }
 
 pub(crate) struct Core {

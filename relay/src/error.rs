@@ -25,6 +25,10 @@ pub enum RelayError {
         core: usize,
         source: ferry_storage::Error,
     },
+    /// The offline store's owner lock could not be taken: another
+    /// process has it (another relay, a repair: `Locked`), or `Io`.
+    #[error("cannot take the offline store's lock")]
+    StoreLock { source: ferry_storage::Error },
 }
 
 /// Why a connection was closed. Logged once, at the connection's edge.

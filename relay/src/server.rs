@@ -95,7 +95,8 @@ impl Relay {
             advertised,
         };
 
-        let mut stores = open_stores(&config)?.into_iter();
+        let (store_lock, stores) = open_stores(&config)?;
+        let mut stores = stores.into_iter();
         let zero_copy = config.zero_copy;
         let (inboxes, receivers): (Vec<_>, Vec<_>) =
             (0..config.cores).map(|_| flume::unbounded()).unzip();
@@ -106,6 +107,7 @@ impl Relay {
             inboxes: inboxes.clone(),
             advertised: Arc::new(addresses.advertised.clone()),
             stats: stats.clone(),
+            _store_lock: store_lock,
         });
         let mut own_listeners = own_listeners.into_iter();
         let (mut msg, mut metrics) = (Some(msg), metrics);
@@ -174,16 +176,25 @@ impl Relay {
     }
 }
 
-/// Each core's shard of the offline store, opened (and recovered) before
-/// the workers start; `None` for every core when offline transfers are
-/// off. Every shard shares one quota ledger and one poison flag.
-fn open_stores(config: &Config) -> Result<Vec<Option<ferry_storage::Store>>, RelayError> {
+/// The offline store's owner lock and each core's shard, opened (and
+/// recovered) before the workers start; no lock and `None` for every core
+/// when offline transfers are off. Every shard shares one quota ledger and
+/// one poison flag. Another relay (or a repair) holding the store is
+/// refused here, before anything is read.
+type Stores = (
+    Option<ferry_storage::StoreLock>,
+    Vec<Option<ferry_storage::Store>>,
+);
+
+fn open_stores(config: &Config) -> Result<Stores, RelayError> {
     let Some(store) = &config.offline else {
-        return Ok((0..config.cores).map(|_| None).collect());
+        return Ok((None, (0..config.cores).map(|_| None).collect()));
     };
     // A relative root is taken from the working directory now, once.
     let root = std::path::absolute(&store.root)
         .map_err(|e| RelayError::Config(format!("offline root {}: {e}", store.root.display())))?;
+    let lock = ferry_storage::StoreLock::acquire(&root)
+        .map_err(|source| RelayError::StoreLock { source })?;
     let store = &ferry_storage::Config {
         root,
         ..store.clone()
@@ -208,5 +219,5 @@ fn open_stores(config: &Config) -> Result<Vec<Option<ferry_storage::Store>>, Rel
         }
         stores.push(Some(opened));
     }
-    Ok(stores)
+    Ok((Some(lock), stores))
 }

@@ -55,6 +55,10 @@ pub enum Error {
     /// because the kernel may have dropped the dirty pages it reported.
     #[error("store poisoned after a failed sync; restart to recover")]
     Poisoned,
+    /// Another process owns the store (its `LOCK`, see `lock.rs`): a relay
+    /// serving it, or a repair running on it.
+    #[error("the store is in use: {0}")]
+    Locked(String),
 }
 
 /// `Result` with this crate's [`Error`].

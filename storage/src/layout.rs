@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! root/
+//!   LOCK                                held (flock) by the process that owns the store (lock.rs)
 //!   tasks/<id[0..2]>/<id[2..4]>/<id>/   one directory per task (fan-out 256×256)
 //!     data                              the file's bytes, preallocated to its size
 //!     manifest                          two record slots (manifest.rs)
@@ -82,6 +83,11 @@ impl Layout {
     /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// `root/LOCK`: the owner lock's file (`lock.rs`).
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("LOCK")
     }
 
     /// `root/tasks`.

@@ -19,6 +19,7 @@
 //! - [`record`]: the commit record's on-disk format (brace diagram there).
 //! - [`manifest`]: two record slots written in place alternately, and why.
 //! - [`layout`]: where tasks and blobs live; [`TaskId`] (validated UUID text).
+//! - [`lock`]: [`StoreLock`], the one process that may write a store.
 //! - [`task`]: the sans-I/O upload/download state machine and its
 //!   durability order (write → data sync → commit).
 //! - [`digest`]: the whole-file SHA-256, running as pieces are written,
@@ -132,6 +133,7 @@ pub mod fs;
 pub mod geometry;
 pub mod health;
 pub mod layout;
+pub mod lock;
 pub mod manifest;
 pub mod quota;
 pub mod record;
@@ -146,6 +148,7 @@ pub use error::{Error, Result};
 pub use fs::{FileSystem, StdFs};
 pub use geometry::Geometry;
 pub use layout::{Layout, TaskId};
+pub use lock::StoreLock;
 pub use record::State;
 pub use recovery::{Issue, RecoveryMode, RecoveryReport};
 pub use store::{Created, NewTask, Shard, Shared, Store, StoreStats, Swept, TaskInfo};

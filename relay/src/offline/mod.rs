@@ -194,7 +194,9 @@ pub(crate) fn refusal(e: &ferry_storage::Error) -> FileServerError {
         E::InvalidArgument(_) => FileServerError::BadRequest,
         E::NotFound(_) => FileServerError::InvalidTaskId,
         E::AlreadyExists(_) => FileServerError::CreateTask,
-        E::Io { .. } | E::Corruption(_) | E::Poisoned => FileServerError::StoreFailed,
+        E::Io { .. } | E::Corruption(_) | E::Poisoned | E::Locked(_) => {
+            FileServerError::StoreFailed
+        }
     }
 }
 
