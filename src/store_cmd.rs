@@ -91,7 +91,7 @@ pub(crate) fn run(command: StoreCommand) -> Result<()> {
 fn check(config: &ferry_storage::Config) -> Result<()> {
     if ferry_storage::StoreLock::held_elsewhere(&config.root)? {
         println!(
-            "note: a relay is serving this store: tasks it is writing show as they stand on disk"
+            "note: a relay is serving this store (or a repair runs on it): tasks being written show as they stand on disk"
         );
     }
     let found = ferry_storage::check::check(&config.root)

@@ -5,9 +5,10 @@
 //! config (file, environment, `--set`), so `ferry up` runs what the
 //! separate commands would, but for two ports: route_server's and
 //! login_server's registration port (server-to-server, unauthenticated)
-//! listen on loopback when left at their 0.0.0.0 defaults. With `[offline] enabled` the relay keeps
-//! offline files under `<data dir>/offline` (unless `offline.root` is
-//! set). SIGINT or SIGTERM drains every service and exits 0.
+//! listen on loopback when left at their 0.0.0.0 defaults. With
+//! `[offline] enabled` the relay keeps offline files under
+//! `<data dir>/offline` (unless `offline.root` is set). SIGINT or SIGTERM
+//! drains every service and exits 0.
 //!
 //! ```text
 //! client ──HTTP──> login_server ──which msg_server──> client ──PDU──> msg_server

@@ -28,8 +28,7 @@ pub struct StoreLock {
 impl StoreLock {
     /// Takes the lock of the store at `root` (created if missing, with
     /// `root`). Errors: [`Error::Locked`] if another holder has it (another
-    /// relay, a repair), naming `owner` for the message; `Io` if the file
-    /// cannot be made or locked.
+    /// relay, a repair); `Io` if the file cannot be made or locked.
     pub fn acquire(root: &Path) -> Result<StoreLock> {
         let path = Layout::new(root).lock();
         std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
