@@ -25,11 +25,7 @@ use stack::process::LoggedRelay;
 fn no_file_left(root: &str, scenario: &str) {
     let mut last = String::new();
     for _ in 0..100 {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(["store", "check", "--data-dir", root])
-            .output()
-            .unwrap();
-        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        last = stack::process::run(&["store", "check", "--data-dir", root]);
         if last.contains("\n0 tasks,") {
             return;
         }

@@ -101,13 +101,9 @@ async fn ferry_up_runs_the_whole_stack_in_one_process() {
         !repair.status.success() && said.contains("in use"),
         "repair under a running relay: {said}"
     );
-    let check = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["store", "check", "--data-dir", &store])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&check.stdout);
+    let said = stack::process::run(&["store", "check", "--data-dir", &store]);
     assert!(
-        check.status.success() && said.contains("a relay is serving this store"),
+        said.contains("a relay is serving this store"),
         "check under a running relay: {said}"
     );
 

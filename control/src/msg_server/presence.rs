@@ -48,7 +48,7 @@ use super::sessions::Handle;
 use crate::server::Outbox;
 
 /// Notifies waiting for the fan-out task at most.
-pub(super) const QUEUE: usize = 16_384;
+const QUEUE: usize = 16_384;
 /// Notifies taken from the queue at a time: a session gets at most this
 /// many in one push (a status notify is 24 bytes).
 const BATCH: usize = 1024;
